@@ -1,0 +1,91 @@
+"""restate-versioning: an exact, executable model of how Restate versions services.
+
+Pure and I/O-free. :class:`Registry` is the aggregate; the rules it applies live in
+:mod:`restate_versioning.rules`, one module per rule; values are frozen attrs classes in
+:mod:`restate_versioning.model`; JSON lives at the edge in
+:mod:`restate_versioning.serialization`. Every error derives from :class:`VersioningError`.
+"""
+
+from __future__ import annotations
+
+from .endpoints import Endpoint as Endpoint
+from .endpoints import EndpointKind as EndpointKind
+from .endpoints import parse_endpoint as parse_endpoint
+from .errors import DeploymentNotFound as DeploymentNotFound
+from .errors import HandlerNotFound as HandlerNotFound
+from .errors import InvalidEndpoint as InvalidEndpoint
+from .errors import InvalidId as InvalidId
+from .errors import InvalidInvocation as InvalidInvocation
+from .errors import InvalidManifest as InvalidManifest
+from .errors import InvalidSnapshot as InvalidSnapshot
+from .errors import InvalidTransition as InvalidTransition
+from .errors import InvocationNotFound as InvocationNotFound
+from .errors import Problem as Problem
+from .errors import ServiceNotFound as ServiceNotFound
+from .errors import ServiceNotPublic as ServiceNotPublic
+from .errors import ServiceTypeChanged as ServiceTypeChanged
+from .errors import VersioningError as VersioningError
+from .ids import IdGenerator as IdGenerator
+from .ids import RandomIds as RandomIds
+from .ids import SequentialIds as SequentialIds
+from .manifest import EndpointManifest as EndpointManifest
+from .manifest import HandlerManifest as HandlerManifest
+from .manifest import ServiceManifest as ServiceManifest
+from .model import Deployment as Deployment
+from .model import DeploymentStatus as DeploymentStatus
+from .model import Failure as Failure
+from .model import Handler as Handler
+from .model import HandlerType as HandlerType
+from .model import Invocation as Invocation
+from .model import InvocationStatus as InvocationStatus
+from .model import Outcome as Outcome
+from .model import ProtocolMode as ProtocolMode
+from .model import Registration as Registration
+from .model import RevisionChange as RevisionChange
+from .model import ServiceRevision as ServiceRevision
+from .model import ServiceType as ServiceType
+from .registry import Registry as Registry
+from .registry import RegistrySnapshot as RegistrySnapshot
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Deployment",
+    "DeploymentNotFound",
+    "DeploymentStatus",
+    "Endpoint",
+    "EndpointKind",
+    "EndpointManifest",
+    "Failure",
+    "Handler",
+    "HandlerManifest",
+    "HandlerNotFound",
+    "HandlerType",
+    "IdGenerator",
+    "InvalidEndpoint",
+    "InvalidId",
+    "InvalidInvocation",
+    "InvalidManifest",
+    "InvalidSnapshot",
+    "InvalidTransition",
+    "Invocation",
+    "InvocationNotFound",
+    "InvocationStatus",
+    "Outcome",
+    "Problem",
+    "ProtocolMode",
+    "RandomIds",
+    "Registration",
+    "Registry",
+    "RegistrySnapshot",
+    "RevisionChange",
+    "SequentialIds",
+    "ServiceManifest",
+    "ServiceNotFound",
+    "ServiceNotPublic",
+    "ServiceRevision",
+    "ServiceType",
+    "ServiceTypeChanged",
+    "VersioningError",
+    "parse_endpoint",
+]

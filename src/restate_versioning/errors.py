@@ -1,0 +1,211 @@
+"""Every error this library raises, in one tree.
+
+One root, :class:`VersioningError`, and one subclass per decision a caller has to make. Each
+error carries its data as attributes (ids, names, Restate's error code where Restate has one)
+and a message that quotes the offending input with ``!r``. Errors about bad input also derive
+from the matching builtin (``ValueError``, ``LookupError``) so generic handlers keep working.
+
+A command that raises any of these has changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from .model import InvocationStatus, ServiceType
+
+__all__ = [
+    "DeploymentNotFound",
+    "HandlerNotFound",
+    "InvalidEndpoint",
+    "InvalidId",
+    "InvalidInvocation",
+    "InvalidManifest",
+    "InvalidSnapshot",
+    "InvalidTransition",
+    "InvocationNotFound",
+    "Problem",
+    "ServiceNotFound",
+    "ServiceNotPublic",
+    "ServiceTypeChanged",
+    "VersioningError",
+]
+
+
+class VersioningError(Exception):
+    """Root of every error raised by ``restate_versioning``.
+
+    ``code`` is Restate's error code (``"META0006"``, ``"RT0011"``...) where the real server has
+    one for the same refusal, else ``None``.
+    """
+
+    code: str | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" if self.code else self.message
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with an input: where (a ``$.services[0].name`` path), what, and the
+    Restate error code the real server reports for it, if any."""
+
+    path: str
+    message: str
+    code: str | None = None
+
+    def __str__(self) -> str:
+        prefix = f"[{self.code}] " if self.code else ""
+        return f"{prefix}{self.message} @ {self.path}"
+
+
+def _problems_text(problems: Sequence[Problem]) -> str:
+    return "; ".join(str(p) for p in problems)
+
+
+class InvalidManifest(VersioningError, ValueError):
+    """The endpoint manifest cannot be registered.
+
+    ``problems`` lists every problem found, not just the first; ``code`` is the code of the first
+    problem that has one (the one the real server, which stops at the first, would report).
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.code = next((p.code for p in self.problems if p.code), None)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"invalid endpoint manifest ({count} {noun}): {_problems_text(problems)}")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidSnapshot(VersioningError, ValueError):
+    """A serialized registry or view cannot be loaded; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__(f"invalid registry snapshot: {_problems_text(problems)}")
+
+
+class InvalidEndpoint(VersioningError, ValueError):
+    """An endpoint that is neither an absolute http(s) URI nor a versioned AWS Lambda ARN."""
+
+    def __init__(self, endpoint: object, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(reason)
+
+
+class InvalidId(VersioningError, ValueError):
+    """A string that is not a well-formed id of the expected kind (``dp_...``, ``inv_...``)."""
+
+    def __init__(self, value: object, kind: str, reason: str) -> None:
+        self.value = value
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{value!r} is not a valid {kind} id: {reason}")
+
+
+class ServiceTypeChanged(VersioningError):
+    """A new revision changes the service type, without ``breaking`` or ``force`` (409)."""
+
+    code = "META0006"
+
+    def __init__(self, service: str, old_type: ServiceType, new_type: ServiceType) -> None:
+        self.service = service
+        self.old_type = old_type
+        self.new_type = new_type
+        super().__init__(
+            f"detected a new service revision for {service!r} changing the service type from "
+            f"previous revision. Service type cannot be changed across revisions."
+            f" ({old_type.value} -> {new_type.value})"
+        )
+
+
+class DeploymentNotFound(VersioningError, LookupError):
+    """No deployment with this id is registered."""
+
+    def __init__(self, deployment_id: str) -> None:
+        self.deployment_id = deployment_id
+        super().__init__(f"deployment {deployment_id!r} not found")
+
+
+class ServiceNotFound(VersioningError, LookupError):
+    """The service has no revision left in any deployment (404 at the ingress)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        super().__init__(
+            f"service {service!r} not found, make sure to register the service before calling it."
+        )
+
+
+class HandlerNotFound(VersioningError, LookupError):
+    """The service exists, but its latest revision has no such handler."""
+
+    def __init__(self, service: str, handler: str, revision: int) -> None:
+        self.service = service
+        self.handler = handler
+        self.revision = revision
+        super().__init__(
+            f"handler {handler!r} not found in revision {revision} of service {service!r}"
+        )
+
+
+class ServiceNotPublic(VersioningError):
+    """An ingress call (one with no caller) to a private service or handler (400)."""
+
+    def __init__(self, service: str, handler: str) -> None:
+        self.service = service
+        self.handler = handler
+        super().__init__(f"the invoked service is not public: {service!r}/{handler!r}")
+
+
+class InvocationNotFound(VersioningError, LookupError):
+    """No invocation with this id is known."""
+
+    def __init__(self, invocation_id: str) -> None:
+        self.invocation_id = invocation_id
+        super().__init__(f"invocation {invocation_id!r} not found")
+
+
+class InvalidInvocation(VersioningError, ValueError):
+    """The arguments of a call do not fit its target (a key where none belongs, a negative
+    delay, a caller that is no handler...)."""
+
+    def __init__(self, reason: str, **data: object) -> None:
+        self.reason = reason
+        self.data = data
+        super().__init__(reason)
+
+
+class InvalidTransition(VersioningError):
+    """An action that the invocation's current status does not allow (completing twice,
+    resuming a completed invocation...). ``allowed`` lists the actions its status allows."""
+
+    def __init__(
+        self,
+        invocation_id: str,
+        status: InvocationStatus,
+        action: str,
+        allowed: Sequence[str],
+    ) -> None:
+        self.invocation_id = invocation_id
+        self.status = status
+        self.action = action
+        self.allowed = tuple(allowed)
+        allowed_text = ", ".join(self.allowed) if self.allowed else "nothing"
+        super().__init__(
+            f"cannot {action} invocation {invocation_id!r}: it is {status.value}"
+            f" (a {status.value} invocation allows: {allowed_text})"
+        )

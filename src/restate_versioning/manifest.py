@@ -1,0 +1,423 @@
+"""The endpoint manifest: what an SDK endpoint answers to discovery, as frozen values.
+
+:meth:`EndpointManifest.from_json` reads Restate's discovery JSON (manifest versions 1-4). It
+checks the *shape* against ``endpoint_manifest_schema.json`` of restatedev/service-protocol as the
+1.7 server ships it: every field that schema allows is accepted, any other is refused, types and
+enums are checked, and every problem is reported at once with its ``$.path``. What makes a
+well-shaped manifest registrable (names, reserved names, handler types, protocol versions) is a
+registration rule and lives in :mod:`restate_versioning.rules.manifest`.
+
+Fields the model does not interpret (timeouts, retention, retry policy, payload descriptions) are
+kept as they were sent, so a manifest round-trips exactly through :meth:`EndpointManifest.to_json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._frozen import FrozenMap, freeze
+from .errors import InvalidManifest, Problem
+from .model import HandlerType, ProtocolMode, ServiceType
+
+__all__ = ["EndpointManifest", "HandlerManifest", "ServiceManifest"]
+
+JsonValue = Any
+
+# Options that the server reads from a service or handler definition but that do not change the
+# versioning rules; the model keeps them verbatim. The value says which JSON type each takes.
+_DURATION_OPTIONS = (
+    "inactivityTimeout",
+    "abortTimeout",
+    "journalRetention",
+    "idempotencyRetention",
+    "retryPolicyInitialInterval",
+    "retryPolicyMaxInterval",
+)
+SERVICE_OPTIONS: Mapping[str, str] = {
+    **dict.fromkeys(_DURATION_OPTIONS, "non-negative integer"),
+    "enableLazyState": "boolean",
+    "retryPolicyMaxAttempts": "non-negative integer",
+    "retryPolicyExponentiationFactor": "number",
+    "retryPolicyOnMaxAttempts": "PAUSE|KILL",
+}
+HANDLER_OPTIONS: Mapping[str, str] = {
+    **SERVICE_OPTIONS,
+    "workflowCompletionRetention": "non-negative integer",
+}
+PAYLOAD_FIELDS: Mapping[str, Mapping[str, str]] = {
+    "input": {"required": "boolean", "contentType": "string", "jsonSchema": "any"},
+    "output": {"setContentTypeIfEmpty": "boolean", "contentType": "string", "jsonSchema": "any"},
+}
+_MAX_PROTOCOL = 2**31 - 1
+
+
+@attrs.frozen
+class HandlerManifest:
+    """A handler as the manifest describes it. ``type`` is ``None`` when the manifest leaves it
+    out; the effective type depends on the service type (see ``rules.manifest.HANDLER_TYPES``)."""
+
+    name: str
+    type: HandlerType | None = None
+    ingress_private: bool | None = None
+    documentation: str | None = None
+    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    input: FrozenMap[str, JsonValue] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(freeze)
+    )
+    output: FrozenMap[str, JsonValue] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(freeze)
+    )
+    options: FrozenMap[str, JsonValue] = attrs.field(converter=freeze, factory=FrozenMap)
+
+
+def _handlers(items: Iterable[HandlerManifest]) -> tuple[HandlerManifest, ...]:
+    return tuple(items)
+
+
+@attrs.frozen
+class ServiceManifest:
+    """A service as the manifest describes it."""
+
+    name: str
+    type: ServiceType
+    handlers: tuple[HandlerManifest, ...] = attrs.field(converter=_handlers)
+    ingress_private: bool | None = None
+    documentation: str | None = None
+    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    options: FrozenMap[str, JsonValue] = attrs.field(converter=freeze, factory=FrozenMap)
+
+
+def _services(items: Iterable[ServiceManifest]) -> tuple[ServiceManifest, ...]:
+    return tuple(items)
+
+
+@attrs.frozen
+class EndpointManifest:
+    """What a deployment serves: its protocol and its services."""
+
+    protocol_mode: ProtocolMode | None
+    min_protocol_version: int
+    max_protocol_version: int
+    services: tuple[ServiceManifest, ...] = attrs.field(converter=_services)
+    lambda_compression: str | None = None
+
+    def service(self, name: str) -> ServiceManifest:
+        """The service called ``name``; ``KeyError`` if the manifest has none."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    @classmethod
+    def from_json(cls, document: str | bytes | bytearray | Mapping[str, Any]) -> EndpointManifest:
+        """Read a discovery answer. Raises :class:`InvalidManifest` listing every problem."""
+        parsed: object = document
+        if isinstance(document, str | bytes | bytearray):
+            try:
+                parsed = json.loads(document)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidManifest(
+                    [Problem("$", f"malformed JSON ({exc}) in {document[:80]!r}")]
+                ) from None
+        problems: list[Problem] = []
+        manifest = _read_endpoint(parsed, "$", problems)
+        if problems or manifest is None:
+            raise InvalidManifest(problems)
+        return manifest
+
+    def to_json(self) -> dict[str, Any]:
+        """The discovery JSON of this manifest (the inverse of :meth:`from_json`)."""
+        out: dict[str, Any] = {}
+        if self.protocol_mode is not None:
+            out["protocolMode"] = self.protocol_mode.value
+        out["minProtocolVersion"] = self.min_protocol_version
+        out["maxProtocolVersion"] = self.max_protocol_version
+        if self.lambda_compression is not None:
+            out["lambdaCompression"] = self.lambda_compression
+        out["services"] = [_service_json(s) for s in self.services]
+        return out
+
+
+def _common_json(out: dict[str, Any], item: ServiceManifest | HandlerManifest) -> dict[str, Any]:
+    if item.documentation is not None:
+        out["documentation"] = item.documentation
+    if item.ingress_private is not None:
+        out["ingressPrivate"] = item.ingress_private
+    out.update(item.options)
+    if item.metadata:
+        out["metadata"] = dict(item.metadata)
+    return out
+
+
+def _service_json(service: ServiceManifest) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": service.name,
+        "ty": service.type.value,
+        "handlers": [_handler_json(h) for h in service.handlers],
+    }
+    return _common_json(out, service)
+
+
+def _handler_json(handler: HandlerManifest) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": handler.name}
+    if handler.type is not None:
+        out["ty"] = handler.type.value
+    for field in ("input", "output"):
+        payload = getattr(handler, field)
+        if payload is not None:
+            out[field] = _thaw(payload)
+    return _common_json(out, handler)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, FrozenMap):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _freeze_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return FrozenMap({k: _freeze_json(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze_json(v) for v in value)
+    return value
+
+
+# --- reading, with every problem collected --------------------------------------------------
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _check_value(value: object, kind: str) -> str | None:
+    """None when ``value`` is of ``kind``, else what is wrong with it."""
+    if kind == "any":
+        return None
+    if kind == "boolean":
+        ok = isinstance(value, bool)
+    elif kind == "string":
+        ok = isinstance(value, str)
+    elif kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif kind == "non-negative integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif "|" in kind:
+        ok = value in kind.split("|")
+    else:  # pragma: no cover - the tables above only use the kinds handled here
+        raise AssertionError(kind)
+    if ok:
+        return None
+    return f"expected a {kind}, got {value!r}"
+
+
+def _object(
+    value: object, path: str, allowed: set[str], required: tuple[str, ...], problems: list[Problem]
+) -> Mapping[str, Any] | None:
+    if not isinstance(value, Mapping):
+        problems.append(Problem(path, f"expected an object, got {_type_name(value)} {value!r}"))
+        return None
+    ok = True
+    for key in value:
+        if key not in allowed:
+            problems.append(Problem(f"{path}.{key}", f"unknown field {key!r}"))
+            ok = False
+    for key in required:
+        if key not in value:
+            problems.append(Problem(f"{path}.{key}", f"missing field {key!r}"))
+            ok = False
+    return value if ok else None
+
+
+def _get(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    check: Callable[[Any], str | None],
+    problems: list[Problem],
+) -> Any:
+    if key not in obj:
+        return None
+    value = obj[key]
+    error = check(value)
+    if error is not None:
+        problems.append(Problem(f"{path}.{key}", error))
+        return None
+    return value
+
+
+def _enum_check(enum_type: Any) -> Callable[[Any], str | None]:
+    names = [m.value for m in enum_type]
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and value in names:
+            return None
+        return f"expected one of {', '.join(names)}, got {value!r}"
+
+    return check
+
+
+def _kind_check(kind: str) -> Callable[[Any], str | None]:
+    return lambda value: _check_value(value, kind)
+
+
+def _protocol_check(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_PROTOCOL:
+        return None
+    return f"expected an integer from 1 to {_MAX_PROTOCOL}, got {value!r}"
+
+
+def _metadata_check(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"expected an object of strings, got {value!r}"
+    bad = [k for k, v in value.items() if not isinstance(v, str)]
+    if bad:
+        return f"metadata values must be strings, {bad[0]!r} is {value[bad[0]]!r}"
+    return None
+
+
+def _options(
+    obj: Mapping[str, Any], table: Mapping[str, str], path: str, problems: list[Problem]
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name, kind in table.items():
+        if name in obj:
+            error = _check_value(obj[name], kind)
+            if error is None:
+                options[name] = obj[name]
+            else:
+                problems.append(Problem(f"{path}.{name}", error))
+    return options
+
+
+_COMMON = {"name", "documentation", "ingressPrivate", "metadata"}
+_ENDPOINT_KEYS = {
+    "protocolMode",
+    "minProtocolVersion",
+    "maxProtocolVersion",
+    "lambdaCompression",
+    "services",
+}
+
+
+def _read_endpoint(value: object, path: str, problems: list[Problem]) -> EndpointManifest | None:
+    obj = _object(
+        value,
+        path,
+        _ENDPOINT_KEYS,
+        ("protocolMode", "minProtocolVersion", "maxProtocolVersion", "services"),
+        problems,
+    )
+    if not isinstance(value, Mapping):
+        return None
+    source: Mapping[str, Any] = value
+    mode = _get(source, "protocolMode", path, _enum_check(ProtocolMode), problems)
+    low = _get(source, "minProtocolVersion", path, _protocol_check, problems)
+    high = _get(source, "maxProtocolVersion", path, _protocol_check, problems)
+    compression = _get(source, "lambdaCompression", path, _kind_check("zstd"), problems)
+    services: list[ServiceManifest] = []
+    raw_services = source.get("services")
+    if raw_services is not None and not isinstance(raw_services, list):
+        problems.append(Problem(f"{path}.services", f"expected an array, got {raw_services!r}"))
+    elif raw_services is not None:
+        for index, raw in enumerate(raw_services):
+            service = _read_service(raw, f"{path}.services[{index}]", problems)
+            if service is not None:
+                services.append(service)
+    if obj is None or problems:
+        return None
+    return EndpointManifest(
+        protocol_mode=ProtocolMode(mode),
+        min_protocol_version=low,
+        max_protocol_version=high,
+        services=services,
+        lambda_compression=compression,
+    )
+
+
+def _read_service(value: object, path: str, problems: list[Problem]) -> ServiceManifest | None:
+    start = len(problems)
+    allowed = _COMMON | {"ty", "handlers"} | set(SERVICE_OPTIONS)
+    obj = _object(value, path, allowed, ("name", "ty", "handlers"), problems)
+    if not isinstance(value, Mapping):
+        return None
+    name = _get(value, "name", path, _kind_check("string"), problems)
+    ty = _get(value, "ty", path, _enum_check(ServiceType), problems)
+    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems)
+    docs = _get(value, "documentation", path, _kind_check("string"), problems)
+    metadata = _get(value, "metadata", path, _metadata_check, problems)
+    options = _options(value, SERVICE_OPTIONS, path, problems)
+    handlers: list[HandlerManifest] = []
+    raw_handlers = value.get("handlers")
+    if raw_handlers is not None and not isinstance(raw_handlers, list):
+        problems.append(Problem(f"{path}.handlers", f"expected an array, got {raw_handlers!r}"))
+    elif raw_handlers is not None:
+        for index, raw in enumerate(raw_handlers):
+            handler = _read_handler(raw, f"{path}.handlers[{index}]", problems)
+            if handler is not None:
+                handlers.append(handler)
+    if obj is None or len(problems) > start:
+        return None
+    return ServiceManifest(
+        name=name,
+        type=ServiceType(ty),
+        handlers=handlers,
+        ingress_private=private,
+        documentation=docs,
+        metadata=metadata or {},
+        options=options,
+    )
+
+
+def _read_handler(value: object, path: str, problems: list[Problem]) -> HandlerManifest | None:
+    start = len(problems)
+    allowed = _COMMON | {"ty", "input", "output"} | set(HANDLER_OPTIONS)
+    obj = _object(value, path, allowed, ("name",), problems)
+    if not isinstance(value, Mapping):
+        return None
+    name = _get(value, "name", path, _kind_check("string"), problems)
+    ty = _get(value, "ty", path, _enum_check(HandlerType), problems)
+    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems)
+    docs = _get(value, "documentation", path, _kind_check("string"), problems)
+    metadata = _get(value, "metadata", path, _metadata_check, problems)
+    options = _options(value, HANDLER_OPTIONS, path, problems)
+    payloads: dict[str, Any] = {}
+    for field, fields in PAYLOAD_FIELDS.items():
+        if field not in value:
+            continue
+        payload = _object(value[field], f"{path}.{field}", set(fields), (), problems)
+        if payload is None:
+            continue
+        for key, kind in fields.items():
+            _get(payload, key, f"{path}.{field}", _kind_check(kind), problems)
+        payloads[field] = _freeze_json(payload)
+    if obj is None or len(problems) > start:
+        return None
+    return HandlerManifest(
+        name=name,
+        type=HandlerType(ty) if ty is not None else None,
+        ingress_private=private,
+        documentation=docs,
+        metadata=metadata or {},
+        input=payloads.get("input"),
+        output=payloads.get("output"),
+        options=options,
+    )

@@ -1,0 +1,214 @@
+"""The values of the model: frozen, comparable, hashable.
+
+Nothing here changes after it is made; the :class:`~restate_versioning.Registry` replaces values
+instead (with :func:`attrs.evolve`). Field names follow the admin API where it has one.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from ._frozen import FrozenMap, freeze
+from .endpoints import EndpointKind, parse_endpoint
+
+__all__ = [
+    "Deployment",
+    "DeploymentStatus",
+    "Failure",
+    "Handler",
+    "HandlerType",
+    "Invocation",
+    "InvocationStatus",
+    "Outcome",
+    "ProtocolMode",
+    "Registration",
+    "RevisionChange",
+    "ServiceRevision",
+    "ServiceType",
+]
+
+
+class ServiceType(enum.Enum):
+    """The kind of a service; it cannot change across revisions (META0006)."""
+
+    SERVICE = "SERVICE"
+    VIRTUAL_OBJECT = "VIRTUAL_OBJECT"
+    WORKFLOW = "WORKFLOW"
+
+
+class HandlerType(enum.Enum):
+    """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
+    shared ones concurrently, and a Workflow's ``WORKFLOW`` handler once per key. Handlers of a
+    plain Service are ``SHARED``."""
+
+    EXCLUSIVE = "EXCLUSIVE"
+    SHARED = "SHARED"
+    WORKFLOW = "WORKFLOW"
+
+
+class ProtocolMode(enum.Enum):
+    """How the server talks to a deployment (a manifest's ``protocolMode``)."""
+
+    BIDI_STREAM = "BIDI_STREAM"
+    REQUEST_RESPONSE = "REQUEST_RESPONSE"
+
+
+class InvocationStatus(enum.Enum):
+    """An invocation's status, with the names ``sys_invocation`` uses.
+
+    ``PENDING`` (inboxed behind another call on the same key) and ``SCHEDULED`` (a delayed call)
+    are *queued*: not yet pinned to any deployment. ``READY`` is accepted and about to run.
+    ``RUNNING``, ``BACKING_OFF``, ``SUSPENDED`` and ``PAUSED`` are *in flight*: started, pinned,
+    not completed.
+    """
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    READY = "ready"
+    RUNNING = "running"
+    BACKING_OFF = "backing-off"
+    SUSPENDED = "suspended"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+    @property
+    def is_queued(self) -> bool:
+        """Accepted but not started, so not pinned yet."""
+        return self in _QUEUED
+
+    @property
+    def is_in_flight(self) -> bool:
+        """Started (pinned) and not completed."""
+        return self in _IN_FLIGHT
+
+
+_QUEUED = frozenset({InvocationStatus.PENDING, InvocationStatus.SCHEDULED})
+_IN_FLIGHT = frozenset(
+    {
+        InvocationStatus.RUNNING,
+        InvocationStatus.BACKING_OFF,
+        InvocationStatus.SUSPENDED,
+        InvocationStatus.PAUSED,
+    }
+)
+
+
+class DeploymentStatus(enum.Enum):
+    """A deployment's status as the ``restate`` CLI computes it (RESTATE_RULES §5.4)."""
+
+    ACTIVE = "Active"
+    DRAINING = "Draining"
+    DRAINED = "Drained"
+
+
+class Outcome(enum.Enum):
+    """What a registration did (the admin API answers 201 for CREATED, 200 otherwise)."""
+
+    CREATED = "CREATED"
+    UNCHANGED = "UNCHANGED"
+    OVERWRITTEN = "OVERWRITTEN"
+
+
+@attrs.frozen
+class Handler:
+    """A handler of one service revision. ``public`` is whether the ingress may call it."""
+
+    name: str
+    type: HandlerType
+    public: bool = True
+
+
+@attrs.frozen
+class ServiceRevision:
+    """One revision of a service, as it lives in one deployment.
+
+    ``public`` is the service's ingress visibility; the server keeps it per revision, and it is
+    reset from the manifest (``ingressPrivate``) on every new revision.
+    """
+
+    name: str
+    revision: int
+    type: ServiceType
+    deployment_id: str
+    public: bool
+    handlers: FrozenMap[str, Handler] = attrs.field(converter=freeze)
+    documentation: str | None = None
+    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+
+
+@attrs.frozen
+class Deployment:
+    """An immutable endpoint and the service revisions it serves.
+
+    ``endpoint`` is the URI or Lambda ARN as registered; ``services`` maps each service name to
+    its revision in this deployment.
+    """
+
+    id: str
+    endpoint: str
+    services: FrozenMap[str, ServiceRevision] = attrs.field(converter=freeze)
+    created_at: datetime
+    min_protocol_version: int
+    max_protocol_version: int
+    protocol_mode: ProtocolMode = ProtocolMode.BIDI_STREAM
+    http_version: str | None = None
+    sdk_version: str | None = None
+
+    @property
+    def kind(self) -> EndpointKind:
+        """Whether it is reached over HTTP or as an AWS Lambda function."""
+        return parse_endpoint(self.endpoint).kind
+
+
+@attrs.frozen
+class Failure:
+    """Why the last attempt of an invocation failed (Restate's code and message)."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen
+class Invocation:
+    """One call to a handler.
+
+    ``pinned_deployment_id`` and ``pinned_protocol_version`` stay ``None`` until the invocation
+    starts running; from then on every attempt, suspension and resumption uses them.
+    ``caller`` is the calling handler (``"Service/handler"``) or ``None`` for an ingress call.
+    ``execute_at`` is when a delayed call becomes due.
+    """
+
+    id: str
+    service: str
+    handler: str
+    key: str | None
+    caller: str | None
+    status: InvocationStatus
+    pinned_deployment_id: str | None
+    created_at: datetime
+    pinned_protocol_version: int | None = None
+    execute_at: datetime | None = None
+    last_failure: Failure | None = None
+
+
+@attrs.frozen
+class RevisionChange:
+    """How one service's latest revision moved: ``None`` means it did not exist before, or is
+    gone after."""
+
+    name: str
+    old_revision: int | None
+    new_revision: int | None
+
+
+@attrs.frozen
+class Registration:
+    """What :meth:`Registry.register` did, or would do with ``dry_run``."""
+
+    outcome: Outcome
+    deployment: Deployment
+    changes: tuple[RevisionChange, ...]
+    dry_run: bool = False

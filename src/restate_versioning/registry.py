@@ -1,0 +1,771 @@
+"""The :class:`Registry`: the state of one Restate cluster's versioning, and its commands.
+
+The registry holds deployments, the latest revision of every service, and invocations, plus the
+indexes that keep every query cheap (status, counts). It decides nothing itself: each rule lives
+in :mod:`restate_versioning.rules`. Every command validates first and then applies, so a command
+either fully succeeds or raises a :class:`~restate_versioning.VersioningError` and changes
+nothing.
+
+It does no I/O. Time comes from ``clock`` (a zero-argument callable returning an aware
+``datetime``) and ids from ``ids`` (an :class:`~restate_versioning.ids.IdGenerator`); inject both
+to make a harness fully deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import attrs
+
+from .endpoints import Endpoint, parse_endpoint
+from .errors import (
+    DeploymentNotFound,
+    HandlerNotFound,
+    InvalidInvocation,
+    InvalidSnapshot,
+    InvalidTransition,
+    InvocationNotFound,
+    Problem,
+    ServiceNotFound,
+    VersioningError,
+)
+from .ids import IdGenerator, RandomIds, parse_deployment_id, parse_invocation_id
+from .manifest import EndpointManifest
+from .model import (
+    Deployment,
+    DeploymentStatus,
+    Failure,
+    HandlerType,
+    Invocation,
+    InvocationStatus,
+    Outcome,
+    Registration,
+    ServiceRevision,
+)
+from .rules.deployment_status import deployment_status
+from .rules.invocations import (
+    KEYED,
+    NO_DEPLOYMENT,
+    PINNED_DEPLOYMENT_MISSING,
+    Action,
+    check_ingress,
+    next_status,
+    pinned_protocol_version,
+)
+from .rules.manifest import SERVICE_NAME
+from .rules.registration import plan_registration
+
+__all__ = ["Clock", "Registry", "RegistrySnapshot", "ResumeTarget"]
+
+Clock = Callable[[], datetime]
+ResumeTarget = Literal["keep", "latest"] | str
+ManifestInput = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
+
+_RUNNING = InvocationStatus.RUNNING
+_COMPLETED = InvocationStatus.COMPLETED
+_FAIL_CODE = "RT0011"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _lock_of(invocation: Invocation) -> tuple[str, str]:
+    """The (service, key) an invocation queues and locks on; only keyed services use it."""
+    return (invocation.service, invocation.key if invocation.key is not None else "")
+
+
+@attrs.frozen
+class RegistrySnapshot:
+    """The whole state of a registry as plain values: what the JSON snapshot holds, and what
+    two registries compare by. ``inboxes`` and ``locks`` are per ``(service, key)``: the pending
+    exclusive calls in order, and the call that holds the key."""
+
+    deployments: tuple[Deployment, ...]
+    removed_deployment_ids: tuple[str, ...]
+    invocations: tuple[Invocation, ...]
+    inboxes: tuple[tuple[str, str, tuple[str, ...]], ...]
+    locks: tuple[tuple[str, str, str], ...]
+    workflow_runs: tuple[tuple[str, str, str], ...]
+
+
+class Registry:
+    """An executable model of how Restate versions services (see the package docstring)."""
+
+    def __init__(self, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else _utc_now
+        self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        self._deployments: dict[str, Deployment] = {}
+        self._by_endpoint: dict[str, str] = {}
+        self._revisions: dict[str, dict[int, str]] = {}
+        self._latest: dict[str, ServiceRevision] = {}
+        self._latest_held: dict[str, int] = {}
+        self._removed: set[str] = set()
+        self._invocations: dict[str, Invocation] = {}
+        self._in_flight: dict[str, int] = {}
+        self._locks: dict[tuple[str, str], str] = {}
+        self._inboxes: dict[tuple[str, str], deque[str]] = {}
+        self._scheduled: list[tuple[datetime, int, str]] = []
+        self._scheduled_seq = 0
+        self._workflow_runs: dict[tuple[str, str], str] = {}
+
+    # --- time and ids ---------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise VersioningError(f"the registry clock must return an aware datetime, got {now!r}")
+        return now
+
+    # --- deployments and services: queries ------------------------------------------------
+
+    def services(self) -> tuple[ServiceRevision, ...]:
+        """The latest revision of every service, by name."""
+        return tuple(self._latest[name] for name in sorted(self._latest))
+
+    def service(self, name: str) -> ServiceRevision:
+        """The latest revision of ``name``; :class:`ServiceNotFound` if none is left."""
+        try:
+            return self._latest[name]
+        except (KeyError, TypeError):
+            raise ServiceNotFound(name) from None
+
+    def service_revisions(self, name: str) -> tuple[ServiceRevision, ...]:
+        """Every revision of ``name`` still held by a deployment, oldest first."""
+        revisions = self._revisions.get(name)
+        if not revisions:
+            raise ServiceNotFound(name)
+        return tuple(self._deployments[revisions[r]].services[name] for r in sorted(revisions))
+
+    def deployments(self) -> tuple[Deployment, ...]:
+        """Every registered deployment, in the order they were created."""
+        return tuple(self._deployments.values())
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        """The deployment with this id; :class:`InvalidId` for a malformed id,
+        :class:`DeploymentNotFound` for an unknown one."""
+        parse_deployment_id(deployment_id)
+        try:
+            return self._deployments[deployment_id]
+        except KeyError:
+            raise DeploymentNotFound(deployment_id) from None
+
+    def find_deployment(self, endpoint: str) -> Deployment | None:
+        """The deployment registered at ``endpoint`` (or another spelling of it), if any."""
+        deployment_id = self._by_endpoint.get(parse_endpoint(endpoint).key)
+        return self._deployments[deployment_id] if deployment_id is not None else None
+
+    def deployment_status(self, deployment_id: str) -> DeploymentStatus:
+        """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it."""
+        self.deployment(deployment_id)
+        return deployment_status(
+            self._latest_held.get(deployment_id, 0), self._in_flight.get(deployment_id, 0)
+        )
+
+    def was_removed(self, deployment_id: str) -> bool:
+        """Whether a deployment with this id existed and was removed."""
+        return deployment_id in self._removed
+
+    # --- registering ----------------------------------------------------------------------
+
+    def register(
+        self,
+        endpoint: str | Endpoint,
+        manifest: ManifestInput,
+        *,
+        force: bool = False,
+        breaking: bool = False,
+        dry_run: bool = False,
+        http_version: str | None = None,
+        sdk_version: str | None = None,
+    ) -> Registration:
+        """Register what ``endpoint`` serves, as ``POST /deployments`` does.
+
+        ``manifest`` is the endpoint's discovery answer, as an :class:`EndpointManifest` or its
+        JSON. Returns the outcome (``CREATED``, ``UNCHANGED``, ``OVERWRITTEN``), the deployment
+        and how each service's latest revision moved. With ``dry_run`` everything is checked
+        and the would-be result returned, and nothing is stored. Raises
+        :class:`InvalidEndpoint`, :class:`InvalidManifest` (every problem at once) or
+        :class:`ServiceTypeChanged`; see :mod:`restate_versioning.rules.registration`.
+        """
+        parsed = parse_endpoint(endpoint)
+        existing_id = self._by_endpoint.get(parsed.key)
+        existing = self._deployments[existing_id] if existing_id is not None else None
+        now = self._now()
+
+        def resolve() -> EndpointManifest:
+            if isinstance(manifest, EndpointManifest):
+                return manifest
+            return EndpointManifest.from_json(manifest)
+
+        plan = plan_registration(
+            endpoint=parsed,
+            manifest=resolve,
+            existing=existing,
+            latest=self._latest,
+            fallback=self._fallback,
+            new_id=lambda: self._new_deployment_id(now),
+            now=now,
+            force=force,
+            breaking=breaking,
+            http_version=http_version,
+            sdk_version=sdk_version,
+        )
+        if not dry_run and plan.outcome is not Outcome.UNCHANGED:
+            if existing is not None:
+                self._unindex_deployment(existing)
+            self._index_deployment(plan.deployment)
+            self._by_endpoint[parsed.key] = plan.deployment.id
+        return Registration(plan.outcome, plan.deployment, plan.changes, dry_run)
+
+    def _new_deployment_id(self, now: datetime) -> str:
+        deployment_id = self._ids.deployment_id(now)
+        parse_deployment_id(deployment_id)
+        if deployment_id in self._deployments or deployment_id in self._removed:
+            raise VersioningError(f"the id generator returned {deployment_id!r} twice")
+        return deployment_id
+
+    def _fallback(self, service: str, excluded_deployment_id: str) -> ServiceRevision | None:
+        """The highest revision of ``service`` outside one deployment."""
+        best: int | None = None
+        for revision, deployment_id in self._revisions.get(service, {}).items():
+            if deployment_id != excluded_deployment_id and (best is None or revision > best):
+                best = revision
+        if best is None:
+            return None
+        return self._deployments[self._revisions[service][best]].services[service]
+
+    def _set_latest(self, name: str, revision: ServiceRevision | None) -> None:
+        old = self._latest.get(name)
+        if old is not None:
+            self._latest_held[old.deployment_id] -= 1
+        if revision is None:
+            self._latest.pop(name, None)
+        else:
+            self._latest[name] = revision
+            held = self._latest_held
+            held[revision.deployment_id] = held.get(revision.deployment_id, 0) + 1
+
+    def _index_deployment(self, deployment: Deployment) -> None:
+        self._deployments[deployment.id] = deployment
+        self._latest_held.setdefault(deployment.id, 0)
+        for name, revision in deployment.services.items():
+            self._revisions.setdefault(name, {})[revision.revision] = deployment.id
+            current = self._latest.get(name)
+            if current is None or revision.revision > current.revision:
+                self._set_latest(name, revision)
+
+    def _unindex_deployment(self, deployment: Deployment) -> None:
+        del self._deployments[deployment.id]
+        for name, revision in deployment.services.items():
+            revisions = self._revisions[name]
+            del revisions[revision.revision]
+            if self._latest[name].deployment_id == deployment.id:
+                best = max(revisions) if revisions else None
+                self._set_latest(
+                    name,
+                    self._deployments[revisions[best]].services[name] if best is not None else None,
+                )
+            if not revisions:
+                del self._revisions[name]
+        del self._latest_held[deployment.id]
+
+    def set_public(self, name: str, public: bool) -> ServiceRevision:
+        """Make a service public or private (``PATCH /services/{name}``). It applies to the
+        latest revision only; the next revision takes its visibility from its manifest again."""
+        current = self.service(name)
+        if not isinstance(public, bool):
+            raise InvalidInvocation(f"public must be True or False, got {public!r}", public=public)
+        updated = attrs.evolve(current, public=public)
+        deployment = self._deployments[current.deployment_id]
+        self._deployments[deployment.id] = attrs.evolve(
+            deployment, services=deployment.services.replace(name, updated)
+        )
+        self._latest[name] = updated
+        return updated
+
+    def remove(self, deployment_id: str, *, force: bool = False) -> Deployment:
+        """Remove a deployment, as ``DELETE /deployments/{id}?force=true`` does.
+
+        Every service it held the latest revision of falls back to the highest revision left in
+        other deployments, or disappears. Revision numbers are then reused: the next
+        registration is ``latest + 1`` again. Invocations pinned to it are not touched; their
+        next attempt fails (RT0011). The server removes only with ``force`` and checks nothing;
+        without ``force`` this refuses anything but a ``DRAINED`` deployment.
+        """
+        deployment = self.deployment(deployment_id)
+        if not force:
+            status = self.deployment_status(deployment_id)
+            if status is not DeploymentStatus.DRAINED:
+                raise VersioningError(
+                    f"deployment {deployment_id!r} is {status.value}: remove it with force=True"
+                )
+        self._unindex_deployment(deployment)
+        key = parse_endpoint(deployment.endpoint).key
+        if self._by_endpoint.get(key) == deployment_id:
+            del self._by_endpoint[key]
+        self._removed.add(deployment_id)
+        return deployment
+
+    # --- invocations: queries ---------------------------------------------------------------
+
+    def invocation(self, invocation_id: str) -> Invocation:
+        """The invocation with this id; :class:`InvalidId` for a malformed id,
+        :class:`InvocationNotFound` for an unknown one."""
+        try:
+            return self._invocations[invocation_id]
+        except (KeyError, TypeError):
+            parse_invocation_id(invocation_id)
+            raise InvocationNotFound(invocation_id) from None
+
+    def invocations(self) -> Iterator[Invocation]:
+        """Every invocation the registry knows, oldest first."""
+        return iter(list(self._invocations.values()))
+
+    def in_flight_count(self, deployment_id: str) -> int:
+        """How many started, uncompleted invocations are pinned to this deployment."""
+        self.deployment(deployment_id)
+        return self._in_flight.get(deployment_id, 0)
+
+    # --- invocations: commands --------------------------------------------------------------
+
+    def invoke(
+        self,
+        service: str,
+        handler: str,
+        *,
+        key: str | None = None,
+        caller: str | None = None,
+        delay: timedelta | None = None,
+    ) -> Invocation:
+        """Call ``service``/``handler``, from the ingress (``caller=None``) or from another
+        handler (``caller="Service/handler"``).
+
+        Routed to the latest revision. It starts at once (``RUNNING``, pinned), waits behind an
+        exclusive call on the same key (``PENDING``), or waits for ``delay`` (``SCHEDULED``);
+        queued work is pinned only when it starts. Calling a Workflow's run handler again for a
+        key returns the first invocation (the server's "PreviouslyAccepted").
+        """
+        latest = self._latest.get(service) if isinstance(service, str) else None
+        if latest is None:
+            raise ServiceNotFound(service)
+        target = latest.handlers.get(handler) if isinstance(handler, str) else None
+        if target is None:
+            raise HandlerNotFound(service, handler, latest.revision)
+        self._check_call(latest, key, caller, delay)
+        check_ingress(latest, target, caller)
+        lock = (service, key if key is not None else "")  # only keyed services use it
+        if target.type is HandlerType.WORKFLOW:
+            previous = self._workflow_runs.get(lock)
+            if previous is not None:
+                return self._invocations[previous]
+        now = self._now()
+        invocation_id = self._ids.invocation_id(now)
+        if invocation_id in self._invocations:
+            parse_invocation_id(invocation_id)
+            raise VersioningError(f"the id generator returned {invocation_id!r} twice")
+        if delay:
+            invocation = Invocation(
+                invocation_id,
+                service,
+                handler,
+                key,
+                caller,
+                InvocationStatus.SCHEDULED,
+                None,
+                now,
+                None,
+                now + delay,
+            )
+            self._scheduled_seq += 1
+            heapq.heappush(self._scheduled, (now + delay, self._scheduled_seq, invocation_id))
+        elif target.type is HandlerType.EXCLUSIVE and lock in self._locks:
+            invocation = Invocation(
+                invocation_id,
+                service,
+                handler,
+                key,
+                caller,
+                InvocationStatus.PENDING,
+                None,
+                now,
+            )
+            self._inboxes.setdefault(lock, deque()).append(invocation_id)
+        else:
+            deployment_id = latest.deployment_id
+            invocation = Invocation(
+                invocation_id,
+                service,
+                handler,
+                key,
+                caller,
+                _RUNNING,
+                deployment_id,
+                now,
+                pinned_protocol_version(self._deployments[deployment_id].max_protocol_version),
+            )
+            in_flight = self._in_flight
+            in_flight[deployment_id] = in_flight.get(deployment_id, 0) + 1
+            if target.type is HandlerType.EXCLUSIVE:
+                self._locks[lock] = invocation_id
+        if target.type is HandlerType.WORKFLOW:
+            self._workflow_runs[lock] = invocation_id
+        self._invocations[invocation_id] = invocation
+        return invocation
+
+    def _check_call(
+        self,
+        latest: ServiceRevision,
+        key: str | None,
+        caller: str | None,
+        delay: timedelta | None,
+    ) -> None:
+        if KEYED[latest.type]:
+            if not isinstance(key, str):
+                raise InvalidInvocation(
+                    f"{latest.name!r} is a {latest.type.value}: calls need a key (a str), "
+                    f"got {key!r}",
+                    key=key,
+                )
+        elif key is not None:
+            raise InvalidInvocation(
+                f"{latest.name!r} is a SERVICE: calls take no key, got {key!r}", key=key
+            )
+        if caller is not None:
+            service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
+            if not SERVICE_NAME.match(service) or not handler:
+                raise InvalidInvocation(
+                    f"caller must name the calling handler as 'Service/handler', got {caller!r}",
+                    caller=caller,
+                )
+        if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
+            raise InvalidInvocation(
+                f"delay must be a non-negative timedelta, got {delay!r}", delay=delay
+            )
+
+    def start_due(self) -> tuple[Invocation, ...]:
+        """Start the delayed invocations whose time has come, in due order: each is pinned to
+        the latest revision now, or waits behind its key (``PENDING``), or, if its service has
+        no deployment left, fails its attempt (RT0011). Returns the invocations it moved."""
+        now = self._now()
+        moved: list[Invocation] = []
+        while self._scheduled and self._scheduled[0][0] <= now:
+            _, _, invocation_id = heapq.heappop(self._scheduled)
+            invocation = self._invocations[invocation_id]
+            if invocation.status is not InvocationStatus.SCHEDULED:
+                continue  # killed while it waited
+            moved.append(self._admit(invocation))
+        return tuple(moved)
+
+    def _admit(self, invocation: Invocation) -> Invocation:
+        """A queued invocation's turn has come: start it, or inbox it behind its key."""
+        latest = self._latest.get(invocation.service)
+        target = latest.handlers.get(invocation.handler) if latest is not None else None
+        if (
+            target is not None
+            and target.type is HandlerType.EXCLUSIVE
+            and _lock_of(invocation) in self._locks
+        ):
+            queued = self._replace(invocation, Action.ENQUEUE)
+            lock = _lock_of(invocation)
+            self._inboxes.setdefault(lock, deque()).append(invocation.id)
+            return queued
+        started = self._start(invocation, Action.START)
+        if target is not None and target.type is HandlerType.EXCLUSIVE:
+            self._locks[_lock_of(invocation)] = invocation.id
+        return started
+
+    def _start(self, invocation: Invocation, action: Action) -> Invocation:
+        """Begin an attempt of an unpinned invocation on the latest revision (pinning it), or
+        fail the attempt if its service has no deployment left."""
+        latest = self._latest.get(invocation.service)
+        if latest is None:
+            return self._replace(
+                invocation, Action.FAIL, last_failure=Failure(_FAIL_CODE, NO_DEPLOYMENT)
+            )
+        deployment = self._deployments[latest.deployment_id]
+        return self._replace(
+            invocation,
+            action,
+            pinned_deployment_id=deployment.id,
+            pinned_protocol_version=pinned_protocol_version(deployment.max_protocol_version),
+            last_failure=None,
+        )
+
+    def _replace(self, invocation: Invocation, action: Action, **changes: Any) -> Invocation:
+        """Move an invocation along the status table, keeping the in-flight index exact."""
+        status = next_status(invocation.id, invocation.status, action)
+        updated = attrs.evolve(invocation, status=status, **changes)
+        before = invocation.pinned_deployment_id if invocation.status.is_in_flight else None
+        after = updated.pinned_deployment_id if status.is_in_flight else None
+        if before != after:
+            if before is not None:
+                self._in_flight[before] -= 1
+            if after is not None:
+                self._in_flight[after] = self._in_flight.get(after, 0) + 1
+        self._invocations[invocation.id] = updated
+        return updated
+
+    def suspend(self, invocation_id: str) -> Invocation:
+        """A running invocation suspends (waits for a timer, a call, a promise...)."""
+        return self._replace(self.invocation(invocation_id), Action.SUSPEND)
+
+    def pause(self, invocation_id: str) -> Invocation:
+        """A running or backing-off invocation is paused (until resumed)."""
+        return self._replace(self.invocation(invocation_id), Action.PAUSE)
+
+    def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
+        """The next attempt of a suspended, paused or backing-off invocation.
+
+        ``deployment="keep"`` runs it where it is pinned; ``"latest"`` or a deployment id moves
+        a paused or suspended pinned invocation there first, if that deployment serves its
+        service and speaks its pinned protocol version. If the deployment it runs on was
+        force-removed, the attempt fails: ``BACKING_OFF`` with RT0011.
+        """
+        invocation = self.invocation(invocation_id)
+        next_status(invocation.id, invocation.status, Action.RESUME)
+        if invocation.pinned_deployment_id is None:
+            if deployment != "keep":
+                raise InvalidTransition(invocation.id, invocation.status, "move", [])
+            return self._start(invocation, Action.RESUME)
+        target = self._resume_target(invocation, deployment)
+        if target not in self._deployments:
+            return self._replace(
+                invocation,
+                Action.FAIL,
+                last_failure=Failure(_FAIL_CODE, PINNED_DEPLOYMENT_MISSING),
+            )
+        return self._replace(
+            invocation, Action.RESUME, pinned_deployment_id=target, last_failure=None
+        )
+
+    def _resume_target(self, invocation: Invocation, deployment: ResumeTarget) -> str:
+        if deployment == "keep":
+            assert invocation.pinned_deployment_id is not None
+            return invocation.pinned_deployment_id
+        if invocation.status not in (InvocationStatus.PAUSED, InvocationStatus.SUSPENDED):
+            raise InvalidTransition(invocation.id, invocation.status, "move", ["keep"])
+        if deployment == "latest":
+            target = self.service(invocation.service).deployment_id
+        else:
+            target = self.deployment(deployment).id
+        candidate = self._deployments[target]
+        if invocation.service not in candidate.services:
+            raise InvalidInvocation(
+                f"deployment {target!r} does not serve {invocation.service!r}, so invocation "
+                f"{invocation.id!r} cannot move there",
+                deployment_id=target,
+            )
+        version = invocation.pinned_protocol_version
+        if version is not None and not (
+            candidate.min_protocol_version <= version <= candidate.max_protocol_version
+        ):
+            raise InvalidInvocation(
+                f"deployment {target!r} supports protocol versions "
+                f"[{candidate.min_protocol_version}, {candidate.max_protocol_version}], not the "
+                f"version {version} invocation {invocation.id!r} is pinned to",
+                deployment_id=target,
+            )
+        return target
+
+    def complete(self, invocation_id: str) -> Invocation:
+        """A running invocation finishes. An exclusive call frees its key, and the next call
+        waiting on that key starts (pinned to the latest revision now)."""
+        invocation = self.invocation(invocation_id)
+        completed = self._replace(invocation, Action.COMPLETE)
+        self._release(invocation)
+        return completed
+
+    def kill(self, invocation_id: str) -> Invocation:
+        """End any invocation that is not completed; queued work leaves its queue."""
+        invocation = self.invocation(invocation_id)
+        killed = self._replace(invocation, Action.KILL)
+        if invocation.status is InvocationStatus.PENDING:
+            lock = _lock_of(invocation)
+            inbox = self._inboxes[lock]
+            inbox.remove(invocation.id)
+            if not inbox:
+                del self._inboxes[lock]
+        self._release(invocation)
+        return killed
+
+    def _release(self, invocation: Invocation) -> None:
+        lock = _lock_of(invocation)
+        if self._locks.get(lock) != invocation.id:
+            return
+        inbox = self._inboxes.get(lock)
+        if not inbox:
+            del self._locks[lock]
+            return
+        next_id = inbox.popleft()
+        if not inbox:
+            del self._inboxes[lock]
+        self._locks[lock] = next_id
+        self._start(self._invocations[next_id], Action.START)
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def snapshot(self) -> RegistrySnapshot:
+        """The whole state as plain frozen values (see :mod:`restate_versioning.serialization`
+        for JSON)."""
+        return RegistrySnapshot(
+            deployments=tuple(self._deployments.values()),
+            removed_deployment_ids=tuple(sorted(self._removed)),
+            invocations=tuple(self._invocations.values()),
+            inboxes=tuple(
+                (service, key, tuple(ids)) for (service, key), ids in self._inboxes.items() if ids
+            ),
+            locks=tuple((service, key, i) for (service, key), i in self._locks.items()),
+            workflow_runs=tuple(
+                (service, key, i) for (service, key), i in self._workflow_runs.items()
+            ),
+        )
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: RegistrySnapshot,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+    ) -> Registry:
+        """A registry holding exactly ``snapshot``; :class:`InvalidSnapshot` lists every
+        inconsistency (dangling ids, duplicate revisions, queues that do not match statuses)."""
+        problems = _snapshot_problems(snapshot)
+        if problems:
+            raise InvalidSnapshot(problems)
+        registry = cls(clock=clock, ids=ids)
+        for deployment in snapshot.deployments:
+            registry._index_deployment(deployment)
+            registry._by_endpoint[parse_endpoint(deployment.endpoint).key] = deployment.id
+        registry._removed = set(snapshot.removed_deployment_ids)
+        for invocation in snapshot.invocations:
+            registry._invocations[invocation.id] = invocation
+            if invocation.status.is_in_flight and invocation.pinned_deployment_id:
+                pinned = invocation.pinned_deployment_id
+                registry._in_flight[pinned] = registry._in_flight.get(pinned, 0) + 1
+            if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at:
+                registry._scheduled_seq += 1
+                registry._scheduled.append(
+                    (invocation.execute_at, registry._scheduled_seq, invocation.id)
+                )
+        heapq.heapify(registry._scheduled)
+        for service, key, holder in snapshot.locks:
+            registry._locks[(service, key)] = holder
+        for service, key, queued in snapshot.inboxes:
+            registry._inboxes[(service, key)] = deque(queued)
+        for service, key, run in snapshot.workflow_runs:
+            registry._workflow_runs[(service, key)] = run
+        return registry
+
+
+def _snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
+    problems: list[Problem] = []
+    deployment_ids: set[str] = set()
+    endpoints: dict[str, str] = {}
+    revisions: dict[tuple[str, int], str] = {}
+    for index, deployment in enumerate(snapshot.deployments):
+        path = f"$.deployments[{index}]"
+        if deployment.id in deployment_ids:
+            problems.append(Problem(f"{path}.id", f"deployment {deployment.id!r} appears twice"))
+        deployment_ids.add(deployment.id)
+        try:
+            key = parse_endpoint(deployment.endpoint).key
+        except VersioningError as exc:
+            problems.append(Problem(f"{path}.endpoint", exc.message))
+        else:
+            if key in endpoints:
+                problems.append(
+                    Problem(
+                        f"{path}.endpoint",
+                        f"{deployment.endpoint!r} is the endpoint of {endpoints[key]!r} too",
+                    )
+                )
+            endpoints[key] = deployment.id
+        for name, revision in deployment.services.items():
+            if revision.name != name or revision.deployment_id != deployment.id:
+                problems.append(
+                    Problem(
+                        f"{path}.services.{name}",
+                        f"service revision {revision.name!r} of deployment "
+                        f"{revision.deployment_id!r} is filed under {name!r} of {deployment.id!r}",
+                    )
+                )
+            other = revisions.get((name, revision.revision))
+            if other is not None:
+                problems.append(
+                    Problem(
+                        f"{path}.services.{name}",
+                        f"revision {revision.revision} of {name!r} is in {other!r} too",
+                    )
+                )
+            revisions[(name, revision.revision)] = deployment.id
+    removed = set(snapshot.removed_deployment_ids)
+    for deployment_id in removed & deployment_ids:
+        problems.append(
+            Problem("$.removed_deployment_ids", f"{deployment_id!r} is removed and registered")
+        )
+    known = deployment_ids | removed
+    invocations = {i.id: i for i in snapshot.invocations}
+    if len(invocations) != len(snapshot.invocations):
+        problems.append(Problem("$.invocations", "an invocation id appears twice"))
+    for index, invocation in enumerate(snapshot.invocations):
+        path = f"$.invocations[{index}]"
+        pinned = invocation.pinned_deployment_id
+        if pinned is not None and pinned not in known:
+            problems.append(
+                Problem(f"{path}.pinned_deployment_id", f"unknown deployment {pinned!r}")
+            )
+        if invocation.status.is_in_flight and pinned is None:
+            problems.append(
+                Problem(f"{path}.status", f"a {invocation.status.value} invocation must be pinned")
+            )
+        if invocation.status.is_queued and pinned is not None:
+            problems.append(
+                Problem(f"{path}.status", f"a {invocation.status.value} invocation is not pinned")
+            )
+        if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
+            problems.append(Problem(f"{path}.execute_at", "a scheduled invocation needs a time"))
+    inboxed: set[str] = set()
+    locked = {(s, k) for s, k, _ in snapshot.locks}
+    for index, (service, key, queued) in enumerate(snapshot.inboxes):
+        if (service, key) not in locked:
+            problems.append(
+                Problem(f"$.inboxes[{index}]", f"{service}/{key} has an inbox but no lock holder")
+            )
+        for invocation_id in queued:
+            found = invocations.get(invocation_id)
+            if (
+                found is None
+                or found.status is not InvocationStatus.PENDING
+                or (found.service, found.key) != (service, key)
+            ):
+                problems.append(
+                    Problem(
+                        f"$.inboxes[{index}]",
+                        f"{invocation_id!r} is not a pending call of {service}/{key}",
+                    )
+                )
+            inboxed.add(invocation_id)
+    for invocation in snapshot.invocations:
+        if invocation.status is InvocationStatus.PENDING and invocation.id not in inboxed:
+            problems.append(
+                Problem("$.inboxes", f"pending invocation {invocation.id!r} is in no inbox")
+            )
+    for field, entries in (("locks", snapshot.locks), ("workflow_runs", snapshot.workflow_runs)):
+        for index, (service, key, invocation_id) in enumerate(entries):
+            found = invocations.get(invocation_id)
+            if found is None or (found.service, found.key) != (service, key):
+                problems.append(
+                    Problem(
+                        f"$.{field}[{index}]",
+                        f"{invocation_id!r} is not an invocation of {service}/{key}",
+                    )
+                )
+            elif field == "locks" and found.status is _COMPLETED:
+                problems.append(Problem(f"$.locks[{index}]", f"{invocation_id!r} is completed"))
+    return problems

@@ -1,0 +1,119 @@
+"""How invocations are admitted, queued, pinned and moved between statuses (RESTATE_RULES §3).
+
+* :data:`TRANSITIONS` is the whole status machine as data: ``TRANSITIONS[status][action]`` is the
+  status an action leads to. An action missing from a status's row is refused with
+  :class:`~restate_versioning.InvalidTransition`, which lists what the row allows.
+* New invocations go to the latest revision of their service. An invocation is pinned (to a
+  deployment and a protocol version) when it *starts*, never before: queued work (``pending``
+  behind another exclusive call on the same key, ``scheduled`` for later) is pinned to whatever
+  is latest when it finally starts.
+* :data:`KEYED` says which service types take a key. Exclusive handlers of a Virtual Object run
+  one at a time per key; a Workflow's ``WORKFLOW`` handler runs once per key (calling it again
+  returns the same invocation); shared handlers run at once.
+* An ingress call (no caller) needs the service and the handler to be public; calls from
+  another handler reach private services too.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from ..errors import InvalidTransition, ServiceNotPublic
+from ..model import Handler, InvocationStatus, ServiceRevision, ServiceType
+from .manifest import SUPPORTED_PROTOCOL_VERSIONS
+
+__all__ = [
+    "KEYED",
+    "NO_DEPLOYMENT",
+    "PINNED_DEPLOYMENT_MISSING",
+    "TRANSITIONS",
+    "Action",
+    "check_ingress",
+    "next_status",
+    "pinned_protocol_version",
+]
+
+
+class Action(enum.Enum):
+    """What can happen to an invocation."""
+
+    START = "start"  # begins its first attempt: pinned now
+    ENQUEUE = "enqueue"  # a due delayed call that must wait behind its key
+    SUSPEND = "suspend"
+    RESUME = "resume"  # the next attempt after suspended, paused or backing-off
+    PAUSE = "pause"
+    FAIL = "fail"  # an attempt failed: backing-off until retried
+    COMPLETE = "complete"
+    KILL = "kill"
+
+
+_S = InvocationStatus
+_A = Action
+
+#: ``TRANSITIONS[status][action] -> new status``: the only home of the status machine.
+TRANSITIONS: Mapping[InvocationStatus, Mapping[Action, InvocationStatus]] = {
+    _S.PENDING: {_A.START: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
+    _S.SCHEDULED: {
+        _A.START: _S.RUNNING,
+        _A.ENQUEUE: _S.PENDING,
+        _A.FAIL: _S.BACKING_OFF,
+        _A.KILL: _S.COMPLETED,
+    },
+    _S.READY: {_A.START: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
+    _S.RUNNING: {
+        _A.SUSPEND: _S.SUSPENDED,
+        _A.PAUSE: _S.PAUSED,
+        _A.FAIL: _S.BACKING_OFF,
+        _A.COMPLETE: _S.COMPLETED,
+        _A.KILL: _S.COMPLETED,
+    },
+    _S.BACKING_OFF: {
+        _A.RESUME: _S.RUNNING,
+        _A.FAIL: _S.BACKING_OFF,
+        _A.PAUSE: _S.PAUSED,
+        _A.KILL: _S.COMPLETED,
+    },
+    _S.SUSPENDED: {_A.RESUME: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
+    _S.PAUSED: {_A.RESUME: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
+    _S.COMPLETED: {},
+}
+
+#: Which service types are called with a key (Virtual Objects and Workflows) and which without.
+KEYED: Mapping[ServiceType, bool] = {
+    ServiceType.SERVICE: False,
+    ServiceType.VIRTUAL_OBJECT: True,
+    ServiceType.WORKFLOW: True,
+}
+
+#: RT0011 for work whose service has no deployment left.
+NO_DEPLOYMENT = "no deployment was found to process the invocation"
+#: RT0011 for a started invocation whose pinned deployment was force-removed.
+PINNED_DEPLOYMENT_MISSING = (
+    "the invocation has a deployment id associated, but it was not found in the registry. This "
+    "might indicate that a deployment was forcefully removed from the registry, but there are "
+    "still in-flight invocations pinned to it"
+)
+
+
+def next_status(invocation_id: str, status: InvocationStatus, action: Action) -> InvocationStatus:
+    """The status ``action`` leads to; :class:`InvalidTransition` if ``status`` forbids it."""
+    row = TRANSITIONS[status]
+    try:
+        return row[action]
+    except KeyError:
+        raise InvalidTransition(
+            invocation_id, status, action.value, [a.value for a in row]
+        ) from None
+
+
+def check_ingress(service: ServiceRevision, handler: Handler, caller: str | None) -> None:
+    """Raise :class:`ServiceNotPublic` for an ingress call to a private service or handler."""
+    if caller is None and not (service.public and handler.public):
+        raise ServiceNotPublic(service.name, handler.name)
+
+
+def pinned_protocol_version(max_protocol_version: int) -> int:
+    """The protocol version an invocation is pinned to when it starts on a deployment: the
+    highest one both the deployment and the server speak."""
+    return min(max_protocol_version, SUPPORTED_PROTOCOL_VERSIONS[1])

@@ -1,0 +1,237 @@
+"""JSON at the edge: registry snapshots and the admin API's views, through one converter.
+
+* :func:`make_converter` builds the one cattrs converter; :func:`configure_converter` adds this
+  library's hooks to any converter (datetimes as ISO 8601 with an offset, enums by value,
+  frozen mappings as objects), so other tools can reuse them.
+* :func:`dumps` / :func:`loads`: a whole registry as JSON. A snapshot carries a format name and
+  version; unknown keys, a foreign or newer format and dangling references are refused with
+  :class:`~restate_versioning.InvalidSnapshot`, listing every problem with its ``$.path``.
+* :func:`admin_services` / :func:`admin_deployments`: what ``GET /services`` and
+  ``GET /deployments`` of a restate-server 1.7 answer for the same state, with the server's
+  field names and spellings (the fields the model knows: versioning, not timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, get_args, get_origin
+
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from ._frozen import FrozenMap
+from .endpoints import EndpointKind
+from .errors import InvalidSnapshot, Problem
+from .ids import IdGenerator
+from .model import Deployment, HandlerType, ProtocolMode, ServiceRevision, ServiceType
+from .registry import Clock, Registry, RegistrySnapshot
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "admin_deployments",
+    "admin_services",
+    "configure_converter",
+    "dumps",
+    "loads",
+    "make_converter",
+]
+
+FORMAT = "restate-versioning/registry"
+FORMAT_VERSION = 1
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO 8601 timestamp string, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return parsed
+
+
+def configure_converter(converter: cattrs.Converter) -> None:
+    """Add this library's hooks to ``converter``."""
+    converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+    converter.register_structure_hook(datetime, _structure_datetime)
+
+    def is_frozen_map(type_: Any) -> bool:
+        return get_origin(type_) is FrozenMap or type_ is FrozenMap
+
+    def structure_frozen_map(type_: Any) -> Any:
+        key_type, value_type = get_args(type_) or (Any, Any)
+        as_dict = dict[key_type, value_type]  # type: ignore[valid-type]
+
+        def structure(value: Any, _: Any) -> FrozenMap[Any, Any]:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"expected an object, got {value!r}")
+            return FrozenMap(converter.structure(value, as_dict))
+
+        return structure
+
+    def unstructure_frozen_map(type_: Any) -> Any:
+        key_type, value_type = get_args(type_) or (Any, Any)
+        as_dict = dict[key_type, value_type]  # type: ignore[valid-type]
+        return lambda value: converter.unstructure(dict(value), as_dict)
+
+    converter.register_structure_hook_factory(is_frozen_map, structure_frozen_map)
+    converter.register_unstructure_hook_factory(is_frozen_map, unstructure_frozen_map)
+
+
+def make_converter() -> cattrs.Converter:
+    """The converter this library uses: strict (extra keys are errors), reporting every error."""
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    configure_converter(converter)
+    return converter
+
+
+_CONVERTER = make_converter()
+
+
+def dumps(registry: Registry, *, indent: int | None = None) -> str:
+    """The whole registry as a JSON snapshot."""
+    document = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "registry": _CONVERTER.unstructure(registry.snapshot(), RegistrySnapshot),
+    }
+    return json.dumps(document, indent=indent, sort_keys=False)
+
+
+def loads(
+    text: str | bytes, *, clock: Clock | None = None, ids: IdGenerator | None = None
+) -> Registry:
+    """A registry from a JSON snapshot made by :func:`dumps`; raises
+    :class:`InvalidSnapshot` listing every problem, and builds nothing on error."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidSnapshot([Problem("$", f"malformed JSON: {exc}")]) from None
+    if not isinstance(document, dict):
+        raise InvalidSnapshot([Problem("$", f"expected an object, got {type(document).__name__}")])
+    problems = []
+    if document.get("format") != FORMAT:
+        problems.append(Problem("$.format", f"expected {FORMAT!r}, got {document.get('format')!r}"))
+    version = document.get("version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        problems.append(
+            Problem(
+                "$.version",
+                f"format version {version!r} is "
+                + ("newer than this library reads" if newer else "not one this library reads")
+                + f" (it reads {FORMAT_VERSION})",
+            )
+        )
+    extra = set(document) - {"format", "version", "registry"}
+    problems.extend(Problem(f"$.{key}", f"unknown field {key!r}") for key in sorted(extra))
+    if "registry" not in document:
+        problems.append(Problem("$.registry", "missing field 'registry'"))
+    if problems:
+        raise InvalidSnapshot(problems)
+    try:
+        snapshot = _CONVERTER.structure(document["registry"], RegistrySnapshot)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
+        messages = cattrs.transform_error(exc, path="$.registry")
+        raise InvalidSnapshot([_problem(m) for m in messages]) from None
+    return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
+
+
+def _problem(message: str) -> Problem:
+    text, _, path = message.rpartition(" @ ")
+    return Problem(path or "$", text or message)
+
+
+# --- the admin API's views -----------------------------------------------------------------
+
+_SERVICE_TYPE = {
+    ServiceType.SERVICE: "Service",
+    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
+    ServiceType.WORKFLOW: "Workflow",
+}
+_HANDLER_TYPE = {
+    HandlerType.EXCLUSIVE: "Exclusive",
+    HandlerType.SHARED: "Shared",
+    HandlerType.WORKFLOW: "Workflow",
+}
+_PROTOCOL_TYPE = {
+    ProtocolMode.BIDI_STREAM: "BidiStream",
+    ProtocolMode.REQUEST_RESPONSE: "RequestResponse",
+}
+
+
+def _admin_time(value: datetime) -> str:
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond * 1000:09d}Z"
+
+
+def _admin_service(service: ServiceRevision) -> dict[str, Any]:
+    handlers = []
+    for handler in service.handlers.values():
+        item: dict[str, Any] = {"name": handler.name}
+        if service.type is not ServiceType.SERVICE:
+            item["ty"] = _HANDLER_TYPE[handler.type]
+        item["public"] = handler.public
+        handlers.append(item)
+    out: dict[str, Any] = {
+        "name": service.name,
+        "ty": _SERVICE_TYPE[service.type],
+        "handlers": handlers,
+        "deployment_id": service.deployment_id,
+        "revision": service.revision,
+        "public": service.public,
+    }
+    if service.documentation is not None:
+        out["documentation"] = service.documentation
+    if service.metadata:
+        out["metadata"] = dict(service.metadata)
+    return out
+
+
+def admin_services(registry: Registry) -> dict[str, Any]:
+    """``GET /services``: the latest revision of every service."""
+    return {"services": [_admin_service(s) for s in registry.services()]}
+
+
+def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": deployment.id}
+    if deployment.kind is EndpointKind.LAMBDA:
+        out["arn"] = deployment.endpoint
+    else:
+        out["uri"] = _display_uri(deployment.endpoint)
+        out["protocol_type"] = _PROTOCOL_TYPE[deployment.protocol_mode]
+        out["http_version"] = deployment.http_version or _default_http_version(deployment)
+    out["created_at"] = _admin_time(deployment.created_at)
+    out["min_protocol_version"] = deployment.min_protocol_version
+    out["max_protocol_version"] = deployment.max_protocol_version
+    if deployment.sdk_version is not None:
+        out["sdk_version"] = deployment.sdk_version
+    out["services"] = [
+        {"name": name, "revision": revision.revision}
+        for name, revision in deployment.services.items()
+    ]
+    return out
+
+
+def _display_uri(uri: str) -> str:
+    """The server prints an URI with an empty path as ``.../``."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "/" not in rest.split("?", 1)[0]:
+        authority, qmark, query = rest.partition("?")
+        return f"{scheme}://{authority}/{qmark}{query}"
+    return uri
+
+
+def _default_http_version(deployment: Deployment) -> str:
+    # Over plain http the server speaks HTTP/2 (h2c) to a BIDI_STREAM endpoint, HTTP/1.1 to a
+    # REQUEST_RESPONSE one (RESTATE_RULES §7).
+    if deployment.protocol_mode is ProtocolMode.BIDI_STREAM:
+        return "HTTP/2.0"
+    return "HTTP/1.1"
+
+
+def admin_deployments(registry: Registry) -> dict[str, Any]:
+    """``GET /deployments``: every deployment with the revisions it holds."""
+    return {"deployments": [_admin_deployment(d) for d in registry.deployments()]}
