@@ -8,6 +8,7 @@ Pure and I/O-free. :class:`Registry` is the aggregate; the rules it applies live
 
 from __future__ import annotations
 
+from .clock import ManualClock as ManualClock
 from .endpoints import Endpoint as Endpoint
 from .endpoints import EndpointKind as EndpointKind
 from .endpoints import parse_endpoint as parse_endpoint
@@ -71,6 +72,7 @@ __all__ = [
     "Invocation",
     "InvocationNotFound",
     "InvocationStatus",
+    "ManualClock",
     "Outcome",
     "Problem",
     "ProtocolMode",

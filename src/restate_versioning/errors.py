@@ -74,13 +74,14 @@ def _problems_text(problems: Sequence[Problem]) -> str:
 class InvalidManifest(VersioningError, ValueError):
     """The endpoint manifest cannot be registered.
 
-    ``problems`` lists every problem found, not just the first; ``code`` is the code of the first
-    problem that has one (the one the real server, which stops at the first, would report).
+    ``problems`` lists every problem found, not just the first, in the order the real server
+    checks them; ``code`` is the code of the first problem (the one the server, which stops at
+    the first, reports; ``None`` where the server has no code for it either).
     """
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
-        self.code = next((p.code for p in self.problems if p.code), None)
+        self.code = self.problems[0].code if self.problems else None
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"invalid endpoint manifest ({count} {noun}): {_problems_text(problems)}")
@@ -128,7 +129,6 @@ class ServiceTypeChanged(VersioningError):
         super().__init__(
             f"detected a new service revision for {service!r} changing the service type from "
             f"previous revision. Service type cannot be changed across revisions."
-            f" ({old_type.value} -> {new_type.value})"
         )
 
 
@@ -137,7 +137,7 @@ class DeploymentNotFound(VersioningError, LookupError):
 
     def __init__(self, deployment_id: str) -> None:
         self.deployment_id = deployment_id
-        super().__init__(f"deployment {deployment_id!r} not found")
+        super().__init__(f"The requested deployment {deployment_id!r} does not exist")
 
 
 class ServiceNotFound(VersioningError, LookupError):
@@ -158,7 +158,9 @@ class HandlerNotFound(VersioningError, LookupError):
         self.handler = handler
         self.revision = revision
         super().__init__(
-            f"handler {handler!r} not found in revision {revision} of service {service!r}"
+            f"the service {service!r} exists, but the handler {handler!r} was not found, check "
+            f"that the handler exists in the latest registered service version."
+            f" (revision {revision})"
         )
 
 
@@ -168,7 +170,7 @@ class ServiceNotPublic(VersioningError):
     def __init__(self, service: str, handler: str) -> None:
         self.service = service
         self.handler = handler
-        super().__init__(f"the invoked service is not public: {service!r}/{handler!r}")
+        super().__init__(f"the invoked service is not public ({service!r}, handler {handler!r})")
 
 
 class InvocationNotFound(VersioningError, LookupError):

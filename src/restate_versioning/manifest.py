@@ -97,7 +97,11 @@ def _services(items: Iterable[ServiceManifest]) -> tuple[ServiceManifest, ...]:
 
 @attrs.frozen
 class EndpointManifest:
-    """What a deployment serves: its protocol and its services."""
+    """What a deployment serves: its protocol and its services.
+
+    ``protocol_mode`` is optional in the manifest schema, but the server refuses to register a
+    manifest without it (META0013), so it is ``None`` only until registration says no.
+    """
 
     protocol_mode: ProtocolMode | None
     min_protocol_version: int
@@ -323,7 +327,7 @@ def _read_endpoint(value: object, path: str, problems: list[Problem]) -> Endpoin
         value,
         path,
         _ENDPOINT_KEYS,
-        ("protocolMode", "minProtocolVersion", "maxProtocolVersion", "services"),
+        ("minProtocolVersion", "maxProtocolVersion", "services"),
         problems,
     )
     if not isinstance(value, Mapping):
@@ -345,7 +349,7 @@ def _read_endpoint(value: object, path: str, problems: list[Problem]) -> Endpoin
     if obj is None or problems:
         return None
     return EndpointManifest(
-        protocol_mode=ProtocolMode(mode),
+        protocol_mode=ProtocolMode(mode) if mode is not None else None,
         min_protocol_version=low,
         max_protocol_version=high,
         services=services,

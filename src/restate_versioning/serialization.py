@@ -173,7 +173,8 @@ def _admin_service(service: ServiceRevision) -> dict[str, Any]:
         item: dict[str, Any] = {"name": handler.name}
         if service.type is not ServiceType.SERVICE:
             item["ty"] = _HANDLER_TYPE[handler.type]
-        item["public"] = handler.public
+        # The server shows a handler of a private service as private too.
+        item["public"] = handler.public and service.public
         handlers.append(item)
     out: dict[str, Any] = {
         "name": service.name,

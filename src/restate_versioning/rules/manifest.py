@@ -76,18 +76,45 @@ def effective_handler_type(service_type: ServiceType, declared: HandlerType | No
 
 
 def manifest_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
-    """Every reason the server would refuse to register ``manifest`` at ``endpoint``."""
+    """Every reason the server would refuse to register ``manifest`` at ``endpoint``, in the
+    order the server checks them: names, then protocol, then reserved names, then handlers.
+
+    As on the server, a service or handler named twice is no problem: the last one wins.
+    """
     problems: list[Problem] = []
+    services = list(enumerate(manifest.services))
+    for index, service in services:
+        problems.extend(_name_problems(service, f"$.services[{index}]"))
     problems.extend(_protocol_problems(manifest, endpoint))
-    seen: set[str] = set()
-    for index, service in enumerate(manifest.services):
-        path = f"$.services[{index}]"
-        if service.name in seen:
+    for index, service in services:
+        if is_reserved_service_name(service.name) and SERVICE_NAME.match(service.name):
             problems.append(
-                Problem(f"{path}.name", f"service {service.name!r} appears more than once")
+                Problem(
+                    f"$.services[{index}].name",
+                    f"cannot insert/modify service '{service.name}' as it contains a reserved name",
+                    "META0005",
+                )
             )
-        seen.add(service.name)
-        problems.extend(_service_problems(service, path))
+    for index, service in services:
+        problems.extend(_service_problems(service, f"$.services[{index}]"))
+    return problems
+
+
+def _pattern_problem(path: str, kind: str, name: str, pattern: re.Pattern[str]) -> Problem:
+    return Problem(
+        f"{path}.name", f"invalid {kind} name {name!r}: doesn't match pattern {pattern.pattern!r}"
+    )
+
+
+def _name_problems(service: ServiceManifest, path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if not SERVICE_NAME.match(service.name):
+        problems.append(_pattern_problem(path, "service", service.name, SERVICE_NAME))
+    for index, handler in enumerate(service.handlers):
+        if not HANDLER_NAME.match(handler.name):
+            problems.append(
+                _pattern_problem(f"{path}.handlers[{index}]", "handler", handler.name, HANDLER_NAME)
+            )
     return problems
 
 
@@ -95,7 +122,25 @@ def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[P
     problems: list[Problem] = []
     low, high = manifest.min_protocol_version, manifest.max_protocol_version
     supported_low, supported_high = SUPPORTED_PROTOCOL_VERSIONS
-    if low > high or high < supported_low or low > supported_high:
+    if manifest.protocol_mode is None:
+        problems.append(
+            Problem(
+                "$.protocolMode",
+                "received a bad response from the SDK: missing protocol mode",
+                "META0013",
+            )
+        )
+    if low > high:
+        problems.append(
+            Problem(
+                "$.minProtocolVersion",
+                f"received a bad response from the SDK: Expected min protocol version to be <= "
+                f"max protocol version. Received min protocol version '{low}', max protocol "
+                f"version '{high}'",
+                "META0013",
+            )
+        )
+    elif high < supported_low or low > supported_high:
         problems.append(
             Problem(
                 "$.minProtocolVersion",
@@ -105,11 +150,7 @@ def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[P
                 "META0012",
             )
         )
-    if manifest.protocol_mode is None:
-        problems.append(Problem("$.protocolMode", "missing field 'protocolMode'"))
-    elif (
-        endpoint.kind is EndpointKind.LAMBDA and manifest.protocol_mode is ProtocolMode.BIDI_STREAM
-    ):
+    if endpoint.kind is EndpointKind.LAMBDA and manifest.protocol_mode is ProtocolMode.BIDI_STREAM:
         problems.append(
             Problem(
                 "$.protocolMode",
@@ -131,33 +172,8 @@ def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[P
 
 def _service_problems(service: ServiceManifest, path: str) -> list[Problem]:
     problems: list[Problem] = []
-    if not SERVICE_NAME.match(service.name):
-        problems.append(
-            Problem(
-                f"{path}.name",
-                f"invalid service name {service.name!r}: it must match {SERVICE_NAME.pattern}",
-            )
-        )
-    elif is_reserved_service_name(service.name):
-        problems.append(
-            Problem(
-                f"{path}.name",
-                f"cannot insert/modify service {service.name!r} as it contains a reserved name",
-                "META0005",
-            )
-        )
-    seen: set[str] = set()
     for index, handler in enumerate(service.handlers):
-        handler_path = f"{path}.handlers[{index}]"
-        if handler.name in seen:
-            problems.append(
-                Problem(
-                    f"{handler_path}.name",
-                    f"handler {handler.name!r} appears more than once in {service.name!r}",
-                )
-            )
-        seen.add(handler.name)
-        problems.extend(_handler_problems(service, handler, handler_path))
+        problems.extend(_handler_problems(service, handler, f"{path}.handlers[{index}]"))
     return problems
 
 
@@ -165,13 +181,6 @@ def _handler_problems(
     service: ServiceManifest, handler: HandlerManifest, path: str
 ) -> list[Problem]:
     problems: list[Problem] = []
-    if not HANDLER_NAME.match(handler.name):
-        problems.append(
-            Problem(
-                f"{path}.name",
-                f"invalid handler name {handler.name!r}: it must match {HANDLER_NAME.pattern}",
-            )
-        )
     effective = HANDLER_TYPES[service.type].get(handler.type)
     if effective is None:
         problems.append(

@@ -98,15 +98,17 @@ def plan_registration(
     problems = manifest_problems(resolved, endpoint)
     if problems:
         raise InvalidManifest(problems)
+    # As on the server, a service named twice in one manifest is served by its last definition.
+    services = {service.name: service for service in resolved.services}
     if not (breaking or force):
-        for service in resolved.services:
+        for service in services.values():
             previous = latest.get(service.name)
             if previous is not None and previous.type is not service.type:
                 raise ServiceTypeChanged(service.name, previous.type, service.type)
     deployment_id = existing.id if existing is not None else new_id()
     revisions: dict[str, ServiceRevision] = {}
     changes: list[RevisionChange] = []
-    for service in resolved.services:
+    for service in services.values():
         previous = latest.get(service.name)
         old = previous.revision if previous is not None else None
         revision = (old or 0) + 1

@@ -1,0 +1,72 @@
+"""Shared fixtures: a registry with a manual clock and sequential ids, and manifest builders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from restate_versioning import ManualClock, Registry, SequentialIds
+
+DATA = Path(__file__).parent / "data"
+
+#: What restate-sdk 1.3.0 answers to discovery for Greeter (Service), TicketObject (Virtual
+#: Object: exclusive ``reserve``, shared ``status``) and Signup (Workflow: ``run``, shared
+#: ``confirm``).
+SDK_MANIFEST: dict[str, Any] = json.loads((DATA / "python-sdk-1.3.0-v4.json").read_text())
+
+
+def handler(name: str, ty: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A handler definition as discovery JSON."""
+    out: dict[str, Any] = {"name": name}
+    if ty is not None:
+        out["ty"] = ty
+    out.update(extra)
+    return out
+
+
+def service(
+    name: str, ty: str = "SERVICE", handlers: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A service definition as discovery JSON (one ``greet``/``run`` handler by default)."""
+    if handlers is None:
+        handlers = {
+            "SERVICE": [handler("greet")],
+            "VIRTUAL_OBJECT": [handler("reserve", "EXCLUSIVE"), handler("status", "SHARED")],
+            "WORKFLOW": [handler("run", "WORKFLOW"), handler("confirm", "SHARED")],
+        }[ty]
+    return {"name": name, "ty": ty, "handlers": handlers, **extra}
+
+
+def manifest(
+    *services: dict[str, Any],
+    mode: str | None = "REQUEST_RESPONSE",
+    low: int = 5,
+    high: int = 7,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An endpoint manifest as discovery JSON."""
+    out: dict[str, Any] = {}
+    if mode is not None:
+        out["protocolMode"] = mode
+    out.update({"minProtocolVersion": low, "maxProtocolVersion": high})
+    out["services"] = list(services)
+    out.update(extra)
+    return out
+
+
+V1 = "http://127.0.0.1:9081"
+V2 = "http://127.0.0.1:9082"
+V3 = "http://127.0.0.1:9083"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def registry(clock: ManualClock) -> Registry:
+    return Registry(clock=clock, ids=SequentialIds())
