@@ -11,3 +11,7 @@
 The :class:`~restate_versioning.Registry` holds state and applies these rules; it decides nothing
 on its own.
 """
+
+from . import deployment_status, invocations, manifest, registration
+
+__all__ = ["deployment_status", "invocations", "manifest", "registration"]

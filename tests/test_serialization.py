@@ -1,0 +1,216 @@
+"""JSON at the edge: snapshots round-trip exactly, bad snapshots are refused whole, and the admin
+views use the server's field names (as answered by restate-server 1.7.12)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from restate_versioning import InvalidSnapshot, ManualClock, Registry, SequentialIds
+from restate_versioning.serialization import (
+    FORMAT,
+    FORMAT_VERSION,
+    admin_deployments,
+    admin_services,
+    dumps,
+    loads,
+)
+
+from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
+
+
+@pytest.fixture
+def busy(registry: Registry, clock: ManualClock) -> Registry:
+    return populate(registry, clock)
+
+
+def populate(registry: Registry, clock: ManualClock) -> Registry:
+    """Something of everything: revisions, a forced overwrite, a removal, a private service,
+    and invocations in every status a command can reach."""
+    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
+    registry.invoke("TicketObject", "reserve", key="t1")
+    registry.invoke("TicketObject", "reserve", key="t1")
+    registry.invoke("TicketObject", "reserve", key="t1", delay=timedelta(seconds=5))
+    registry.suspend(registry.invoke("Greeter", "greet").id)
+    registry.invoke("Signup", "run", key="w1")
+    registry.register(V2, SDK_MANIFEST)
+    registry.register(V3, manifest(service("Other")))
+    registry.register(V3, manifest(service("Other")), force=True)
+    registry.set_public("Greeter", False)
+    registry.complete(registry.invoke("Greeter", "greet", caller="Other/greet").id)
+    paused = registry.pause(registry.invoke("Greeter", "greet", caller="Other/greet").id)
+    registry.remove(v1, force=True)
+    registry.resume(paused.id)
+    registry.pause(paused.id)
+    clock.advance(timedelta(seconds=1))
+    return registry
+
+
+def test_a_snapshot_round_trips_exactly(busy: Registry) -> None:
+    text = dumps(busy)
+    loaded = loads(text)
+    assert loaded.snapshot() == busy.snapshot()
+    assert dumps(loaded) == text
+
+
+def test_a_loaded_registry_goes_on_exactly_like_the_original(clock: ManualClock) -> None:
+    ids = SequentialIds()
+    original = populate(Registry(clock=clock, ids=ids), clock)
+    twin = loads(dumps(original), clock=clock, ids=copy.deepcopy(ids))
+    for registry in (original, twin):
+        holder = next(
+            i for i in registry.invocations() if i.key == "t1" and i.status.value == "running"
+        )
+        registry.complete(holder.id)
+        registry.invoke("TicketObject", "reserve", key="t1")
+    clock.advance(timedelta(seconds=10))
+    assert original.start_due() == twin.start_due()
+    assert original.snapshot() == twin.snapshot()
+
+
+def test_a_snapshot_carries_its_format_and_version(busy: Registry) -> None:
+    document = json.loads(dumps(busy))
+    assert (document["format"], document["version"]) == (FORMAT, FORMAT_VERSION)
+
+
+def _document(registry: Registry) -> dict[str, Any]:
+    return json.loads(dumps(registry))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d.update(extra=1), "$.extra"),
+        (lambda d: d.update(version=FORMAT_VERSION + 1), "$.version"),
+        (lambda d: d.update(format="something-else"), "$.format"),
+        (lambda d: d["registry"].update(surprise=[]), "$.registry"),
+        (
+            lambda d: d["registry"]["deployments"][0].update(color="red"),
+            "$.registry.deployments[0]",
+        ),
+        (
+            lambda d: d["registry"]["deployments"][0].update(created_at="2026-01-01T00:00:00"),
+            "$.registry.deployments[0].created_at",
+        ),
+        (
+            lambda d: d["registry"]["invocations"][0].update(status="sleeping"),
+            "$.registry.invocations[0].status",
+        ),
+        (lambda d: d.pop("registry"), "$.registry"),
+    ],
+)
+def test_a_bad_snapshot_is_refused_with_the_path_of_the_problem(
+    busy: Registry, change: Any, path: str
+) -> None:
+    document = _document(busy)
+    change(document)
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    paths = [p.path for p in caught.value.problems]
+    assert any(p.startswith(path) for p in paths), paths
+
+
+def test_a_newer_format_version_says_so(busy: Registry) -> None:
+    document = _document(busy)
+    document["version"] = FORMAT_VERSION + 1
+    with pytest.raises(InvalidSnapshot, match="newer than this library reads"):
+        loads(json.dumps(document))
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '"registry"', "null"])
+def test_malformed_json_is_refused(text: str) -> None:
+    with pytest.raises(InvalidSnapshot):
+        loads(text)
+
+
+def test_dangling_references_are_refused(busy: Registry) -> None:
+    document = _document(busy)
+    invocations = document["registry"]["invocations"]
+    pinned = next(i for i in invocations if i["pinned_deployment_id"])
+    pinned["pinned_deployment_id"] = "dp_1000000000000000000000"
+    document["registry"]["locks"][0][2] = "inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3"
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    messages = " ".join(p.message for p in caught.value.problems)
+    assert "unknown deployment 'dp_1000000000000000000000'" in messages
+    assert "inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3" in messages
+
+
+def test_a_pending_call_outside_every_inbox_is_refused(busy: Registry) -> None:
+    document = _document(busy)
+    document["registry"]["inboxes"] = []
+    with pytest.raises(InvalidSnapshot, match="is in no inbox"):
+        loads(json.dumps(document))
+
+
+def test_two_deployments_at_one_endpoint_are_refused(registry: Registry) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    document = _document(registry)
+    twin = dict(document["registry"]["deployments"][0])
+    twin["id"] = "dp_1000000000000000000001"
+    twin["endpoint"] = V1 + "/"
+    twin["services"] = {}
+    document["registry"]["deployments"].append(twin)
+    with pytest.raises(InvalidSnapshot, match="is the endpoint of"):
+        loads(json.dumps(document))
+
+
+def test_admin_services_use_the_servers_field_names_and_spellings(registry: Registry) -> None:
+    """As ``GET /services`` answered: ``ty`` is Service / VirtualObject / Workflow, handlers of a
+    plain Service have no ``ty``, and a private service shows private handlers."""
+    deployment = registry.register(V1, SDK_MANIFEST).deployment
+    registry.set_public("Greeter", False)
+    view = {s["name"]: s for s in admin_services(registry)["services"]}
+    assert view["Greeter"] == {
+        "name": "Greeter",
+        "ty": "Service",
+        "handlers": [{"name": "greet", "public": False}],
+        "deployment_id": deployment.id,
+        "revision": 1,
+        "public": False,
+    }
+    assert view["TicketObject"]["ty"] == "VirtualObject"
+    assert view["TicketObject"]["handlers"] == [
+        {"name": "reserve", "ty": "Exclusive", "public": True},
+        {"name": "status", "ty": "Shared", "public": True},
+    ]
+    assert [h["ty"] for h in view["Signup"]["handlers"]] == ["Workflow", "Shared"]
+
+
+def test_admin_deployments_use_the_servers_field_names_and_spellings() -> None:
+    """As ``GET /deployments`` answered: the URI printed with its root path, created_at with
+    nine fractional digits, protocol_type BidiStream or RequestResponse."""
+    clock = ManualClock(datetime(2026, 11, 26, 5, 42, 5, 549000, tzinfo=UTC))
+    registry = Registry(clock=clock, ids=SequentialIds())
+    bidi = dict(SDK_MANIFEST, protocolMode="BIDI_STREAM")
+    deployment = registry.register(
+        "http://127.0.0.1:9081", bidi, sdk_version="restate-sdk-python/1.3.0"
+    ).deployment
+    (view,) = admin_deployments(registry)["deployments"]
+    assert view == {
+        "id": deployment.id,
+        "uri": "http://127.0.0.1:9081/",
+        "protocol_type": "BidiStream",
+        "http_version": "HTTP/2.0",
+        "created_at": "2026-11-26T05:42:05.549000000Z",
+        "min_protocol_version": 5,
+        "max_protocol_version": 7,
+        "sdk_version": "restate-sdk-python/1.3.0",
+        "services": [
+            {"name": "Greeter", "revision": 1},
+            {"name": "TicketObject", "revision": 1},
+            {"name": "Signup", "revision": 1},
+        ],
+    }
+
+
+def test_a_lambda_deployment_shows_its_arn(registry: Registry) -> None:
+    arn = "arn:aws:lambda:eu-central-1:123456789012:function:greeter:7"
+    registry.register(arn, SDK_MANIFEST)
+    (view,) = admin_deployments(registry)["deployments"]
+    assert view["arn"] == arn
+    assert "uri" not in view
