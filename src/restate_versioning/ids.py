@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -54,6 +54,8 @@ _U64_WIDTH = 11  # ceil(64 / 6)
 _U128_WIDTH = 22  # ceil(128 / 6)
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def _swap64(value: int) -> int:
@@ -64,13 +66,25 @@ def _swap128(value: int) -> int:
     return int.from_bytes(value.to_bytes(16, "big"), "little")
 
 
-def _encode(value: int, width: int) -> str:
-    pairs = []
-    while value:
-        value, rest = divmod(value, _BASE2)
-        pairs.append(_PAIRS[rest])
-    text = "".join(reversed(pairs)).lstrip("0")
-    return text.rjust(width, "0")
+_BASE11 = 62**11
+
+
+def _encode11(value: int) -> str:
+    """``value`` (< 62**11) as exactly 11 base62 digits, unrolled: this is on the hot path of
+    every invocation."""
+    pairs, alphabet = _PAIRS, ALPHABET
+    value, a = divmod(value, _BASE2)
+    value, b = divmod(value, _BASE2)
+    value, c = divmod(value, _BASE2)
+    value, d = divmod(value, _BASE2)
+    value, e = divmod(value, _BASE2)
+    return alphabet[value] + pairs[e] + pairs[d] + pairs[c] + pairs[b] + pairs[a]
+
+
+def _encode22(value: int) -> str:
+    """``value`` (< 2**128) as exactly 22 base62 digits."""
+    high, low = divmod(value, _BASE11)
+    return _encode11(high) + _encode11(low)
 
 
 def _decode(text: str, kind: str, whole: str) -> int:
@@ -93,7 +107,7 @@ class ParsedDeploymentId:
     @property
     def timestamp(self) -> datetime:
         """When the id was made: the ULID's first 48 bits, milliseconds since the epoch."""
-        return datetime.fromtimestamp((self.ulid >> 80) / 1000, tz=UTC)
+        return _EPOCH + timedelta(milliseconds=self.ulid >> 80)
 
 
 @attrs.frozen
@@ -109,7 +123,7 @@ def deployment_id_from_ulid(ulid: int) -> str:
     """The ``dp_`` id of a 128-bit ULID, as Restate prints it."""
     if not 0 <= ulid <= _U128_MAX:
         raise ValueError(f"a ULID is a 128-bit unsigned number, got {ulid!r}")
-    return DEPLOYMENT_ID_PREFIX + _encode(_swap128(ulid), _U128_WIDTH)
+    return DEPLOYMENT_ID_PREFIX + _encode22(_swap128(ulid))
 
 
 def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
@@ -118,11 +132,7 @@ def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
         raise ValueError(f"a partition key is a 64-bit unsigned number, got {partition_key!r}")
     if not 0 <= uuid <= _U128_MAX:
         raise ValueError(f"an invocation uuid is a 128-bit unsigned number, got {uuid!r}")
-    return (
-        INVOCATION_ID_PREFIX
-        + _encode(_swap64(partition_key), _U64_WIDTH)
-        + _encode(_swap128(uuid), _U128_WIDTH)
-    )
+    return INVOCATION_ID_PREFIX + _encode11(_swap64(partition_key)) + _encode22(_swap128(uuid))
 
 
 def _body(value: object, kind: str, prefix: str, width: int) -> str:
@@ -130,8 +140,8 @@ def _body(value: object, kind: str, prefix: str, width: int) -> str:
         raise InvalidId(value, kind, f"an id is a str, not {type(value).__name__}")
     resource = prefix[:-1]
     if not value.startswith(resource):
-        other = "invocation (inv_...)" if kind == "deployment" else "deployment (dp_...)"
-        looks_like = f"; it looks like an {other} id" if value.startswith(("inv_", "dp_")) else ""
+        other = "an invocation (inv_...)" if kind == "deployment" else "a deployment (dp_...)"
+        looks_like = f"; it looks like {other} id" if value.startswith(("inv_", "dp_")) else ""
         raise InvalidId(value, kind, f"it must start with {resource!r}{looks_like}")
     if not value.startswith(prefix):
         raise InvalidId(
@@ -206,7 +216,7 @@ class IdGenerator(Protocol):
 
 
 def _ulid(now: datetime, random_bits: int) -> int:
-    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    millis = ((now - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
     return (millis << 80) | (random_bits & ((1 << 80) - 1))
 
 
