@@ -214,3 +214,23 @@ def test_a_lambda_deployment_shows_its_arn(registry: Registry) -> None:
     (view,) = admin_deployments(registry)["deployments"]
     assert view["arn"] == arn
     assert "uri" not in view
+
+
+def test_a_kept_manifest_that_no_longer_parses_is_refused_with_its_problem(busy: Registry) -> None:
+    document = _document(busy)
+    document["registry"]["deployments"][0]["manifest"]["services"][0]["name"] = 5
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    (problem,) = caught.value.problems
+    assert problem.path == "$.registry.deployments[0].manifest"
+    assert "expected a string, got 5 @ $.services[0].name" in problem.message
+
+
+def test_callers_round_trip_and_malformed_callers_are_refused(busy: Registry) -> None:
+    busy.declare_caller("Greeter", "Other/greet")
+    loaded = loads(dumps(busy))
+    assert loaded.callers_of("Greeter") == ("Other/greet",)
+    document = _document(busy)
+    document["registry"]["declared_callers"][0][1] = "nobody"
+    with pytest.raises(InvalidSnapshot, match="'nobody'"):
+        loads(json.dumps(document))

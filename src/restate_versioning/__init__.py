@@ -13,6 +13,7 @@ from .endpoints import Endpoint as Endpoint
 from .endpoints import EndpointKind as EndpointKind
 from .endpoints import parse_endpoint as parse_endpoint
 from .errors import DeploymentNotFound as DeploymentNotFound
+from .errors import DeploymentRemoved as DeploymentRemoved
 from .errors import HandlerNotFound as HandlerNotFound
 from .errors import InvalidEndpoint as InvalidEndpoint
 from .errors import InvalidId as InvalidId
@@ -22,6 +23,7 @@ from .errors import InvalidSnapshot as InvalidSnapshot
 from .errors import InvalidTransition as InvalidTransition
 from .errors import InvocationNotFound as InvocationNotFound
 from .errors import Problem as Problem
+from .errors import RemovalBlocked as RemovalBlocked
 from .errors import ServiceNotFound as ServiceNotFound
 from .errors import ServiceNotPublic as ServiceNotPublic
 from .errors import ServiceTypeChanged as ServiceTypeChanged
@@ -46,14 +48,25 @@ from .model import RevisionChange as RevisionChange
 from .model import ServiceRevision as ServiceRevision
 from .model import ServiceType as ServiceType
 from .registry import Registry as Registry
-from .registry import RegistrySnapshot as RegistrySnapshot
+from .rules.removal import Blocker as Blocker
+from .rules.removal import BlockerKind as BlockerKind
+from .rules.removal import Effect as Effect
+from .rules.removal import EffectKind as EffectKind
+from .rules.removal import Removal as Removal
+from .rules.removal import RemovalPlan as RemovalPlan
+from .snapshot import RegistrySnapshot as RegistrySnapshot
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blocker",
+    "BlockerKind",
     "Deployment",
     "DeploymentNotFound",
+    "DeploymentRemoved",
     "DeploymentStatus",
+    "Effect",
+    "EffectKind",
     "Endpoint",
     "EndpointKind",
     "EndpointManifest",
@@ -80,6 +93,9 @@ __all__ = [
     "Registration",
     "Registry",
     "RegistrySnapshot",
+    "Removal",
+    "RemovalBlocked",
+    "RemovalPlan",
     "RevisionChange",
     "SequentialIds",
     "ServiceManifest",

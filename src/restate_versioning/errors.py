@@ -17,9 +17,11 @@ import attrs
 
 if TYPE_CHECKING:
     from .model import InvocationStatus, ServiceType
+    from .rules.removal import RemovalPlan
 
 __all__ = [
     "DeploymentNotFound",
+    "DeploymentRemoved",
     "HandlerNotFound",
     "InvalidEndpoint",
     "InvalidId",
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidTransition",
     "InvocationNotFound",
     "Problem",
+    "RemovalBlocked",
     "ServiceNotFound",
     "ServiceNotPublic",
     "ServiceTypeChanged",
@@ -138,6 +141,28 @@ class DeploymentNotFound(VersioningError, LookupError):
     def __init__(self, deployment_id: str) -> None:
         self.deployment_id = deployment_id
         super().__init__(f"The requested deployment {deployment_id!r} does not exist")
+
+
+class DeploymentRemoved(DeploymentNotFound):
+    """The deployment existed and was removed; nothing can be done with it any more."""
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(deployment_id)
+        self.message = f"deployment {deployment_id!r} was removed"
+        self.args = (self.message,)
+
+
+class RemovalBlocked(VersioningError):
+    """Removing the deployment now is unsafe and ``force`` was not given. ``plan`` says every
+    reason (its ``blockers``) and what the removal would do (its ``effects``)."""
+
+    def __init__(self, plan: RemovalPlan) -> None:
+        self.plan = plan
+        reasons = "; ".join(str(b) for b in plan.blockers)
+        super().__init__(
+            f"removing deployment {plan.deployment_id!r} is not safe: {reasons}"
+            f" (remove it with force=True to do it anyway)"
+        )
 
 
 class ServiceNotFound(VersioningError, LookupError):

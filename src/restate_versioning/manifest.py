@@ -13,6 +13,7 @@ kept as they were sent, so a manifest round-trips exactly through :meth:`Endpoin
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,9 +22,41 @@ import attrs
 
 from ._frozen import FrozenMap, freeze
 from .errors import InvalidManifest, Problem
-from .model import HandlerType, ProtocolMode, ServiceType
 
-__all__ = ["EndpointManifest", "HandlerManifest", "ServiceManifest"]
+__all__ = [
+    "EndpointManifest",
+    "HandlerManifest",
+    "HandlerType",
+    "ProtocolMode",
+    "ServiceManifest",
+    "ServiceType",
+]
+
+
+class ServiceType(enum.Enum):
+    """The kind of a service; it cannot change across revisions (META0006)."""
+
+    SERVICE = "SERVICE"
+    VIRTUAL_OBJECT = "VIRTUAL_OBJECT"
+    WORKFLOW = "WORKFLOW"
+
+
+class HandlerType(enum.Enum):
+    """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
+    shared ones concurrently, and a Workflow's ``WORKFLOW`` handler once per key. Handlers of a
+    plain Service are ``SHARED``."""
+
+    EXCLUSIVE = "EXCLUSIVE"
+    SHARED = "SHARED"
+    WORKFLOW = "WORKFLOW"
+
+
+class ProtocolMode(enum.Enum):
+    """How the server talks to a deployment (a manifest's ``protocolMode``)."""
+
+    BIDI_STREAM = "BIDI_STREAM"
+    REQUEST_RESPONSE = "REQUEST_RESPONSE"
+
 
 JsonValue = Any
 

@@ -13,6 +13,7 @@ import attrs
 
 from ._frozen import FrozenMap, freeze
 from .endpoints import EndpointKind, parse_endpoint
+from .manifest import EndpointManifest, HandlerType, ProtocolMode, ServiceType
 
 __all__ = [
     "Deployment",
@@ -29,31 +30,6 @@ __all__ = [
     "ServiceRevision",
     "ServiceType",
 ]
-
-
-class ServiceType(enum.Enum):
-    """The kind of a service; it cannot change across revisions (META0006)."""
-
-    SERVICE = "SERVICE"
-    VIRTUAL_OBJECT = "VIRTUAL_OBJECT"
-    WORKFLOW = "WORKFLOW"
-
-
-class HandlerType(enum.Enum):
-    """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
-    shared ones concurrently, and a Workflow's ``WORKFLOW`` handler once per key. Handlers of a
-    plain Service are ``SHARED``."""
-
-    EXCLUSIVE = "EXCLUSIVE"
-    SHARED = "SHARED"
-    WORKFLOW = "WORKFLOW"
-
-
-class ProtocolMode(enum.Enum):
-    """How the server talks to a deployment (a manifest's ``protocolMode``)."""
-
-    BIDI_STREAM = "BIDI_STREAM"
-    REQUEST_RESPONSE = "REQUEST_RESPONSE"
 
 
 class InvocationStatus(enum.Enum):
@@ -144,7 +120,8 @@ class Deployment:
     """An immutable endpoint and the service revisions it serves.
 
     ``endpoint`` is the URI or Lambda ARN as registered; ``services`` maps each service name to
-    its revision in this deployment.
+    its revision in this deployment; ``manifest`` is what discovery answered, kept so that the
+    deployment can be promoted again without rediscovery.
     """
 
     id: str
@@ -156,6 +133,7 @@ class Deployment:
     protocol_mode: ProtocolMode = ProtocolMode.BIDI_STREAM
     http_version: str | None = None
     sdk_version: str | None = None
+    manifest: EndpointManifest | None = attrs.field(default=None, repr=False)
 
     @property
     def kind(self) -> EndpointKind:

@@ -1,10 +1,10 @@
 """The :class:`Registry`: the state of one Restate cluster's versioning, and its commands.
 
 The registry holds deployments, the latest revision of every service, and invocations, plus the
-indexes that keep every query cheap (status, counts). It decides nothing itself: each rule lives
-in :mod:`restate_versioning.rules`. Every command validates first and then applies, so a command
-either fully succeeds or raises a :class:`~restate_versioning.VersioningError` and changes
-nothing.
+indexes that keep every query cheap (status, counts, removal plans). It decides nothing itself:
+each rule lives in :mod:`restate_versioning.rules`. Every command validates first and then
+applies, so a command either fully succeeds or raises a
+:class:`~restate_versioning.VersioningError` and changes nothing.
 
 It does no I/O. Time comes from ``clock`` (a zero-argument callable returning an aware
 ``datetime``) and ids from ``ids`` (an :class:`~restate_versioning.ids.IdGenerator`); inject both
@@ -17,6 +17,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Literal
 
 import attrs
@@ -24,12 +25,13 @@ import attrs
 from .endpoints import Endpoint, parse_endpoint
 from .errors import (
     DeploymentNotFound,
+    DeploymentRemoved,
     HandlerNotFound,
     InvalidInvocation,
     InvalidSnapshot,
     InvalidTransition,
     InvocationNotFound,
-    Problem,
+    RemovalBlocked,
     ServiceNotFound,
     VersioningError,
 )
@@ -57,9 +59,11 @@ from .rules.invocations import (
     pinned_protocol_version,
 )
 from .rules.manifest import SERVICE_NAME
-from .rules.registration import plan_registration
+from .rules.registration import RegistrationPlan, plan_registration
+from .rules.removal import LISTED_INVOCATIONS, Removal, RemovalPlan, plan_removal
+from .snapshot import RegistrySnapshot, snapshot_problems
 
-__all__ = ["Clock", "Registry", "RegistrySnapshot", "ResumeTarget"]
+__all__ = ["Clock", "Registry", "ResumeTarget"]
 
 Clock = Callable[[], datetime]
 ResumeTarget = Literal["keep", "latest"] | str
@@ -67,7 +71,9 @@ ManifestInput = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
 
 _RUNNING = InvocationStatus.RUNNING
 _COMPLETED = InvocationStatus.COMPLETED
+_SUSPENDED = InvocationStatus.SUSPENDED
 _FAIL_CODE = "RT0011"
+_UNSET: Any = object()
 
 
 def _utc_now() -> datetime:
@@ -79,18 +85,55 @@ def _lock_of(invocation: Invocation) -> tuple[str, str]:
     return (invocation.service, invocation.key if invocation.key is not None else "")
 
 
-@attrs.frozen
-class RegistrySnapshot:
-    """The whole state of a registry as plain values: what the JSON snapshot holds, and what
-    two registries compare by. ``inboxes`` and ``locks`` are per ``(service, key)``: the pending
-    exclusive calls in order, and the call that holds the key."""
+def _check_caller(caller: object) -> str:
+    service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
+    if not SERVICE_NAME.match(service) or not handler:
+        raise InvalidInvocation(
+            f"caller must name the calling handler as 'Service/handler', got {caller!r}",
+            caller=caller,
+        )
+    assert isinstance(caller, str)
+    return caller
 
-    deployments: tuple[Deployment, ...]
-    removed_deployment_ids: tuple[str, ...]
-    invocations: tuple[Invocation, ...]
-    inboxes: tuple[tuple[str, str, tuple[str, ...]], ...]
-    locks: tuple[tuple[str, str, str], ...]
-    workflow_runs: tuple[tuple[str, str, str], ...]
+
+def _moved(
+    invocation: Invocation,
+    status: InvocationStatus,
+    pinned_deployment_id: str | None = _UNSET,
+    pinned_protocol_version: int | None = _UNSET,
+    last_failure: Failure | None = _UNSET,
+) -> Invocation:
+    """A copy with a new status and the given fields: the hot-path twin of ``attrs.evolve``."""
+    return Invocation(
+        invocation.id,
+        invocation.service,
+        invocation.handler,
+        invocation.key,
+        invocation.caller,
+        status,
+        invocation.pinned_deployment_id if pinned_deployment_id is _UNSET else pinned_deployment_id,
+        invocation.created_at,
+        invocation.pinned_protocol_version
+        if pinned_protocol_version is _UNSET
+        else pinned_protocol_version,
+        invocation.execute_at,
+        invocation.last_failure if last_failure is _UNSET else last_failure,
+    )
+
+
+def _add(index: dict[Any, dict[str, None]], key: Any, invocation_id: str) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = {invocation_id: None}
+    else:
+        bucket[invocation_id] = None
+
+
+def _discard(index: dict[Any, dict[str, None]], key: Any, invocation_id: str) -> None:
+    bucket = index[key]
+    del bucket[invocation_id]
+    if not bucket:
+        del index[key]
 
 
 class Registry:
@@ -99,19 +142,28 @@ class Registry:
     def __init__(self, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> None:
         self._clock: Clock = clock if clock is not None else _utc_now
         self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        # Deployments and revisions.
         self._deployments: dict[str, Deployment] = {}
         self._by_endpoint: dict[str, str] = {}
-        self._revisions: dict[str, dict[int, str]] = {}
+        self._revisions: dict[str, dict[int, str]] = {}  # service -> revision -> deployment
         self._latest: dict[str, ServiceRevision] = {}
-        self._latest_held: dict[str, int] = {}
+        self._latest_held: dict[str, int] = {}  # deployment -> services it is latest for
         self._removed: set[str] = set()
+        # Invocations and the indexes over them (kept exact by _index and _reindex).
         self._invocations: dict[str, Invocation] = {}
-        self._in_flight: dict[str, int] = {}
+        self._pinned: dict[str, dict[str, None]] = {}  # deployment -> in-flight ids, oldest first
+        self._waiting: dict[str, dict[str, None]] = {}  # service -> unpinned, uncompleted ids
+        self._active: dict[tuple[str, str], dict[str, None]] = {}  # target -> uncompleted ids
+        self._counts: dict[tuple[str, str, InvocationStatus], int] = {}  # target, status -> n
+        # Queues, locks, workflow runs.
         self._locks: dict[tuple[str, str], str] = {}
         self._inboxes: dict[tuple[str, str], deque[str]] = {}
         self._scheduled: list[tuple[datetime, int, str]] = []
         self._scheduled_seq = 0
         self._workflow_runs: dict[tuple[str, str], str] = {}
+        # Who calls whom: recorded from calls, and declared up front.
+        self._callers: dict[str, dict[str, int]] = {}
+        self._declared: dict[str, dict[str, None]] = {}
 
     # --- time and ids ---------------------------------------------------------------------
 
@@ -120,6 +172,13 @@ class Registry:
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise VersioningError(f"the registry clock must return an aware datetime, got {now!r}")
         return now
+
+    def _new_deployment_id(self, now: datetime) -> str:
+        deployment_id = self._ids.deployment_id(now)
+        parse_deployment_id(deployment_id)
+        if deployment_id in self._deployments or deployment_id in self._removed:
+            raise VersioningError(f"the id generator returned {deployment_id!r} twice")
+        return deployment_id
 
     # --- deployments and services: queries ------------------------------------------------
 
@@ -136,7 +195,7 @@ class Registry:
 
     def service_revisions(self, name: str) -> tuple[ServiceRevision, ...]:
         """Every revision of ``name`` still held by a deployment, oldest first."""
-        revisions = self._revisions.get(name)
+        revisions = self._revisions.get(name) if isinstance(name, str) else None
         if not revisions:
             raise ServiceNotFound(name)
         return tuple(self._deployments[revisions[r]].services[name] for r in sorted(revisions))
@@ -146,12 +205,14 @@ class Registry:
         return tuple(self._deployments.values())
 
     def deployment(self, deployment_id: str) -> Deployment:
-        """The deployment with this id; :class:`InvalidId` for a malformed id,
-        :class:`DeploymentNotFound` for an unknown one."""
-        parse_deployment_id(deployment_id)
+        """The deployment with this id. :class:`InvalidId` for a malformed id,
+        :class:`DeploymentRemoved` for a removed one, :class:`DeploymentNotFound` otherwise."""
         try:
             return self._deployments[deployment_id]
-        except KeyError:
+        except (KeyError, TypeError):
+            parse_deployment_id(deployment_id)
+            if deployment_id in self._removed:
+                raise DeploymentRemoved(deployment_id) from None
             raise DeploymentNotFound(deployment_id) from None
 
     def find_deployment(self, endpoint: str) -> Deployment | None:
@@ -162,8 +223,9 @@ class Registry:
     def deployment_status(self, deployment_id: str) -> DeploymentStatus:
         """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it."""
         self.deployment(deployment_id)
+        pinned = self._pinned.get(deployment_id)
         return deployment_status(
-            self._latest_held.get(deployment_id, 0), self._in_flight.get(deployment_id, 0)
+            self._latest_held[deployment_id], len(pinned) if pinned is not None else 0
         )
 
     def was_removed(self, deployment_id: str) -> bool:
@@ -215,19 +277,51 @@ class Registry:
             http_version=http_version,
             sdk_version=sdk_version,
         )
-        if not dry_run and plan.outcome is not Outcome.UNCHANGED:
-            if existing is not None:
-                self._unindex_deployment(existing)
-            self._index_deployment(plan.deployment)
-            self._by_endpoint[parsed.key] = plan.deployment.id
+        if not dry_run:
+            self._apply(plan, parsed, existing)
         return Registration(plan.outcome, plan.deployment, plan.changes, dry_run)
 
-    def _new_deployment_id(self, now: datetime) -> str:
-        deployment_id = self._ids.deployment_id(now)
-        parse_deployment_id(deployment_id)
-        if deployment_id in self._deployments or deployment_id in self._removed:
-            raise VersioningError(f"the id generator returned {deployment_id!r} twice")
-        return deployment_id
+    def promote(self, deployment_id: str) -> Registration:
+        """Make a deployment's services the latest again, for an instant rollback.
+
+        This goes further than the server: it is what ``force`` re-registering the same
+        endpoint does (same id, ``created_at`` reset, every service ``latest + 1``, visibility
+        reset from its manifest), without asking the endpoint for its manifest again.
+        """
+        deployment = self.deployment(deployment_id)
+        manifest = deployment.manifest
+        if manifest is None:
+            raise VersioningError(
+                f"deployment {deployment_id!r} keeps no manifest, so it cannot be promoted "
+                f"without rediscovery: register its endpoint again with force=True"
+            )
+        parsed = parse_endpoint(deployment.endpoint)
+        now = self._now()
+        plan = plan_registration(
+            endpoint=parsed,
+            manifest=lambda: manifest,
+            existing=deployment,
+            latest=self._latest,
+            fallback=self._fallback,
+            new_id=lambda: self._new_deployment_id(now),
+            now=now,
+            force=True,
+            breaking=True,
+            http_version=deployment.http_version,
+            sdk_version=deployment.sdk_version,
+        )
+        self._apply(plan, parsed, deployment)
+        return Registration(plan.outcome, plan.deployment, plan.changes)
+
+    def _apply(
+        self, plan: RegistrationPlan, endpoint: Endpoint, existing: Deployment | None
+    ) -> None:
+        if plan.outcome is Outcome.UNCHANGED:
+            return
+        if existing is not None:
+            self._unindex_deployment(existing)
+        self._index_deployment(plan.deployment)
+        self._by_endpoint[endpoint.key] = plan.deployment.id
 
     def _fallback(self, service: str, excluded_deployment_id: str) -> ServiceRevision | None:
         """The highest revision of ``service`` outside one deployment."""
@@ -247,8 +341,7 @@ class Registry:
             self._latest.pop(name, None)
         else:
             self._latest[name] = revision
-            held = self._latest_held
-            held[revision.deployment_id] = held.get(revision.deployment_id, 0) + 1
+            self._latest_held[revision.deployment_id] += 1
 
     def _index_deployment(self, deployment: Deployment) -> None:
         self._deployments[deployment.id] = deployment
@@ -288,28 +381,85 @@ class Registry:
         self._latest[name] = updated
         return updated
 
-    def remove(self, deployment_id: str, *, force: bool = False) -> Deployment:
-        """Remove a deployment, as ``DELETE /deployments/{id}?force=true`` does.
+    # --- removing ---------------------------------------------------------------------------
 
-        Every service it held the latest revision of falls back to the highest revision left in
-        other deployments, or disappears. Revision numbers are then reused: the next
-        registration is ``latest + 1`` again. Invocations pinned to it are not touched; their
-        next attempt fails (RT0011). The server removes only with ``force`` and checks nothing;
-        without ``force`` this refuses anything but a ``DRAINED`` deployment.
-        """
+    def removal_plan(self, deployment_id: str) -> RemovalPlan:
+        """Whether removing the deployment now is safe, every reason it is not, and what it
+        would do to each of its services (see :mod:`restate_versioning.rules.removal`). This
+        goes further than the server, which checks nothing, and than the CLI."""
         deployment = self.deployment(deployment_id)
-        if not force:
-            status = self.deployment_status(deployment_id)
-            if status is not DeploymentStatus.DRAINED:
-                raise VersioningError(
-                    f"deployment {deployment_id!r} is {status.value}: remove it with force=True"
-                )
+        pinned = self._pinned.get(deployment_id, {})
+        return plan_removal(
+            deployment,
+            status=self.deployment_status(deployment_id),
+            latest=self._latest,
+            fallback=self._fallback,
+            callers=self.callers_of,
+            waiting=self._waiting_of,
+            in_flight=(len(pinned), tuple(islice(pinned, LISTED_INVOCATIONS))),
+        )
+
+    def _waiting_of(self, service: str) -> tuple[int, tuple[str, ...]]:
+        waiting = self._waiting.get(service, {})
+        return len(waiting), tuple(islice(waiting, LISTED_INVOCATIONS))
+
+    def remove(self, deployment_id: str, *, force: bool = False) -> Removal:
+        """Remove a deployment.
+
+        Without ``force`` this raises :class:`RemovalBlocked` (with its ``plan``) unless the
+        removal plan is safe, and changes nothing. With ``force`` it removes whatever the plan
+        says, as ``DELETE /deployments/{id}?force=true`` does. Every service it held the latest
+        revision of falls back to the highest revision left elsewhere, or disappears; revision
+        numbers are then reused. Work pinned to it is not touched: its next attempt fails
+        (RT0011), as on the server.
+        """
+        plan = self.removal_plan(deployment_id)
+        if not plan.safe and not force:
+            raise RemovalBlocked(plan)
+        deployment = self._deployments[deployment_id]
         self._unindex_deployment(deployment)
         key = parse_endpoint(deployment.endpoint).key
         if self._by_endpoint.get(key) == deployment_id:
             del self._by_endpoint[key]
         self._removed.add(deployment_id)
-        return deployment
+        return Removal(deployment, plan.effects, plan.blockers if force else ())
+
+    def drained(self) -> tuple[RemovalPlan, ...]:
+        """The removal plans of every deployment that is safe to remove now, oldest first: a
+        garbage-collection plan. (The server has nothing like it.)"""
+        plans = (self.removal_plan(d) for d in list(self._deployments))
+        return tuple(plan for plan in plans if plan.safe)
+
+    # --- callers ----------------------------------------------------------------------------
+
+    def declare_caller(self, service: str, caller: str) -> None:
+        """Record up front that handler ``caller`` (``"Service/handler"``) calls ``service``:
+        a call that has not happened yet is still a dependency. It blocks removing the last
+        revision of ``service`` while the caller's service stays."""
+        _check_caller(caller)
+        if not isinstance(service, str) or not SERVICE_NAME.match(service):
+            raise InvalidInvocation(f"invalid service name {service!r}", service=service)
+        self._declared.setdefault(service, {})[caller] = None
+
+    def forget_caller(self, service: str, caller: str) -> None:
+        """Forget that ``caller`` calls ``service`` (recorded and declared)."""
+        known = caller in self._callers.get(service, {}) or caller in self._declared.get(
+            service, {}
+        )
+        if not known:
+            raise InvalidInvocation(f"{caller!r} is not known to call {service!r}")
+        for index in (self._callers, self._declared):
+            found = index.get(service)
+            if found is not None and caller in found:
+                del found[caller]
+                if not found:
+                    del index[service]
+
+    def callers_of(self, service: str) -> tuple[str, ...]:
+        """The handlers known to call ``service``: recorded from calls made with ``caller=``,
+        and declared with :meth:`declare_caller`."""
+        found = set(self._callers.get(service, ())) | set(self._declared.get(service, ()))
+        return tuple(sorted(found))
 
     # --- invocations: queries ---------------------------------------------------------------
 
@@ -329,7 +479,102 @@ class Registry:
     def in_flight_count(self, deployment_id: str) -> int:
         """How many started, uncompleted invocations are pinned to this deployment."""
         self.deployment(deployment_id)
-        return self._in_flight.get(deployment_id, 0)
+        return len(self._pinned.get(deployment_id, ()))
+
+    def pinned_invocations(self, deployment_id: str) -> tuple[Invocation, ...]:
+        """The started, uncompleted invocations pinned to a deployment, oldest first (also
+        for a removed deployment, whose pinned work is stuck)."""
+        if deployment_id not in self._removed:
+            self.deployment(deployment_id)
+        return tuple(self._invocations[i] for i in self._pinned.get(deployment_id, ()))
+
+    def waiting_invocations(self, service: str) -> tuple[Invocation, ...]:
+        """The uncompleted invocations of a service that are pinned nowhere yet (pending,
+        scheduled, or failing to start), oldest first."""
+        return tuple(self._invocations[i] for i in self._waiting.get(service, ()))
+
+    def status_counts(self) -> Mapping[tuple[str, str, InvocationStatus], int]:
+        """How many uncompleted invocations each (service, handler) has in each status."""
+        return dict(self._counts)
+
+    def oldest_invocation(
+        self, service: str, handler: str, *, skip_suspended: bool = True
+    ) -> Invocation | None:
+        """The oldest uncompleted invocation of a handler (by default not a suspended one, as
+        ``restate services status`` shows it)."""
+        for invocation_id in self._active.get((service, handler), ()):
+            invocation = self._invocations[invocation_id]
+            if not (skip_suspended and invocation.status is _SUSPENDED):
+                return invocation
+        return None
+
+    # --- invocations: the indexes -------------------------------------------------------------
+
+    def _index(self, invocation: Invocation) -> None:
+        """Add a new invocation to every index."""
+        invocation_id = invocation.id
+        self._invocations[invocation_id] = invocation
+        status = invocation.status
+        if status is _COMPLETED:
+            return
+        target = (invocation.service, invocation.handler)
+        key = (invocation.service, invocation.handler, status)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
+        _add(self._active, target, invocation_id)
+        pinned = invocation.pinned_deployment_id
+        if pinned is None:
+            _add(self._waiting, invocation.service, invocation_id)
+        elif status.is_in_flight:
+            _add(self._pinned, pinned, invocation_id)
+
+    def _reindex(self, old: Invocation, new: Invocation) -> None:
+        """Move an invocation between index entries as its status and pin change."""
+        invocation_id = old.id
+        self._invocations[invocation_id] = new
+        counts = self._counts
+        key = (old.service, old.handler, old.status)
+        left = counts[key] - 1
+        if left:
+            counts[key] = left
+        else:
+            del counts[key]
+        done = new.status is _COMPLETED
+        if done:
+            _discard(self._active, (old.service, old.handler), invocation_id)
+        else:
+            key = (new.service, new.handler, new.status)
+            counts[key] = counts.get(key, 0) + 1
+        old_pin = old.pinned_deployment_id if old.status.is_in_flight else None
+        new_pin = new.pinned_deployment_id if new.status.is_in_flight else None
+        if old_pin != new_pin:
+            if old_pin is not None:
+                _discard(self._pinned, old_pin, invocation_id)
+            if new_pin is not None:
+                _add(self._pinned, new_pin, invocation_id)
+        was_waiting = old.pinned_deployment_id is None
+        is_waiting = new.pinned_deployment_id is None and not done
+        if was_waiting != is_waiting:
+            if was_waiting:
+                _discard(self._waiting, old.service, invocation_id)
+            else:
+                _add(self._waiting, new.service, invocation_id)
+
+    def _replace(
+        self,
+        invocation: Invocation,
+        action: Action,
+        pinned_deployment_id: str | None = _UNSET,
+        pinned_protocol_version: int | None = _UNSET,
+        last_failure: Failure | None = _UNSET,
+    ) -> Invocation:
+        """Move an invocation along the status table, keeping every index exact."""
+        status = next_status(invocation.id, invocation.status, action)
+        updated = _moved(
+            invocation, status, pinned_deployment_id, pinned_protocol_version, last_failure
+        )
+        self._reindex(invocation, updated)
+        return updated
 
     # --- invocations: commands --------------------------------------------------------------
 
@@ -385,14 +630,7 @@ class Registry:
             heapq.heappush(self._scheduled, (now + delay, self._scheduled_seq, invocation_id))
         elif target.type is HandlerType.EXCLUSIVE and lock in self._locks:
             invocation = Invocation(
-                invocation_id,
-                service,
-                handler,
-                key,
-                caller,
-                InvocationStatus.PENDING,
-                None,
-                now,
+                invocation_id, service, handler, key, caller, InvocationStatus.PENDING, None, now
             )
             self._inboxes.setdefault(lock, deque()).append(invocation_id)
         else:
@@ -408,13 +646,14 @@ class Registry:
                 now,
                 pinned_protocol_version(self._deployments[deployment_id].max_protocol_version),
             )
-            in_flight = self._in_flight
-            in_flight[deployment_id] = in_flight.get(deployment_id, 0) + 1
             if target.type is HandlerType.EXCLUSIVE:
                 self._locks[lock] = invocation_id
         if target.type is HandlerType.WORKFLOW:
             self._workflow_runs[lock] = invocation_id
-        self._invocations[invocation_id] = invocation
+        if caller is not None:
+            recorded = self._callers.setdefault(service, {})
+            recorded[caller] = recorded.get(caller, 0) + 1
+        self._index(invocation)
         return invocation
 
     def _check_call(
@@ -436,12 +675,7 @@ class Registry:
                 f"{latest.name!r} is a SERVICE: calls take no key, got {key!r}", key=key
             )
         if caller is not None:
-            service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
-            if not SERVICE_NAME.match(service) or not handler:
-                raise InvalidInvocation(
-                    f"caller must name the calling handler as 'Service/handler', got {caller!r}",
-                    caller=caller,
-                )
+            _check_caller(caller)
         if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
             raise InvalidInvocation(
                 f"delay must be a non-negative timedelta, got {delay!r}", delay=delay
@@ -462,21 +696,18 @@ class Registry:
         return tuple(moved)
 
     def _admit(self, invocation: Invocation) -> Invocation:
-        """A queued invocation's turn has come: start it, or inbox it behind its key."""
+        """A delayed invocation's time has come: start it, or inbox it behind its key."""
         latest = self._latest.get(invocation.service)
         target = latest.handlers.get(invocation.handler) if latest is not None else None
-        if (
-            target is not None
-            and target.type is HandlerType.EXCLUSIVE
-            and _lock_of(invocation) in self._locks
-        ):
+        exclusive = target is not None and target.type is HandlerType.EXCLUSIVE
+        lock = _lock_of(invocation)
+        if exclusive and lock in self._locks:
             queued = self._replace(invocation, Action.ENQUEUE)
-            lock = _lock_of(invocation)
             self._inboxes.setdefault(lock, deque()).append(invocation.id)
             return queued
         started = self._start(invocation, Action.START)
-        if target is not None and target.type is HandlerType.EXCLUSIVE:
-            self._locks[_lock_of(invocation)] = invocation.id
+        if exclusive:
+            self._locks[lock] = invocation.id
         return started
 
     def _start(self, invocation: Invocation, action: Action) -> Invocation:
@@ -496,20 +727,6 @@ class Registry:
             last_failure=None,
         )
 
-    def _replace(self, invocation: Invocation, action: Action, **changes: Any) -> Invocation:
-        """Move an invocation along the status table, keeping the in-flight index exact."""
-        status = next_status(invocation.id, invocation.status, action)
-        updated = attrs.evolve(invocation, status=status, **changes)
-        before = invocation.pinned_deployment_id if invocation.status.is_in_flight else None
-        after = updated.pinned_deployment_id if status.is_in_flight else None
-        if before != after:
-            if before is not None:
-                self._in_flight[before] -= 1
-            if after is not None:
-                self._in_flight[after] = self._in_flight.get(after, 0) + 1
-        self._invocations[invocation.id] = updated
-        return updated
-
     def suspend(self, invocation_id: str) -> Invocation:
         """A running invocation suspends (waits for a timer, a call, a promise...)."""
         return self._replace(self.invocation(invocation_id), Action.SUSPEND)
@@ -523,8 +740,9 @@ class Registry:
 
         ``deployment="keep"`` runs it where it is pinned; ``"latest"`` or a deployment id moves
         a paused or suspended pinned invocation there first, if that deployment serves its
-        service and speaks its pinned protocol version. If the deployment it runs on was
-        force-removed, the attempt fails: ``BACKING_OFF`` with RT0011.
+        service and speaks its pinned protocol version (a running or unpinned invocation cannot
+        be moved). If the deployment it runs on was force-removed, the attempt fails:
+        ``BACKING_OFF`` with RT0011. An unpinned invocation starts on the latest revision.
         """
         invocation = self.invocation(invocation_id)
         next_status(invocation.id, invocation.status, Action.RESUME)
@@ -577,7 +795,8 @@ class Registry:
         waiting on that key starts (pinned to the latest revision now)."""
         invocation = self.invocation(invocation_id)
         completed = self._replace(invocation, Action.COMPLETE)
-        self._release(invocation)
+        if invocation.key is not None:
+            self._release(invocation)
         return completed
 
     def kill(self, invocation_id: str) -> Invocation:
@@ -590,7 +809,8 @@ class Registry:
             inbox.remove(invocation.id)
             if not inbox:
                 del self._inboxes[lock]
-        self._release(invocation)
+        if invocation.key is not None:
+            self._release(invocation)
         return killed
 
     def _release(self, invocation: Invocation) -> None:
@@ -617,11 +837,19 @@ class Registry:
             removed_deployment_ids=tuple(sorted(self._removed)),
             invocations=tuple(self._invocations.values()),
             inboxes=tuple(
-                (service, key, tuple(ids)) for (service, key), ids in self._inboxes.items() if ids
+                (service, key, tuple(ids)) for (service, key), ids in self._inboxes.items()
             ),
             locks=tuple((service, key, i) for (service, key), i in self._locks.items()),
             workflow_runs=tuple(
                 (service, key, i) for (service, key), i in self._workflow_runs.items()
+            ),
+            callers=tuple(
+                (service, caller, count)
+                for service, found in self._callers.items()
+                for caller, count in found.items()
+            ),
+            declared_callers=tuple(
+                (service, caller) for service, found in self._declared.items() for caller in found
             ),
         )
 
@@ -635,7 +863,7 @@ class Registry:
     ) -> Registry:
         """A registry holding exactly ``snapshot``; :class:`InvalidSnapshot` lists every
         inconsistency (dangling ids, duplicate revisions, queues that do not match statuses)."""
-        problems = _snapshot_problems(snapshot)
+        problems = snapshot_problems(snapshot)
         if problems:
             raise InvalidSnapshot(problems)
         registry = cls(clock=clock, ids=ids)
@@ -644,10 +872,7 @@ class Registry:
             registry._by_endpoint[parse_endpoint(deployment.endpoint).key] = deployment.id
         registry._removed = set(snapshot.removed_deployment_ids)
         for invocation in snapshot.invocations:
-            registry._invocations[invocation.id] = invocation
-            if invocation.status.is_in_flight and invocation.pinned_deployment_id:
-                pinned = invocation.pinned_deployment_id
-                registry._in_flight[pinned] = registry._in_flight.get(pinned, 0) + 1
+            registry._index(invocation)
             if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at:
                 registry._scheduled_seq += 1
                 registry._scheduled.append(
@@ -660,112 +885,8 @@ class Registry:
             registry._inboxes[(service, key)] = deque(queued)
         for service, key, run in snapshot.workflow_runs:
             registry._workflow_runs[(service, key)] = run
+        for service, caller, count in snapshot.callers:
+            registry._callers.setdefault(service, {})[caller] = count
+        for service, caller in snapshot.declared_callers:
+            registry._declared.setdefault(service, {})[caller] = None
         return registry
-
-
-def _snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
-    problems: list[Problem] = []
-    deployment_ids: set[str] = set()
-    endpoints: dict[str, str] = {}
-    revisions: dict[tuple[str, int], str] = {}
-    for index, deployment in enumerate(snapshot.deployments):
-        path = f"$.deployments[{index}]"
-        if deployment.id in deployment_ids:
-            problems.append(Problem(f"{path}.id", f"deployment {deployment.id!r} appears twice"))
-        deployment_ids.add(deployment.id)
-        try:
-            key = parse_endpoint(deployment.endpoint).key
-        except VersioningError as exc:
-            problems.append(Problem(f"{path}.endpoint", exc.message))
-        else:
-            if key in endpoints:
-                problems.append(
-                    Problem(
-                        f"{path}.endpoint",
-                        f"{deployment.endpoint!r} is the endpoint of {endpoints[key]!r} too",
-                    )
-                )
-            endpoints[key] = deployment.id
-        for name, revision in deployment.services.items():
-            if revision.name != name or revision.deployment_id != deployment.id:
-                problems.append(
-                    Problem(
-                        f"{path}.services.{name}",
-                        f"service revision {revision.name!r} of deployment "
-                        f"{revision.deployment_id!r} is filed under {name!r} of {deployment.id!r}",
-                    )
-                )
-            other = revisions.get((name, revision.revision))
-            if other is not None:
-                problems.append(
-                    Problem(
-                        f"{path}.services.{name}",
-                        f"revision {revision.revision} of {name!r} is in {other!r} too",
-                    )
-                )
-            revisions[(name, revision.revision)] = deployment.id
-    removed = set(snapshot.removed_deployment_ids)
-    for deployment_id in removed & deployment_ids:
-        problems.append(
-            Problem("$.removed_deployment_ids", f"{deployment_id!r} is removed and registered")
-        )
-    known = deployment_ids | removed
-    invocations = {i.id: i for i in snapshot.invocations}
-    if len(invocations) != len(snapshot.invocations):
-        problems.append(Problem("$.invocations", "an invocation id appears twice"))
-    for index, invocation in enumerate(snapshot.invocations):
-        path = f"$.invocations[{index}]"
-        pinned = invocation.pinned_deployment_id
-        if pinned is not None and pinned not in known:
-            problems.append(
-                Problem(f"{path}.pinned_deployment_id", f"unknown deployment {pinned!r}")
-            )
-        if invocation.status.is_in_flight and pinned is None:
-            problems.append(
-                Problem(f"{path}.status", f"a {invocation.status.value} invocation must be pinned")
-            )
-        if invocation.status.is_queued and pinned is not None:
-            problems.append(
-                Problem(f"{path}.status", f"a {invocation.status.value} invocation is not pinned")
-            )
-        if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
-            problems.append(Problem(f"{path}.execute_at", "a scheduled invocation needs a time"))
-    inboxed: set[str] = set()
-    locked = {(s, k) for s, k, _ in snapshot.locks}
-    for index, (service, key, queued) in enumerate(snapshot.inboxes):
-        if (service, key) not in locked:
-            problems.append(
-                Problem(f"$.inboxes[{index}]", f"{service}/{key} has an inbox but no lock holder")
-            )
-        for invocation_id in queued:
-            found = invocations.get(invocation_id)
-            if (
-                found is None
-                or found.status is not InvocationStatus.PENDING
-                or (found.service, found.key) != (service, key)
-            ):
-                problems.append(
-                    Problem(
-                        f"$.inboxes[{index}]",
-                        f"{invocation_id!r} is not a pending call of {service}/{key}",
-                    )
-                )
-            inboxed.add(invocation_id)
-    for invocation in snapshot.invocations:
-        if invocation.status is InvocationStatus.PENDING and invocation.id not in inboxed:
-            problems.append(
-                Problem("$.inboxes", f"pending invocation {invocation.id!r} is in no inbox")
-            )
-    for field, entries in (("locks", snapshot.locks), ("workflow_runs", snapshot.workflow_runs)):
-        for index, (service, key, invocation_id) in enumerate(entries):
-            found = invocations.get(invocation_id)
-            if found is None or (found.service, found.key) != (service, key):
-                problems.append(
-                    Problem(
-                        f"$.{field}[{index}]",
-                        f"{invocation_id!r} is not an invocation of {service}/{key}",
-                    )
-                )
-            elif field == "locks" and found.status is _COMPLETED:
-                problems.append(Problem(f"$.locks[{index}]", f"{invocation_id!r} is completed"))
-    return problems

@@ -20,13 +20,16 @@ from typing import Any, get_args, get_origin
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.v import format_exception
 
 from ._frozen import FrozenMap
 from .endpoints import EndpointKind
-from .errors import InvalidSnapshot, Problem
+from .errors import InvalidSnapshot, Problem, VersioningError
 from .ids import IdGenerator
+from .manifest import EndpointManifest
 from .model import Deployment, HandlerType, ProtocolMode, ServiceRevision, ServiceType
-from .registry import Clock, Registry, RegistrySnapshot
+from .registry import Clock, Registry
+from .snapshot import RegistrySnapshot
 
 __all__ = [
     "FORMAT",
@@ -78,6 +81,11 @@ def configure_converter(converter: cattrs.Converter) -> None:
 
     converter.register_structure_hook_factory(is_frozen_map, structure_frozen_map)
     converter.register_unstructure_hook_factory(is_frozen_map, unstructure_frozen_map)
+    # A kept manifest is stored as the discovery JSON it came from.
+    converter.register_unstructure_hook(EndpointManifest, EndpointManifest.to_json)
+    converter.register_structure_hook(
+        EndpointManifest, lambda value, _: EndpointManifest.from_json(value)
+    )
 
 
 def make_converter() -> cattrs.Converter:
@@ -134,9 +142,15 @@ def loads(
     try:
         snapshot = _CONVERTER.structure(document["registry"], RegistrySnapshot)
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
-        messages = cattrs.transform_error(exc, path="$.registry")
+        messages = cattrs.transform_error(exc, path="$.registry", format_exception=_format_error)
         raise InvalidSnapshot([_problem(m) for m in messages]) from None
     return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
+
+
+def _format_error(exc: BaseException, type_: type | None) -> str:
+    if isinstance(exc, VersioningError):
+        return str(exc)
+    return format_exception(exc, type_)
 
 
 def _problem(message: str) -> Problem:

@@ -7,11 +7,12 @@
 * :mod:`.invocations` — the invocation status transition table, queueing per key, workflow runs,
   pinning and the ingress check — RESTATE_RULES §3.
 * :mod:`.deployment_status` — Active / Draining / Drained — RESTATE_RULES §5.4.
+* :mod:`.removal` — when removing a deployment is safe, and what it does — RESTATE_RULES §5.
 
 The :class:`~restate_versioning.Registry` holds state and applies these rules; it decides nothing
 on its own.
 """
 
-from . import deployment_status, invocations, manifest, registration
+from . import deployment_status, invocations, manifest, registration, removal
 
-__all__ = ["deployment_status", "invocations", "manifest", "registration"]
+__all__ = ["deployment_status", "invocations", "manifest", "registration", "removal"]

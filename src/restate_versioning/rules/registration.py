@@ -136,6 +136,7 @@ def plan_registration(
         protocol_mode=resolved.protocol_mode or ProtocolMode.REQUEST_RESPONSE,
         http_version=http_version,
         sdk_version=sdk_version,
+        manifest=resolved,
     )
     outcome = Outcome.OVERWRITTEN if existing is not None else Outcome.CREATED
     return RegistrationPlan(outcome, deployment, tuple(changes), tuple(dropped))

@@ -1,0 +1,257 @@
+"""When removing a deployment is safe, and what it would do (RESTATE_RULES §5).
+
+The server removes any deployment with ``force`` and checks nothing; the ``restate`` CLI only
+refuses Active deployments and counts pinned invocations, so it misses queued, scheduled and
+paused work and callers. This is the check people can trust. It goes further than the server
+and the CLI on purpose: every reason a removal is unsafe is a :class:`Blocker` of one
+:class:`BlockerKind`, each with the services and invocations concerned and a sentence a person
+can act on.
+
+* ``ROLLBACK``: it holds the latest revision of a service that has an older revision elsewhere,
+  so removing it would silently route new calls to old code.
+* ``PUBLIC``: a service that would vanish is still public.
+* ``CALLERS``: a service that would vanish is called by a handler of a service that stays
+  (recorded from calls made with ``caller=``, or declared up front).
+* ``QUEUED``: work for a service that would vanish that has not started yet (pending, scheduled,
+  or failing to start), so it is pinned nowhere and the CLI does not count it.
+* ``IN_FLIGHT``: started invocations pinned to the deployment that are not completed.
+
+A deployment whose vanishing services are all private, uncalled and idle, and which has nothing
+in flight, is safe: that is how a person retires a service on purpose.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+
+import attrs
+
+from ..model import Deployment, DeploymentStatus, ServiceRevision
+
+__all__ = [
+    "LISTED_INVOCATIONS",
+    "Blocker",
+    "BlockerKind",
+    "Effect",
+    "EffectKind",
+    "Removal",
+    "RemovalPlan",
+    "plan_removal",
+]
+
+#: A blocker names at most this many invocations (the oldest); ``count`` has them all.
+LISTED_INVOCATIONS = 20
+
+
+class BlockerKind(enum.Enum):
+    """Why removing a deployment now would break something."""
+
+    ROLLBACK = "ROLLBACK"
+    PUBLIC = "PUBLIC"
+    CALLERS = "CALLERS"
+    QUEUED = "QUEUED"
+    IN_FLIGHT = "IN_FLIGHT"
+
+
+class EffectKind(enum.Enum):
+    """What removing a deployment does to one of its services."""
+
+    ROLLS_BACK = "ROLLS_BACK"  # the latest revision moves back to an older one elsewhere
+    VANISHES = "VANISHES"  # no revision is left: the service disappears
+    UNAFFECTED = "UNAFFECTED"  # the deployment held an older revision; the latest stays
+
+
+@attrs.frozen
+class Effect:
+    """What happens to one service of the deployment: ``revision`` is the one it holds;
+    ``fallback_revision`` / ``fallback_deployment_id`` the latest after a rollback."""
+
+    service: str
+    kind: EffectKind
+    revision: int
+    fallback_revision: int | None = None
+    fallback_deployment_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind is EffectKind.ROLLS_BACK:
+            return (
+                f"{self.service}: rolls back from revision {self.revision} to revision "
+                f"{self.fallback_revision} in deployment {self.fallback_deployment_id}"
+            )
+        if self.kind is EffectKind.VANISHES:
+            return f"{self.service}: vanishes (revision {self.revision} is its last)"
+        return f"{self.service}: unaffected (revision {self.revision} is not the latest)"
+
+
+@attrs.frozen
+class Blocker:
+    """One reason the removal is unsafe. ``invocation_ids`` lists the oldest
+    :data:`LISTED_INVOCATIONS` concerned; ``count`` is how many there are in all; ``callers``
+    names the calling handlers for ``CALLERS``."""
+
+    kind: BlockerKind
+    message: str
+    services: tuple[str, ...] = ()
+    invocation_ids: tuple[str, ...] = ()
+    count: int = 0
+    callers: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+@attrs.frozen
+class RemovalPlan:
+    """Whether removing ``deployment_id`` now is safe, why not, and what it would do."""
+
+    deployment_id: str
+    status: DeploymentStatus
+    blockers: tuple[Blocker, ...]
+    effects: tuple[Effect, ...]
+
+    @property
+    def safe(self) -> bool:
+        """True when nothing blocks the removal."""
+        return not self.blockers
+
+    def blocker(self, kind: BlockerKind) -> Blocker | None:
+        """The blocker of this kind, if the plan has one."""
+        return next((b for b in self.blockers if b.kind is kind), None)
+
+
+@attrs.frozen
+class Removal:
+    """What :meth:`Registry.remove` did: the deployment it removed, what happened to each of
+    its services, and the blockers that ``force`` overrode (empty for a safe removal)."""
+
+    deployment: Deployment
+    effects: tuple[Effect, ...]
+    overridden: tuple[Blocker, ...] = ()
+
+    @property
+    def forced(self) -> bool:
+        """Whether the removal went through blockers."""
+        return bool(self.overridden)
+
+
+def _names(services: Sequence[str]) -> str:
+    return ", ".join(repr(s) for s in services)
+
+
+def _more(listed: Sequence[str], count: int) -> str:
+    text = ", ".join(listed)
+    return text + (f" and {count - len(listed)} more" if count > len(listed) else "")
+
+
+def plan_removal(
+    deployment: Deployment,
+    *,
+    status: DeploymentStatus,
+    latest: Mapping[str, ServiceRevision],
+    fallback: Callable[[str, str], ServiceRevision | None],
+    callers: Callable[[str], Sequence[str]],
+    waiting: Callable[[str], tuple[int, Sequence[str]]],
+    in_flight: tuple[int, Sequence[str]],
+) -> RemovalPlan:
+    """Decide a removal from what the registry knows. ``callers(service)`` are the handlers
+    (``"Service/handler"``) known to call it; ``waiting(service)`` and ``in_flight`` are counts
+    with the oldest invocation ids."""
+    effects: list[Effect] = []
+    for name, held in deployment.services.items():
+        current = latest.get(name)
+        if current is None or current.deployment_id != deployment.id:
+            effects.append(Effect(name, EffectKind.UNAFFECTED, held.revision))
+            continue
+        remaining = fallback(name, deployment.id)
+        if remaining is None:
+            effects.append(Effect(name, EffectKind.VANISHES, held.revision))
+        else:
+            effects.append(
+                Effect(
+                    name,
+                    EffectKind.ROLLS_BACK,
+                    held.revision,
+                    remaining.revision,
+                    remaining.deployment_id,
+                )
+            )
+    vanishing = [e.service for e in effects if e.kind is EffectKind.VANISHES]
+    blockers: list[Blocker] = []
+    rollbacks = [e for e in effects if e.kind is EffectKind.ROLLS_BACK]
+    if rollbacks:
+        moves = "; ".join(str(e) for e in rollbacks)
+        blockers.append(
+            Blocker(
+                BlockerKind.ROLLBACK,
+                f"it holds the latest revision, and new calls would silently go back to old code "
+                f"({moves}). Deploy the code you want to keep first.",
+                services=tuple(e.service for e in rollbacks),
+            )
+        )
+    public = [name for name in vanishing if latest[name].public]
+    if public:
+        blockers.append(
+            Blocker(
+                BlockerKind.PUBLIC,
+                f"{_names(public)} would vanish but can still be called from outside. Make "
+                f"{'it' if len(public) == 1 else 'them'} private first "
+                f"(set_public(name, False)), so no new requests arrive.",
+                services=tuple(public),
+            )
+        )
+    staying_callers: dict[str, list[str]] = {}
+    for name in vanishing:
+        for caller in callers(name):
+            caller_service = caller.partition("/")[0]
+            if caller_service not in vanishing and caller_service in latest:
+                staying_callers.setdefault(name, []).append(caller)
+    if staying_callers:
+        pairs = "; ".join(
+            f"{name} is called by {', '.join(found)}" for name, found in staying_callers.items()
+        )
+        blockers.append(
+            Blocker(
+                BlockerKind.CALLERS,
+                f"services that would vanish still have callers that stay ({pairs}). Change "
+                f"the callers' business logic first.",
+                services=tuple(staying_callers),
+                callers=tuple(sorted({c for found in staying_callers.values() for c in found})),
+            )
+        )
+    queued_ids: list[str] = []
+    queued_count = 0
+    queued_services: list[str] = []
+    for name in vanishing:
+        count, oldest = waiting(name)
+        if count:
+            queued_count += count
+            queued_services.append(name)
+            queued_ids.extend(oldest[: LISTED_INVOCATIONS - len(queued_ids)])
+    if queued_count:
+        blockers.append(
+            Blocker(
+                BlockerKind.QUEUED,
+                f"{queued_count} invocation(s) of {_names(queued_services)} have not started "
+                f"yet (pending, scheduled or retrying) and would fail with RT0011 once the "
+                f"service is gone: {_more(queued_ids, queued_count)}. Let them run or kill "
+                f"them first.",
+                services=tuple(queued_services),
+                invocation_ids=tuple(queued_ids),
+                count=queued_count,
+            )
+        )
+    count, oldest = in_flight
+    if count:
+        listed = list(oldest[:LISTED_INVOCATIONS])
+        blockers.append(
+            Blocker(
+                BlockerKind.IN_FLIGHT,
+                f"{count} invocation(s) pinned to it are not completed and would fail with "
+                f"RT0011 at their next attempt: {_more(listed, count)}. Wait until it is "
+                f"drained.",
+                invocation_ids=tuple(listed),
+                count=count,
+            )
+        )
+    return RemovalPlan(deployment.id, status, tuple(blockers), tuple(effects))
