@@ -1,0 +1,410 @@
+"""What ``restate`` shows, as data and as plain-text tables (RESTATE_RULES §6).
+
+Each view is a function of a :class:`~restate_versioning.Registry` that returns frozen rows, and a
+``render_*`` function that prints them with the columns and markers of the real CLI:
+
+* :func:`services_list` — ``restate services list``;
+* :func:`deployments_list` — ``restate deployments list --extra``: with status and active
+  invocations, sorted Active, Draining, Drained, newest first;
+* :func:`describe_deployment` — ``restate deployments describe``, with the ``[Latest]`` /
+  ``[Latest N is in deployment ID ...]`` markers;
+* :func:`services_status` — ``restate services status``: per service and handler, how many
+  invocations are in each status, and the oldest one that is not suspended;
+* :func:`render_removal_plan` — the removal plan, which the CLI does not have.
+
+Everything comes from the registry's indexes: no view scans all invocations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from .endpoints import EndpointKind
+from .manifest import HandlerType, ProtocolMode, ServiceType
+from .model import Deployment, DeploymentStatus, Invocation, InvocationStatus
+from .registry import Registry
+from .rules.removal import RemovalPlan
+
+__all__ = [
+    "DeploymentDescription",
+    "DeploymentRow",
+    "DescribedService",
+    "HandlerStatusRow",
+    "ServiceRow",
+    "deployments_list",
+    "describe_deployment",
+    "render_deployment_description",
+    "render_deployments_list",
+    "render_removal_plan",
+    "render_services_list",
+    "render_services_status",
+    "services_list",
+    "services_status",
+]
+
+_FLAVOR = {
+    ServiceType.SERVICE: "",
+    ServiceType.VIRTUAL_OBJECT: "virtual object",
+    ServiceType.WORKFLOW: "workflow",
+}
+_TYPE_NAME = {
+    ServiceType.SERVICE: "Service",
+    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
+    ServiceType.WORKFLOW: "Workflow",
+}
+_HANDLER_NAME = {
+    HandlerType.EXCLUSIVE: "Exclusive",
+    HandlerType.SHARED: "Shared",
+    HandlerType.WORKFLOW: "Workflow",
+}
+_STYLE = {
+    ProtocolMode.BIDI_STREAM: "Bidirectional Stream",
+    ProtocolMode.REQUEST_RESPONSE: "Request/Response",
+}
+_STATUS_ORDER = {
+    DeploymentStatus.ACTIVE: 0,
+    DeploymentStatus.DRAINING: 1,
+    DeploymentStatus.DRAINED: 2,
+}
+#: The status columns of ``restate services status``, in its order.
+STATUS_COLUMNS = (
+    InvocationStatus.PENDING,
+    InvocationStatus.SCHEDULED,
+    InvocationStatus.READY,
+    InvocationStatus.RUNNING,
+    InvocationStatus.BACKING_OFF,
+    InvocationStatus.SUSPENDED,
+)
+
+
+def _deployment_type(deployment: Deployment) -> str:
+    return "Lambda" if deployment.kind is EndpointKind.LAMBDA else "HTTP"
+
+
+def _display_endpoint(deployment: Deployment) -> str:
+    endpoint = deployment.endpoint
+    if deployment.kind is EndpointKind.HTTP:
+        scheme, _, rest = endpoint.partition("://")
+        if "/" not in rest.split("?", 1)[0]:
+            authority, qmark, query = rest.partition("?")
+            return f"{scheme}://{authority}/{qmark}{query}"
+    return endpoint
+
+
+def _cli_time(value: datetime) -> str:
+    return value.strftime("%a %d %b %Y %H:%M:%S ") + _offset(value)
+
+
+def _offset(value: datetime) -> str:
+    offset = value.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, with a leading space, as the CLI prints them.
+    A cell with line breaks continues on the next lines of its column."""
+    expanded: list[list[str]] = [list(header)]
+    for row in rows:
+        cells = [cell.split("\n") for cell in row]
+        for line in range(max(len(c) for c in cells)):
+            expanded.append([c[line] if line < len(c) else "" for c in cells])
+    widths = [max(len(r[i]) for r in expanded) for i in range(len(header))]
+    return "\n".join(
+        " " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in expanded
+    )
+
+
+# --- services list ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ServiceRow:
+    """A line of ``restate services list``."""
+
+    name: str
+    revision: int
+    flavor: str
+    deployment_type: str
+    deployment_id: str
+    public: bool
+
+
+def services_list(registry: Registry) -> tuple[ServiceRow, ...]:
+    """The latest revision of every service, by name."""
+    rows = []
+    for service in registry.services():
+        deployment = registry.deployment(service.deployment_id)
+        rows.append(
+            ServiceRow(
+                service.name,
+                service.revision,
+                _FLAVOR[service.type],
+                _deployment_type(deployment),
+                service.deployment_id,
+                service.public,
+            )
+        )
+    return tuple(rows)
+
+
+def render_services_list(rows: Sequence[ServiceRow]) -> str:
+    """``restate services list``: a ``[public]`` or ``[private]`` marker, then the columns."""
+    return _table(
+        ("", "NAME", "REVISION", "FLAVOR", "DEPLOYMENT-TYPE", "DEPLOYMENT-ID"),
+        [
+            (
+                "[public]" if r.public else "[private]",
+                r.name,
+                str(r.revision),
+                r.flavor,
+                r.deployment_type,
+                r.deployment_id,
+            )
+            for r in rows
+        ],
+    )
+
+
+# --- deployments list ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class DeploymentRow:
+    """A line of ``restate deployments list --extra``."""
+
+    endpoint: str
+    type: str
+    status: DeploymentStatus
+    active_invocations: int
+    id: str
+    created_at: datetime
+    services: tuple[tuple[str, int], ...]
+
+
+def deployments_list(registry: Registry) -> tuple[DeploymentRow, ...]:
+    """Every deployment with its status, sorted as the CLI sorts: Active, Draining, Drained,
+    and newest first within each."""
+    rows = [
+        DeploymentRow(
+            _display_endpoint(d),
+            _deployment_type(d),
+            registry.deployment_status(d.id),
+            registry.in_flight_count(d.id),
+            d.id,
+            d.created_at,
+            tuple((name, s.revision) for name, s in d.services.items()),
+        )
+        for d in registry.deployments()
+    ]
+    rows.sort(key=lambda r: r.created_at, reverse=True)
+    rows.sort(key=lambda r: _STATUS_ORDER[r.status])
+    return tuple(rows)
+
+
+def render_deployments_list(rows: Sequence[DeploymentRow]) -> str:
+    """``restate deployments list --extra``: one ``- Name [revision]`` line per service."""
+    return _table(
+        ("DEPLOYMENT", "TYPE", "STATUS", "ACTIVE-INVOCATIONS", "ID", "CREATED-AT", "SERVICES"),
+        [
+            (
+                r.endpoint,
+                r.type,
+                r.status.value,
+                str(r.active_invocations),
+                r.id,
+                _cli_time(r.created_at),
+                "\n".join(f"- {name} [{revision}]" for name, revision in r.services),
+            )
+            for r in rows
+        ],
+    )
+
+
+# --- deployment describe ------------------------------------------------------------------
+
+
+@attrs.frozen
+class DescribedService:
+    """A service as ``restate deployments describe`` shows it: its revision here, and where
+    the latest revision is."""
+
+    name: str
+    type: ServiceType
+    revision: int
+    latest_revision: int
+    latest_deployment_id: str
+    handlers: tuple[tuple[str, HandlerType], ...]
+
+    @property
+    def is_latest(self) -> bool:
+        return self.revision == self.latest_revision
+
+    @property
+    def marker(self) -> str:
+        """``[Latest]``, or ``[Latest N is in deployment ID dp_...]``."""
+        if self.is_latest:
+            return "[Latest]"
+        return f"[Latest {self.latest_revision} is in deployment ID {self.latest_deployment_id}]"
+
+
+@attrs.frozen
+class DeploymentDescription:
+    """``restate deployments describe``."""
+
+    id: str
+    type: str
+    transport: str
+    protocol_style: str
+    endpoint: str
+    sdk_version: str | None
+    created_at: datetime
+    protocol: tuple[int, int]
+    status: DeploymentStatus
+    active_invocations: int
+    services: tuple[DescribedService, ...]
+
+
+def describe_deployment(registry: Registry, deployment_id: str) -> DeploymentDescription:
+    """One deployment in detail."""
+    deployment = registry.deployment(deployment_id)
+    services = []
+    for name, revision in deployment.services.items():
+        latest = registry.service(name)
+        services.append(
+            DescribedService(
+                name,
+                revision.type,
+                revision.revision,
+                latest.revision,
+                latest.deployment_id,
+                tuple((h.name, h.type) for h in revision.handlers.values()),
+            )
+        )
+    http = deployment.kind is EndpointKind.HTTP
+    transport = deployment.http_version or (
+        "HTTP/2.0" if deployment.protocol_mode is ProtocolMode.BIDI_STREAM else "HTTP/1.1"
+    )
+    return DeploymentDescription(
+        deployment.id,
+        _deployment_type(deployment),
+        transport if http else "AWS Lambda",
+        _STYLE[deployment.protocol_mode],
+        _display_endpoint(deployment),
+        deployment.sdk_version,
+        deployment.created_at,
+        (deployment.min_protocol_version, deployment.max_protocol_version),
+        registry.deployment_status(deployment.id),
+        registry.in_flight_count(deployment.id),
+        tuple(services),
+    )
+
+
+def render_deployment_description(description: DeploymentDescription) -> str:
+    """The text of ``restate deployments describe``."""
+    fields = [
+        ("ID:", description.id),
+        ("Transport:", description.transport),
+        ("Protocol Style:", description.protocol_style),
+        ("Endpoint:", description.endpoint),
+        ("SDK Version", description.sdk_version or ""),
+        ("Created at:", _cli_time(description.created_at)),
+        ("Protocol:", f"[{description.protocol[0]}, {description.protocol[1]}]"),
+        ("Status:", description.status.value),
+        ("Invocations:", str(description.active_invocations)),
+    ]
+    width = max(len(label) for label, _ in fields)
+    lines = ["", " Deployment Information:", "―" * 24]
+    lines += [f" {label.ljust(width)}  {value}".rstrip() for label, value in fields]
+    lines += ["", "", " Services:", "―" * 10]
+    for service in description.services:
+        lines.append(f"  - {service.name}")
+        lines.append(f"    Type: {_TYPE_NAME[service.type]}")
+        lines.append(f"    Revision: {service.revision} {service.marker}")
+        handler_rows = [(name, _HANDLER_NAME[ty]) for name, ty in service.handlers]
+        table = _table(("HANDLER", "TYPE"), handler_rows)
+        lines += ["    " + line for line in table.split("\n")]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- services status ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class HandlerStatusRow:
+    """``restate services status`` for one handler: uncompleted invocations per status
+    (every status, paused included), and the oldest one that is not suspended."""
+
+    service: str
+    handler: str
+    counts: tuple[tuple[InvocationStatus, int], ...]
+    oldest: Invocation | None
+
+    def count(self, status: InvocationStatus) -> int:
+        return dict(self.counts).get(status, 0)
+
+
+def services_status(registry: Registry, service: str | None = None) -> tuple[HandlerStatusRow, ...]:
+    """Per service (or only ``service``) and handler of its latest revision, plus any handler
+    that still has uncompleted invocations."""
+    counts = registry.status_counts()
+    targets: dict[tuple[str, str], dict[InvocationStatus, int]] = {}
+    names = [service] if service is not None else [s.name for s in registry.services()]
+    for name in names:
+        for handler in registry.service(name).handlers:
+            targets[(name, handler)] = {}
+    for (name, handler, status), count in counts.items():
+        if service is None or name == service:
+            targets.setdefault((name, handler), {})[status] = count
+    return tuple(
+        HandlerStatusRow(
+            name,
+            handler,
+            tuple((s, found[s]) for s in InvocationStatus if s in found),
+            registry.oldest_invocation(name, handler),
+        )
+        for (name, handler), found in sorted(targets.items())
+    )
+
+
+def render_services_status(rows: Sequence[HandlerStatusRow]) -> str:
+    """The counts table of ``restate services status``."""
+    return _table(
+        ("SERVICE", "HANDLER", *(s.name.replace("_", "-") for s in STATUS_COLUMNS), "OLDEST"),
+        [
+            (
+                r.service,
+                r.handler,
+                *(str(r.count(s)) for s in STATUS_COLUMNS),
+                (
+                    f"{r.oldest.id} ({r.oldest.status.value}, since {r.oldest.created_at:%H:%M:%S})"
+                    if r.oldest is not None
+                    else ""
+                ),
+            )
+            for r in rows
+        ],
+    )
+
+
+# --- removal plan -------------------------------------------------------------------------
+
+
+def render_removal_plan(plan: RemovalPlan) -> str:
+    """A removal plan as a person reads it: verdict, reasons, effects."""
+    verdict = "safe to remove" if plan.safe else "NOT safe to remove"
+    lines = [f"Deployment {plan.deployment_id} ({plan.status.value}) is {verdict}."]
+    if plan.blockers:
+        lines.append("")
+        lines.append("Blockers:")
+        lines += [f"  - {b.kind.value}: {b.message}" for b in plan.blockers]
+    lines.append("")
+    lines.append("Effects:")
+    lines += [f"  - {effect}" for effect in plan.effects] or ["  - (it serves no services)"]
+    return "\n".join(lines)

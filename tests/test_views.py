@@ -1,0 +1,170 @@
+"""The views users read: the CLI's tables as data and as text (RESTATE_RULES §6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from restate_versioning import (
+    DeploymentStatus,
+    InvocationStatus,
+    ManualClock,
+    Registry,
+    ServiceNotFound,
+)
+from restate_versioning.views import (
+    deployments_list,
+    describe_deployment,
+    render_deployment_description,
+    render_deployments_list,
+    render_removal_plan,
+    render_services_list,
+    render_services_status,
+    services_list,
+    services_status,
+)
+
+from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
+
+
+@pytest.fixture
+def story(registry: Registry, clock: ManualClock) -> tuple[str, str, str]:
+    """v1 draining with one call in flight, v2 active, v3 drained."""
+    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
+    registry.suspend(registry.invoke("Greeter", "greet").id)
+    clock.advance(timedelta(minutes=1))
+    v3 = registry.register(V3, manifest(service("Greeter"))).deployment.id
+    clock.advance(timedelta(minutes=1))
+    v2 = registry.register(V2, SDK_MANIFEST).deployment.id
+    return v1, v2, v3
+
+
+def test_services_list_shows_revision_flavor_and_visibility(
+    registry: Registry, story: tuple[str, str, str]
+) -> None:
+    _, v2, _ = story
+    registry.set_public("Signup", False)
+    rows = {r.name: r for r in services_list(registry)}
+    assert (rows["Greeter"].revision, rows["Greeter"].flavor) == (3, "")
+    assert rows["TicketObject"].flavor == "virtual object"
+    assert rows["Signup"].flavor == "workflow"
+    assert rows["Signup"].public is False
+    assert rows["Greeter"].deployment_id == v2
+    text = render_services_list(services_list(registry))
+    assert text.splitlines()[0].split() == [
+        "NAME",
+        "REVISION",
+        "FLAVOR",
+        "DEPLOYMENT-TYPE",
+        "DEPLOYMENT-ID",
+    ]
+    assert f" [public]   Greeter       3                         HTTP             {v2}" in text
+    assert "[private]  Signup" in text
+
+
+def test_deployments_list_sorts_active_draining_drained_newest_first(
+    registry: Registry, story: tuple[str, str, str]
+) -> None:
+    v1, v2, v3 = story
+    rows = deployments_list(registry)
+    assert [(r.id, r.status) for r in rows] == [
+        (v2, DeploymentStatus.ACTIVE),
+        (v1, DeploymentStatus.DRAINING),
+        (v3, DeploymentStatus.DRAINED),
+    ]
+    assert rows[1].active_invocations == 1
+    assert rows[0].endpoint == "http://127.0.0.1:9082/"
+    text = render_deployments_list(rows)
+    header = text.splitlines()[0].split()
+    assert header == [
+        "DEPLOYMENT",
+        "TYPE",
+        "STATUS",
+        "ACTIVE-INVOCATIONS",
+        "ID",
+        "CREATED-AT",
+        "SERVICES",
+    ]
+    assert "Thu 01 Jan 2026 00:02:00 +00:00  - Greeter [3]" in text
+    assert text.splitlines()[2].strip() == "- TicketObject [2]"
+
+
+def test_describe_marks_the_latest_revision_or_says_where_it_is(
+    registry: Registry, story: tuple[str, str, str]
+) -> None:
+    v1, v2, _ = story
+    old = describe_deployment(registry, v1)
+    greeter = next(s for s in old.services if s.name == "Greeter")
+    assert greeter.marker == f"[Latest 3 is in deployment ID {v2}]"
+    assert (old.status, old.active_invocations) == (DeploymentStatus.DRAINING, 1)
+    new = describe_deployment(registry, v2)
+    assert all(s.marker == "[Latest]" for s in new.services)
+    text = render_deployment_description(old)
+    assert f"Revision: 1 [Latest 3 is in deployment ID {v2}]" in text
+    assert " Protocol Style:  Request/Response" in text
+    assert " Protocol:        [5, 7]" in text
+
+
+def test_services_status_counts_per_handler_and_status_with_the_oldest_not_suspended(
+    registry: Registry, clock: ManualClock
+) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    suspended = registry.suspend(registry.invoke("Greeter", "greet").id)
+    clock.advance(timedelta(seconds=1))
+    running = registry.invoke("Greeter", "greet")
+    registry.invoke("Greeter", "greet", delay=timedelta(hours=1))
+    registry.invoke("TicketObject", "reserve", key="k")
+    registry.invoke("TicketObject", "reserve", key="k")
+    rows = {(r.service, r.handler): r for r in services_status(registry)}
+    greet = rows[("Greeter", "greet")]
+    assert greet.count(InvocationStatus.SUSPENDED) == 1
+    assert greet.count(InvocationStatus.RUNNING) == 1
+    assert greet.count(InvocationStatus.SCHEDULED) == 1
+    assert greet.oldest == running
+    assert greet.oldest != suspended
+    reserve = rows[("TicketObject", "reserve")]
+    assert (reserve.count(InvocationStatus.RUNNING), reserve.count(InvocationStatus.PENDING)) == (
+        1,
+        1,
+    )
+    assert rows[("Signup", "run")].counts == ()
+    text = render_services_status(services_status(registry, "Greeter"))
+    assert text.splitlines()[0].split() == [
+        "SERVICE",
+        "HANDLER",
+        "PENDING",
+        "SCHEDULED",
+        "READY",
+        "RUNNING",
+        "BACKING-OFF",
+        "SUSPENDED",
+        "OLDEST",
+    ]
+    assert text.splitlines()[1].split()[:8] == ["Greeter", "greet", "0", "1", "0", "1", "0", "1"]
+
+
+def test_completed_work_leaves_the_counts(registry: Registry) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    registry.complete(registry.invoke("Greeter", "greet").id)
+    assert registry.status_counts() == {}
+    (row,) = services_status(registry, "Greeter")
+    assert row.oldest is None
+
+
+def test_services_status_of_an_unknown_service_raises(registry: Registry) -> None:
+    with pytest.raises(ServiceNotFound):
+        services_status(registry, "Nope")
+
+
+def test_a_removal_plan_reads_as_verdict_blockers_and_effects(
+    registry: Registry, story: tuple[str, str, str]
+) -> None:
+    v1, v2, v3 = story
+    text = render_removal_plan(registry.removal_plan(v2))
+    assert text.startswith(f"Deployment {v2} (Active) is NOT safe to remove.")
+    assert "  - ROLLBACK: " in text
+    assert "Greeter: rolls back from revision 3 to revision 2 in deployment" in text
+    safe = render_removal_plan(registry.removal_plan(v3))
+    assert f"Deployment {v3} (Drained) is safe to remove." in safe
+    assert "Greeter: unaffected (revision 2 is not the latest)" in safe
