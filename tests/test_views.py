@@ -160,7 +160,7 @@ def test_services_status_of_an_unknown_service_raises(registry: Registry) -> Non
 def test_a_removal_plan_reads_as_verdict_blockers_and_effects(
     registry: Registry, story: tuple[str, str, str]
 ) -> None:
-    v1, v2, v3 = story
+    _, v2, v3 = story
     text = render_removal_plan(registry.removal_plan(v2))
     assert text.startswith(f"Deployment {v2} (Active) is NOT safe to remove.")
     assert "  - ROLLBACK: " in text
