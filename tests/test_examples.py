@@ -30,3 +30,18 @@ def test_the_walkthrough_tells_the_versioning_story() -> None:
     assert "Draining, 1 in flight" in out
     assert "greeter-v1 is Drained" in out
     assert "[META0006]" in out
+
+
+def test_the_retirement_example_walks_the_four_prerequisites_to_a_safe_removal() -> None:
+    path = Path(__file__).parent.parent / "examples" / "retire_a_service.py"
+    out = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    steps = out.split("== ")[1:]
+    assert len(steps) == 5
+    assert all(kind in steps[0] for kind in ("PUBLIC", "CALLERS", "QUEUED", "IN_FLIGHT"))
+    assert "CALLERS" not in steps[1]
+    assert "Invoices: unaffected" in steps[2]
+    assert "PUBLIC" not in steps[3]
+    assert "is safe to remove" in steps[4]
+    assert "forced: False" in out
