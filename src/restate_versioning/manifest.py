@@ -97,7 +97,9 @@ class HandlerManifest:
     type: HandlerType | None = None
     ingress_private: bool | None = None
     documentation: str | None = None
-    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    metadata: FrozenMap[str, str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(freeze)
+    )
     input: FrozenMap[str, JsonValue] | None = attrs.field(
         default=None, converter=attrs.converters.optional(freeze)
     )
@@ -120,7 +122,9 @@ class ServiceManifest:
     handlers: tuple[HandlerManifest, ...] = attrs.field(converter=_handlers)
     ingress_private: bool | None = None
     documentation: str | None = None
-    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    metadata: FrozenMap[str, str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(freeze)
+    )
     options: FrozenMap[str, JsonValue] = attrs.field(converter=freeze, factory=FrozenMap)
 
 
@@ -185,7 +189,7 @@ def _common_json(out: dict[str, Any], item: ServiceManifest | HandlerManifest) -
     if item.ingress_private is not None:
         out["ingressPrivate"] = item.ingress_private
     out.update(item.options)
-    if item.metadata:
+    if item.metadata is not None:
         out["metadata"] = dict(item.metadata)
     return out
 
@@ -257,10 +261,8 @@ def _check_value(value: object, kind: str) -> str | None:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     elif kind == "non-negative integer":
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    elif "|" in kind:
+    else:  # an enumeration: "PAUSE|KILL", "zstd"
         ok = value in kind.split("|")
-    else:  # pragma: no cover - the tables above only use the kinds handled here
-        raise AssertionError(kind)
     if ok:
         return None
     return f"expected a {kind}, got {value!r}"
@@ -372,7 +374,7 @@ def _read_endpoint(value: object, path: str, problems: list[Problem]) -> Endpoin
     compression = _get(source, "lambdaCompression", path, _kind_check("zstd"), problems)
     services: list[ServiceManifest] = []
     raw_services = source.get("services")
-    if raw_services is not None and not isinstance(raw_services, list):
+    if "services" in source and not isinstance(raw_services, list):
         problems.append(Problem(f"{path}.services", f"expected an array, got {raw_services!r}"))
     elif raw_services is not None:
         for index, raw in enumerate(raw_services):
@@ -404,7 +406,7 @@ def _read_service(value: object, path: str, problems: list[Problem]) -> ServiceM
     options = _options(value, SERVICE_OPTIONS, path, problems)
     handlers: list[HandlerManifest] = []
     raw_handlers = value.get("handlers")
-    if raw_handlers is not None and not isinstance(raw_handlers, list):
+    if "handlers" in value and not isinstance(raw_handlers, list):
         problems.append(Problem(f"{path}.handlers", f"expected an array, got {raw_handlers!r}"))
     elif raw_handlers is not None:
         for index, raw in enumerate(raw_handlers):
@@ -419,7 +421,7 @@ def _read_service(value: object, path: str, problems: list[Problem]) -> ServiceM
         handlers=handlers,
         ingress_private=private,
         documentation=docs,
-        metadata=metadata or {},
+        metadata=metadata,
         options=options,
     )
 
@@ -453,7 +455,7 @@ def _read_handler(value: object, path: str, problems: list[Problem]) -> HandlerM
         type=HandlerType(ty) if ty is not None else None,
         ingress_private=private,
         documentation=docs,
-        metadata=metadata or {},
+        metadata=metadata,
         input=payloads.get("input"),
         output=payloads.get("output"),
         options=options,

@@ -50,6 +50,10 @@ class InvocationStatus(enum.Enum):
     PAUSED = "paused"
     COMPLETED = "completed"
 
+    # Members are singletons compared by identity, so identity hashing is exact; it is much
+    # cheaper than Enum's name hashing, and statuses key the registry's hot indexes.
+    __hash__ = object.__hash__
+
     @property
     def is_queued(self) -> bool:
         """Accepted but not started, so not pinned yet."""

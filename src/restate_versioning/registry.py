@@ -72,6 +72,7 @@ ManifestInput = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
 _RUNNING = InvocationStatus.RUNNING
 _COMPLETED = InvocationStatus.COMPLETED
 _SUSPENDED = InvocationStatus.SUSPENDED
+_IN_FLIGHT = frozenset(s for s in InvocationStatus if s.is_in_flight)
 _FAIL_CODE = "RT0011"
 _UNSET: Any = object()
 
@@ -87,7 +88,7 @@ def _lock_of(invocation: Invocation) -> tuple[str, str]:
 
 def _check_caller(caller: object) -> str:
     service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
-    if not SERVICE_NAME.match(service) or not handler:
+    if not SERVICE_NAME.fullmatch(service) or not handler:
         raise InvalidInvocation(
             f"caller must name the calling handler as 'Service/handler', got {caller!r}",
             caller=caller,
@@ -437,7 +438,7 @@ class Registry:
         a call that has not happened yet is still a dependency. It blocks removing the last
         revision of ``service`` while the caller's service stays."""
         _check_caller(caller)
-        if not isinstance(service, str) or not SERVICE_NAME.match(service):
+        if not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
             raise InvalidInvocation(f"invalid service name {service!r}", service=service)
         self._declared.setdefault(service, {})[caller] = None
 
@@ -525,7 +526,7 @@ class Registry:
         pinned = invocation.pinned_deployment_id
         if pinned is None:
             _add(self._waiting, invocation.service, invocation_id)
-        elif status.is_in_flight:
+        elif status in _IN_FLIGHT:
             _add(self._pinned, pinned, invocation_id)
 
     def _reindex(self, old: Invocation, new: Invocation) -> None:
@@ -545,8 +546,8 @@ class Registry:
         else:
             key = (new.service, new.handler, new.status)
             counts[key] = counts.get(key, 0) + 1
-        old_pin = old.pinned_deployment_id if old.status.is_in_flight else None
-        new_pin = new.pinned_deployment_id if new.status.is_in_flight else None
+        old_pin = old.pinned_deployment_id if old.status in _IN_FLIGHT else None
+        new_pin = new.pinned_deployment_id if new.status in _IN_FLIGHT else None
         if old_pin != new_pin:
             if old_pin is not None:
                 _discard(self._pinned, old_pin, invocation_id)

@@ -160,7 +160,7 @@ def _caller_problems(snapshot: RegistrySnapshot) -> list[Problem]:
     ]
     for path, caller, count in entries:
         service, _, handler = caller.partition("/")
-        if not SERVICE_NAME.match(service) or not handler:
+        if not SERVICE_NAME.fullmatch(service) or not handler:
             problems.append(Problem(path, f"caller {caller!r} is not 'Service/handler'"))
         if count < 1:
             problems.append(Problem(path, f"a recorded caller has made {count} calls"))

@@ -20,8 +20,11 @@ __all__ = [
     "SERVICE_NAME",
     "SUPPORTED_PROTOCOL_VERSIONS",
     "effective_handler_type",
+    "effective_services",
+    "general_problems",
     "is_reserved_service_name",
     "manifest_problems",
+    "service_problems",
 ]
 
 #: The service protocol versions restate-server 1.7 speaks, inclusive.
@@ -75,19 +78,22 @@ def effective_handler_type(service_type: ServiceType, declared: HandlerType | No
     return HANDLER_TYPES[service_type][declared]
 
 
-def manifest_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
-    """Every reason the server would refuse to register ``manifest`` at ``endpoint``, in the
-    order the server checks them: names, then protocol, then reserved names, then handlers.
+def effective_services(manifest: EndpointManifest) -> dict[str, tuple[int, ServiceManifest]]:
+    """The services a registration takes, by name, with their index in the manifest: as on the
+    server, a service named twice is served by its last definition."""
+    return {service.name: (index, service) for index, service in enumerate(manifest.services)}
 
-    As on the server, a service or handler named twice is no problem: the last one wins.
-    """
+
+def general_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
+    """What the server checks before it looks at any service's revision, in its order: names
+    (while decoding), protocol mode and versions, then reserved names."""
     problems: list[Problem] = []
     services = list(enumerate(manifest.services))
     for index, service in services:
         problems.extend(_name_problems(service, f"$.services[{index}]"))
     problems.extend(_protocol_problems(manifest, endpoint))
     for index, service in services:
-        if is_reserved_service_name(service.name) and SERVICE_NAME.match(service.name):
+        if is_reserved_service_name(service.name) and SERVICE_NAME.fullmatch(service.name):
             problems.append(
                 Problem(
                     f"$.services[{index}].name",
@@ -95,8 +101,34 @@ def manifest_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Pr
                     "META0005",
                 )
             )
-    for index, service in services:
-        problems.extend(_service_problems(service, f"$.services[{index}]"))
+    return problems
+
+
+def service_problems(service: ServiceManifest, index: int) -> list[Problem]:
+    """What the server checks when it builds one service's new revision: its handlers' types,
+    retention options and visibility."""
+    path = f"$.services[{index}]"
+    problems: list[Problem] = []
+    for handler_index, handler in enumerate(_effective_handlers(service)):
+        problems.extend(_handler_problems(service, handler, f"{path}.handlers[{handler_index}]"))
+    return problems
+
+
+def _effective_handlers(service: ServiceManifest) -> list[HandlerManifest]:
+    # A handler named twice is served by its last definition, at its first position.
+    return list({handler.name: handler for handler in service.handlers}.values())
+
+
+def manifest_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
+    """Every reason the server would refuse to register ``manifest`` at ``endpoint``, in the
+    order the server checks them: names, then protocol, then reserved names, then each
+    service's handlers.
+
+    As on the server, a service or handler named twice is no problem: the last one wins.
+    """
+    problems = general_problems(manifest, endpoint)
+    for index, service in effective_services(manifest).values():
+        problems.extend(service_problems(service, index))
     return problems
 
 
@@ -108,10 +140,10 @@ def _pattern_problem(path: str, kind: str, name: str, pattern: re.Pattern[str]) 
 
 def _name_problems(service: ServiceManifest, path: str) -> list[Problem]:
     problems: list[Problem] = []
-    if not SERVICE_NAME.match(service.name):
+    if not SERVICE_NAME.fullmatch(service.name):
         problems.append(_pattern_problem(path, "service", service.name, SERVICE_NAME))
     for index, handler in enumerate(service.handlers):
-        if not HANDLER_NAME.match(handler.name):
+        if not HANDLER_NAME.fullmatch(handler.name):
             problems.append(
                 _pattern_problem(f"{path}.handlers[{index}]", "handler", handler.name, HANDLER_NAME)
             )
@@ -167,13 +199,6 @@ def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[P
                 f"Lambda endpoints, not {endpoint.text!r}",
             )
         )
-    return problems
-
-
-def _service_problems(service: ServiceManifest, path: str) -> list[Problem]:
-    problems: list[Problem] = []
-    for index, handler in enumerate(service.handlers):
-        problems.extend(_handler_problems(service, handler, f"{path}.handlers[{index}]"))
     return problems
 
 

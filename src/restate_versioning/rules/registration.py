@@ -24,7 +24,7 @@ from datetime import datetime
 import attrs
 
 from ..endpoints import Endpoint
-from ..errors import InvalidManifest, ServiceTypeChanged
+from ..errors import InvalidManifest, Problem, ServiceTypeChanged
 from ..manifest import EndpointManifest, ServiceManifest
 from ..model import (
     Deployment,
@@ -34,7 +34,12 @@ from ..model import (
     RevisionChange,
     ServiceRevision,
 )
-from .manifest import effective_handler_type, manifest_problems
+from .manifest import (
+    effective_handler_type,
+    effective_services,
+    general_problems,
+    service_problems,
+)
 
 __all__ = ["RegistrationPlan", "new_service_revision", "plan_registration"]
 
@@ -55,7 +60,7 @@ def new_service_revision(
 ) -> ServiceRevision:
     """The revision a manifest's service becomes, with visibility reset from the manifest."""
     public = not service.ingress_private if service.ingress_private is not None else True
-    handlers = {
+    handlers = {  # a handler named twice is served by its last definition
         h.name: Handler(
             name=h.name,
             type=effective_handler_type(service.type, h.type),
@@ -71,8 +76,40 @@ def new_service_revision(
         public=public,
         handlers=handlers,
         documentation=service.documentation,
-        metadata=service.metadata,
+        metadata=service.metadata or {},
     )
+
+
+def _check(
+    manifest: EndpointManifest,
+    endpoint: Endpoint,
+    latest: Mapping[str, ServiceRevision],
+    *,
+    check_types: bool,
+) -> None:
+    """Raise what the server would answer, listing every problem.
+
+    The server first checks names, protocol and reserved names, then builds each service's
+    revision in turn: the type check (META0006) and then its handlers. So a type change is
+    what it reports when no problem came before it; otherwise the type change joins the
+    problems of :class:`InvalidManifest`.
+    """
+    problems = general_problems(manifest, endpoint)
+    for index, service in effective_services(manifest).values():
+        previous = latest.get(service.name)
+        if check_types and previous is not None and previous.type is not service.type:
+            if not problems:
+                raise ServiceTypeChanged(service.name, previous.type, service.type)
+            problems.append(
+                Problem(
+                    f"$.services[{index}].ty",
+                    str(ServiceTypeChanged(service.name, previous.type, service.type).message),
+                    ServiceTypeChanged.code,
+                )
+            )
+        problems.extend(service_problems(service, index))
+    if problems:
+        raise InvalidManifest(problems)
 
 
 def plan_registration(
@@ -95,16 +132,8 @@ def plan_registration(
     if existing is not None and not force:
         return RegistrationPlan(Outcome.UNCHANGED, existing, ())
     resolved = manifest()
-    problems = manifest_problems(resolved, endpoint)
-    if problems:
-        raise InvalidManifest(problems)
-    # As on the server, a service named twice in one manifest is served by its last definition.
-    services = {service.name: service for service in resolved.services}
-    if not (breaking or force):
-        for service in services.values():
-            previous = latest.get(service.name)
-            if previous is not None and previous.type is not service.type:
-                raise ServiceTypeChanged(service.name, previous.type, service.type)
+    _check(resolved, endpoint, latest, check_types=not (breaking or force))
+    services = {name: service for name, (_, service) in effective_services(resolved).items()}
     deployment_id = existing.id if existing is not None else new_id()
     revisions: dict[str, ServiceRevision] = {}
     changes: list[RevisionChange] = []
