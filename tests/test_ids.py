@@ -1,0 +1,496 @@
+"""Deployment and invocation ids: RESTATE_RULES §1.4.
+
+    Deployment ids look like ``dp_14QXqzxvV9BGkoegz0ssooN``: ``dp_``, the codec version ``1``,
+    then a 128-bit ULID as 22 base62 characters (alphabet ``0-9a-zA-Z``, left-padded with
+    ``0``). Restate's encoder swaps byte order first. Invocation ids: ``inv_1`` + partition key
+    (u64, 11 chars) + a 128-bit invocation uuid (22 chars) = 38 characters.
+
+The real ids below were handed out by restate-server 1.7.12 (/tmp/obs/transcript.md); their
+``created_at`` comes from ``GET /deployments`` and ``sys_invocation``.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from restate_versioning import IdGenerator, InvalidId, RandomIds, SequentialIds, VersioningError
+from restate_versioning.ids import (
+    DEPLOYMENT_ID_PREFIX,
+    INVOCATION_ID_PREFIX,
+    deployment_id_from_ulid,
+    invocation_id_from_parts,
+    is_deployment_id,
+    is_invocation_id,
+    parse_deployment_id,
+    parse_invocation_id,
+)
+
+BASE62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
+U64_MAX = (1 << 64) - 1
+U128_MAX = (1 << 128) - 1
+MS = timedelta(milliseconds=1)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ulid_time(value: int) -> datetime:
+    """The time in a ULID's first 48 bits, computed here independently of the library."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + (value >> 80) * MS
+
+
+# --- real ids -------------------------------------------------------------------------------
+
+#: Deployment ids and ``created_at`` of first registrations (no force), from GET /deployments.
+FIRST_REGISTRATIONS = [
+    ("dp_15ol5Jdgl5VjRmNPZ8USZix", "2026-11-26T05:42:23.968Z", "http://127.0.0.1:9082/"),
+    ("dp_10soVxbeF6t0UdxIlA9vjXj", "2026-11-26T05:43:50.419Z", "http://127.0.0.1:9084/"),
+    ("dp_13UM6sjlkCx3n0ACRnjDSZb", "2026-11-26T05:45:07.701Z", "/c02b_name_dotted_my.pkg.Svc"),
+    ("dp_15M2cMgeMPPtX7LMWXvYH0B", "2026-11-26T05:45:07.972Z", "/c02c_name_dash_bad-svc"),
+    ("dp_10qZlNBYlNOPaY111gvOFlD", "2026-11-26T05:45:08.247Z", "/c02d_name_underscore__svc"),
+    ("dp_13CjcpAm8YWyvHON3R13ktj", "2026-11-26T05:45:09.254Z", "/c03c_handler_restateX"),
+    ("dp_14zfSrP6NBKEldWCyY73IFb", "2026-11-26T05:45:10.074Z", "/c05b_service_handler_SHARED"),
+    ("dp_12et0jDzkCuvCvh3YFmaMbD", "2026-11-26T05:45:10.870Z", "/c07b_proto_min6_max99"),
+    ("dp_11DEMF8432QE14hMUHm3Q5j", "2026-11-26T05:45:11.760Z", "/c08b_protocolMode_BIDI..."),
+    ("dp_11kysQPqyLrc5kK64Re1o1H", "2026-11-26T05:45:13.819Z", "/c12_duplicate_service_names"),
+    ("dp_15qUBV1iNeLTAVVPuMsQtLb", "2026-11-26T05:45:14.392Z", "/c13_duplicate_handler_names"),
+    ("dp_12CeNdwAr71oDPdZTRkPjPj", "2026-11-26T05:45:14.668Z", "/c14_workflow_two_WORKFLOW..."),
+    ("dp_15yXefii1CQ1Vg3okemnVpD", "2026-11-26T05:45:14.949Z", "/c15_workflow_no_WORKFLOW..."),
+    ("dp_12AiIXTU034igmpGw6oBPUd", "2026-11-26T05:45:15.256Z", "/c15b_workflow_handler_no_ty"),
+    ("dp_10RB7hsTgkUMDmf2GkOHBUl", "2026-11-26T05:45:15.563Z", "/c16_empty_services"),
+    ("dp_171N5GGGtqejbESHTrwi4eZ", "2026-11-26T05:45:15.864Z", "/c17_service_no_handlers"),
+    ("dp_13m3kmVKrtd0SfsfUEVe4Ct", "2026-11-26T05:45:44.148Z", "http://127.0.0.1:9090/ysame/"),
+    ("dp_17eyz8T5Ytd5odgMhJu9pmh", "2026-11-26T05:46:02.508Z", "http://127.0.0.1:9086/"),
+]
+
+#: Ids whose endpoint was registered again with ``force``: the server reset ``created_at``.
+FORCED = [
+    # first registered in transcript 2.1, forced in 2.4
+    ("dp_131iEjmRB5Z36mzIJBmSNkl", "2026-11-26T05:42:05.549Z"),
+    # the CLI showed "Created at: 05:42:49" before the force of 5f.2
+    ("dp_15CQDLem8GUdqUhscpEpSeJ", "2026-11-26T05:43:44.045Z"),
+    # first registered in 4.y1, forced in 4.y3
+    ("dp_17wzduLoR34t5HospS8vZFn", "2026-11-26T05:45:35.914Z"),
+]
+
+OTHER_DEPLOYMENT_IDS = [
+    "dp_11X6KCePZl2odUy2RstS1FL",
+    "dp_172ZrSAUlXRuejyIfOdQxMJ",  # handed out by a dry run, never stored
+    "dp_14ZC3m5jUG7qS28e8ndrcjv",
+    "dp_11VMWSnfgY1NFK2l5pjdOEx",
+    "dp_16ggFYxwtC8HxH8c3WrlLYR",
+    "dp_11nGQpCRmau6ypL82KH2TnP",  # RESTATE_RULES §1.4's example
+    "dp_14QXqzxvV9BGkoegz0ssooN",  # RESTATE_RULES §1.4's example
+]
+
+REAL_DEPLOYMENT_IDS = [i for i, *_ in FIRST_REGISTRATIONS] + [i for i, _ in FORCED]
+REAL_DEPLOYMENT_IDS += OTHER_DEPLOYMENT_IDS
+
+#: ``SELECT id, target, created_at, invoked_by_target FROM sys_invocation`` (final state).
+REAL_INVOCATIONS = [
+    ("inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3", "TicketObject/t1/reserve", "05:42:41.136"),
+    ("inv_1iyF5Za7tVoR55Oauy1i7AA5JMR4LVvBCp", "TicketObject/t1/reserve", "05:42:41.286"),
+    ("inv_1bTi9ZsozqIi4HxOuJwItHjFwxmEUxhXXh", "Greeter/greet", "05:42:41.461"),
+    ("inv_12kpUQONmeFb11Km8kYitYGzVISS24A1yv", "Signup/w1/run", "05:42:56.335"),
+    ("inv_12kpUQONmeFb7FDR11y3FGjdJHYp4zl2rD", "Signup/w1/confirm", "05:42:59.844"),
+    ("inv_1iyF5Za7tVoR5J6zHFokADHpcTw30ZbROQ", "TicketObject/t1/status", "05:43:56.708"),
+    ("inv_19HG7isAob3t74SKTRdk3Q9d28fVqrBYFr", "TicketObject/t2/reserve", "05:45:51.500"),
+    ("inv_1dSdr5AkITwS4k0ti75863YrjEW2VJTk59", "Greeter/greet", "05:45:57.589"),
+    ("inv_14XqS2oNVyvc2D36WwFP5AttW88eTQ6Guk", "Caller/call", "05:46:38.355"),
+    ("inv_1i5bYHy2JavE2wjfZgiFJnpxpoeVAk9DvH", "Greeter/greet", "05:46:38.362"),
+    ("inv_11IdfCk1urUd25Le4Na5fMPQIVEh8F3jB7", "TicketObject/t3/reserve", "05:47:08.381"),
+]
+REAL_INVOCATION_IDS = [i for i, *_ in REAL_INVOCATIONS]
+
+
+@pytest.mark.parametrize("deployment_id", REAL_DEPLOYMENT_IDS)
+def test_a_real_deployment_id_parses_and_round_trips(deployment_id: str) -> None:
+    """Every id the server handed out parses, and encoding its ULID gives the same string."""
+    parsed = parse_deployment_id(deployment_id)
+    assert parsed.id == deployment_id
+    assert deployment_id_from_ulid(parsed.ulid) == deployment_id
+    assert is_deployment_id(deployment_id)
+    assert not is_invocation_id(deployment_id)
+    assert len(deployment_id) == 26
+
+
+@pytest.mark.parametrize("invocation_id", REAL_INVOCATION_IDS)
+def test_a_real_invocation_id_parses_and_round_trips(invocation_id: str) -> None:
+    """Every id in ``sys_invocation`` parses, and re-encoding its parts gives the same string."""
+    parsed = parse_invocation_id(invocation_id)
+    assert parsed.id == invocation_id
+    assert invocation_id_from_parts(parsed.partition_key, parsed.uuid) == invocation_id
+    assert is_invocation_id(invocation_id)
+    assert not is_deployment_id(invocation_id)
+    assert len(invocation_id) == 38
+
+
+def test_the_rules_example_deployment_id_was_made_on_2025_01_07() -> None:
+    """RESTATE_RULES §1.4: "Check: ``dp_11nGQpCRmau6ypL82KH2TnP`` decodes to a ULID whose
+    timestamp is 2025-01-07"."""
+    parsed = parse_deployment_id("dp_11nGQpCRmau6ypL82KH2TnP")
+    assert parsed.timestamp.date() == datetime(2025, 1, 7).date()
+    assert parsed.timestamp == ulid_time(parsed.ulid)
+
+
+@pytest.mark.parametrize(("deployment_id", "created_at", "endpoint"), FIRST_REGISTRATIONS)
+def test_a_deployment_id_is_a_ulid_of_the_time_it_was_registered(
+    deployment_id: str, created_at: str, endpoint: str
+) -> None:
+    """The ULID of a deployment id carries its registration time: on restate-server 1.7.12 it was
+    ``created_at`` or at most 2 ms later, for every first registration observed."""
+    timestamp = parse_deployment_id(deployment_id).timestamp
+    assert timestamp.tzinfo is not None
+    assert utc(created_at) <= timestamp <= utc(created_at) + 2 * MS
+
+
+def test_the_exact_example_dp_10so_was_created_at_its_ulid_time() -> None:
+    """``dp_10soVxbeF6t0UdxIlA9vjXj`` was created at 2026-11-26T05:43:50.419000000Z."""
+    assert parse_deployment_id("dp_10soVxbeF6t0UdxIlA9vjXj").timestamp == utc(
+        "2026-11-26T05:43:50.419Z"
+    )
+
+
+@pytest.mark.parametrize(("deployment_id", "created_at"), FORCED)
+def test_a_forced_re_registration_resets_created_at_but_keeps_the_id(
+    deployment_id: str, created_at: str
+) -> None:
+    """With ``force`` the deployment is overwritten in place: same id, ``created_at`` reset. The
+    id still carries the time of the first registration, which is earlier."""
+    assert parse_deployment_id(deployment_id).timestamp < utc(created_at)
+
+
+def test_dp_15cq_carries_the_created_at_the_cli_showed_before_the_force() -> None:
+    """``restate deployments list`` showed ``dp_15CQDLem8GUdqUhscpEpSeJ`` created
+    "Thu 26 Nov 2026 05:42:49 +00:00" before it was force re-registered."""
+    timestamp = parse_deployment_id("dp_15CQDLem8GUdqUhscpEpSeJ").timestamp
+    assert timestamp.replace(microsecond=0) == utc("2026-11-26T05:42:49Z")
+
+
+def test_invocations_on_the_same_key_share_their_partition_key() -> None:
+    """``inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3`` and ``inv_1iyF5Za7tVoR55Oauy1i7AA5JMR4LVvBCp`` are
+    two calls to TicketObject with key t1: the same partition key, different uuids."""
+    by_target: dict[str, set[int]] = {}
+    for invocation_id, target, _ in REAL_INVOCATIONS:
+        if target.count("/") == 2:  # a keyed call: Service/key/handler
+            key = target.rsplit("/", 1)[0]
+            by_target.setdefault(key, set()).add(parse_invocation_id(invocation_id).partition_key)
+    assert {key: len(keys) for key, keys in by_target.items()} == {
+        "TicketObject/t1": 1,
+        "TicketObject/t2": 1,
+        "TicketObject/t3": 1,
+        "Signup/w1": 1,
+    }
+    assert len(set.union(*by_target.values())) == 4  # different keys, different partition keys
+    first = parse_invocation_id("inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3")
+    second = parse_invocation_id("inv_1iyF5Za7tVoR55Oauy1i7AA5JMR4LVvBCp")
+    assert first.partition_key == second.partition_key
+    assert first.uuid != second.uuid
+
+
+@pytest.mark.parametrize(
+    ("invocation_id", "created_at"),
+    [
+        # calls made by the handler Caller/call (invoked_by_target = "Caller/call")
+        ("inv_1i5bYHy2JavE2wjfZgiFJnpxpoeVAk9DvH", "2026-11-26T05:46:38.362Z"),
+        ("inv_11IdfCk1urUd25Le4Na5fMPQIVEh8F3jB7", "2026-11-26T05:47:08.381Z"),
+    ],
+)
+def test_the_uuid_of_a_call_from_a_handler_is_a_ulid_of_its_created_at(
+    invocation_id: str, created_at: str
+) -> None:
+    """Observed in ``sys_invocation``: a call made by another handler has an invocation uuid that
+    is a ULID of its ``created_at``, to the millisecond. (Ingress ``/send`` calls carry an
+    idempotency key and workflow runs a workflow key; their uuids are not time-based.)"""
+    assert ulid_time(parse_invocation_id(invocation_id).uuid) == utc(created_at)
+
+
+# --- generating ids ---------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 26, 5, 42, 23, 968000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("ids", [RandomIds(), RandomIds(seed=7), SequentialIds()])
+def test_every_generator_is_an_id_generator(ids: object) -> None:
+    """``RandomIds`` and ``SequentialIds`` implement the ``IdGenerator`` protocol."""
+    assert isinstance(ids, IdGenerator)
+
+
+@pytest.mark.parametrize("ids", [RandomIds(), RandomIds(seed=1), SequentialIds()])
+def test_generated_ids_are_well_formed_and_carry_the_time(ids: IdGenerator) -> None:
+    """Generated ids parse, have 26 (``dp_``) and 38 (``inv_``) characters, and their ULID holds
+    the registry clock's time in milliseconds."""
+    assert (DEPLOYMENT_ID_PREFIX, INVOCATION_ID_PREFIX) == ("dp_1", "inv_1")
+    for _ in range(50):
+        deployment_id = ids.deployment_id(NOW)
+        invocation_id = ids.invocation_id(NOW)
+        assert len(deployment_id) == 26
+        assert deployment_id.startswith(DEPLOYMENT_ID_PREFIX)
+        assert len(invocation_id) == 38
+        assert invocation_id.startswith(INVOCATION_ID_PREFIX)
+        assert parse_deployment_id(deployment_id).timestamp == NOW
+        assert ulid_time(parse_invocation_id(invocation_id).uuid) == NOW
+
+
+def test_random_ids_with_a_seed_are_reproducible() -> None:
+    """``RandomIds``: "with a seed the sequence is reproducible (for harnesses and property
+    tests)"."""
+
+    def run(ids: RandomIds) -> list[str]:
+        return [f(NOW + n * MS) for n in range(20) for f in (ids.deployment_id, ids.invocation_id)]
+
+    assert run(RandomIds(seed=42)) == run(RandomIds(seed=42))
+    assert run(RandomIds(seed=42)) != run(RandomIds(seed=43))
+
+
+def test_random_ids_without_a_seed_do_not_repeat() -> None:
+    """``IdGenerator``: implementations "must return well-formed ids (...) that they have never
+    returned before"."""
+    ids = RandomIds()
+    made = [ids.deployment_id(NOW) for _ in range(1000)]
+    made += [ids.invocation_id(NOW) for _ in range(1000)]
+    assert len(set(made)) == len(made)
+
+
+def test_sequential_ids_are_deterministic_and_sort_in_the_order_they_were_made() -> None:
+    """``SequentialIds``: "Two runs with the same clock give the same ids, and ids sort in the
+    order they were made"; the n-th id is the ULID of the clock's time with random part n."""
+
+    def run() -> tuple[list[str], list[str]]:
+        ids = SequentialIds()
+        deployments = [ids.deployment_id(NOW) for _ in range(100)]
+        invocations = [ids.invocation_id(NOW) for _ in range(100)]
+        return deployments, invocations
+
+    deployments, invocations = run()
+    assert run() == (deployments, invocations)
+    ulids = [parse_deployment_id(i).ulid for i in deployments]
+    assert ulids == sorted(ulids)
+    assert [u & ((1 << 80) - 1) for u in ulids] == list(range(1, 101))
+    uuids = [parse_invocation_id(i).uuid for i in invocations]
+    assert uuids == sorted(uuids)
+    assert len(set(deployments)) == len(set(invocations)) == 100
+
+
+def test_sequential_ids_start_where_told() -> None:
+    """``SequentialIds(start=n)``: the first id has random part ``n``."""
+    deployment_id = SequentialIds(start=5).deployment_id(NOW)
+    assert parse_deployment_id(deployment_id).ulid & 0xFF == 5
+
+
+# --- parse errors ---------------------------------------------------------------------------
+
+DP = "dp_131iEjmRB5Z36mzIJBmSNkl"
+INV = "inv_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3"
+
+NOT_DEPLOYMENT_IDS: list[tuple[object, str]] = [
+    (INV, "looks like an invocation (inv_...) id"),
+    ("inv_1", "looks like an invocation (inv_...) id"),
+    ("not_an_id", "must start with 'dp_'"),
+    ("", "must start with 'dp_'"),
+    ("dp", "must start with 'dp_'"),
+    ("DP_131iEjmRB5Z36mzIJBmSNkl", "must start with 'dp_'"),
+    (" " + DP, "must start with 'dp_'"),
+    ("dp_2" + DP[4:], "unsupported id codec version '2', expected '1'"),
+    ("dp_0" + DP[4:], "unsupported id codec version '0', expected '1'"),
+    ("dp_1234", "expected 26 characters, got 7"),  # the server: "bad length"
+    (DP[:-1], "expected 26 characters, got 25"),
+    (DP + "0", "expected 26 characters, got 27"),
+    (DP + "\n", "expected 26 characters, got 27"),
+    ("dp_1" + "-" * 22, "'-' is not a base62 character"),
+    (DP[:-1] + "_", "'_' is not a base62 character"),
+    (DP[:-1] + "é", "'é' is not a base62 character"),
+    ("dp_1" + "z" * 22, "does not fit 128 bits"),
+    ("dp_1" + "Z" * 22, "does not fit 128 bits"),
+    (None, "an id is a str, not NoneType"),
+    (DP.encode(), "an id is a str, not bytes"),
+    (131, "an id is a str, not int"),
+    ([DP], "an id is a str, not list"),
+]
+
+NOT_INVOCATION_IDS: list[tuple[object, str]] = [
+    (DP, "looks like a deployment (dp_...) id"),
+    ("dp_1234", "looks like a deployment (dp_...) id"),
+    ("not_an_id", "must start with 'inv_'"),
+    ("", "must start with 'inv_'"),
+    ("INV_1iyF5Za7tVoR4RdJmJGFHpIlkKyJhKoqI3", "must start with 'inv_'"),
+    ("inv_2" + INV[5:], "unsupported id codec version '2', expected '1'"),
+    (INV[:-1], "expected 38 characters, got 37"),
+    (INV + "a", "expected 38 characters, got 39"),
+    ("inv_1", "expected 38 characters, got 5"),
+    ("inv_1" + "." * 33, "'.' is not a base62 character"),
+    (INV[:20] + "+" + INV[21:], "'+' is not a base62 character"),
+    ("inv_1" + "z" * 11 + "0" * 22, "the partition key does not fit 64 bits"),
+    ("inv_1" + "0" * 11 + "z" * 22, "the invocation uuid does not fit 128 bits"),
+    (None, "an id is a str, not NoneType"),
+    (INV.encode(), "an id is a str, not bytes"),
+    (1.5, "an id is a str, not float"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), NOT_DEPLOYMENT_IDS)
+def test_a_malformed_deployment_id_raises_invalid_id_quoting_it(value: object, reason: str) -> None:
+    """``parse_deployment_id`` raises :class:`InvalidId` (a ``ValueError``) quoting the input."""
+    with pytest.raises(InvalidId) as info:
+        parse_deployment_id(value)
+    error = info.value
+    assert repr(value) in str(error)
+    assert reason in str(error)
+    assert error.value == value or error.value is value
+    assert error.kind == "deployment"
+    assert isinstance(error, ValueError)
+    assert isinstance(error, VersioningError)
+    assert error.code is None
+    assert not is_deployment_id(value)
+
+
+@pytest.mark.parametrize(("value", "reason"), NOT_INVOCATION_IDS)
+def test_a_malformed_invocation_id_raises_invalid_id_quoting_it(value: object, reason: str) -> None:
+    """``parse_invocation_id`` raises :class:`InvalidId` (a ``ValueError``) quoting the input."""
+    with pytest.raises(InvalidId) as info:
+        parse_invocation_id(value)
+    error = info.value
+    assert repr(value) in str(error)
+    assert reason in str(error)
+    assert error.kind == "invocation"
+    assert isinstance(error, ValueError)
+    assert isinstance(error, VersioningError)
+    assert not is_invocation_id(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-1, "a ULID is a 128-bit unsigned number, got -1"),
+        (1 << 128, "a ULID is a 128-bit unsigned number"),
+    ],
+)
+def test_only_128_bit_numbers_make_deployment_ids(value: int, message: str) -> None:
+    """A ULID is a u128: anything else is a ``ValueError`` quoting the number."""
+    with pytest.raises(ValueError, match=message):
+        deployment_id_from_ulid(value)
+
+
+@pytest.mark.parametrize(
+    ("partition_key", "uuid", "message"),
+    [
+        (-1, 0, "a partition key is a 64-bit unsigned number, got -1"),
+        (1 << 64, 0, "a partition key is a 64-bit unsigned number"),
+        (0, -1, "an invocation uuid is a 128-bit unsigned number, got -1"),
+        (0, 1 << 128, "an invocation uuid is a 128-bit unsigned number"),
+    ],
+)
+def test_only_u64_keys_and_u128_uuids_make_invocation_ids(
+    partition_key: int, uuid: int, message: str
+) -> None:
+    """The partition key is a u64 and the invocation uuid a u128."""
+    with pytest.raises(ValueError, match=message):
+        invocation_id_from_parts(partition_key, uuid)
+
+
+# --- the encoding, as properties ------------------------------------------------------------
+
+u64 = st.integers(min_value=0, max_value=U64_MAX)
+u128 = st.integers(min_value=0, max_value=U128_MAX)
+
+
+@given(u128)
+def test_any_128_bit_ulid_round_trips_through_a_deployment_id(ulid: int) -> None:
+    """Every u128 encodes to a 26-character id of base62 characters that parses back to it."""
+    deployment_id = deployment_id_from_ulid(ulid)
+    assert len(deployment_id) == 26
+    assert set(deployment_id[4:]) <= set(BASE62)
+    assert parse_deployment_id(deployment_id).ulid == ulid
+
+
+@given(u64, u128)
+def test_any_key_and_uuid_round_trip_through_an_invocation_id(
+    partition_key: int, uuid: int
+) -> None:
+    """Every (u64, u128) pair encodes to a 38-character id that parses back to it."""
+    invocation_id = invocation_id_from_parts(partition_key, uuid)
+    assert len(invocation_id) == 38
+    parsed = parse_invocation_id(invocation_id)
+    assert (parsed.partition_key, parsed.uuid) == (partition_key, uuid)
+
+
+@given(u128)
+def test_the_encoder_swaps_the_byte_order_before_base62(ulid: int) -> None:
+    """RESTATE_RULES §1.4: "encode ``int.from_bytes(ulid.to_bytes(16, 'big'), 'little')``" as
+    22 base62 digits, left-padded with ``0`` (written from the rule, not from the library)."""
+    value = int.from_bytes(ulid.to_bytes(16, "big"), "little")
+    digits = ""
+    while value:
+        value, digit = divmod(value, 62)
+        digits = BASE62[digit] + digits
+    assert deployment_id_from_ulid(ulid) == "dp_1" + digits.rjust(22, "0")
+
+
+@given(st.text(alphabet=BASE62, min_size=22, max_size=22))
+def test_every_22_character_body_that_fits_128_bits_parses_and_round_trips(body: str) -> None:
+    """The encoding is canonical: a body parses exactly when its number fits 128 bits, and then
+    re-encoding gives the same string back."""
+    value = 0
+    for char in body:
+        value = value * 62 + BASE62.index(char)
+    deployment_id = "dp_1" + body
+    if value > U128_MAX:
+        assert not is_deployment_id(deployment_id)
+    else:
+        assert deployment_id_from_ulid(parse_deployment_id(deployment_id).ulid) == deployment_id
+
+
+@given(u128, u128)
+def test_deployment_ids_differ_exactly_when_their_ulids_differ(a: int, b: int) -> None:
+    """Encoding is injective: two ULIDs give the same id only when they are equal."""
+    assert (deployment_id_from_ulid(a) == deployment_id_from_ulid(b)) == (a == b)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The last millisecond a ULID's 48-bit time can hold (year 10889) is beyond ``datetime``; the
+#: properties below go up to the end of year 9999.
+LAST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2100, 1, 1),
+        timezones=st.just(UTC),
+    ),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_a_generated_id_carries_its_time_to_the_millisecond(now: datetime, seed: int) -> None:
+    """A generated ULID is "the time and 80 random bits": its timestamp is ``now`` truncated to
+    the millisecond."""
+    expected = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    ids = RandomIds(seed=seed)
+    assert parse_deployment_id(ids.deployment_id(now)).timestamp == expected
+    assert ulid_time(parse_invocation_id(ids.invocation_id(now)).uuid) == expected
+    assert parse_deployment_id(SequentialIds().deployment_id(now)).timestamp == expected
+
+
+@example(millis=34365513600001)  # 3059-01-01T00:00:00.001Z; the library says .000999
+@given(st.integers(min_value=0, max_value=(LAST - EPOCH) // MS))
+def test_the_timestamp_of_a_deployment_id_is_exact_for_every_millisecond(millis: int) -> None:
+    """``ParsedDeploymentId.timestamp`` is "the ULID's first 48 bits, milliseconds since the
+    epoch": exactly that many milliseconds, never a float approximation of it."""
+    ulid = (millis << 80) | 0x1234
+    assert parse_deployment_id(deployment_id_from_ulid(ulid)).timestamp == EPOCH + millis * MS
+
+
+@example(now=datetime(3059, 1, 1, 0, 0, 0, 996, tzinfo=UTC))  # the library makes .001
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=LAST.replace(tzinfo=None)))
+def test_a_generated_ulid_holds_the_time_truncated_to_the_millisecond(now: datetime) -> None:
+    """The ULID of a generated id holds ``now`` in whole milliseconds since the epoch, truncated
+    (a ULID never claims a moment later than the one it was made at)."""
+    now = now.replace(tzinfo=UTC)
+    millis = (now - EPOCH) // MS
+    assert parse_deployment_id(SequentialIds().deployment_id(now)).ulid >> 80 == millis
+    assert parse_invocation_id(RandomIds(seed=1).invocation_id(now)).uuid >> 80 == millis
