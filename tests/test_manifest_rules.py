@@ -398,6 +398,10 @@ PROTOCOL_CASES: list[tuple[int, int, str | None, str]] = [
     (2, 1, "META0013", "received a bad response from the SDK: Expected min protocol version to "
      "be <= max protocol version. Received min protocol version '2', max protocol version '1'"),
     (9, 8, "META0013", "Received min protocol version '9', max protocol version '8'"),
+    # from the server's source: versions are decoded as u64, then bounded to i32
+    (5, 2**31, "META0013", "received a bad response from the SDK: max protocol version must be "
+     "in [1, 2147483647]"),
+    (2**31, 2**32, "META0013", "min protocol version must be in [1, 2147483647]"),
 ]  # fmt: skip
 
 
@@ -414,7 +418,9 @@ def test_the_protocol_range_must_be_ordered_and_overlap_the_supported_range(
     if code is None:
         assert found == []
         return
-    assert [(p.path, p.code) for p in found] == [("$.minProtocolVersion", code)]
+    # Only an out-of-bounds max is reported at the max; everything else at the min.
+    path = "$.maxProtocolVersion" if low < 2**31 <= high else "$.minProtocolVersion"
+    assert [(p.path, p.code) for p in found] == [(path, code)]
     assert message in found[0].message
     assert refused(doc).code == code
 
@@ -440,12 +446,16 @@ def test_both_protocol_modes_register_over_http(mode: str) -> None:
 
 
 def test_bidi_stream_over_lambda_is_refused_with_meta0015() -> None:
-    """RESTATE_RULES §2.6: "BIDI_STREAM over Lambda is rejected (META0015)"; REQUEST_RESPONSE
-    over Lambda is fine."""
+    """RESTATE_RULES §2.6: "BIDI_STREAM over Lambda is rejected (META0015)", with the server's
+    message; REQUEST_RESPONSE over Lambda is fine."""
     arn = LAMBDA.text
     found = problems(document(service(), mode="BIDI_STREAM"), arn)
     assert [(p.path, p.code) for p in found] == [("$.protocolMode", "META0015")]
-    assert repr(arn) in found[0].message
+    assert found[0].message == (
+        "the SDK reports itself as being in bidirectional protocol mode, but we are not "
+        "discovering over a transport that supports it. Discovering with Lambda or HTTP < 1.1 "
+        "is not supported"
+    )
     assert problems(document(service(), mode="REQUEST_RESPONSE"), arn) == []
     registry = new_registry()
     with pytest.raises(InvalidManifest) as info:

@@ -85,7 +85,7 @@ PAYLOAD_FIELDS: Mapping[str, Mapping[str, str]] = {
     "input": {"required": "boolean", "contentType": "string", "jsonSchema": "any"},
     "output": {"setContentTypeIfEmpty": "boolean", "contentType": "string", "jsonSchema": "any"},
 }
-_MAX_PROTOCOL = 2**31 - 1
+_MAX_PROTOCOL = 2**64 - 1  # the server decodes a u64; registration bounds it further
 
 
 @attrs.frozen

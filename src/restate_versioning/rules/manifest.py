@@ -150,27 +150,47 @@ def _name_problems(service: ServiceManifest, path: str) -> list[Problem]:
     return problems
 
 
+#: The largest protocol version the server reads (``i32::MAX``).
+MAX_PROTOCOL_VERSION_VALUE = 2**31 - 1
+
+
 def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
+    """The server's discovery checks, in its order: protocol mode, bidirectional streaming
+    over Lambda, version bounds, ``min <= max``, then overlap with the supported versions.
+    (``lambdaCompression`` on an HTTP endpoint is ignored, as the server ignores it.)"""
     problems: list[Problem] = []
     low, high = manifest.min_protocol_version, manifest.max_protocol_version
     supported_low, supported_high = SUPPORTED_PROTOCOL_VERSIONS
+
+    def bad_response(path: str, message: str) -> None:
+        problems.append(
+            Problem(path, f"received a bad response from the SDK: {message}", "META0013")
+        )
+
     if manifest.protocol_mode is None:
+        bad_response("$.protocolMode", "missing protocol mode")
+    elif (
+        endpoint.kind is EndpointKind.LAMBDA and manifest.protocol_mode is ProtocolMode.BIDI_STREAM
+    ):
         problems.append(
             Problem(
                 "$.protocolMode",
-                "received a bad response from the SDK: missing protocol mode",
-                "META0013",
+                "the SDK reports itself as being in bidirectional protocol mode, but we are not "
+                "discovering over a transport that supports it. Discovering with Lambda or HTTP "
+                "< 1.1 is not supported",
+                "META0015",
             )
         )
-    if low > high:
-        problems.append(
-            Problem(
-                "$.minProtocolVersion",
-                f"received a bad response from the SDK: Expected min protocol version to be <= "
-                f"max protocol version. Received min protocol version '{low}', max protocol "
-                f"version '{high}'",
-                "META0013",
-            )
+    bounds = f"[1, {MAX_PROTOCOL_VERSION_VALUE}]"
+    if low > MAX_PROTOCOL_VERSION_VALUE:
+        bad_response("$.minProtocolVersion", f"min protocol version must be in {bounds}")
+    elif high > MAX_PROTOCOL_VERSION_VALUE:
+        bad_response("$.maxProtocolVersion", f"max protocol version must be in {bounds}")
+    elif low > high:
+        bad_response(
+            "$.minProtocolVersion",
+            f"Expected min protocol version to be <= max protocol version. Received min "
+            f"protocol version '{low}', max protocol version '{high}'",
         )
     elif high < supported_low or low > supported_high:
         problems.append(
@@ -180,23 +200,6 @@ def _protocol_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[P
                 f"this runtime are [{supported_low}, {supported_high}]. Please upgrade the SDK "
                 f"and try registering again.",
                 "META0012",
-            )
-        )
-    if endpoint.kind is EndpointKind.LAMBDA and manifest.protocol_mode is ProtocolMode.BIDI_STREAM:
-        problems.append(
-            Problem(
-                "$.protocolMode",
-                f"the endpoint {endpoint.text!r} is an AWS Lambda function, which cannot serve "
-                f"protocol mode BIDI_STREAM",
-                "META0015",
-            )
-        )
-    if endpoint.kind is EndpointKind.HTTP and manifest.lambda_compression is not None:
-        problems.append(
-            Problem(
-                "$.lambdaCompression",
-                f"lambdaCompression {manifest.lambda_compression!r} is only supported for "
-                f"Lambda endpoints, not {endpoint.text!r}",
             )
         )
     return problems
