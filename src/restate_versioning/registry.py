@@ -223,11 +223,11 @@ class Registry:
 
     def deployment_status(self, deployment_id: str) -> DeploymentStatus:
         """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it."""
-        self.deployment(deployment_id)
+        held = self._latest_held.get(deployment_id) if isinstance(deployment_id, str) else None
+        if held is None:  # every registered deployment has an entry
+            self.deployment(deployment_id)  # raises the precise error
         pinned = self._pinned.get(deployment_id)
-        return deployment_status(
-            self._latest_held[deployment_id], len(pinned) if pinned is not None else 0
-        )
+        return deployment_status(held or 0, len(pinned) if pinned is not None else 0)
 
     def was_removed(self, deployment_id: str) -> bool:
         """Whether a deployment with this id existed and was removed."""

@@ -31,6 +31,7 @@ from ..model import Deployment, DeploymentStatus, ServiceRevision
 
 __all__ = [
     "LISTED_INVOCATIONS",
+    "MESSAGES",
     "Blocker",
     "BlockerKind",
     "Effect",
@@ -86,16 +87,21 @@ class Effect:
 
 @attrs.frozen
 class Blocker:
-    """One reason the removal is unsafe. ``invocation_ids`` lists the oldest
-    :data:`LISTED_INVOCATIONS` concerned; ``count`` is how many there are in all; ``callers``
-    names the calling handlers for ``CALLERS``."""
+    """One reason the removal is unsafe: the services concerned; for ``QUEUED`` and
+    ``IN_FLIGHT`` the oldest :data:`LISTED_INVOCATIONS` invocations concerned and ``count``, how
+    many there are in all; for ``CALLERS`` the calling handlers; for ``ROLLBACK`` the rollbacks.
+    ``message`` is the sentence a person acts on (see :data:`MESSAGES`)."""
 
     kind: BlockerKind
-    message: str
     services: tuple[str, ...] = ()
     invocation_ids: tuple[str, ...] = ()
     count: int = 0
     callers: tuple[str, ...] = ()
+    rollbacks: tuple[Effect, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.kind](self)
 
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.message}"
@@ -144,6 +150,36 @@ def _more(listed: Sequence[str], count: int) -> str:
     return text + (f" and {count - len(listed)} more" if count > len(listed) else "")
 
 
+def _it(services: Sequence[str]) -> str:
+    return "it" if len(services) == 1 else "them"
+
+
+#: What each kind of blocker tells a person to do.
+MESSAGES: Mapping[BlockerKind, Callable[[Blocker], str]] = {
+    BlockerKind.ROLLBACK: lambda b: (
+        f"it holds the latest revision, and new calls would silently go back to old code "
+        f"({'; '.join(str(e) for e in b.rollbacks)}). Deploy the code you want to keep first."
+    ),
+    BlockerKind.PUBLIC: lambda b: (
+        f"{_names(b.services)} would vanish but can still be called from outside. Make "
+        f"{_it(b.services)} private first (set_public(name, False)), so no new requests arrive."
+    ),
+    BlockerKind.CALLERS: lambda b: (
+        f"services that would vanish still have callers that stay ({', '.join(b.callers)} "
+        f"call {_names(b.services)}). Change the callers' business logic first."
+    ),
+    BlockerKind.QUEUED: lambda b: (
+        f"{b.count} invocation(s) of {_names(b.services)} have not started yet (pending, "
+        f"scheduled or retrying) and would fail with RT0011 once the service is gone: "
+        f"{_more(b.invocation_ids, b.count)}. Let them run or kill them first."
+    ),
+    BlockerKind.IN_FLIGHT: lambda b: (
+        f"{b.count} invocation(s) pinned to it are not completed and would fail with RT0011 at "
+        f"their next attempt: {_more(b.invocation_ids, b.count)}. Wait until it is drained."
+    ),
+}
+
+
 def plan_removal(
     deployment: Deployment,
     *,
@@ -178,46 +214,27 @@ def plan_removal(
             )
     vanishing = [e.service for e in effects if e.kind is EffectKind.VANISHES]
     blockers: list[Blocker] = []
-    rollbacks = [e for e in effects if e.kind is EffectKind.ROLLS_BACK]
+    rollbacks = tuple(e for e in effects if e.kind is EffectKind.ROLLS_BACK)
     if rollbacks:
-        moves = "; ".join(str(e) for e in rollbacks)
-        blockers.append(
-            Blocker(
-                BlockerKind.ROLLBACK,
-                f"it holds the latest revision, and new calls would silently go back to old code "
-                f"({moves}). Deploy the code you want to keep first.",
-                services=tuple(e.service for e in rollbacks),
-            )
-        )
-    public = [name for name in vanishing if latest[name].public]
+        services = tuple(e.service for e in rollbacks)
+        blockers.append(Blocker(BlockerKind.ROLLBACK, services, rollbacks=rollbacks))
+    public = tuple(name for name in vanishing if latest[name].public)
     if public:
-        blockers.append(
-            Blocker(
-                BlockerKind.PUBLIC,
-                f"{_names(public)} would vanish but can still be called from outside. Make "
-                f"{'it' if len(public) == 1 else 'them'} private first "
-                f"(set_public(name, False)), so no new requests arrive.",
-                services=tuple(public),
-            )
-        )
-    staying_callers: dict[str, list[str]] = {}
+        blockers.append(Blocker(BlockerKind.PUBLIC, public))
+    called: list[str] = []
+    staying_callers: set[str] = set()
     for name in vanishing:
-        for caller in callers(name):
-            caller_service = caller.partition("/")[0]
-            if caller_service not in vanishing and caller_service in latest:
-                staying_callers.setdefault(name, []).append(caller)
-    if staying_callers:
-        pairs = "; ".join(
-            f"{name} is called by {', '.join(found)}" for name, found in staying_callers.items()
-        )
+        found = [
+            caller
+            for caller in callers(name)
+            if (service := caller.partition("/")[0]) not in vanishing and service in latest
+        ]
+        if found:
+            called.append(name)
+            staying_callers.update(found)
+    if called:
         blockers.append(
-            Blocker(
-                BlockerKind.CALLERS,
-                f"services that would vanish still have callers that stay ({pairs}). Change "
-                f"the callers' business logic first.",
-                services=tuple(staying_callers),
-                callers=tuple(sorted({c for found in staying_callers.values() for c in found})),
-            )
+            Blocker(BlockerKind.CALLERS, tuple(called), callers=tuple(sorted(staying_callers)))
         )
     queued_ids: list[str] = []
     queued_count = 0
@@ -230,28 +247,11 @@ def plan_removal(
             queued_ids.extend(oldest[: LISTED_INVOCATIONS - len(queued_ids)])
     if queued_count:
         blockers.append(
-            Blocker(
-                BlockerKind.QUEUED,
-                f"{queued_count} invocation(s) of {_names(queued_services)} have not started "
-                f"yet (pending, scheduled or retrying) and would fail with RT0011 once the "
-                f"service is gone: {_more(queued_ids, queued_count)}. Let them run or kill "
-                f"them first.",
-                services=tuple(queued_services),
-                invocation_ids=tuple(queued_ids),
-                count=queued_count,
-            )
+            Blocker(BlockerKind.QUEUED, tuple(queued_services), tuple(queued_ids), queued_count)
         )
     count, oldest = in_flight
     if count:
-        listed = list(oldest[:LISTED_INVOCATIONS])
         blockers.append(
-            Blocker(
-                BlockerKind.IN_FLIGHT,
-                f"{count} invocation(s) pinned to it are not completed and would fail with "
-                f"RT0011 at their next attempt: {_more(listed, count)}. Wait until it is "
-                f"drained.",
-                invocation_ids=tuple(listed),
-                count=count,
-            )
+            Blocker(BlockerKind.IN_FLIGHT, (), tuple(oldest[:LISTED_INVOCATIONS]), count)
         )
     return RemovalPlan(deployment.id, status, tuple(blockers), tuple(effects))
