@@ -53,9 +53,8 @@ def main() -> None:
     show(f"registered greeter-v1 as {v1.id}: Greeter revision 1")
 
     long_call = registry.invoke("Greeter", "greet")
-    show(
-        f"a long Greeter/greet call {long_call.id} starts, pinned to {long_call.pinned_deployment_id}"
-    )
+    pinned = long_call.pinned_deployment_id
+    show(f"a long Greeter/greet call {long_call.id} starts, pinned to {pinned}")
     registry.suspend(long_call.id)
     show("it suspends (waiting on a timer)")
 
@@ -97,9 +96,8 @@ def main() -> None:
         show(f"refused: {refused}")
 
     registry.remove(v1.id)
-    show(
-        f"removed the drained {v1.id}; Greeter is at revision {registry.service('Greeter').revision}"
-    )
+    revision = registry.service("Greeter").revision
+    show(f"removed the drained {v1.id}; Greeter is at revision {revision}")
 
 
 if __name__ == "__main__":

@@ -45,3 +45,17 @@ def test_the_retirement_example_walks_the_four_prerequisites_to_a_safe_removal()
     assert "PUBLIC" not in steps[3]
     assert "is safe to remove" in steps[4]
     assert "forced: False" in out
+
+
+def test_the_benchmarks_baseline_does_the_same_work_as_the_registry() -> None:
+    """The benchmark's own premise (it is timed by ``make bench``, never here): its dict-and-
+    tuple baseline answers like the registry, and its loaded registry really carries work."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    try:
+        import run as bench  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    bench.check_equivalence()
+    registry, queried = bench.loaded_registry(bench.Sizes(400, 400, 4000, 10, 1, 10, 1), 4000)
+    plan = registry.removal_plan(queried[-1])
+    assert [b.kind.value for b in plan.blockers] == ["PUBLIC", "QUEUED", "IN_FLIGHT"]
