@@ -38,8 +38,7 @@ from restate_versioning import (
     VersioningError,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SDK_MANIFEST_PATH = SHARED / "manifests" / "python-sdk-1.3.0-v4.json"
+SDK_MANIFEST_PATH = Path(__file__).parent / "data" / "python-sdk-1.3.0-v4.json"
 
 
 def sdk_manifest() -> dict[str, Any]:

@@ -52,8 +52,7 @@ from restate_versioning.rules.manifest import (
 )
 
 DATA = Path(__file__).parent / "data"
-SDK_MANIFEST_PATH = Path(__file__).resolve().parents[2] / "shared" / "manifests"
-SDK_MANIFEST_PATH /= "python-sdk-1.3.0-v4.json"
+SDK_MANIFEST_PATH = DATA / "python-sdk-1.3.0-v4.json"
 HTTP = parse_endpoint("http://127.0.0.1:9090/case")
 LAMBDA = parse_endpoint("arn:aws:lambda:eu-central-1:123456789012:function:greeter:1")
 
