@@ -12,6 +12,7 @@ from .clock import ManualClock as ManualClock
 from .endpoints import Endpoint as Endpoint
 from .endpoints import EndpointKind as EndpointKind
 from .endpoints import parse_endpoint as parse_endpoint
+from .errors import ConcurrentModification as ConcurrentModification
 from .errors import DeploymentNotFound as DeploymentNotFound
 from .errors import DeploymentRemoved as DeploymentRemoved
 from .errors import HandlerNotFound as HandlerNotFound
@@ -27,6 +28,7 @@ from .errors import RemovalBlocked as RemovalBlocked
 from .errors import ServiceNotFound as ServiceNotFound
 from .errors import ServiceNotPublic as ServiceNotPublic
 from .errors import ServiceTypeChanged as ServiceTypeChanged
+from .errors import StorageError as StorageError
 from .errors import VersioningError as VersioningError
 from .ids import IdGenerator as IdGenerator
 from .ids import RandomIds as RandomIds
@@ -61,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Blocker",
     "BlockerKind",
+    "ConcurrentModification",
     "Deployment",
     "DeploymentNotFound",
     "DeploymentRemoved",
@@ -104,6 +107,7 @@ __all__ = [
     "ServiceRevision",
     "ServiceType",
     "ServiceTypeChanged",
+    "StorageError",
     "VersioningError",
     "parse_endpoint",
 ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .rules.removal import RemovalPlan
 
 __all__ = [
+    "ConcurrentModification",
     "DeploymentNotFound",
     "DeploymentRemoved",
     "HandlerNotFound",
@@ -35,6 +36,7 @@ __all__ = [
     "ServiceNotFound",
     "ServiceNotPublic",
     "ServiceTypeChanged",
+    "StorageError",
     "VersioningError",
 ]
 
@@ -236,3 +238,26 @@ class InvalidTransition(VersioningError):
             f"cannot {action} invocation {invocation_id!r}: it is {status.value}"
             f" (a {status.value} invocation allows: {allowed_text})"
         )
+
+
+class ConcurrentModification(VersioningError):
+    """Another writer appended to the store first: it is at ``actual``, not at the
+    ``expected`` version this append was based on. Nothing was written."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"the store is at version {actual}, not {expected}: another writer got there first"
+        )
+
+
+class StorageError(VersioningError):
+    """A store cannot be used as it is: a corrupted or foreign file or database, a format
+    newer than this library reads, missing tables. ``location`` names the store. Nothing was
+    written."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"cannot use the store {location!r}: {reason}")

@@ -165,6 +165,14 @@ class Registry:
         # Who calls whom: recorded from calls, and declared up front.
         self._callers: dict[str, dict[str, int]] = {}
         self._declared: dict[str, dict[str, None]] = {}
+        self._changes = 0
+
+    @property
+    def changes(self) -> int:
+        """How many changes this registry object has applied: it grows with every command that
+        changes state and stays put for one that does not (an UNCHANGED registration, a
+        repeated workflow run, a refused command). Storage uses it to journal only changes."""
+        return self._changes
 
     # --- time and ids ---------------------------------------------------------------------
 
@@ -319,6 +327,7 @@ class Registry:
     ) -> None:
         if plan.outcome is Outcome.UNCHANGED:
             return
+        self._changes += 1
         if existing is not None:
             self._unindex_deployment(existing)
         self._index_deployment(plan.deployment)
@@ -380,6 +389,7 @@ class Registry:
             deployment, services=deployment.services.replace(name, updated)
         )
         self._latest[name] = updated
+        self._changes += 1
         return updated
 
     # --- removing ---------------------------------------------------------------------------
@@ -423,6 +433,7 @@ class Registry:
         if self._by_endpoint.get(key) == deployment_id:
             del self._by_endpoint[key]
         self._removed.add(deployment_id)
+        self._changes += 1
         return Removal(deployment, plan.effects, plan.blockers if force else ())
 
     def drained(self) -> tuple[RemovalPlan, ...]:
@@ -441,6 +452,7 @@ class Registry:
         if not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
             raise InvalidInvocation(f"invalid service name {service!r}", service=service)
         self._declared.setdefault(service, {})[caller] = None
+        self._changes += 1
 
     def forget_caller(self, service: str, caller: str) -> None:
         """Forget that ``caller`` calls ``service`` (recorded and declared)."""
@@ -455,6 +467,7 @@ class Registry:
                 del found[caller]
                 if not found:
                     del index[service]
+        self._changes += 1
 
     def callers_of(self, service: str) -> tuple[str, ...]:
         """The handlers known to call ``service``: recorded from calls made with ``caller=``,
@@ -513,6 +526,7 @@ class Registry:
 
     def _index(self, invocation: Invocation) -> None:
         """Add a new invocation to every index."""
+        self._changes += 1
         invocation_id = invocation.id
         self._invocations[invocation_id] = invocation
         status = invocation.status
@@ -531,6 +545,7 @@ class Registry:
 
     def _reindex(self, old: Invocation, new: Invocation) -> None:
         """Move an invocation between index entries as its status and pin change."""
+        self._changes += 1
         invocation_id = old.id
         self._invocations[invocation_id] = new
         counts = self._counts

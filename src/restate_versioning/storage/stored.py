@@ -1,0 +1,441 @@
+"""A registry kept in a store: every command that changes it is journaled, and reopening the
+store gives back exactly the committed state.
+
+:class:`StoredRegistry` runs each command on an in-memory :class:`Registry` and appends one
+:class:`CommandRecord` (the command, its arguments, the clock's time and the ids it made) with
+the version it was based on. If another writer appended first, it catches up (replaying their
+records) and runs the command again on the new state, so no command is lost and none is applied
+twice. Replaying uses the recorded times and ids, so every writer and every reopen rebuilds the
+same state. How each command is recorded and replayed is :data:`COMMANDS`, one entry per
+command.
+
+This goes further than the server, which keeps no history: :meth:`StoredRegistry.history`
+reads back every committed command, when it happened and what it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from ..errors import ConcurrentModification, StorageError, VersioningError
+from ..ids import IdGenerator, RandomIds
+from ..manifest import EndpointManifest
+from ..model import Invocation, Registration, ServiceRevision
+from ..registry import Clock, ManifestInput, Registry, ResumeTarget
+from ..rules.removal import Removal
+from ..serialization import dumps, loads
+from .base import CommandRecord, Snapshot, Storage
+
+__all__ = ["COMMANDS", "CommandSpec", "StoredRegistry"]
+
+Arguments = Mapping[str, Any]
+
+
+@attrs.frozen
+class CommandSpec:
+    """How one command is replayed from its arguments, and summarised for people."""
+
+    run: Callable[[Registry, Arguments], Any]
+    summary: Callable[[Any], str]
+
+
+def _registration_summary(result: Registration) -> str:
+    changes = ", ".join(f"{c.name} {c.old_revision} -> {c.new_revision}" for c in result.changes)
+    return f"{result.outcome.value} {result.deployment.id} at {result.deployment.endpoint}" + (
+        f": {changes}" if changes else ""
+    )
+
+
+def _invocation_summary(result: Invocation) -> str:
+    where = f" on {result.pinned_deployment_id}" if result.pinned_deployment_id else ""
+    return f"{result.id} {result.service}/{result.handler} {result.status.value}{where}"
+
+
+def _delay(arguments: Arguments) -> timedelta | None:
+    micros = arguments.get("delay_us")
+    return None if micros is None else timedelta(microseconds=micros)
+
+
+#: Every command a stored registry journals: how to replay it, how to summarise it.
+COMMANDS: Mapping[str, CommandSpec] = {
+    "register": CommandSpec(
+        lambda r, a: r.register(
+            a["endpoint"],
+            a["manifest"],
+            force=a["force"],
+            breaking=a["breaking"],
+            http_version=a["http_version"],
+            sdk_version=a["sdk_version"],
+        ),
+        _registration_summary,
+    ),
+    "promote": CommandSpec(lambda r, a: r.promote(a["deployment_id"]), _registration_summary),
+    "set_public": CommandSpec(
+        lambda r, a: r.set_public(a["service"], a["public"]),
+        lambda s: f"{s.name} revision {s.revision} is {'public' if s.public else 'private'}",
+    ),
+    "remove": CommandSpec(
+        lambda r, a: r.remove(a["deployment_id"], force=a["force"]),
+        lambda m: f"removed {m.deployment.id}" + (" (forced)" if m.forced else ""),
+    ),
+    "declare_caller": CommandSpec(
+        lambda r, a: r.declare_caller(a["service"], a["caller"]), lambda _: "caller declared"
+    ),
+    "forget_caller": CommandSpec(
+        lambda r, a: r.forget_caller(a["service"], a["caller"]), lambda _: "caller forgotten"
+    ),
+    "invoke": CommandSpec(
+        lambda r, a: r.invoke(
+            a["service"], a["handler"], key=a["key"], caller=a["caller"], delay=_delay(a)
+        ),
+        _invocation_summary,
+    ),
+    "suspend": CommandSpec(lambda r, a: r.suspend(a["invocation_id"]), _invocation_summary),
+    "pause": CommandSpec(lambda r, a: r.pause(a["invocation_id"]), _invocation_summary),
+    "resume": CommandSpec(
+        lambda r, a: r.resume(a["invocation_id"], a["deployment"]), _invocation_summary
+    ),
+    "complete": CommandSpec(lambda r, a: r.complete(a["invocation_id"]), _invocation_summary),
+    "kill": CommandSpec(lambda r, a: r.kill(a["invocation_id"]), _invocation_summary),
+    "start_due": CommandSpec(
+        lambda r, a: r.start_due(),
+        lambda moved: "; ".join(_invocation_summary(i) for i in moved) or "nothing due",
+    ),
+}
+
+
+class _RecordedClock:
+    """The registry's clock: the time of the command being run."""
+
+    def __init__(self) -> None:
+        self.now = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class _RecordedIds:
+    """The registry's ids: made by the real generator (and recorded), or replayed."""
+
+    def __init__(self, source: IdGenerator) -> None:
+        self.source = source
+        self.made: list[str] = []
+        self.replaying: list[str] | None = None
+
+    def _next(self, make: Callable[[datetime], str], now: datetime) -> str:
+        if self.replaying is None:
+            made = make(now)
+            self.made.append(made)
+            return made
+        if not self.replaying:
+            raise StorageError("replay", "a command asked for more ids than it recorded")
+        return self.replaying.pop(0)
+
+    def deployment_id(self, now: datetime) -> str:
+        return self._next(self.source.deployment_id, now)
+
+    def invocation_id(self, now: datetime) -> str:
+        return self._next(self.source.invocation_id, now)
+
+
+class StoredRegistry:
+    """A :class:`Registry` whose commands are kept in a :class:`Storage`.
+
+    Commands have the registry's names and signatures and return what it returns. Read the
+    state through :attr:`registry` (its queries; run commands here, not there). Several
+    ``StoredRegistry`` objects, in as many processes or machines, may share one store: each
+    sees the others' commands at its next command or :meth:`refresh`.
+
+    Ids must be unique across writers: the default :class:`RandomIds` are.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        snapshot_every: int = 10_000,
+        max_retries: int = 100,
+    ) -> None:
+        self._storage = storage
+        self._clock: Clock = clock if clock is not None else (lambda: datetime.now(UTC))
+        self._time = _RecordedClock()
+        self._ids = _RecordedIds(ids if ids is not None else RandomIds())
+        self._snapshot_every = snapshot_every
+        self._max_retries = max_retries
+        self._batch: list[CommandRecord] | None = None
+        self._registry = Registry(clock=self._time, ids=self._ids)
+        self._version = 0
+        self._snapshot_version = 0
+        self._load()
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """The current state, for queries. Commands must go through this object."""
+        return self._registry
+
+    @property
+    def version(self) -> int:
+        """The store version this registry has applied: the sequence of its last record."""
+        return self._version
+
+    def _load(self) -> None:
+        """Rebuild the registry from the newest snapshot and the records after it."""
+        state = self._storage.load()
+        registry = Registry(clock=self._time, ids=self._ids)
+        if state.snapshot is not None:
+            try:
+                registry = loads(state.snapshot.state, clock=self._time, ids=self._ids)
+            except VersioningError as exc:
+                raise StorageError(
+                    "snapshot", f"the snapshot of version {state.snapshot.version}: {exc}"
+                ) from None
+        self._registry = registry
+        self._version = state.snapshot.version if state.snapshot is not None else 0
+        self._snapshot_version = self._version
+        self._replay(state.records)
+
+    def _replay(self, records: tuple[CommandRecord, ...]) -> None:
+        for record in records:
+            if record.sequence != self._version + 1:
+                raise StorageError(
+                    "replay", f"record {record.sequence} follows version {self._version}"
+                )
+            spec = COMMANDS.get(record.command)
+            if spec is None:
+                raise StorageError(
+                    "replay", f"record {record.sequence}: unknown command {record.command!r}"
+                )
+            self._time.now = record.at
+            self._ids.replaying = list(record.ids)
+            before = self._registry.changes
+            try:
+                spec.run(self._registry, record.arguments)
+            except VersioningError as exc:
+                raise StorageError(
+                    "replay",
+                    f"record {record.sequence} ({record.command}) no longer applies: {exc}",
+                ) from None
+            finally:
+                leftover, self._ids.replaying = self._ids.replaying, None
+            if leftover or self._registry.changes == before:
+                raise StorageError(
+                    "replay", f"record {record.sequence} ({record.command}) replayed differently"
+                )
+            self._version = record.sequence
+
+    def refresh(self) -> int:
+        """Apply what other writers committed since; returns how many records that was."""
+        if self._batch is not None:
+            raise VersioningError("refresh() cannot run inside a batch")
+        records = self._storage.read(self._version)
+        self._replay(records)
+        return len(records)
+
+    def history(self, after: int = 0, limit: int | None = None) -> tuple[CommandRecord, ...]:
+        """The committed commands after version ``after``, oldest first: what was done, when,
+        and what it did."""
+        return self._storage.history(after, limit)
+
+    def snapshot(self) -> None:
+        """Save a snapshot of the current version now (opening then replays nothing)."""
+        if self._version > self._snapshot_version:
+            self._storage.save_snapshot(Snapshot(self._version, dumps(self._registry)))
+            self._snapshot_version = self._version
+
+    def close(self) -> None:
+        """Snapshot what is not yet, and close the store."""
+        if self._batch is None:
+            self.snapshot()
+        self._storage.close()
+
+    def __enter__(self) -> StoredRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- running commands -----------------------------------------------------------------
+
+    def _run(self, command: str, arguments: dict[str, Any]) -> Any:
+        spec = COMMANDS[command]
+        for _ in range(self._max_retries):
+            if self._batch is None:
+                self.refresh()
+            self._time.now = self._clock()
+            self._ids.made = []
+            before = self._registry.changes
+            result = spec.run(self._registry, arguments)
+            if self._registry.changes == before:
+                return result
+            if command == "register":  # keep the manifest as JSON, whatever form it came in
+                arguments = {**arguments, "manifest": result.deployment.manifest.to_json()}
+            record = CommandRecord(
+                self._version + 1,
+                self._time.now,
+                command,
+                arguments,
+                tuple(self._ids.made),
+                spec.summary(result),
+            )
+            if self._batch is not None:
+                self._batch.append(record)
+                self._version += 1
+                return result
+            try:
+                self._version = self._storage.append([record], self._version)
+            except ConcurrentModification:
+                self._load()  # undo ours, take theirs, and run it again
+                continue
+            if self._version - self._snapshot_version >= self._snapshot_every:
+                self.snapshot()
+            return result
+        raise ConcurrentModification(self._version, self._version + 1)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run several commands and commit them in one append (much faster per command).
+
+        If another writer committed in between, the whole batch is undone and
+        :class:`ConcurrentModification` raised; so is it if the block raises.
+        """
+        if self._batch is not None:
+            raise VersioningError("batches do not nest")
+        self.refresh()
+        start = self._version
+        self._batch = []
+        try:
+            yield
+            records, self._batch = self._batch, None
+            if records:
+                self._version = self._storage.append(records, start)
+        except BaseException:
+            self._batch = None
+            self._load()
+            raise
+        if self._version - self._snapshot_version >= self._snapshot_every:
+            self.snapshot()
+
+    # --- the commands ---------------------------------------------------------------------
+
+    def register(
+        self,
+        endpoint: str,
+        manifest: ManifestInput,
+        *,
+        force: bool = False,
+        breaking: bool = False,
+        dry_run: bool = False,
+        http_version: str | None = None,
+        sdk_version: str | None = None,
+    ) -> Registration:
+        """:meth:`Registry.register`, journaled (a dry run or an UNCHANGED outcome is not)."""
+        if dry_run:
+            self.refresh()
+            return self._registry.register(
+                endpoint,
+                manifest,
+                force=force,
+                breaking=breaking,
+                dry_run=True,
+                http_version=http_version,
+                sdk_version=sdk_version,
+            )
+        if isinstance(manifest, EndpointManifest):
+            manifest = manifest.to_json()
+        arguments = {
+            "endpoint": endpoint,
+            "manifest": manifest,
+            "force": force,
+            "breaking": breaking,
+            "http_version": http_version,
+            "sdk_version": sdk_version,
+        }
+        result: Registration = self._run("register", arguments)
+        return result
+
+    def promote(self, deployment_id: str) -> Registration:
+        """:meth:`Registry.promote`, journaled."""
+        result: Registration = self._run("promote", {"deployment_id": deployment_id})
+        return result
+
+    def set_public(self, service: str, public: bool) -> ServiceRevision:
+        """:meth:`Registry.set_public`, journaled."""
+        result: ServiceRevision = self._run("set_public", {"service": service, "public": public})
+        return result
+
+    def remove(self, deployment_id: str, *, force: bool = False) -> Removal:
+        """:meth:`Registry.remove`, journaled."""
+        result: Removal = self._run("remove", {"deployment_id": deployment_id, "force": force})
+        return result
+
+    def declare_caller(self, service: str, caller: str) -> None:
+        """:meth:`Registry.declare_caller`, journaled."""
+        self._run("declare_caller", {"service": service, "caller": caller})
+
+    def forget_caller(self, service: str, caller: str) -> None:
+        """:meth:`Registry.forget_caller`, journaled."""
+        self._run("forget_caller", {"service": service, "caller": caller})
+
+    def invoke(
+        self,
+        service: str,
+        handler: str,
+        *,
+        key: str | None = None,
+        caller: str | None = None,
+        delay: timedelta | None = None,
+    ) -> Invocation:
+        """:meth:`Registry.invoke`, journaled."""
+        arguments: dict[str, Any] = {
+            "service": service,
+            "handler": handler,
+            "key": key,
+            "caller": caller,
+        }
+        if delay is not None:
+            if not isinstance(delay, timedelta):
+                self._registry.invoke(service, handler, key=key, caller=caller, delay=delay)
+            arguments["delay_us"] = delay // timedelta(microseconds=1)
+        result: Invocation = self._run("invoke", arguments)
+        return result
+
+    def _on_invocation(self, command: str, invocation_id: str) -> Invocation:
+        result: Invocation = self._run(command, {"invocation_id": invocation_id})
+        return result
+
+    def suspend(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.suspend`, journaled."""
+        return self._on_invocation("suspend", invocation_id)
+
+    def pause(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.pause`, journaled."""
+        return self._on_invocation("pause", invocation_id)
+
+    def complete(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.complete`, journaled."""
+        return self._on_invocation("complete", invocation_id)
+
+    def kill(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.kill`, journaled."""
+        return self._on_invocation("kill", invocation_id)
+
+    def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
+        """:meth:`Registry.resume`, journaled."""
+        result: Invocation = self._run(
+            "resume", {"invocation_id": invocation_id, "deployment": deployment}
+        )
+        return result
+
+    def start_due(self) -> tuple[Invocation, ...]:
+        """:meth:`Registry.start_due`, journaled when something was due."""
+        result: tuple[Invocation, ...] = self._run("start_due", {})
+        return result
