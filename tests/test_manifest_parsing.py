@@ -661,3 +661,46 @@ def test_any_unknown_service_field_is_refused(document: dict[str, Any], field: s
     document["services"][-1][field] = 1
     index = len(document["services"]) - 1
     assert f"$.services[{index}].{field}" in paths_of(document)
+
+
+# --- null ----------------------------------------------------------------------------------
+
+OPTIONAL_NULLS = [
+    pytest.param(with_service(documentation=None), id="service documentation"),
+    pytest.param(with_service(ingressPrivate=None), id="service ingressPrivate"),
+    pytest.param(with_service(inactivityTimeout=None), id="service option"),
+    pytest.param(with_handler(ty=None), id="handler ty"),
+    pytest.param(with_handler(ingressPrivate=None), id="handler ingressPrivate"),
+    pytest.param(with_handler(input=None), id="handler input"),
+    pytest.param(with_handler(output=None), id="handler output"),
+    pytest.param(minimal(lambdaCompression=None), id="lambdaCompression"),
+]
+
+
+@pytest.mark.parametrize("document", OPTIONAL_NULLS)
+def test_null_in_an_optional_field_reads_as_absent(document: dict[str, Any]) -> None:
+    """Seen on restate-server 1.7.12: a null ``documentation``, handler ``ty``,
+    ``lambdaCompression``, ``ingressPrivate`` or ``input`` registered (201) as if the field had
+    been left out (a null ``ty`` of a Virtual Object handler became Exclusive)."""
+    assert EndpointManifest.from_json(document) == EndpointManifest.from_json(minimal())
+
+
+def test_a_null_protocol_mode_is_a_missing_protocol_mode() -> None:
+    """Seen: ``"protocolMode": null`` answered 500 META0013 "missing protocol mode"."""
+    manifest = EndpointManifest.from_json(minimal(protocolMode=None))
+    assert manifest.protocol_mode is None
+
+
+@pytest.mark.parametrize(
+    ("document", "path"),
+    [
+        (with_service(metadata=None), "$.services[0].metadata"),
+        (with_service(ty=None), "$.services[0].ty"),
+        (with_handler(name=None), "$.services[0].handlers[0].name"),
+    ],
+)
+def test_null_in_a_required_field_or_metadata_is_refused(
+    document: dict[str, Any], path: str
+) -> None:
+    """Seen: a null service ``metadata`` or ``ty`` could not be decoded (500, no code)."""
+    assert paths_of(document) == [path]

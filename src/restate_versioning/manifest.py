@@ -8,7 +8,9 @@ well-shaped manifest registrable (names, reserved names, handler types, protocol
 registration rule and lives in :mod:`restate_versioning.rules.manifest`.
 
 Fields the model does not interpret (timeouts, retention, retry policy, payload descriptions) are
-kept as they were sent, so a manifest round-trips exactly through :meth:`EndpointManifest.to_json`.
+kept as they were sent, so a manifest round-trips exactly through :meth:`EndpointManifest.to_json`
+(except that an optional field sent as ``null`` is read, as the server reads it, as absent;
+``metadata`` and the required fields may not be ``null``).
 """
 
 from __future__ import annotations
@@ -292,10 +294,16 @@ def _get(
     path: str,
     check: Callable[[Any], str | None],
     problems: list[Problem],
+    *,
+    optional: bool = False,
 ) -> Any:
+    """The checked value of ``key``. For an ``optional`` field, JSON ``null`` is the same as
+    leaving the field out, as the server reads it."""
     if key not in obj:
         return None
     value = obj[key]
+    if optional and value is None:
+        return None
     error = check(value)
     if error is not None:
         problems.append(Problem(f"{path}.{key}", error))
@@ -338,7 +346,7 @@ def _options(
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name, kind in table.items():
-        if name in obj:
+        if obj.get(name) is not None:  # null is the same as absent
             error = _check_value(obj[name], kind)
             if error is None:
                 options[name] = obj[name]
@@ -368,10 +376,12 @@ def _read_endpoint(value: object, path: str, problems: list[Problem]) -> Endpoin
     if not isinstance(value, Mapping):
         return None
     source: Mapping[str, Any] = value
-    mode = _get(source, "protocolMode", path, _enum_check(ProtocolMode), problems)
+    mode = _get(source, "protocolMode", path, _enum_check(ProtocolMode), problems, optional=True)
     low = _get(source, "minProtocolVersion", path, _protocol_check, problems)
     high = _get(source, "maxProtocolVersion", path, _protocol_check, problems)
-    compression = _get(source, "lambdaCompression", path, _kind_check("zstd"), problems)
+    compression = _get(
+        source, "lambdaCompression", path, _kind_check("zstd"), problems, optional=True
+    )
     services: list[ServiceManifest] = []
     raw_services = source.get("services")
     if "services" in source and not isinstance(raw_services, list):
@@ -400,8 +410,8 @@ def _read_service(value: object, path: str, problems: list[Problem]) -> ServiceM
         return None
     name = _get(value, "name", path, _kind_check("string"), problems)
     ty = _get(value, "ty", path, _enum_check(ServiceType), problems)
-    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems)
-    docs = _get(value, "documentation", path, _kind_check("string"), problems)
+    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems, optional=True)
+    docs = _get(value, "documentation", path, _kind_check("string"), problems, optional=True)
     metadata = _get(value, "metadata", path, _metadata_check, problems)
     options = _options(value, SERVICE_OPTIONS, path, problems)
     handlers: list[HandlerManifest] = []
@@ -433,20 +443,20 @@ def _read_handler(value: object, path: str, problems: list[Problem]) -> HandlerM
     if not isinstance(value, Mapping):
         return None
     name = _get(value, "name", path, _kind_check("string"), problems)
-    ty = _get(value, "ty", path, _enum_check(HandlerType), problems)
-    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems)
-    docs = _get(value, "documentation", path, _kind_check("string"), problems)
+    ty = _get(value, "ty", path, _enum_check(HandlerType), problems, optional=True)
+    private = _get(value, "ingressPrivate", path, _kind_check("boolean"), problems, optional=True)
+    docs = _get(value, "documentation", path, _kind_check("string"), problems, optional=True)
     metadata = _get(value, "metadata", path, _metadata_check, problems)
     options = _options(value, HANDLER_OPTIONS, path, problems)
     payloads: dict[str, Any] = {}
     for field, fields in PAYLOAD_FIELDS.items():
-        if field not in value:
+        if value.get(field) is None:  # absent, or null: the same to the server
             continue
         payload = _object(value[field], f"{path}.{field}", set(fields), (), problems)
         if payload is None:
             continue
         for key, kind in fields.items():
-            _get(payload, key, f"{path}.{field}", _kind_check(kind), problems)
+            _get(payload, key, f"{path}.{field}", _kind_check(kind), problems, optional=True)
         payloads[field] = _freeze_json(payload)
     if obj is None or len(problems) > start:
         return None
