@@ -14,8 +14,10 @@ from restate_versioning import (
     ServiceNotFound,
 )
 from restate_versioning.views import (
+    active_keys,
     deployments_list,
     describe_deployment,
+    render_active_keys,
     render_deployment_description,
     render_deployments_list,
     render_removal_plan,
@@ -129,19 +131,37 @@ def test_services_status_counts_per_handler_and_status_with_the_oldest_not_suspe
         1,
     )
     assert rows[("Signup", "run")].counts == ()
-    text = render_services_status(services_status(registry, "Greeter"))
-    assert text.splitlines()[0].split() == [
-        "SERVICE",
-        "HANDLER",
+    text = render_services_status(services_status(registry, "Greeter")).splitlines()
+    # As restate services status printed it: a Summary block, a line for the service, one per
+    # handler, "-" for none, and the oldest invocation that is not suspended.
+    assert text[1:3] == [" Summary:", "―" * 9]
+    assert text[3].split() == [
         "PENDING",
         "SCHEDULED",
         "READY",
         "RUNNING",
         "BACKING-OFF",
         "SUSPENDED",
-        "OLDEST",
+        "OLDEST-NON-SUSPENDED-INVOCATION",
     ]
-    assert text.splitlines()[1].split()[:8] == ["Greeter", "greet", "0", "1", "0", "1", "0", "1"]
+    assert text[4].strip() == "Greeter"
+    assert text[5].split()[:9] == ["greet", "-", "1", "-", "1", "-", "1", running.id, "running"]
+    reserve_text = render_services_status(services_status(registry, "TicketObject"))
+    assert reserve_text.splitlines()[4].strip() == "TicketObject virtual object"
+
+
+def test_active_keys_show_the_holder_and_the_queue(registry: Registry) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    holder = registry.invoke("TicketObject", "reserve", key="k")
+    registry.invoke("TicketObject", "reserve", key="k")
+    registry.invoke("TicketObject", "reserve", key="other")
+    (first, second) = active_keys(registry)
+    assert (first.key, first.locked_by, first.queue) == ("k", holder, 1)
+    assert (second.key, second.queue) == ("other", 0)
+    text = render_active_keys(active_keys(registry, "TicketObject")).splitlines()
+    assert text[3].split() == ["QUEUE", "LOCKED-BY", "HANDLER"]
+    assert text[4].strip() == "TicketObject (2 active keys)"
+    assert text[5].split() == ["k", "1", holder.id, "(running)", "reserve"]
 
 
 def test_completed_work_leaves_the_counts(registry: Registry) -> None:

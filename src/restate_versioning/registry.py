@@ -507,6 +507,14 @@ class Registry:
         scheduled, or failing to start), oldest first."""
         return tuple(self._invocations[i] for i in self._waiting.get(service, ()))
 
+    def locked_keys(self) -> tuple[tuple[str, str, str, int], ...]:
+        """Each Virtual Object key an exclusive call holds: ``(service, key, holder id, how
+        many calls wait behind it)``, by service and key."""
+        return tuple(
+            (service, key, holder, len(self._inboxes.get((service, key), ())))
+            for (service, key), holder in sorted(self._locks.items())
+        )
+
     def status_counts(self) -> Mapping[tuple[str, str, InvocationStatus], int]:
         """How many uncompleted invocations each (service, handler) has in each status."""
         return dict(self._counts)

@@ -9,7 +9,8 @@ Each view is a function of a :class:`~restate_versioning.Registry` that returns 
 * :func:`describe_deployment` — ``restate deployments describe``, with the ``[Latest]`` /
   ``[Latest N is in deployment ID ...]`` markers;
 * :func:`services_status` — ``restate services status``: per service and handler, how many
-  invocations are in each status, and the oldest one that is not suspended;
+  invocations are in each status, and the oldest one that is not suspended; and
+  :func:`active_keys`, its table of locked Virtual Object keys;
 * :func:`render_removal_plan` — the removal plan, which the CLI does not have.
 
 Everything comes from the registry's indexes: no view scans all invocations.
@@ -29,13 +30,16 @@ from .registry import Registry
 from .rules.removal import RemovalPlan
 
 __all__ = [
+    "ActiveKey",
     "DeploymentDescription",
     "DeploymentRow",
     "DescribedService",
     "HandlerStatusRow",
     "ServiceRow",
+    "active_keys",
     "deployments_list",
     "describe_deployment",
+    "render_active_keys",
     "render_deployment_description",
     "render_deployments_list",
     "render_removal_plan",
@@ -324,7 +328,7 @@ def render_deployment_description(description: DeploymentDescription) -> str:
     lines += ["", "", " Services:", "―" * 10]
     for service in description.services:
         lines.append(f"  - {service.name}")
-        lines.append(f"    Type: {_TYPE_NAME[service.type]}")
+        lines.append(f"    Type: {_TYPE_NAME[service.type]} {_FLAVOR[service.type]}".rstrip())
         lines.append(f"    Revision: {service.revision} {service.marker}")
         handler_rows = [(name, _HANDLER_NAME[ty]) for name, ty in service.handlers]
         table = _table(("HANDLER", "TYPE"), handler_rows)
@@ -345,6 +349,7 @@ class HandlerStatusRow:
     handler: str
     counts: tuple[tuple[InvocationStatus, int], ...]
     oldest: Invocation | None
+    flavor: str = ""
 
     def count(self, status: InvocationStatus) -> int:
         return dict(self.counts).get(status, 0)
@@ -362,35 +367,80 @@ def services_status(registry: Registry, service: str | None = None) -> tuple[Han
     for (name, handler, status), count in counts.items():
         if service is None or name == service:
             targets.setdefault((name, handler), {})[status] = count
+    flavors = {s.name: _FLAVOR[s.type] for s in registry.services()}
     return tuple(
         HandlerStatusRow(
             name,
             handler,
             tuple((s, found[s]) for s in InvocationStatus if s in found),
             registry.oldest_invocation(name, handler),
+            flavors.get(name, ""),
         )
         for (name, handler), found in sorted(targets.items())
     )
 
 
 def render_services_status(rows: Sequence[HandlerStatusRow]) -> str:
-    """The counts table of ``restate services status``."""
-    return _table(
-        ("SERVICE", "HANDLER", *(s.name.replace("_", "-") for s in STATUS_COLUMNS), "OLDEST"),
-        [
-            (
-                r.service,
-                r.handler,
-                *(str(r.count(s)) for s in STATUS_COLUMNS),
-                (
-                    f"{r.oldest.id} ({r.oldest.status.value}, since {r.oldest.created_at:%H:%M:%S})"
-                    if r.oldest is not None
-                    else ""
-                ),
-            )
-            for r in rows
-        ],
+    """The summary of ``restate services status``: a line per service (with its flavor), a
+    line per handler, ``-`` for none, and the oldest invocation that is not suspended."""
+    table_rows: list[tuple[str, ...]] = []
+    blank = ("",) * (len(STATUS_COLUMNS) + 1)
+    current = None
+    for row in rows:
+        if row.service != current:
+            if current is not None:
+                table_rows.append(("", *blank))
+            current = row.service
+            table_rows.append((f"{row.service} {row.flavor}".rstrip(), *blank))
+        oldest = (
+            f"{row.oldest.id} {row.oldest.status.value} "
+            f"(invoked at {row.oldest.created_at:%Y-%m-%d %H:%M:%S})"
+            if row.oldest is not None
+            else "-"
+        )
+        counts = (str(row.count(s)) if row.count(s) else "-" for s in STATUS_COLUMNS)
+        table_rows.append((f"  {row.handler}", *counts, oldest))
+    header = ("", *(s.name.replace("_", "-") for s in STATUS_COLUMNS))
+    table = _table((*header, "OLDEST-NON-SUSPENDED-INVOCATION"), table_rows)
+    return "\n".join(["", " Summary:", "―" * 9, table])
+
+
+@attrs.frozen
+class ActiveKey:
+    """A key of a Virtual Object that an exclusive call holds, and how many wait behind it."""
+
+    service: str
+    key: str
+    locked_by: Invocation
+    queue: int
+
+
+def active_keys(registry: Registry, service: str | None = None) -> tuple[ActiveKey, ...]:
+    """The ``Active Keys`` of ``restate services status``, by service and key."""
+    return tuple(
+        ActiveKey(name, key, registry.invocation(holder), queued)
+        for name, key, holder, queued in registry.locked_keys()
+        if service is None or name == service
     )
+
+
+def render_active_keys(keys: Sequence[ActiveKey]) -> str:
+    """The ``Active Keys`` table: per service, each locked key, its queue and its holder."""
+    rows: list[tuple[str, ...]] = []
+    for name in sorted({k.service for k in keys}):
+        mine = [k for k in keys if k.service == name]
+        rows.append((f"{name} ({len(mine)} active keys)", "", "", ""))
+        rows += [
+            (
+                f"  {k.key}",
+                str(k.queue),
+                f"{k.locked_by.id} ({k.locked_by.status.value})",
+                k.locked_by.handler,
+            )
+            for k in mine
+        ]
+    table = _table(("", "QUEUE", "LOCKED-BY", "HANDLER"), rows)
+    return "\n".join(["", " Active Keys:", "―" * 13, table])
 
 
 # --- removal plan -------------------------------------------------------------------------
