@@ -60,3 +60,13 @@ def test_the_benchmarks_baseline_does_the_same_work_as_the_registry() -> None:
     registry, queried = bench.loaded_registry(bench.Sizes(400, 400, 4000, 10, 1, 10, 1), 4000)
     plan = registry.removal_plan(queried[-1])
     assert [b.kind.value for b in plan.blockers] == ["PUBLIC", "QUEUED", "IN_FLIGHT"]
+
+
+def test_the_stored_registry_example_survives_a_restart() -> None:
+    path = Path(__file__).parent.parent / "examples" / "stored_registry.py"
+    out = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "second process sees 2 deployments" in out
+    assert "is Drained" in out
+    assert "  4. complete: " in out

@@ -126,7 +126,7 @@ def test_history_says_what_was_done_when_and_what_it_did(path: Path) -> None:
         clock() - timedelta(1 / 1440),
     )
     assert first.ids == (created.id,)
-    assert first.summary.startswith(f"CREATED {created.id} at {V1}: Greeter None -> 1")
+    assert first.summary.startswith(f"CREATED {created.id} at {V1}: Greeter new -> 1")
     assert first.arguments["manifest"] == SDK_MANIFEST
     assert (second.command, second.at, second.ids) == ("invoke", clock(), (call.id,))
     assert second.summary == f"{call.id} Greeter/greet running on {created.id}"

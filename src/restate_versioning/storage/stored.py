@@ -45,7 +45,9 @@ class CommandSpec:
 
 
 def _registration_summary(result: Registration) -> str:
-    changes = ", ".join(f"{c.name} {c.old_revision} -> {c.new_revision}" for c in result.changes)
+    changes = ", ".join(
+        f"{c.name} {c.old_revision or 'new'} -> {c.new_revision or 'gone'}" for c in result.changes
+    )
     return f"{result.outcome.value} {result.deployment.id} at {result.deployment.endpoint}" + (
         f": {changes}" if changes else ""
     )
