@@ -450,3 +450,44 @@ def test_a_running_or_unpinned_invocation_cannot_be_moved(registry: Registry, v1
     with pytest.raises(InvalidTransition):
         registry.resume(queued.id, deployment="latest")
     assert registry.snapshot() == before
+
+
+def test_a_retry_of_work_that_never_started_still_waits_for_its_key(
+    registry: Registry, clock: ManualClock
+) -> None:
+    """Whether a call queues depends on its handler in the revision it would run on, whenever
+    its turn comes: a retry of an exclusive call that could not start waits behind the call
+    holding its key, and takes the key when that one completes."""
+    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
+    early = registry.invoke("TicketObject", "reserve", key="k", delay=timedelta(seconds=1))
+    registry.remove(v1, force=True)
+    clock.advance(timedelta(seconds=1))
+    registry.start_due()
+    registry.register(V2, SDK_MANIFEST)
+    holder = registry.invoke("TicketObject", "reserve", key="k")
+    assert registry.resume(early.id).status is S.PENDING
+    registry.complete(holder.id)
+    assert registry.invocation(early.id).status is S.RUNNING
+    assert registry.locked_keys() == (("TicketObject", "k", early.id, 0),)
+
+
+def test_a_call_that_fails_to_start_keeps_the_key_it_queued_for(registry: Registry) -> None:
+    only = registry.register(V1, SDK_MANIFEST).deployment.id
+    holder = registry.invoke("TicketObject", "reserve", key="k")
+    queued = registry.invoke("TicketObject", "reserve", key="k")
+    registry.remove(only, force=True)
+    registry.complete(holder.id)
+    assert registry.invocation(queued.id).status is S.BACKING_OFF
+    assert registry.locked_keys() == (("TicketObject", "k", queued.id, 0),)
+
+
+def test_an_unpinned_invocation_cannot_be_moved(registry: Registry, clock: ManualClock) -> None:
+    only = registry.register(V1, SDK_MANIFEST).deployment.id
+    delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
+    registry.remove(only, force=True)
+    clock.advance(timedelta(seconds=1))
+    registry.start_due()
+    before = registry.snapshot()
+    with pytest.raises(InvalidInvocation, match="never started"):
+        registry.resume(delayed.id, deployment="latest")
+    assert registry.snapshot() == before

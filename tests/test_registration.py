@@ -25,6 +25,7 @@ from restate_versioning import (
     ServiceTypeChanged,
     VersioningError,
 )
+from restate_versioning.rules.invocations import is_public
 
 from .conftest import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
 
@@ -269,7 +270,16 @@ def test_ingress_private_in_the_manifest_keeps_a_new_revision_private(registry: 
     registry.register(V1, manifest(service("Greeter", ingressPrivate=True)))
     greeter = registry.service("Greeter")
     assert greeter.public is False
-    assert greeter.handlers["greet"].public is False
+    assert greeter.handlers["greet"].public is None  # it follows its service
+    assert not is_public(greeter, greeter.handlers["greet"])
+
+
+def test_making_a_manifest_private_service_public_opens_its_handlers(registry: Registry) -> None:
+    """The server resolves a handler's visibility as ``handler.public.unwrap_or(service
+    .public)``, and PATCH /services changes the service's flag only."""
+    registry.register(V1, manifest(service("Greeter", ingressPrivate=True)))
+    registry.set_public("Greeter", True)
+    assert registry.invoke("Greeter", "greet").status.value == "running"
 
 
 def test_set_public_changes_the_latest_revision_only(registry: Registry) -> None:

@@ -306,3 +306,16 @@ def test_a_deployment_without_a_kept_manifest_cannot_be_promoted(registry: Regis
     assert isinstance(stripped, RegistrySnapshot)
     with pytest.raises(VersioningError, match="keeps no manifest"):
         loaded.promote(deployment.id)
+
+
+def test_a_caller_that_repeats_a_workflow_run_is_a_caller_too(registry: Registry) -> None:
+    registry.register(V1, manifest(service("Caller")))
+    workflow = registry.register(
+        V2, manifest(service("Signup", "WORKFLOW", ingressPrivate=True))
+    ).deployment.id
+    run = registry.invoke("Signup", "run", key="k", caller="Other/x")
+    registry.complete(run.id)
+    assert registry.invoke("Signup", "run", key="k", caller="Caller/greet").id == run.id
+    blocker = registry.removal_plan(workflow).blocker(BlockerKind.CALLERS)
+    assert blocker is not None
+    assert blocker.callers == ("Caller/greet",)

@@ -234,3 +234,19 @@ def test_callers_round_trip_and_malformed_callers_are_refused(busy: Registry) ->
     document["registry"]["declared_callers"][0][1] = "nobody"
     with pytest.raises(InvalidSnapshot, match="'nobody'"):
         loads(json.dumps(document))
+
+
+def test_work_that_failed_before_it_started_round_trips(
+    registry: Registry, clock: ManualClock
+) -> None:
+    """Backing-off and paused invocations that never started are pinned nowhere; a snapshot
+    holding them loads (``rules.invocations.PINNING`` is the one rule for both)."""
+    only = registry.register(V1, SDK_MANIFEST).deployment.id
+    retrying = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
+    paused = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
+    registry.remove(only, force=True)
+    clock.advance(timedelta(seconds=1))
+    registry.start_due()
+    registry.pause(paused.id)
+    assert registry.invocation(retrying.id).pinned_deployment_id is None
+    assert loads(dumps(registry)).snapshot() == registry.snapshot()

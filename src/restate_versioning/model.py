@@ -94,11 +94,13 @@ class Outcome(enum.Enum):
 
 @attrs.frozen
 class Handler:
-    """A handler of one service revision. ``public`` is whether the ingress may call it."""
+    """A handler of one service revision. ``public`` is the handler's own ingress setting from
+    the manifest (``ingressPrivate``), or ``None`` to follow its service; see
+    :func:`restate_versioning.rules.invocations.is_public`."""
 
     name: str
     type: HandlerType
-    public: bool = True
+    public: bool | None = None
 
 
 @attrs.frozen

@@ -54,6 +54,8 @@ from .rules.invocations import (
     NO_DEPLOYMENT,
     PINNED_DEPLOYMENT_MISSING,
     Action,
+    Admission,
+    admission,
     check_ingress,
     next_status,
     pinned_protocol_version,
@@ -628,15 +630,21 @@ class Registry:
         self._check_call(latest, key, caller, delay)
         check_ingress(latest, target, caller)
         lock = (service, key if key is not None else "")  # only keyed services use it
+        if caller is not None:  # a call that repeats a workflow run is a dependency too
+            recorded = self._callers.setdefault(service, {})
+            recorded[caller] = recorded.get(caller, 0) + 1
         if target.type is HandlerType.WORKFLOW:
             previous = self._workflow_runs.get(lock)
             if previous is not None:
+                if caller is not None:
+                    self._changes += 1
                 return self._invocations[previous]
         now = self._now()
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
             raise VersioningError(f"the id generator returned {invocation_id!r} twice")
+        decision = admission(latest, handler, self._locks.get(lock), invocation_id)
         if delay:
             invocation = Invocation(
                 invocation_id,
@@ -652,7 +660,7 @@ class Registry:
             )
             self._scheduled_seq += 1
             heapq.heappush(self._scheduled, (now + delay, self._scheduled_seq, invocation_id))
-        elif target.type is HandlerType.EXCLUSIVE and lock in self._locks:
+        elif decision is Admission.WAIT:
             invocation = Invocation(
                 invocation_id, service, handler, key, caller, InvocationStatus.PENDING, None, now
             )
@@ -670,13 +678,10 @@ class Registry:
                 now,
                 pinned_protocol_version(self._deployments[deployment_id].max_protocol_version),
             )
-            if target.type is HandlerType.EXCLUSIVE:
+            if decision is Admission.START_HOLDING_KEY:
                 self._locks[lock] = invocation_id
         if target.type is HandlerType.WORKFLOW:
             self._workflow_runs[lock] = invocation_id
-        if caller is not None:
-            recorded = self._callers.setdefault(service, {})
-            recorded[caller] = recorded.get(caller, 0) + 1
         self._index(invocation)
         return invocation
 
@@ -716,23 +721,27 @@ class Registry:
             invocation = self._invocations[invocation_id]
             if invocation.status is not InvocationStatus.SCHEDULED:
                 continue  # killed while it waited
-            moved.append(self._admit(invocation))
+            moved.append(self._admit(invocation, Action.START))
         return tuple(moved)
 
-    def _admit(self, invocation: Invocation) -> Invocation:
-        """A delayed invocation's time has come: start it, or inbox it behind its key."""
-        latest = self._latest.get(invocation.service)
-        target = latest.handlers.get(invocation.handler) if latest is not None else None
-        exclusive = target is not None and target.type is HandlerType.EXCLUSIVE
+    def _admit(self, invocation: Invocation, action: Action) -> Invocation:
+        """Work pinned nowhere gets its turn (a due delayed call, a retry of one that could not
+        start): it starts on the latest revision, taking its key if its handler is exclusive
+        there, or waits in its key's inbox, or fails to start (see ``rules.invocations``)."""
         lock = _lock_of(invocation)
-        if exclusive and lock in self._locks:
+        decision = admission(
+            self._latest.get(invocation.service),
+            invocation.handler,
+            self._locks.get(lock),
+            invocation.id,
+        )
+        if decision is Admission.WAIT:
             queued = self._replace(invocation, Action.ENQUEUE)
             self._inboxes.setdefault(lock, deque()).append(invocation.id)
             return queued
-        started = self._start(invocation, Action.START)
-        if exclusive:
+        if decision is Admission.START_HOLDING_KEY:
             self._locks[lock] = invocation.id
-        return started
+        return self._start(invocation, action)
 
     def _start(self, invocation: Invocation, action: Action) -> Invocation:
         """Begin an attempt of an unpinned invocation on the latest revision (pinning it), or
@@ -772,8 +781,13 @@ class Registry:
         next_status(invocation.id, invocation.status, Action.RESUME)
         if invocation.pinned_deployment_id is None:
             if deployment != "keep":
-                raise InvalidTransition(invocation.id, invocation.status, "move", [])
-            return self._start(invocation, Action.RESUME)
+                raise InvalidInvocation(
+                    f"invocation {invocation.id!r} never started, so it is pinned nowhere and "
+                    f"cannot be moved to {deployment!r}: resume it without a deployment",
+                    invocation_id=invocation.id,
+                    deployment=deployment,
+                )
+            return self._admit(invocation, Action.RESUME)
         target = self._resume_target(invocation, deployment)
         if target not in self._deployments:
             return self._replace(
@@ -838,18 +852,24 @@ class Registry:
         return killed
 
     def _release(self, invocation: Invocation) -> None:
+        """The key's holder is done: the calls waiting on the key get their turn, in order,
+        until one holds the key again (or none is left)."""
         lock = _lock_of(invocation)
         if self._locks.get(lock) != invocation.id:
             return
+        del self._locks[lock]
         inbox = self._inboxes.get(lock)
-        if not inbox:
-            del self._locks[lock]
-            return
-        next_id = inbox.popleft()
-        if not inbox:
-            del self._inboxes[lock]
-        self._locks[lock] = next_id
-        self._start(self._invocations[next_id], Action.START)
+        while inbox and lock not in self._locks:
+            waiting = self._invocations[inbox.popleft()]
+            if not inbox:
+                del self._inboxes[lock]
+            if admission(self._latest.get(waiting.service), waiting.handler, None, waiting.id) in (
+                Admission.FAIL,
+                Admission.START_HOLDING_KEY,
+            ):
+                # It was queued for the key: it holds it while it runs, or while it retries.
+                self._locks[lock] = waiting.id
+            self._start(waiting, Action.START)
 
     # --- snapshots --------------------------------------------------------------------------
 

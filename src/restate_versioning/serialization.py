@@ -29,6 +29,7 @@ from .ids import IdGenerator
 from .manifest import EndpointManifest
 from .model import Deployment, HandlerType, ProtocolMode, ServiceRevision, ServiceType
 from .registry import Clock, Registry
+from .rules.invocations import is_public
 from .snapshot import RegistrySnapshot
 
 __all__ = [
@@ -188,7 +189,7 @@ def _admin_service(service: ServiceRevision) -> dict[str, Any]:
         if service.type is not ServiceType.SERVICE:
             item["ty"] = _HANDLER_TYPE[handler.type]
         # The server shows a handler of a private service as private too.
-        item["public"] = handler.public and service.public
+        item["public"] = is_public(service, handler)
         handlers.append(item)
     out: dict[str, Any] = {
         "name": service.name,

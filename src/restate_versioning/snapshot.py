@@ -13,6 +13,7 @@ import attrs
 from .endpoints import parse_endpoint
 from .errors import Problem, VersioningError
 from .model import Deployment, Invocation, InvocationStatus
+from .rules.invocations import PINNING, Pin
 from .rules.manifest import SERVICE_NAME
 
 __all__ = ["RegistrySnapshot", "snapshot_problems"]
@@ -98,11 +99,12 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
             problems.append(
                 Problem(f"{path}.pinned_deployment_id", f"unknown deployment {pinned!r}")
             )
-        if invocation.status.is_in_flight and pinned is None:
+        pin = PINNING[invocation.status]
+        if pin is Pin.ALWAYS and pinned is None:
             problems.append(
                 Problem(f"{path}.status", f"a {invocation.status.value} invocation must be pinned")
             )
-        if invocation.status.is_queued and pinned is not None:
+        if pin is Pin.NEVER and pinned is not None:
             problems.append(
                 Problem(f"{path}.status", f"a {invocation.status.value} invocation is not pinned")
             )

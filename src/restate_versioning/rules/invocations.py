@@ -20,16 +20,21 @@ import enum
 from collections.abc import Mapping
 
 from ..errors import InvalidTransition, ServiceNotPublic
-from ..model import Handler, InvocationStatus, ServiceRevision, ServiceType
+from ..model import Handler, HandlerType, InvocationStatus, ServiceRevision, ServiceType
 from .manifest import SUPPORTED_PROTOCOL_VERSIONS
 
 __all__ = [
     "KEYED",
     "NO_DEPLOYMENT",
     "PINNED_DEPLOYMENT_MISSING",
+    "PINNING",
     "TRANSITIONS",
     "Action",
+    "Admission",
+    "Pin",
+    "admission",
     "check_ingress",
+    "is_public",
     "next_status",
     "pinned_protocol_version",
 ]
@@ -70,13 +75,42 @@ TRANSITIONS: Mapping[InvocationStatus, Mapping[Action, InvocationStatus]] = {
     },
     _S.BACKING_OFF: {
         _A.RESUME: _S.RUNNING,
+        _A.ENQUEUE: _S.PENDING,  # its retry finds its key held by another call
         _A.FAIL: _S.BACKING_OFF,
         _A.PAUSE: _S.PAUSED,
         _A.KILL: _S.COMPLETED,
     },
     _S.SUSPENDED: {_A.RESUME: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
-    _S.PAUSED: {_A.RESUME: _S.RUNNING, _A.FAIL: _S.BACKING_OFF, _A.KILL: _S.COMPLETED},
+    _S.PAUSED: {
+        _A.RESUME: _S.RUNNING,
+        _A.ENQUEUE: _S.PENDING,
+        _A.FAIL: _S.BACKING_OFF,
+        _A.KILL: _S.COMPLETED,
+    },
     _S.COMPLETED: {},
+}
+
+
+class Pin(enum.Enum):
+    """Whether an invocation in a status has a pinned deployment."""
+
+    NEVER = "never"  # queued: pinned only when it starts
+    ALWAYS = "always"  # started: pinned for good
+    EITHER = "either"  # retrying, paused or completed: pinned if it ever started
+
+
+#: ``PINNING[status]``: the one home of which statuses carry a pinned deployment. An invocation
+#: that failed before it could start (its service had no deployment left) retries, or is
+#: paused, unpinned.
+PINNING: Mapping[InvocationStatus, Pin] = {
+    _S.PENDING: Pin.NEVER,
+    _S.SCHEDULED: Pin.NEVER,
+    _S.READY: Pin.NEVER,
+    _S.RUNNING: Pin.ALWAYS,
+    _S.SUSPENDED: Pin.ALWAYS,
+    _S.BACKING_OFF: Pin.EITHER,
+    _S.PAUSED: Pin.EITHER,
+    _S.COMPLETED: Pin.EITHER,
 }
 
 #: Which service types are called with a key (Virtual Objects and Workflows) and which without.
@@ -107,10 +141,42 @@ def next_status(invocation_id: str, status: InvocationStatus, action: Action) ->
         ) from None
 
 
+def is_public(service: ServiceRevision, handler: Handler) -> bool:
+    """Whether the ingress may call ``handler``: its service is public, and the handler is
+    not made private on its own (a handler without its own setting follows its service, as
+    the server's ``handler.public.unwrap_or(service.public)``)."""
+    return service.public and (handler.public if handler.public is not None else True)
+
+
 def check_ingress(service: ServiceRevision, handler: Handler, caller: str | None) -> None:
     """Raise :class:`ServiceNotPublic` for an ingress call to a private service or handler."""
-    if caller is None and not (service.public and handler.public):
+    if caller is None and not is_public(service, handler):
         raise ServiceNotPublic(service.name, handler.name)
+
+
+class Admission(enum.Enum):
+    """What happens when work that is pinned nowhere gets its turn to start."""
+
+    START = "start"  # it runs now
+    START_HOLDING_KEY = "start holding its key"  # an exclusive call: runs now, takes its key
+    WAIT = "wait"  # an exclusive call whose key another call holds: inboxed (pending)
+    FAIL = "fail"  # its service has no deployment left: the attempt fails (RT0011)
+
+
+def admission(
+    latest: ServiceRevision | None, handler: str, key_holder: str | None, invocation_id: str
+) -> Admission:
+    """The one home of admission (RESTATE_RULES §3.2, §3.7): a call is routed to the latest
+    revision, and whether it queues depends on its handler's type *there*. ``key_holder`` is
+    the invocation holding the call's key, if any."""
+    if latest is None:
+        return Admission.FAIL
+    target = latest.handlers.get(handler)
+    if target is None or target.type is not HandlerType.EXCLUSIVE:
+        return Admission.START
+    if key_holder is not None and key_holder != invocation_id:
+        return Admission.WAIT
+    return Admission.START_HOLDING_KEY
 
 
 def pinned_protocol_version(max_protocol_version: int) -> int:

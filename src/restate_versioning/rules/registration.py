@@ -64,7 +64,7 @@ def new_service_revision(
         h.name: Handler(
             name=h.name,
             type=effective_handler_type(service.type, h.type),
-            public=(not h.ingress_private) if h.ingress_private is not None else public,
+            public=(not h.ingress_private) if h.ingress_private is not None else None,
         )
         for h in service.handlers
     }
