@@ -74,6 +74,7 @@ ManifestInput = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
 _RUNNING = InvocationStatus.RUNNING
 _COMPLETED = InvocationStatus.COMPLETED
 _SUSPENDED = InvocationStatus.SUSPENDED
+_PAUSED = InvocationStatus.PAUSED
 _IN_FLIGHT = frozenset(s for s in InvocationStatus if s.is_in_flight)
 _FAIL_CODE = "RT0011"
 _UNSET: Any = object()
@@ -154,7 +155,8 @@ class Registry:
         self._removed: set[str] = set()
         # Invocations and the indexes over them (kept exact by _index and _reindex).
         self._invocations: dict[str, Invocation] = {}
-        self._pinned: dict[str, dict[str, None]] = {}  # deployment -> in-flight ids, oldest first
+        self._pinned: dict[str, dict[str, None]] = {}  # deployment -> in-flight ids, pin order
+        self._paused: dict[str, int] = {}  # deployment -> how many of those are paused
         self._waiting: dict[str, dict[str, None]] = {}  # service -> unpinned, uncompleted ids
         self._active: dict[tuple[str, str], dict[str, None]] = {}  # target -> uncompleted ids
         self._counts: dict[tuple[str, str, InvocationStatus], int] = {}  # target, status -> n
@@ -232,12 +234,20 @@ class Registry:
         return self._deployments[deployment_id] if deployment_id is not None else None
 
     def deployment_status(self, deployment_id: str) -> DeploymentStatus:
-        """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it."""
+        """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it: paused
+        invocations do not keep a deployment draining there (the removal plan counts them)."""
         held = self._latest_held.get(deployment_id) if isinstance(deployment_id, str) else None
         if held is None:  # every registered deployment has an entry
             self.deployment(deployment_id)  # raises the precise error
+        return deployment_status(held or 0, self._counted(deployment_id))
+
+    def _counted(self, deployment_id: str) -> int:
+        """The invocations the CLI counts for a deployment: pinned, not completed, not
+        paused (RESTATE_RULES §5.6)."""
         pinned = self._pinned.get(deployment_id)
-        return deployment_status(held or 0, len(pinned) if pinned is not None else 0)
+        if pinned is None:
+            return 0
+        return len(pinned) - self._paused.get(deployment_id, 0)
 
     def was_removed(self, deployment_id: str) -> bool:
         """Whether a deployment with this id existed and was removed."""
@@ -493,9 +503,15 @@ class Registry:
         return iter(list(self._invocations.values()))
 
     def in_flight_count(self, deployment_id: str) -> int:
-        """How many started, uncompleted invocations are pinned to this deployment."""
+        """How many started, uncompleted invocations are pinned to this deployment, paused
+        ones included."""
         self.deployment(deployment_id)
         return len(self._pinned.get(deployment_id, ()))
+
+    def active_invocations(self, deployment_id: str) -> int:
+        """The CLI's ACTIVE-INVOCATIONS: pinned, uncompleted invocations, not paused ones."""
+        self.deployment(deployment_id)
+        return self._counted(deployment_id)
 
     def pinned_invocations(self, deployment_id: str) -> tuple[Invocation, ...]:
         """The started, uncompleted invocations pinned to a deployment, oldest first (also
@@ -552,6 +568,8 @@ class Registry:
             _add(self._waiting, invocation.service, invocation_id)
         elif status in _IN_FLIGHT:
             _add(self._pinned, pinned, invocation_id)
+            if status is _PAUSED:
+                self._paused[pinned] = self._paused.get(pinned, 0) + 1
 
     def _reindex(self, old: Invocation, new: Invocation) -> None:
         """Move an invocation between index entries as its status and pin change."""
@@ -578,6 +596,16 @@ class Registry:
                 _discard(self._pinned, old_pin, invocation_id)
             if new_pin is not None:
                 _add(self._pinned, new_pin, invocation_id)
+        old_paused = old_pin if old.status is _PAUSED else None
+        new_paused = new_pin if new.status is _PAUSED else None
+        if old_paused != new_paused:
+            paused = self._paused
+            if old_paused is not None:
+                paused[old_paused] -= 1
+                if not paused[old_paused]:
+                    del paused[old_paused]
+            if new_paused is not None:
+                paused[new_paused] = paused.get(new_paused, 0) + 1
         was_waiting = old.pinned_deployment_id is None
         is_waiting = new.pinned_deployment_id is None and not done
         if was_waiting != is_waiting:

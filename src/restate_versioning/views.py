@@ -199,7 +199,7 @@ def deployments_list(registry: Registry) -> tuple[DeploymentRow, ...]:
             _display_endpoint(d),
             _deployment_type(d),
             registry.deployment_status(d.id),
-            registry.in_flight_count(d.id),
+            registry.active_invocations(d.id),
             d.id,
             d.created_at,
             tuple((name, s.revision) for name, s in d.services.items()),
@@ -304,7 +304,7 @@ def describe_deployment(registry: Registry, deployment_id: str) -> DeploymentDes
         deployment.created_at,
         (deployment.min_protocol_version, deployment.max_protocol_version),
         registry.deployment_status(deployment.id),
-        registry.in_flight_count(deployment.id),
+        registry.active_invocations(deployment.id),
         tuple(services),
     )
 
