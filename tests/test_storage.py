@@ -284,3 +284,28 @@ def test_records_keep_their_fields_through_sqlite(path: Path) -> None:
     assert isinstance(record, CommandRecord)
     assert record.arguments["delay_us"] == 90_000_000
     assert record == stored.history()[-1]
+
+
+def test_one_sqlite_store_object_serves_several_threads(path: Path) -> None:
+    """A store object may be shared by threads, each with its own registry."""
+    import threading
+
+    store = SQLiteStorage(path)
+    StoredRegistry(store).register(V1, SDK_MANIFEST)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            stored = StoredRegistry(store)
+            for _ in range(25):
+                stored.complete(stored.invoke("Greeter", "greet").id)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.history()) == 1 + 4 * 25 * 2

@@ -11,6 +11,7 @@ the file.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,7 @@ class SQLiteStorage:
     def __init__(self, path: str | Path, *, create: bool = True, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._location = str(self.path)
+        self._lock = threading.Lock()  # one connection, shared by the threads that use it
         if not create and not self.path.exists():
             raise StorageError(self._location, "no such file (create=True makes one)")
         try:
@@ -106,21 +108,23 @@ class SQLiteStorage:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
 
     def _records(self, after: int, limit: int | None = None) -> tuple[CommandRecord, ...]:
         rows = self._db.execute(
@@ -143,7 +147,8 @@ class SQLiteStorage:
 
     def read(self, after: int) -> tuple[CommandRecord, ...]:
         try:
-            return self._records(after)
+            with self._read():
+                return self._records(after)
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
@@ -183,9 +188,11 @@ class SQLiteStorage:
 
     def history(self, after: int = 0, limit: int | None = None) -> tuple[CommandRecord, ...]:
         try:
-            return self._records(after, limit)
+            with self._read():
+                return self._records(after, limit)
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
