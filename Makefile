@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/walkthrough.py
 
-unit: $(STAMP)
+# The PostgresStorage tests start a throwaway PostgreSQL: install its programs if missing.
+postgres:
+	bash scripts/ensure-postgres
+
+unit: $(STAMP) postgres
 	$(BIN)/python -m pytest
 
 typecheck: $(STAMP)

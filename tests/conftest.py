@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -70,3 +72,28 @@ def clock() -> ManualClock:
 @pytest.fixture
 def registry(clock: ManualClock) -> Registry:
     return Registry(clock=clock, ids=SequentialIds())
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """The DSN of a throwaway PostgreSQL database (``tests/postgres_server.py``), or of
+    ``$RESTATE_VERSIONING_POSTGRES_DSN``; tests give each store a ``fresh_prefix()``. Without
+    a PostgreSQL the test is skipped, except on CI, where that is a failure."""
+    try:
+        from .postgres_server import PostgresServer, PostgresUnavailable
+    except ImportError as exc:  # psycopg is in the dev and postgres extras
+        _no_postgres(str(exc))
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as exc:
+        _no_postgres(str(exc))
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+def _no_postgres(reason: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is needed on CI: {reason}")
+    pytest.skip(f"no PostgreSQL: {reason}")
