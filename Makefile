@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 test: unit typecheck lint
 
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python benchmarks/run.py
 
 clean:

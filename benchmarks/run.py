@@ -808,9 +808,18 @@ def run(sizes: Sizes, log: Callable[[str], None]) -> tuple[list[Row], list[str]]
     storage_commands = sizes.cycles
     open_commands = sizes.in_flight // 10
     log(f"storage: {storage_commands:,} commands per adapter, open of {open_commands:,}...")
-    figures = run_storage(storage_commands, open_commands)
-    for name in ("memory, unbatched", "memory, batched", "sqlite, batched"):
-        rows.append(Row(f"stored commands/s, {name}", f"{figures[name]:,.0f}", "", "", "", None))
+    figures, postgres = run_storage(storage_commands, open_commands)
+    for name in (
+        "memory, unbatched",
+        "memory, batched",
+        "sqlite, batched",
+        "postgres, unbatched",
+        "postgres, batched",
+    ):
+        if name in figures:
+            rows.append(
+                Row(f"stored commands/s, {name}", f"{figures[name]:,.0f}", "", "", "", None)
+            )
     unbatched = figures["sqlite, unbatched"]
     rows.append(
         Row(
@@ -837,7 +846,8 @@ def run(sizes: Sizes, log: Callable[[str], None]) -> tuple[list[Row], list[str]]
     notes.append(
         f"Stored commands are invoke + complete pairs through a StoredRegistry (one append per "
         f"command, or {BATCH} to an append); SQLite in WAL mode with synchronous=NORMAL. A "
-        f"crash leaves up to snapshot_every (10,000) records to replay on open."
+        f"crash leaves up to snapshot_every (10,000) records to replay on open. PostgreSQL: "
+        f"{postgres}."
     )
 
     log(f"memory of {count(sizes.in_flight)} in-flight invocations (tracemalloc)...")

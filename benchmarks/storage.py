@@ -3,6 +3,7 @@ not, and the time to open a store holding 100,000 commands."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -76,8 +77,37 @@ def sqlite_factory(directory: Path) -> Callable[[], Storage]:
     return lambda: SQLiteStorage(directory / f"bench-{next(counter)}.db")
 
 
-def run_storage(commands: int, open_commands: int) -> dict[str, float]:
-    """Every storage figure, by name."""
+def postgres_figures(commands: int) -> tuple[dict[str, float], str]:
+    """PostgreSQL's figures, on a throwaway server on 127.0.0.1 (the tests' helper), or none
+    and the reason there is no PostgreSQL to measure."""
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    try:
+        from tests.postgres_server import PostgresServer, PostgresUnavailable, fresh_prefix
+
+        from restate_versioning.storage.postgres import PostgresStorage
+    except ImportError as exc:
+        return {}, f"not measured: {exc}"
+    finally:
+        sys.path.pop(0)
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as exc:
+        return {}, f"not measured: {exc}"
+    try:
+
+        def make() -> Storage:
+            return PostgresStorage(server.dsn, table_prefix=fresh_prefix())
+
+        return {
+            "postgres, unbatched": commands_per_second(make, commands, False),
+            "postgres, batched": commands_per_second(make, commands, True),
+        }, "a throwaway PostgreSQL on 127.0.0.1 (fsync off)"
+    finally:
+        server.stop()
+
+
+def run_storage(commands: int, open_commands: int) -> tuple[dict[str, float], str]:
+    """Every storage figure, by name, and how PostgreSQL was measured."""
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         figures = {
@@ -89,4 +119,6 @@ def run_storage(commands: int, open_commands: int) -> dict[str, float]:
         crash, clean = open_seconds(directory / "open.db", open_commands)
         figures["open after a crash"] = crash
         figures["open after close"] = clean
-        return figures
+    postgres, how = postgres_figures(commands)
+    figures.update(postgres)
+    return figures, how

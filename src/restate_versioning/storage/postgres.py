@@ -135,9 +135,14 @@ class PostgresStorage:
             "SELECT sequence, at, command, body FROM {} WHERE sequence > %s "
             "ORDER BY sequence LIMIT %s"
         ).format(records)
-        self._sql_insert = sql.SQL(
-            "INSERT INTO {} (sequence, at, command, body) VALUES (%s, %s, %s, %s)"
-        ).format(records)
+        # Check the version and insert in one statement (one round trip): nothing is inserted
+        # unless the store is at the expected version; a racing writer that read the same
+        # version hits the primary key instead.
+        self._sql_append = sql.SQL(
+            "INSERT INTO {records} (sequence, at, command, body) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+            "WHERE (SELECT coalesce(max(sequence), 0) FROM {records}) = %s"
+        ).format(records=records)
         self._sql_snapshot = sql.SQL(
             "SELECT version, state FROM {} ORDER BY version DESC LIMIT 1"
         ).format(snapshots)
@@ -260,19 +265,26 @@ class PostgresStorage:
 
     def append(self, records: Sequence[CommandRecord], expected_version: int) -> int:
         check_sequences(records, expected_version)
-        rows = [(r.sequence, r.at.isoformat(), r.command, record_body(r)) for r in records]
+        if not records:
+            with self._using():
+                version = self._version()
+            if version != expected_version:
+                raise ConcurrentModification(expected_version, version)
+            return version
+        columns = (
+            [r.sequence for r in records],
+            [r.at.isoformat() for r in records],
+            [r.command for r in records],
+            [record_body(r) for r in records],
+        )
         with self._using():
             try:
-                with self._db.transaction():
-                    version = self._version()
-                    if version != expected_version:
-                        raise ConcurrentModification(expected_version, version)
-                    if rows:
-                        with self._db.cursor() as cursor:
-                            cursor.executemany(self._sql_insert, rows)
+                inserted = self._db.execute(self._sql_append, (*columns, expected_version))
             except psycopg.errors.UniqueViolation:
                 # A writer that read the same version committed first: its rows took ours.
                 raise ConcurrentModification(expected_version, self._version()) from None
+            if inserted.rowcount != len(records):
+                raise ConcurrentModification(expected_version, self._version())
         return expected_version + len(records)
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
