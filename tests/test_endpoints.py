@@ -80,10 +80,18 @@ def test_an_endpoint_is_an_absolute_http_uri_or_a_versioned_lambda_arn(
 
 
 def test_parsing_an_endpoint_twice_changes_nothing() -> None:
-    """``parse_endpoint`` accepts an :class:`Endpoint` and gives it back unchanged."""
+    """``parse_endpoint`` accepts an :class:`Endpoint` and gives back an equal one."""
     endpoint = parse_endpoint("http://127.0.0.1:9081")
-    assert parse_endpoint(endpoint) is endpoint
+    assert parse_endpoint(endpoint) == endpoint
     assert isinstance(endpoint, Endpoint)
+
+
+def test_a_hand_made_endpoint_is_judged_by_its_text() -> None:
+    """Its identity comes from its text, never from a key made by hand; a bad text is refused."""
+    made = Endpoint("http://h:1", EndpointKind.HTTP, "my-key")
+    assert parse_endpoint(made) == parse_endpoint("http://h:1")
+    with pytest.raises(InvalidEndpoint):
+        parse_endpoint(Endpoint("not a uri", EndpointKind.HTTP, "k2"))
 
 
 RELATIVE = [

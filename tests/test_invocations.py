@@ -491,3 +491,10 @@ def test_an_unpinned_invocation_cannot_be_moved(registry: Registry, clock: Manua
     with pytest.raises(InvalidInvocation, match="never started"):
         registry.resume(delayed.id, deployment="latest")
     assert registry.snapshot() == before
+
+
+def test_a_delay_beyond_any_date_is_refused(registry: Registry, v1: str) -> None:
+    before = registry.snapshot()
+    with pytest.raises(InvalidInvocation, match="beyond any date"):
+        registry.invoke("Greeter", "greet", delay=timedelta.max)
+    assert registry.snapshot() == before

@@ -14,6 +14,7 @@ from restate_versioning import (
     DeploymentStatus,
     EndpointManifest,
     InvalidEndpoint,
+    InvalidInvocation,
     InvalidManifest,
     ManualClock,
     Outcome,
@@ -370,3 +371,10 @@ def test_a_naive_clock_is_refused() -> None:
     with pytest.raises(VersioningError, match="aware datetime"):
         broken.register(V1, SDK_MANIFEST)
     assert broken.deployments() == ()
+
+
+@pytest.mark.parametrize("argument", ["http_version", "sdk_version"])
+def test_discovery_details_must_be_text(registry: Registry, argument: str) -> None:
+    with pytest.raises(InvalidInvocation, match="must be a str, got 2"):
+        registry.register(V1, SDK_MANIFEST, **{argument: 2})  # type: ignore[arg-type]
+    assert registry.deployments() == ()

@@ -250,3 +250,22 @@ def test_work_that_failed_before_it_started_round_trips(
     registry.pause(paused.id)
     assert registry.invocation(retrying.id).pinned_deployment_id is None
     assert loads(dumps(registry)).snapshot() == registry.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d.update(registry=[]), "$.registry"),
+        (lambda d: d.update(version=True), "$.version"),
+        (lambda d: d["registry"]["deployments"][0].update(id="dp_oops"), "dp_oops"),
+        (lambda d: d["registry"]["invocations"][0].update(id="not-an-id"), "not-an-id"),
+    ],
+)
+def test_a_snapshot_of_the_wrong_shape_or_with_bad_ids_is_refused(
+    busy: Registry, change: Any, fragment: str
+) -> None:
+    document = _document(busy)
+    change(document)
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    assert fragment in str(caught.value)

@@ -22,7 +22,7 @@ import attrs
 
 from .errors import InvalidEndpoint
 
-__all__ = ["Endpoint", "EndpointKind", "parse_endpoint"]
+__all__ = ["Endpoint", "EndpointKind", "display_endpoint", "parse_endpoint"]
 
 _LAMBDA_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}"
@@ -63,8 +63,8 @@ def _not_absolute(text: str) -> InvalidEndpoint:
 
 def parse_endpoint(endpoint: object) -> Endpoint:
     """Check an endpoint and compute its identity; raises :class:`InvalidEndpoint` quoting it."""
-    if isinstance(endpoint, Endpoint):
-        return endpoint
+    if isinstance(endpoint, Endpoint):  # its text decides, never a key made by hand
+        endpoint = endpoint.text
     if not isinstance(endpoint, str):
         raise InvalidEndpoint(
             endpoint, f"an endpoint is a URI or Lambda ARN string, not {endpoint!r}"
@@ -104,3 +104,12 @@ def parse_endpoint(endpoint: object) -> Endpoint:
     authority = parts.netloc.lower()
     path = parts.path or "/"
     return Endpoint(text=text, kind=EndpointKind.HTTP, key=f"http {authority}{path}")
+
+
+def display_endpoint(text: str) -> str:
+    """An endpoint as the server prints it: an HTTP URI with an empty path gets its ``/``."""
+    scheme, separator, rest = text.partition("://")
+    if separator and "/" not in rest.split("?", 1)[0]:
+        authority, question, query = rest.partition("?")
+        return f"{scheme}://{authority}/{question}{query}"
+    return text

@@ -42,6 +42,16 @@ class ServiceType(enum.Enum):
     VIRTUAL_OBJECT = "VIRTUAL_OBJECT"
     WORKFLOW = "WORKFLOW"
 
+    @property
+    def title(self) -> str:
+        """How the server and the CLI spell it: ``Service``, ``VirtualObject``, ``Workflow``."""
+        return _SERVICE_TITLES[self]
+
+    @property
+    def flavor(self) -> str:
+        """The CLI's FLAVOR column: blank, ``virtual object`` or ``workflow``."""
+        return _FLAVORS[self]
+
 
 class HandlerType(enum.Enum):
     """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
@@ -52,6 +62,11 @@ class HandlerType(enum.Enum):
     SHARED = "SHARED"
     WORKFLOW = "WORKFLOW"
 
+    @property
+    def title(self) -> str:
+        """How the server spells it: ``Exclusive``, ``Shared``, ``Workflow``."""
+        return self.value.capitalize()
+
 
 class ProtocolMode(enum.Enum):
     """How the server talks to a deployment (a manifest's ``protocolMode``)."""
@@ -59,6 +74,17 @@ class ProtocolMode(enum.Enum):
     BIDI_STREAM = "BIDI_STREAM"
     REQUEST_RESPONSE = "REQUEST_RESPONSE"
 
+
+_SERVICE_TITLES = {
+    ServiceType.SERVICE: "Service",
+    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
+    ServiceType.WORKFLOW: "Workflow",
+}
+_FLAVORS = {
+    ServiceType.SERVICE: "",
+    ServiceType.VIRTUAL_OBJECT: "virtual object",
+    ServiceType.WORKFLOW: "workflow",
+}
 
 JsonValue = Any
 

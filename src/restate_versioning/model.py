@@ -146,6 +146,14 @@ class Deployment:
         """Whether it is reached over HTTP or as an AWS Lambda function."""
         return parse_endpoint(self.endpoint).kind
 
+    @property
+    def transport(self) -> str:
+        """The HTTP version the server speaks to it: as discovered, or by default HTTP/2 (h2c)
+        to a BIDI_STREAM endpoint and HTTP/1.1 to a REQUEST_RESPONSE one (RESTATE_RULES §7)."""
+        if self.http_version is not None:
+            return self.http_version
+        return "HTTP/2.0" if self.protocol_mode is ProtocolMode.BIDI_STREAM else "HTTP/1.1"
+
 
 @attrs.frozen
 class Failure:

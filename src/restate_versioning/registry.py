@@ -276,6 +276,9 @@ class Registry:
         :class:`ServiceTypeChanged`; see :mod:`restate_versioning.rules.registration`.
         """
         parsed = parse_endpoint(endpoint)
+        for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInvocation(f"{name} must be a str, got {value!r}", **{name: value})
         existing_id = self._by_endpoint.get(parsed.key)
         existing = self._deployments[existing_id] if existing_id is not None else None
         now = self._now()
@@ -380,11 +383,7 @@ class Registry:
             revisions = self._revisions[name]
             del revisions[revision.revision]
             if self._latest[name].deployment_id == deployment.id:
-                best = max(revisions) if revisions else None
-                self._set_latest(
-                    name,
-                    self._deployments[revisions[best]].services[name] if best is not None else None,
-                )
+                self._set_latest(name, self._fallback(name, deployment.id))
             if not revisions:
                 del self._revisions[name]
         del self._latest_held[deployment.id]
@@ -668,12 +667,16 @@ class Registry:
                     self._changes += 1
                 return self._invocations[previous]
         now = self._now()
+        try:
+            due = now + delay if delay else None
+        except OverflowError:
+            raise InvalidInvocation(f"delay {delay!r} is beyond any date", delay=delay) from None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
             raise VersioningError(f"the id generator returned {invocation_id!r} twice")
         decision = admission(latest, handler, self._locks.get(lock), invocation_id)
-        if delay:
+        if due is not None:
             invocation = Invocation(
                 invocation_id,
                 service,
@@ -684,10 +687,10 @@ class Registry:
                 None,
                 now,
                 None,
-                now + delay,
+                due,
             )
             self._scheduled_seq += 1
-            heapq.heappush(self._scheduled, (now + delay, self._scheduled_seq, invocation_id))
+            heapq.heappush(self._scheduled, (due, self._scheduled_seq, invocation_id))
         elif decision is Admission.WAIT:
             invocation = Invocation(
                 invocation_id, service, handler, key, caller, InvocationStatus.PENDING, None, now

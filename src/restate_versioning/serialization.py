@@ -23,11 +23,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.v import format_exception
 
 from ._frozen import FrozenMap
-from .endpoints import EndpointKind
+from .endpoints import EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, Problem, VersioningError
 from .ids import IdGenerator
 from .manifest import EndpointManifest
-from .model import Deployment, HandlerType, ProtocolMode, ServiceRevision, ServiceType
+from .model import Deployment, ProtocolMode, ServiceRevision, ServiceType
 from .registry import Clock, Registry
 from .rules.invocations import is_public
 from .snapshot import RegistrySnapshot
@@ -124,7 +124,7 @@ def loads(
     if document.get("format") != FORMAT:
         problems.append(Problem("$.format", f"expected {FORMAT!r}, got {document.get('format')!r}"))
     version = document.get("version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         problems.append(
             Problem(
@@ -145,6 +145,8 @@ def loads(
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
         messages = cattrs.transform_error(exc, path="$.registry", format_exception=_format_error)
         raise InvalidSnapshot([_problem(m) for m in messages]) from None
+    except Exception as exc:  # a document of the wrong shape altogether, e.g. a list
+        raise InvalidSnapshot([Problem("$.registry", f"{type(exc).__name__}: {exc}")]) from None
     return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
 
 
@@ -161,16 +163,6 @@ def _problem(message: str) -> Problem:
 
 # --- the admin API's views -----------------------------------------------------------------
 
-_SERVICE_TYPE = {
-    ServiceType.SERVICE: "Service",
-    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
-    ServiceType.WORKFLOW: "Workflow",
-}
-_HANDLER_TYPE = {
-    HandlerType.EXCLUSIVE: "Exclusive",
-    HandlerType.SHARED: "Shared",
-    HandlerType.WORKFLOW: "Workflow",
-}
 _PROTOCOL_TYPE = {
     ProtocolMode.BIDI_STREAM: "BidiStream",
     ProtocolMode.REQUEST_RESPONSE: "RequestResponse",
@@ -187,13 +179,13 @@ def _admin_service(service: ServiceRevision) -> dict[str, Any]:
     for handler in service.handlers.values():
         item: dict[str, Any] = {"name": handler.name}
         if service.type is not ServiceType.SERVICE:
-            item["ty"] = _HANDLER_TYPE[handler.type]
+            item["ty"] = handler.type.title
         # The server shows a handler of a private service as private too.
         item["public"] = is_public(service, handler)
         handlers.append(item)
     out: dict[str, Any] = {
         "name": service.name,
-        "ty": _SERVICE_TYPE[service.type],
+        "ty": service.type.title,
         "handlers": handlers,
         "deployment_id": service.deployment_id,
         "revision": service.revision,
@@ -216,9 +208,9 @@ def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
     if deployment.kind is EndpointKind.LAMBDA:
         out["arn"] = deployment.endpoint
     else:
-        out["uri"] = _display_uri(deployment.endpoint)
+        out["uri"] = display_endpoint(deployment.endpoint)
         out["protocol_type"] = _PROTOCOL_TYPE[deployment.protocol_mode]
-        out["http_version"] = deployment.http_version or _default_http_version(deployment)
+        out["http_version"] = deployment.transport
     out["created_at"] = _admin_time(deployment.created_at)
     out["min_protocol_version"] = deployment.min_protocol_version
     out["max_protocol_version"] = deployment.max_protocol_version
@@ -229,23 +221,6 @@ def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
         for name, revision in deployment.services.items()
     ]
     return out
-
-
-def _display_uri(uri: str) -> str:
-    """The server prints an URI with an empty path as ``.../``."""
-    scheme, sep, rest = uri.partition("://")
-    if sep and "/" not in rest.split("?", 1)[0]:
-        authority, qmark, query = rest.partition("?")
-        return f"{scheme}://{authority}/{qmark}{query}"
-    return uri
-
-
-def _default_http_version(deployment: Deployment) -> str:
-    # Over plain http the server speaks HTTP/2 (h2c) to a BIDI_STREAM endpoint, HTTP/1.1 to a
-    # REQUEST_RESPONSE one (RESTATE_RULES §7).
-    if deployment.protocol_mode is ProtocolMode.BIDI_STREAM:
-        return "HTTP/2.0"
-    return "HTTP/1.1"
 
 
 def admin_deployments(registry: Registry) -> dict[str, Any]:

@@ -8,10 +8,13 @@ service, status counts, pinned and waiting work) is an index derived from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from .endpoints import parse_endpoint
 from .errors import Problem, VersioningError
+from .ids import parse_deployment_id, parse_invocation_id
 from .model import Deployment, Invocation, InvocationStatus
 from .rules.invocations import PINNING, Pin
 from .rules.manifest import SERVICE_NAME
@@ -49,6 +52,7 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
     revisions: dict[tuple[str, int], str] = {}
     for index, deployment in enumerate(snapshot.deployments):
         path = f"$.deployments[{index}]"
+        problems.extend(_id_problems(f"{path}.id", deployment.id, parse_deployment_id))
         if deployment.id in deployment_ids:
             problems.append(Problem(f"{path}.id", f"deployment {deployment.id!r} appears twice"))
         deployment_ids.add(deployment.id)
@@ -94,6 +98,7 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
         problems.append(Problem("$.invocations", "an invocation id appears twice"))
     for index, invocation in enumerate(snapshot.invocations):
         path = f"$.invocations[{index}]"
+        problems.extend(_id_problems(f"{path}.id", invocation.id, parse_invocation_id))
         pinned = invocation.pinned_deployment_id
         if pinned is not None and pinned not in known:
             problems.append(
@@ -150,6 +155,14 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
                 problems.append(Problem(f"$.locks[{index}]", f"{invocation_id!r} is completed"))
     problems.extend(_caller_problems(snapshot))
     return problems
+
+
+def _id_problems(path: str, value: str, parse: Callable[[object], object]) -> list[Problem]:
+    try:
+        parse(value)
+    except VersioningError as exc:
+        return [Problem(path, exc.message)]
+    return []
 
 
 def _caller_problems(snapshot: RegistrySnapshot) -> list[Problem]:

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import attrs
 
-from .endpoints import EndpointKind
+from .endpoints import EndpointKind, display_endpoint
 from .manifest import HandlerType, ProtocolMode, ServiceType
 from .model import Deployment, DeploymentStatus, Invocation, InvocationStatus
 from .registry import Registry
@@ -49,21 +49,6 @@ __all__ = [
     "services_status",
 ]
 
-_FLAVOR = {
-    ServiceType.SERVICE: "",
-    ServiceType.VIRTUAL_OBJECT: "virtual object",
-    ServiceType.WORKFLOW: "workflow",
-}
-_TYPE_NAME = {
-    ServiceType.SERVICE: "Service",
-    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
-    ServiceType.WORKFLOW: "Workflow",
-}
-_HANDLER_NAME = {
-    HandlerType.EXCLUSIVE: "Exclusive",
-    HandlerType.SHARED: "Shared",
-    HandlerType.WORKFLOW: "Workflow",
-}
 _STYLE = {
     ProtocolMode.BIDI_STREAM: "Bidirectional Stream",
     ProtocolMode.REQUEST_RESPONSE: "Request/Response",
@@ -86,16 +71,6 @@ STATUS_COLUMNS = (
 
 def _deployment_type(deployment: Deployment) -> str:
     return "Lambda" if deployment.kind is EndpointKind.LAMBDA else "HTTP"
-
-
-def _display_endpoint(deployment: Deployment) -> str:
-    endpoint = deployment.endpoint
-    if deployment.kind is EndpointKind.HTTP:
-        scheme, _, rest = endpoint.partition("://")
-        if "/" not in rest.split("?", 1)[0]:
-            authority, qmark, query = rest.partition("?")
-            return f"{scheme}://{authority}/{qmark}{query}"
-    return endpoint
 
 
 def _cli_time(value: datetime) -> str:
@@ -148,7 +123,7 @@ def services_list(registry: Registry) -> tuple[ServiceRow, ...]:
             ServiceRow(
                 service.name,
                 service.revision,
-                _FLAVOR[service.type],
+                service.type.flavor,
                 _deployment_type(deployment),
                 service.deployment_id,
                 service.public,
@@ -196,7 +171,7 @@ def deployments_list(registry: Registry) -> tuple[DeploymentRow, ...]:
     and newest first within each."""
     rows = [
         DeploymentRow(
-            _display_endpoint(d),
+            display_endpoint(d.endpoint),
             _deployment_type(d),
             registry.deployment_status(d.id),
             registry.active_invocations(d.id),
@@ -291,15 +266,12 @@ def describe_deployment(registry: Registry, deployment_id: str) -> DeploymentDes
             )
         )
     http = deployment.kind is EndpointKind.HTTP
-    transport = deployment.http_version or (
-        "HTTP/2.0" if deployment.protocol_mode is ProtocolMode.BIDI_STREAM else "HTTP/1.1"
-    )
     return DeploymentDescription(
         deployment.id,
         _deployment_type(deployment),
-        transport if http else "AWS Lambda",
+        deployment.transport if http else "AWS Lambda",
         _STYLE[deployment.protocol_mode],
-        _display_endpoint(deployment),
+        display_endpoint(deployment.endpoint),
         deployment.sdk_version,
         deployment.created_at,
         (deployment.min_protocol_version, deployment.max_protocol_version),
@@ -328,9 +300,9 @@ def render_deployment_description(description: DeploymentDescription) -> str:
     lines += ["", "", " Services:", "―" * 10]
     for service in description.services:
         lines.append(f"  - {service.name}")
-        lines.append(f"    Type: {_TYPE_NAME[service.type]} {_FLAVOR[service.type]}".rstrip())
+        lines.append(f"    Type: {service.type.title} {service.type.flavor}".rstrip())
         lines.append(f"    Revision: {service.revision} {service.marker}")
-        handler_rows = [(name, _HANDLER_NAME[ty]) for name, ty in service.handlers]
+        handler_rows = [(name, ty.title) for name, ty in service.handlers]
         table = _table(("HANDLER", "TYPE"), handler_rows)
         lines += ["    " + line for line in table.split("\n")]
         lines.append("")
@@ -367,7 +339,7 @@ def services_status(registry: Registry, service: str | None = None) -> tuple[Han
     for (name, handler, status), count in counts.items():
         if service is None or name == service:
             targets.setdefault((name, handler), {})[status] = count
-    flavors = {s.name: _FLAVOR[s.type] for s in registry.services()}
+    flavors = {s.name: s.type.flavor for s in registry.services()}
     return tuple(
         HandlerStatusRow(
             name,

@@ -52,19 +52,6 @@ HANDLER_TYPES: Mapping[ServiceType, Mapping[HandlerType | None, HandlerType]] = 
     },
 }
 
-# How the server prints the pair in its error message.
-_SERVER_TYPE_NAMES = {
-    ServiceType.SERVICE: "Service",
-    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
-    ServiceType.WORKFLOW: "Workflow",
-}
-_SERVER_HANDLER_NAMES = {
-    None: "None",
-    HandlerType.SHARED: "Some(Shared)",
-    HandlerType.EXCLUSIVE: "Some(Exclusive)",
-    HandlerType.WORKFLOW: "Some(Workflow)",
-}
-
 
 def is_reserved_service_name(name: str) -> bool:
     """Names the server keeps for itself: starting with ``restate`` or equal to ``openapi``,
@@ -215,7 +202,8 @@ def _handler_problems(
             Problem(
                 f"{path}.ty",
                 f"invalid combination of service type and handler type "
-                f"'({_SERVER_TYPE_NAMES[service.type]}, {_SERVER_HANDLER_NAMES[handler.type]})'",
+                f"'({service.type.title}, "
+                f"{f'Some({handler.type.title})' if handler.type else 'None'})'",
             )
         )
     else:
