@@ -269,3 +269,24 @@ def test_a_snapshot_of_the_wrong_shape_or_with_bad_ids_is_refused(
     with pytest.raises(InvalidSnapshot) as caught:
         loads(json.dumps(document))
     assert fragment in str(caught.value)
+
+
+def test_pinned_work_keeps_its_order_through_a_snapshot(registry: Registry) -> None:
+    """Removal plans list pinned work in the order it was pinned; a reloaded registry lists
+    it the same way (a call that waited on its key was pinned after later calls)."""
+    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
+    holder = registry.invoke("TicketObject", "reserve", key="k")
+    waited = registry.invoke("TicketObject", "reserve", key="k")
+    later = registry.invoke("Greeter", "greet")
+    registry.complete(holder.id)
+    live = registry.removal_plan(v1)
+    reloaded = loads(dumps(registry)).removal_plan(v1)
+    assert [i.id for i in registry.pinned_invocations(v1)] == [later.id, waited.id]
+    assert reloaded == live
+
+
+def test_pinned_lists_that_do_not_match_the_invocations_are_refused(busy: Registry) -> None:
+    document = _document(busy)
+    document["registry"]["pinned"] = []
+    with pytest.raises(InvalidSnapshot, match="pinned lists"):
+        loads(json.dumps(document))

@@ -513,8 +513,8 @@ class Registry:
         return self._counted(deployment_id)
 
     def pinned_invocations(self, deployment_id: str) -> tuple[Invocation, ...]:
-        """The started, uncompleted invocations pinned to a deployment, oldest first (also
-        for a removed deployment, whose pinned work is stuck)."""
+        """The started, uncompleted invocations pinned to a deployment, in the order they were
+        pinned (also for a removed deployment, whose pinned work is stuck)."""
         if deployment_id not in self._removed:
             self.deployment(deployment_id)
         return tuple(self._invocations[i] for i in self._pinned.get(deployment_id, ()))
@@ -926,6 +926,7 @@ class Registry:
             declared_callers=tuple(
                 (service, caller) for service, found in self._declared.items() for caller in found
             ),
+            pinned=tuple((deployment, tuple(ids)) for deployment, ids in self._pinned.items()),
         )
 
     @classmethod
@@ -954,6 +955,8 @@ class Registry:
                     (invocation.execute_at, registry._scheduled_seq, invocation.id)
                 )
         heapq.heapify(registry._scheduled)
+        for deployment_id, pinned in snapshot.pinned:  # the order they were pinned in
+            registry._pinned[deployment_id] = dict.fromkeys(pinned)
         for service, key, holder in snapshot.locks:
             registry._locks[(service, key)] = holder
         for service, key, queued in snapshot.inboxes:

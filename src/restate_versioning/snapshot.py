@@ -30,7 +30,8 @@ class RegistrySnapshot:
     and the call that holds the key. ``workflow_runs`` is the run invocation of each workflow key.
     ``callers`` counts the calls recorded from each calling handler to each service, and
     ``declared_callers`` lists the dependencies declared up front (see
-    :meth:`Registry.declare_caller`).
+    :meth:`Registry.declare_caller`). ``pinned`` lists, per deployment, its started and
+    uncompleted invocations in the order they were pinned (the order removal plans list them).
     """
 
     deployments: tuple[Deployment, ...]
@@ -41,6 +42,7 @@ class RegistrySnapshot:
     workflow_runs: tuple[tuple[str, str, str], ...] = ()
     callers: tuple[tuple[str, str, int], ...] = ()
     declared_callers: tuple[tuple[str, str], ...] = ()
+    pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
@@ -154,7 +156,27 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
             elif field == "locks" and found.status is InvocationStatus.COMPLETED:
                 problems.append(Problem(f"$.locks[{index}]", f"{invocation_id!r} is completed"))
     problems.extend(_caller_problems(snapshot))
+    problems.extend(_pinned_problems(snapshot))
     return problems
+
+
+def _pinned_problems(snapshot: RegistrySnapshot) -> list[Problem]:
+    expected: dict[str, set[str]] = {}
+    for invocation in snapshot.invocations:
+        if invocation.pinned_deployment_id is not None and invocation.status.is_in_flight:
+            expected.setdefault(invocation.pinned_deployment_id, set()).add(invocation.id)
+    listed = {deployment: set(ids) for deployment, ids in snapshot.pinned}
+    if sum(len(ids) for _, ids in snapshot.pinned) != sum(len(ids) for ids in listed.values()):
+        return [Problem("$.pinned", "an invocation is listed twice")]
+    if listed != expected:
+        return [
+            Problem(
+                "$.pinned",
+                "the pinned lists do not hold exactly the started, uncompleted invocations of "
+                "each deployment",
+            )
+        ]
+    return []
 
 
 def _id_problems(path: str, value: str, parse: Callable[[object], object]) -> list[Problem]:

@@ -41,7 +41,8 @@ __all__ = [
     "plan_removal",
 ]
 
-#: A blocker names at most this many invocations (the oldest); ``count`` has them all.
+#: A blocker names at most this many invocations (the first queued, or the first pinned);
+#: ``count`` has them all.
 LISTED_INVOCATIONS = 20
 
 
@@ -88,7 +89,8 @@ class Effect:
 @attrs.frozen
 class Blocker:
     """One reason the removal is unsafe: the services concerned; for ``QUEUED`` and
-    ``IN_FLIGHT`` the oldest :data:`LISTED_INVOCATIONS` invocations concerned and ``count``, how
+    ``IN_FLIGHT`` the first :data:`LISTED_INVOCATIONS` invocations concerned (oldest queued,
+    first pinned) and ``count``, how
     many there are in all; for ``CALLERS`` the calling handlers; for ``ROLLBACK`` the rollbacks.
     ``message`` is the sentence a person acts on (see :data:`MESSAGES`)."""
 
@@ -192,7 +194,7 @@ def plan_removal(
 ) -> RemovalPlan:
     """Decide a removal from what the registry knows. ``callers(service)`` are the handlers
     (``"Service/handler"``) known to call it; ``waiting(service)`` and ``in_flight`` are counts
-    with the oldest invocation ids."""
+    with the first invocation ids (oldest queued; first pinned)."""
     effects: list[Effect] = []
     for name, held in deployment.services.items():
         current = latest.get(name)
