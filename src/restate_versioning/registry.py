@@ -955,8 +955,8 @@ class Registry:
                     (invocation.execute_at, registry._scheduled_seq, invocation.id)
                 )
         heapq.heapify(registry._scheduled)
-        for deployment_id, pinned in snapshot.pinned:  # the order they were pinned in
-            registry._pinned[deployment_id] = dict.fromkeys(pinned)
+        # The order they were pinned in (checked to hold what indexing found).
+        registry._pinned = {d: dict.fromkeys(pinned) for d, pinned in snapshot.pinned}
         for service, key, holder in snapshot.locks:
             registry._locks[(service, key)] = holder
         for service, key, queued in snapshot.inboxes:
