@@ -471,7 +471,9 @@ class Registry:
             service, {}
         )
         if not known:
-            raise InvalidInvocation(f"{caller!r} is not known to call {service!r}")
+            raise InvalidInvocation(
+                f"{caller!r} is not known to call {service!r}", service=service, caller=caller
+            )
         for index in (self._callers, self._declared):
             found = index.get(service)
             if found is not None and caller in found:
