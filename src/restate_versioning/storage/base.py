@@ -18,7 +18,7 @@ The store's *version* is the sequence of its last record (0 when empty).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +34,7 @@ __all__ = [
     "Snapshot",
     "Storage",
     "StoredState",
+    "check_meta",
     "check_sequences",
     "record_body",
     "record_from_row",
@@ -173,3 +174,20 @@ def _thaw(value: Any) -> Any:
 #: one of a higher version is newer than this library reads.
 STORE_FORMAT = "restate-versioning/store"
 STORE_FORMAT_VERSION = 1
+
+
+def check_meta(location: str, meta: Mapping[str, object], where: str = "") -> None:
+    """The one check of a store's meta data: our format, of a version this library reads.
+    Raises :class:`StorageError` naming the problem (``where`` says which table holds it)."""
+    place = f" in {where}" if where else ""
+    if meta.get("format") != STORE_FORMAT:
+        raise StorageError(location, f"a foreign store of format {meta.get('format')!r}{place}")
+    version = meta.get("version")
+    if not isinstance(version, str) or not version.isdigit():
+        raise StorageError(location, f"a damaged format version {version!r}{place}")
+    if int(version) > STORE_FORMAT_VERSION:
+        raise StorageError(
+            location,
+            f"store format version {version!r}{place} is newer than this library reads "
+            f"({STORE_FORMAT_VERSION})",
+        )

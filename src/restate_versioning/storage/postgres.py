@@ -38,6 +38,7 @@ from .base import (
     CommandRecord,
     Snapshot,
     StoredState,
+    check_meta,
     check_sequences,
     record_body,
     record_from_row,
@@ -229,20 +230,7 @@ class PostgresStorage:
                 meta: dict[Any, Any] = dict(self._db.execute(self._sql_meta).fetchall())
         except psycopg.Error as exc:
             raise self._error(exc) from None
-        where = self._tables["meta"]
-        if meta.get("format") != STORE_FORMAT:
-            raise StorageError(
-                self.location, f"a foreign store of format {meta.get('format')!r} in {where}"
-            )
-        version = meta.get("version")
-        if not isinstance(version, str) or not version.isdigit():
-            raise StorageError(self.location, f"{where} has a damaged format version {version!r}")
-        if int(version) > STORE_FORMAT_VERSION:
-            raise StorageError(
-                self.location,
-                f"store format version {version!r} in {where} is newer than this library "
-                f"reads ({STORE_FORMAT_VERSION})",
-            )
+        check_meta(self.location, meta, self._tables["meta"])
 
     def _version(self) -> int:
         row = self._db.execute(self._sql_version).fetchone()

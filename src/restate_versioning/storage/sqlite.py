@@ -23,6 +23,7 @@ from .base import (
     CommandRecord,
     Snapshot,
     StoredState,
+    check_meta,
     check_sequences,
     record_body,
     record_from_row,
@@ -93,16 +94,7 @@ class SQLiteStorage:
                 self._location,
                 f"a foreign database: it has tables {sorted(tables)}, not {sorted(_OURS)}",
             )
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("format") != STORE_FORMAT:
-            raise StorageError(self._location, f"a foreign store of format {meta.get('format')!r}")
-        version = meta.get("version", "")
-        if not version.isdigit() or int(version) > STORE_FORMAT_VERSION:
-            raise StorageError(
-                self._location,
-                f"store format version {version!r} is newer than this library reads "
-                f"({STORE_FORMAT_VERSION})",
-            )
+        check_meta(self._location, dict(self._db.execute("SELECT key, value FROM meta")))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
 
