@@ -50,7 +50,7 @@ MANIFEST_SERVICES = 10  # the size of the manifest the register benchmark regist
 STATUS_WORKING_SET = 100  # distinct deployments the status benchmark asks about
 HANDLER = "run"  # the public handler every service has (each also has a private "admin")
 SERVICE_NAMES = tuple(f"Svc{i:04d}" for i in range(SERVICE_COUNT))
-MAX_SERVER_PROTOCOL = 7  # the highest service protocol version the modelled server speaks
+MAX_SERVER_PROTOCOL = 6  # the highest service protocol version the modelled server pins
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,10 @@ class Baseline:
             return existing
         now = self.clock()
         deployment_id = self.ids.deployment_id(now)
-        version = min(manifest.max_protocol_version, MAX_SERVER_PROTOCOL)
+        version = max(
+            manifest.min_protocol_version,
+            min(manifest.max_protocol_version, MAX_SERVER_PROTOCOL),
+        )
         latest = self.latest
         held = self.latest_held
         held[deployment_id] = 0

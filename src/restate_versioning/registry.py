@@ -709,7 +709,7 @@ class Registry:
                 _RUNNING,
                 deployment_id,
                 now,
-                pinned_protocol_version(self._deployments[deployment_id].max_protocol_version),
+                pinned_protocol_version(self._deployments[deployment_id]),
             )
             if decision is Admission.START_HOLDING_KEY:
                 self._locks[lock] = invocation_id
@@ -789,7 +789,7 @@ class Registry:
             invocation,
             action,
             pinned_deployment_id=deployment.id,
-            pinned_protocol_version=pinned_protocol_version(deployment.max_protocol_version),
+            pinned_protocol_version=pinned_protocol_version(deployment),
             last_failure=None,
         )
 

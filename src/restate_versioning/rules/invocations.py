@@ -20,11 +20,18 @@ import enum
 from collections.abc import Mapping
 
 from ..errors import InvalidTransition, ServiceNotPublic
-from ..model import Handler, HandlerType, InvocationStatus, ServiceRevision, ServiceType
-from .manifest import SUPPORTED_PROTOCOL_VERSIONS
+from ..model import (
+    Deployment,
+    Handler,
+    HandlerType,
+    InvocationStatus,
+    ServiceRevision,
+    ServiceType,
+)
 
 __all__ = [
     "KEYED",
+    "MAX_PINNED_PROTOCOL_VERSION",
     "NO_DEPLOYMENT",
     "PINNED_DEPLOYMENT_MISSING",
     "PINNING",
@@ -179,7 +186,17 @@ def admission(
     return Admission.START_HOLDING_KEY
 
 
-def pinned_protocol_version(max_protocol_version: int) -> int:
+#: The highest service protocol version restate-server 1.7.12 pins an invocation to: it
+#: discovers endpoints of versions 5 to 7, but runs them at 6 at most while its
+#: ``protocol_v7`` feature is off, as it is by default (seen on the real server).
+MAX_PINNED_PROTOCOL_VERSION = 6
+
+
+def pinned_protocol_version(deployment: Deployment) -> int:
     """The protocol version an invocation is pinned to when it starts on a deployment: the
-    highest one both the deployment and the server speak."""
-    return min(max_protocol_version, SUPPORTED_PROTOCOL_VERSIONS[1])
+    highest one both the deployment and the server run (the deployment's lowest, if even that
+    is above what the server runs)."""
+    return max(
+        deployment.min_protocol_version,
+        min(deployment.max_protocol_version, MAX_PINNED_PROTOCOL_VERSION),
+    )
