@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean postgres
+.PHONY: demo test lint typecheck unit bench clean postgres restate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ demo: $(STAMP)
 postgres:
 	bash scripts/ensure-postgres
 
-unit: $(STAMP) postgres
+# The admin-API tests start a throwaway restate-server: install it (npm) into .cache/restate.
+restate:
+	bash scripts/ensure-restate
+
+unit: $(STAMP) postgres restate
 	$(BIN)/python -m pytest
 
 typecheck: $(STAMP)

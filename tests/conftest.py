@@ -6,11 +6,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from restate_versioning import ManualClock, Registry, SequentialIds
+
+if TYPE_CHECKING:
+    from .restate_server import RestateServer
 
 DATA = Path(__file__).parent / "data"
 
@@ -97,3 +100,50 @@ def _no_postgres(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"PostgreSQL is needed on CI: {reason}")
     pytest.skip(f"no PostgreSQL: {reason}")
+
+
+def _sdk_endpoint(app: str) -> Iterator[str]:
+    from .sdk.endpoint import SdkEndpoint, SdkUnavailable
+
+    try:
+        endpoint = SdkEndpoint.start(app)
+    except SdkUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Restate Python SDK endpoint is needed on CI: {exc}")
+        pytest.skip(f"no Restate Python SDK endpoint: {exc}")
+    try:
+        yield endpoint.url
+    finally:
+        endpoint.stop()
+
+
+@pytest.fixture(scope="session")
+def sdk_bidi_url() -> Iterator[str]:
+    """The URL of a real restate-sdk 1.3.0 endpoint (``tests/sdk/services.py``, hypercorn,
+    HTTP/1.1 and h2c) in BIDI_STREAM mode. Skipped without the SDK, failed on CI."""
+    yield from _sdk_endpoint("tests.sdk.services:app_bidi")
+
+
+@pytest.fixture(scope="session")
+def sdk_request_response_url() -> Iterator[str]:
+    """The URL of a real restate-sdk 1.3.0 endpoint in REQUEST_RESPONSE mode (as
+    :func:`sdk_bidi_url`)."""
+    yield from _sdk_endpoint("tests.sdk.services:app_request_response")
+
+
+@pytest.fixture(scope="session")
+def restate_server() -> Iterator[RestateServer]:
+    """A throwaway real restate-server 1.7.12 (``tests/restate_server.py``) on 127.0.0.1 and
+    free ports, shared by the session. Skipped without it, failed on CI."""
+    from .restate_server import RestateServer, RestateUnavailable
+
+    try:
+        server = RestateServer.start()
+    except RestateUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"restate-server is needed on CI: {exc}")
+        pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

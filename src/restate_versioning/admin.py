@@ -1,0 +1,612 @@
+"""Read a running Restate cluster into a :class:`~restate_versioning.Registry`, over its admin API.
+
+:class:`AdminSource` is an adapter at the edge (the core stays I/O-free; this is the only module
+that imports ``httpx``, from the ``admin`` extra). It only reads: ``GET /deployments``,
+``GET /deployments/{id}``, ``GET /services`` and ``POST /query`` (a SQL ``SELECT``), never a
+request that changes the cluster. :meth:`AdminSource.load` turns what they answer into a
+:class:`~restate_versioning.snapshot.RegistrySnapshot` and builds the registry from it, so every
+question the library answers (deployment status, removal plans, the CLI's views) can be asked
+about a real cluster:
+
+* deployments with the revision of each service they hold: the latest revisions as
+  ``GET /services`` shows them, older ones as ``GET /deployments/{id}`` shows them (type,
+  handlers, visibility); the kept manifest is ``None`` (the admin API does not return it);
+* removed deployments: the ids invocations are pinned to that no longer exist, so invocations
+  left pinned to a force-removed deployment (RT0011) load;
+* invocations from ``sys_invocation``, completed ones included (a completed workflow run still
+  answers for its key); their pin, caller (``invoked_by_target``), due time and last failure;
+* the inbox of each Virtual Object key (``sys_inbox``, in sequence order), the call holding
+  the key (``sys_keyed_service_status``), each workflow key's run, and the callers recorded
+  from ``invoked_by_target``.
+
+The answers are read one after another while the cluster keeps running; when they do not fit
+together (a call finished between two reads), the whole read is done again, within the timeout.
+Anything the admin API answers that this library cannot model (an HTTP error, malformed JSON,
+a missing or mistyped field) raises :class:`AdminApiError` and builds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import httpx
+
+from .errors import InvalidSnapshot, VersioningError
+from .ids import IdGenerator
+from .model import (
+    Deployment,
+    Failure,
+    Handler,
+    HandlerType,
+    Invocation,
+    InvocationStatus,
+    ProtocolMode,
+    ServiceRevision,
+    ServiceType,
+)
+from .registry import Clock, Registry
+from .rules.invocations import KEYED
+from .snapshot import RegistrySnapshot
+
+__all__ = ["INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
+
+#: The one ``POST /query`` :meth:`AdminSource.load` sends. ``scheduled_at`` is selected only
+#: because restate-server 1.7.12 leaves ``scheduled_start_at`` empty unless it is selected too.
+INVOCATIONS_QUERY = (
+    "SELECT i.id, i.target, i.target_service_name, i.target_service_key, "
+    "i.target_handler_name, i.target_service_ty, i.status, i.pinned_deployment_id, "
+    "i.pinned_service_protocol_version, i.created_at, i.running_at, i.invoked_by_service_name, "
+    "i.invoked_by_target, i.scheduled_at, i.scheduled_start_at, i.last_failure, "
+    "i.last_failure_error_code, b.sequence_number AS inbox_sequence_number, "
+    "k.invocation_id AS key_holder "
+    "FROM sys_invocation i "
+    "LEFT JOIN sys_inbox b ON b.id = i.id "
+    "LEFT JOIN sys_keyed_service_status k ON k.invocation_id = i.id"
+)
+
+#: How many times a read whose answers do not fit together is done again.
+_ATTEMPTS = 3
+
+
+class AdminApiError(VersioningError):
+    """The admin API could not be read, or answered something that cannot be modelled.
+
+    ``url`` is the request (or the admin URL), ``status`` the HTTP status when there was an
+    answer (``None`` when the server could not be reached or did not answer in time), and
+    ``problem`` what was wrong, with the ``$.path`` of a misfit field.
+    """
+
+    def __init__(self, url: str, problem: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.problem = problem
+        where = f"{url} answered {status}" if status is not None else url
+        super().__init__(f"cannot read the Restate admin API ({where}): {problem}")
+
+
+class _Misfit(Exception):
+    """A field of an answer that does not have the shape the admin API documents."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{problem} @ {path}")
+
+
+class _Inconsistent(Exception):
+    """Answers read at different moments that do not fit together."""
+
+
+# --- the admin API's spellings ---------------------------------------------------------------
+
+_SERVICE_TYPES = {t.title: t for t in ServiceType}
+_QUERY_SERVICE_TYPES = {
+    "service": ServiceType.SERVICE,
+    "virtual_object": ServiceType.VIRTUAL_OBJECT,
+    "workflow": ServiceType.WORKFLOW,
+}
+_HANDLER_TYPES = {t.title: t for t in HandlerType}
+#: The handler type the server applies when a handler has none (RESTATE_RULES §2.6).
+_DEFAULT_HANDLER_TYPE = {
+    ServiceType.SERVICE: HandlerType.SHARED,
+    ServiceType.VIRTUAL_OBJECT: HandlerType.EXCLUSIVE,
+    ServiceType.WORKFLOW: HandlerType.SHARED,
+}
+_PROTOCOL_MODES = {
+    "BidiStream": ProtocolMode.BIDI_STREAM,
+    "RequestResponse": ProtocolMode.REQUEST_RESPONSE,
+}
+_STATUSES = {s.value: s for s in InvocationStatus}
+
+#: ``_PINNED_STATUS[(status, pinned)]``: the model's status for what ``sys_invocation`` shows,
+#: where the two differ. The server briefly shows a started call ``ready`` with its pin (a
+#: resumed attempt about to run: in flight, so ``RUNNING``) and a ``running`` call without one
+#: (its first attempt before the deployment is chosen: not pinned yet, so ``READY``).
+_PINNED_STATUS: Mapping[tuple[InvocationStatus, bool], InvocationStatus] = {
+    (InvocationStatus.READY, True): InvocationStatus.RUNNING,
+    (InvocationStatus.RUNNING, False): InvocationStatus.READY,
+    (InvocationStatus.SUSPENDED, False): InvocationStatus.READY,
+}
+
+_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+# --- reading fields --------------------------------------------------------------------------
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Misfit(path, f"expected an object, got {value!r}"[:200])
+    return value
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Misfit(path, f"expected a list, got {value!r}"[:200])
+    return value
+
+
+def _str(item: Mapping[str, Any], key: str, path: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise _Misfit(f"{path}.{key}", f"expected a string, got {value!r}"[:200])
+    return value
+
+
+def _optional_str(item: Mapping[str, Any], key: str, path: str) -> str | None:
+    return None if item.get(key) is None else _str(item, key, path)
+
+
+def _int(item: Mapping[str, Any], key: str, path: str) -> int:
+    value = item.get(key)
+    if type(value) is not int:
+        raise _Misfit(f"{path}.{key}", f"expected an integer, got {value!r}"[:200])
+    return value
+
+
+def _bool(item: Mapping[str, Any], key: str, path: str) -> bool:
+    value = item.get(key)
+    if not isinstance(value, bool):
+        raise _Misfit(f"{path}.{key}", f"expected true or false, got {value!r}"[:200])
+    return value
+
+
+def _one_of(item: Mapping[str, Any], key: str, path: str, choices: Mapping[str, Any]) -> Any:
+    value = _str(item, key, path)
+    try:
+        return choices[value]
+    except KeyError:
+        raise _Misfit(
+            f"{path}.{key}", f"expected one of {', '.join(choices)}, got {value!r}"
+        ) from None
+
+
+def _time(item: Mapping[str, Any], key: str, path: str) -> datetime:
+    """The admin API's timestamps: ``2026-11-26T05:42:05.549000000Z`` (nanoseconds) and
+    ``2026-11-26T05:42:41.136Z`` (``/query``, milliseconds)."""
+    value = _str(item, key, path)
+    match = _TIME.fullmatch(value)
+    if match is None:
+        raise _Misfit(f"{path}.{key}", f"expected an RFC 3339 timestamp, got {value!r}")
+    base, fraction, zone = match.groups()
+    try:
+        parsed = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    except ValueError as exc:
+        raise _Misfit(f"{path}.{key}", f"{value!r} is not a valid time: {exc}") from None
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    return parsed.replace(microsecond=micros).astimezone(UTC)
+
+
+def _optional_time(item: Mapping[str, Any], key: str, path: str) -> datetime | None:
+    return None if item.get(key) is None else _time(item, key, path)
+
+
+# --- the answers -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _ListedDeployment:
+    """A deployment as ``GET /deployments`` lists it (its services by revision only)."""
+
+    id: str
+    endpoint: str
+    created_at: datetime
+    min_protocol_version: int
+    max_protocol_version: int
+    protocol_mode: ProtocolMode
+    http_version: str | None
+    sdk_version: str | None
+    revisions: tuple[tuple[str, int], ...]
+
+
+def _listed_deployment(value: Any, path: str) -> _ListedDeployment:
+    item = _object(value, path)
+    if item.get("arn") is not None:
+        endpoint = _str(item, "arn", path)
+        mode = ProtocolMode.REQUEST_RESPONSE  # Lambda speaks request/response only
+    else:
+        endpoint = _str(item, "uri", path)
+        mode = _one_of(item, "protocol_type", path, _PROTOCOL_MODES)
+    revisions = []
+    for index, service in enumerate(_list(item.get("services"), f"{path}.services")):
+        spath = f"{path}.services[{index}]"
+        entry = _object(service, spath)
+        revisions.append((_str(entry, "name", spath), _int(entry, "revision", spath)))
+    return _ListedDeployment(
+        id=_str(item, "id", path),
+        endpoint=endpoint,
+        created_at=_time(item, "created_at", path),
+        min_protocol_version=_int(item, "min_protocol_version", path),
+        max_protocol_version=_int(item, "max_protocol_version", path),
+        protocol_mode=mode,
+        http_version=_optional_str(item, "http_version", path),
+        sdk_version=_optional_str(item, "sdk_version", path),
+        revisions=tuple(revisions),
+    )
+
+
+def _service_revision(value: Any, path: str) -> ServiceRevision:
+    """A service as ``GET /services`` and ``GET /deployments/{id}`` show it."""
+    item = _object(value, path)
+    service_type: ServiceType = _one_of(item, "ty", path, _SERVICE_TYPES)
+    public = _bool(item, "public", path)
+    handlers: dict[str, Handler] = {}
+    for index, raw in enumerate(_list(item.get("handlers"), f"{path}.handlers")):
+        hpath = f"{path}.handlers[{index}]"
+        entry = _object(raw, hpath)
+        name = _str(entry, "name", hpath)
+        handler_type = (
+            _one_of(entry, "ty", hpath, _HANDLER_TYPES)
+            if entry.get("ty") is not None
+            else _DEFAULT_HANDLER_TYPE[service_type]
+        )
+        # The server shows each handler's effective visibility; the model keeps a handler's own
+        # setting only where it differs from its service's.
+        shown = _bool(entry, "public", hpath) if "public" in entry else public
+        handlers[name] = Handler(name, handler_type, None if shown == public else shown)
+    metadata = item.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise _Misfit(f"{path}.metadata", f"expected an object of strings, got {metadata!r}")
+    return ServiceRevision(
+        name=_str(item, "name", path),
+        revision=_int(item, "revision", path),
+        type=service_type,
+        deployment_id=_str(item, "deployment_id", path),
+        public=public,
+        handlers=handlers,
+        documentation=_optional_str(item, "documentation", path),
+        metadata=metadata,
+    )
+
+
+def _services_of(answer: Any, key: str) -> list[ServiceRevision]:
+    return [
+        _service_revision(s, f"$.{key}[{i}]")
+        for i, s in enumerate(_list(_object(answer, "$").get(key), f"$.{key}"))
+    ]
+
+
+@attrs.frozen
+class _Row:
+    """One row of :data:`INVOCATIONS_QUERY`, read."""
+
+    invocation: Invocation
+    service_type: ServiceType
+    running_at: datetime | None
+    inbox_sequence: int | None
+    holds_key: bool
+
+
+def _row(value: Any, path: str) -> _Row:
+    item = _object(value, path)
+    service_type: ServiceType = _one_of(item, "target_service_ty", path, _QUERY_SERVICE_TYPES)
+    key = _optional_str(item, "target_service_key", path)
+    if KEYED[service_type]:
+        key = key or ""  # an empty key is NULL there
+    elif key is not None:
+        raise _Misfit(f"{path}.target_service_key", f"a Service call has key {key!r}")
+    status: InvocationStatus = _one_of(item, "status", path, _STATUSES)
+    pinned = _optional_str(item, "pinned_deployment_id", path)
+    status = _PINNED_STATUS.get((status, pinned is not None), status)
+    protocol = item.get("pinned_service_protocol_version")
+    if protocol is not None:
+        protocol = _int(item, "pinned_service_protocol_version", path)
+    if status.is_queued or status is InvocationStatus.READY:
+        pinned = protocol = None  # not started: pinned when it starts (RESTATE_RULES §3.2)
+    caller_target = _optional_str(item, "invoked_by_target", path)
+    caller_service = _optional_str(item, "invoked_by_service_name", path)
+    caller = None
+    if caller_target is not None:
+        # "Caller/call", or "Object/key/handler" for a keyed caller: the model names the handler.
+        service = caller_service or caller_target.partition("/")[0]
+        caller = f"{service}/{caller_target.rpartition('/')[2]}"
+    failure = None
+    message = _optional_str(item, "last_failure", path)
+    if message is not None and status is not InvocationStatus.COMPLETED:
+        failure = Failure(_optional_str(item, "last_failure_error_code", path) or "", message)
+    sequence = item.get("inbox_sequence_number")
+    if sequence is not None:
+        sequence = _int(item, "inbox_sequence_number", path)
+    invocation = Invocation(
+        id=_str(item, "id", path),
+        service=_str(item, "target_service_name", path),
+        handler=_str(item, "target_handler_name", path),
+        key=key,
+        caller=caller,
+        status=status,
+        pinned_deployment_id=pinned,
+        created_at=_time(item, "created_at", path),
+        pinned_protocol_version=protocol,
+        execute_at=_optional_time(item, "scheduled_start_at", path),
+        last_failure=failure,
+    )
+    if status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
+        raise _Misfit(f"{path}.scheduled_start_at", "a scheduled invocation has no start time")
+    return _Row(
+        invocation=invocation,
+        service_type=service_type,
+        running_at=_optional_time(item, "running_at", path),
+        inbox_sequence=sequence,
+        holds_key=item.get("key_holder") is not None,
+    )
+
+
+# --- the source ------------------------------------------------------------------------------
+
+
+class AdminSource:
+    """A Restate cluster's admin API (``http://host:9070``), read into a :class:`Registry`.
+
+    ``client`` is an ``httpx.Client`` to send the requests with (its base URL is not used;
+    it is not closed); without one, each :meth:`load` opens and closes its own. ``timeout``
+    bounds a whole :meth:`load`, every request and retry included, in seconds.
+    """
+
+    def __init__(
+        self, admin_url: str, *, client: httpx.Client | None = None, timeout: float = 10
+    ) -> None:
+        if not isinstance(admin_url, str) or not admin_url.startswith(("http://", "https://")):
+            raise ValueError(f"the admin URL must be an http(s) URL, got {admin_url!r}")
+        if not timeout > 0:
+            raise ValueError(f"the timeout must be a positive number of seconds, got {timeout!r}")
+        self.admin_url = admin_url.rstrip("/")
+        self.timeout = timeout
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"AdminSource({self.admin_url!r}, timeout={self.timeout!r})"
+
+    def load(self, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> Registry:
+        """The cluster's deployments, services and invocations, as a registry using ``clock``
+        and ``ids`` from now on. Raises :class:`AdminApiError` (and builds nothing) if the
+        admin API cannot be read within the timeout or answers something that cannot be
+        modelled."""
+        deadline = time.monotonic() + self.timeout
+        if self._client is not None:
+            return self._load(self._client, deadline, clock, ids)
+        with httpx.Client(follow_redirects=False) as client:
+            return self._load(client, deadline, clock, ids)
+
+    def snapshot(self) -> RegistrySnapshot:
+        """What :meth:`load` builds the registry from (checked as :meth:`load` checks it)."""
+        deadline = time.monotonic() + self.timeout
+        if self._client is not None:
+            return self._consistent(self._client, deadline, Registry.from_snapshot)
+        with httpx.Client(follow_redirects=False) as client:
+            return self._consistent(client, deadline, Registry.from_snapshot)
+
+    def _load(
+        self,
+        client: httpx.Client,
+        deadline: float,
+        clock: Clock | None,
+        ids: IdGenerator | None,
+    ) -> Registry:
+        built: list[Registry] = []
+
+        def build(snapshot: RegistrySnapshot) -> None:
+            built.append(Registry.from_snapshot(snapshot, clock=clock, ids=ids))
+
+        self._consistent(client, deadline, build)
+        return built[-1]
+
+    def _consistent(
+        self,
+        client: httpx.Client,
+        deadline: float,
+        build: Callable[[RegistrySnapshot], object],
+    ) -> RegistrySnapshot:
+        """Read until the answers fit together (at most ``_ATTEMPTS`` times)."""
+        problem = ""
+        for _ in range(_ATTEMPTS):
+            try:
+                snapshot = self._read(client, deadline)
+                build(snapshot)
+            except _Inconsistent as exc:
+                problem = str(exc)
+            except InvalidSnapshot as exc:
+                problem = "; ".join(str(p) for p in exc.problems)
+            else:
+                return snapshot
+        raise AdminApiError(
+            self.admin_url,
+            f"its answers do not fit together after {_ATTEMPTS} reads: {problem}",
+        )
+
+    def _request(
+        self, client: httpx.Client, deadline: float, method: str, path: str, body: Any = None
+    ) -> Any:
+        url = self.admin_url + path
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s")
+        try:
+            response = client.request(
+                method,
+                url,
+                json=body,
+                headers={"accept": "application/json"},
+                timeout=httpx.Timeout(remaining),
+            )
+        except httpx.TimeoutException:
+            raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s") from None
+        except httpx.HTTPError as exc:
+            raise AdminApiError(url, f"{type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            text = " ".join(response.text.split())[:500]
+            raise AdminApiError(url, text or "(empty body)", status=response.status_code)
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AdminApiError(
+                url, f"malformed JSON: {exc}: {response.text[:200]!r}", status=200
+            ) from None
+
+    def _get(
+        self, client: httpx.Client, deadline: float, path: str, read: Callable[[Any], Any]
+    ) -> Any:
+        answer = self._request(client, deadline, "GET", path)
+        try:
+            return read(answer)
+        except _Misfit as exc:
+            raise AdminApiError(self.admin_url + path, str(exc), status=200) from None
+
+    def _read(self, client: httpx.Client, deadline: float) -> RegistrySnapshot:
+        listed: list[_ListedDeployment] = self._get(
+            client,
+            deadline,
+            "/deployments",
+            lambda a: [
+                _listed_deployment(d, f"$.deployments[{i}]")
+                for i, d in enumerate(_list(_object(a, "$").get("deployments"), "$.deployments"))
+            ],
+        )
+        latest: list[ServiceRevision] = self._get(
+            client, deadline, "/services", lambda a: _services_of(a, "services")
+        )
+        answer = self._request(client, deadline, "POST", "/query", {"query": INVOCATIONS_QUERY})
+        try:
+            rows = [
+                _row(r, f"$.rows[{i}]")
+                for i, r in enumerate(_list(_object(answer, "$").get("rows"), "$.rows"))
+            ]
+        except _Misfit as exc:
+            raise AdminApiError(self.admin_url + "/query", str(exc), status=200) from None
+        known = {(s.name, s.revision, s.deployment_id): s for s in latest}
+        deployments = []
+        for entry in sorted(listed, key=lambda d: d.created_at):
+            if all((n, r, entry.id) in known for n, r in entry.revisions):
+                held = {n: known[(n, r, entry.id)] for n, r in entry.revisions}
+            else:  # it holds older revisions: ask for them
+                held = self._older(client, deadline, entry)
+            deployments.append(
+                Deployment(
+                    id=entry.id,
+                    endpoint=entry.endpoint,
+                    services=held,
+                    created_at=entry.created_at,
+                    min_protocol_version=entry.min_protocol_version,
+                    max_protocol_version=entry.max_protocol_version,
+                    protocol_mode=entry.protocol_mode,
+                    http_version=entry.http_version,
+                    sdk_version=entry.sdk_version,
+                )
+            )
+        return _snapshot(deployments, rows)
+
+    def _older(
+        self, client: httpx.Client, deadline: float, entry: _ListedDeployment
+    ) -> dict[str, ServiceRevision]:
+        services: list[ServiceRevision] = self._get(
+            client, deadline, f"/deployments/{entry.id}", lambda a: _services_of(a, "services")
+        )
+        held = {s.name: s for s in services}
+        expected = dict(entry.revisions)
+        shown = {s.name: s.revision for s in services}
+        if shown != expected or any(s.deployment_id != entry.id for s in services):
+            raise _Inconsistent(
+                f"deployment {entry.id!r} is listed with {expected} but shows {shown}"
+            )
+        return held
+
+
+def _snapshot(deployments: list[Deployment], rows: list[_Row]) -> RegistrySnapshot:
+    """The snapshot of deployments and ``sys_invocation`` rows (see the module docstring)."""
+    registered = {d.id: d for d in deployments}
+    latest: dict[str, ServiceRevision] = {}
+    for deployment in deployments:
+        for name, revision in deployment.services.items():
+            if name not in latest or revision.revision > latest[name].revision:
+                latest[name] = revision
+    invocations = [r.invocation for r in rows]
+    removed = sorted(
+        {
+            i.pinned_deployment_id
+            for i in invocations
+            if i.pinned_deployment_id is not None and i.pinned_deployment_id not in registered
+        }
+    )
+    locks: dict[tuple[str, str], str] = {}
+    waiting: dict[tuple[str, str], list[tuple[int, datetime, str]]] = {}
+    runs: dict[tuple[str, str], Invocation] = {}
+    callers: dict[tuple[str, str], int] = {}
+    never = 1 << 64
+    for row in rows:
+        invocation = row.invocation
+        target = (invocation.service, invocation.key if invocation.key is not None else "")
+        if row.holds_key and invocation.status is not InvocationStatus.COMPLETED:
+            locks[target] = invocation.id
+        if invocation.status is InvocationStatus.PENDING:
+            order = row.inbox_sequence if row.inbox_sequence is not None else never
+            waiting.setdefault(target, []).append((order, invocation.created_at, invocation.id))
+        if invocation.caller is not None:
+            key = (invocation.service, invocation.caller)
+            callers[key] = callers.get(key, 0) + 1
+        if _handler_type(invocation, registered, latest) is HandlerType.WORKFLOW:
+            previous = runs.get(target)
+            if previous is None or previous.created_at <= invocation.created_at:
+                runs[target] = invocation
+    for target in waiting:
+        if target not in locks:
+            raise _Inconsistent(f"{target[0]}/{target[1]} has queued calls but no call holds it")
+    pinned: dict[str, list[tuple[datetime, str]]] = {}
+    for row in rows:
+        invocation = row.invocation
+        if invocation.pinned_deployment_id is not None and invocation.status.is_in_flight:
+            started = row.running_at or invocation.created_at
+            pinned.setdefault(invocation.pinned_deployment_id, []).append((started, invocation.id))
+    return RegistrySnapshot(
+        deployments=tuple(deployments),
+        removed_deployment_ids=tuple(removed),
+        invocations=tuple(sorted(invocations, key=lambda i: (i.created_at, i.id))),
+        inboxes=tuple(
+            (service, key, tuple(i for _, _, i in sorted(queued)))
+            for (service, key), queued in waiting.items()
+        ),
+        locks=tuple((service, key, i) for (service, key), i in locks.items()),
+        workflow_runs=tuple((service, key, i.id) for (service, key), i in runs.items()),
+        callers=tuple((service, caller, n) for (service, caller), n in callers.items()),
+        pinned=tuple((d, tuple(i for _, i in sorted(ids))) for d, ids in pinned.items()),
+    )
+
+
+def _handler_type(
+    invocation: Invocation,
+    registered: Mapping[str, Deployment],
+    latest: Mapping[str, ServiceRevision],
+) -> HandlerType | None:
+    """The type of the invoked handler in the revision it runs on (pinned), else the latest."""
+    revision = None
+    pinned = registered.get(invocation.pinned_deployment_id or "")
+    if pinned is not None:
+        revision = pinned.services.get(invocation.service)
+    if revision is None:
+        revision = latest.get(invocation.service)
+    handler = revision.handlers.get(invocation.handler) if revision is not None else None
+    return handler.type if handler is not None else None
