@@ -15,6 +15,8 @@ from restate_versioning import ManualClock, Registry, SequentialIds
 if TYPE_CHECKING:
     from .restate_server import RestateServer
 
+pytest_plugins = ["pytester"]  # to run the package's own pytest plugin in a test
+
 DATA = Path(__file__).parent / "data"
 
 #: What restate-sdk 1.3.0 answers to discovery for Greeter (Service), TicketObject (Virtual

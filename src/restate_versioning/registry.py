@@ -75,6 +75,7 @@ _RUNNING = InvocationStatus.RUNNING
 _COMPLETED = InvocationStatus.COMPLETED
 _SUSPENDED = InvocationStatus.SUSPENDED
 _PAUSED = InvocationStatus.PAUSED
+_PENDING = InvocationStatus.PENDING
 _IN_FLIGHT = frozenset(s for s in InvocationStatus if s.is_in_flight)
 _FAIL_CODE = "RT0011"
 _UNSET: Any = object()
@@ -903,6 +904,71 @@ class Registry:
                 # It was queued for the key: it holds it while it runs, or while it retries.
                 self._locks[lock] = waiting.id
             self._start(waiting, Action.START)
+
+    # --- self-check -------------------------------------------------------------------------
+
+    def verify(self) -> tuple[str, ...]:
+        """Every way the indexes behind statuses, counts, queues and plans differ from a
+        recount from the deployments and invocations (empty when they agree). For property
+        tests: it scans everything, so it is as slow as the registry is large."""
+        problems: list[str] = []
+        deployments = self._deployments
+        revisions: dict[str, dict[int, str]] = {}
+        for deployment in deployments.values():
+            for name, revision in deployment.services.items():
+                revisions.setdefault(name, {})[revision.revision] = deployment.id
+        latest = {
+            name: deployments[found[max(found)]].services[name] for name, found in revisions.items()
+        }
+        held = dict.fromkeys(deployments, 0)
+        for revision in latest.values():
+            held[revision.deployment_id] += 1
+        pinned: dict[str, set[str]] = {}
+        paused: dict[str, int] = {}
+        waiting: dict[str, list[str]] = {}
+        active: dict[tuple[str, str], list[str]] = {}
+        counts: dict[tuple[str, str, InvocationStatus], int] = {}
+        for invocation in self._invocations.values():
+            if invocation.status is _COMPLETED:
+                continue
+            key = (invocation.service, invocation.handler, invocation.status)
+            counts[key] = counts.get(key, 0) + 1
+            active.setdefault((invocation.service, invocation.handler), []).append(invocation.id)
+            where = invocation.pinned_deployment_id
+            if where is None:
+                waiting.setdefault(invocation.service, []).append(invocation.id)
+            elif invocation.status in _IN_FLIGHT:
+                pinned.setdefault(where, set()).add(invocation.id)
+                if invocation.status is _PAUSED:
+                    paused[where] = paused.get(where, 0) + 1
+        pending = sorted(i.id for i in self._invocations.values() if i.status is _PENDING)
+        expected: list[tuple[str, object, object]] = [
+            ("revisions", revisions, self._revisions),
+            ("latest revisions", latest, self._latest),
+            ("latest revisions held", held, self._latest_held),
+            (
+                "endpoints",
+                {parse_endpoint(d.endpoint).key: d.id for d in deployments.values()},
+                self._by_endpoint,
+            ),
+            ("pinned", pinned, {d: set(ids) for d, ids in self._pinned.items()}),
+            ("paused", paused, self._paused),
+            ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items()}),
+            ("uncompleted", active, {t: list(ids) for t, ids in self._active.items()}),
+            ("status counts", counts, self._counts),
+            ("inboxes", pending, sorted(i for queue in self._inboxes.values() for i in queue)),
+        ]
+        for name, recounted, kept in expected:
+            if recounted != kept:
+                problems.append(f"{name}: recounted {recounted!r}, kept {kept!r}")
+        for lock, queue in self._inboxes.items():
+            if not queue or lock not in self._locks:
+                problems.append(f"the inbox of {lock!r} has no holder or is empty")
+        for lock, holder in self._locks.items():
+            found = self._invocations[holder]
+            if found.status is _COMPLETED or _lock_of(found) != lock:
+                problems.append(f"{lock!r} is held by {holder!r} ({found.status.value})")
+        return tuple(problems)
 
     # --- snapshots --------------------------------------------------------------------------
 

@@ -1,0 +1,246 @@
+"""``VersioningMachine``: a Hypothesis state machine that drives a :class:`Registry` through
+random commands and checks the versioning invariants after every step (``testing`` extra).
+
+Run it as a test with ``TestVersioning = VersioningMachine.TestCase``. Subclass it to add your
+own rules and invariants (call ``self.attempt(label, command)`` to run a command the way the
+machine does: a refused command must change nothing), or to drive your own tool's registry by
+overriding :meth:`make_registry`.
+
+The invariants, checked after every step:
+
+* an invocation's pinned deployment never changes once set, except by an explicit move
+  (``resume(id, deployment=...)``);
+* an invocation that starts is pinned to the deployment of its service's latest revision;
+* the indexes behind statuses, counts, queues and plans equal a recount from scratch
+  (:meth:`Registry.verify`), and so every service's latest revision is the highest one left;
+* the revisions a deployment holds never change, except by ``force`` or ``promote``;
+* a removal without ``force`` breaks no started invocation and no queued work;
+* a refused command changes nothing; snapshots round-trip exactly, through JSON too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from ..clock import ManualClock
+from ..errors import VersioningError
+from ..ids import SequentialIds
+from ..model import InvocationStatus
+from ..registry import Registry
+from ..serialization import dumps, loads
+from .strategies import manifests
+
+__all__ = ["VersioningMachine"]
+
+T = TypeVar("T")
+
+SERVICES = ("Greeter", "Ticket", "Signup")
+ENDPOINTS = (
+    "http://127.0.0.1:9081",
+    "http://127.0.0.1:9082",
+    "http://localhost:9081/",
+    "arn:aws:lambda:eu-central-1:123456789012:function:greeter:1",
+)
+HANDLERS = ("greet", "run", "reserve", "status")
+CALLERS = (None, "Greeter/greet", "Ticket/reserve", "Other/x")
+
+
+class VersioningMachine(RuleBasedStateMachine):
+    """Random register / force / breaking / dry-run / invoke / suspend / pause / resume /
+    complete / kill / start_due / set_public / remove / promote commands on one registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock()
+        self.registry = self.make_registry(self.clock)
+        self.invocation_ids: list[str] = []
+        self._pins: dict[str, str] = {}
+        self._held: dict[tuple[str, str], int] = {}
+        self._rewritten: set[str] = set()
+        self._moved: set[str] = set()
+
+    def make_registry(self, clock: ManualClock) -> Registry:
+        """The registry under test (override to test your own setup)."""
+        return Registry(clock=clock, ids=SequentialIds())
+
+    # --- running commands -------------------------------------------------------------------
+
+    def attempt(self, label: str, command: Callable[[], T]) -> T | None:
+        """Run a command; if the registry refuses it, check that nothing changed."""
+        before = self.registry.snapshot()
+        try:
+            result = command()
+        except VersioningError as error:
+            refused = repr(error)
+        else:
+            note(f"{label} -> ok")
+            return result
+        note(f"{label} -> {refused}")
+        after = self.registry.snapshot()
+        assert after == before, f"{label} was refused ({refused}) but changed the registry"
+        return None
+
+    def _pick(self, known: list[str], index: int) -> str | None:
+        return known[index % len(known)] if known else None
+
+    def _deployment_ids(self) -> list[str]:
+        return [d.id for d in self.registry.deployments()]
+
+    # --- rules ------------------------------------------------------------------------------
+
+    @rule(
+        endpoint=st.sampled_from(ENDPOINTS),
+        manifest=manifests(names=SERVICES),
+        force=st.booleans(),
+        breaking=st.booleans(),
+        dry_run=st.booleans(),
+    )
+    def register(
+        self, endpoint: str, manifest: dict[str, Any], force: bool, breaking: bool, dry_run: bool
+    ) -> None:
+        result = self.attempt(
+            f"register({endpoint!r}, {force=}, {breaking=}, {dry_run=})",
+            lambda: self.registry.register(
+                endpoint, manifest, force=force, breaking=breaking, dry_run=dry_run
+            ),
+        )
+        if result is not None and result.outcome.value == "OVERWRITTEN" and not dry_run:
+            self._rewritten.add(result.deployment.id)
+
+    @rule(index=st.integers(0, 20))
+    def promote(self, index: int) -> None:
+        target = self._pick(self._deployment_ids(), index)
+        if target is None:
+            return
+        promoted = self.attempt(f"promote({target})", lambda: self.registry.promote(target))
+        if promoted is not None:
+            self._rewritten.add(target)
+
+    @rule(index=st.integers(0, 20), force=st.booleans())
+    def remove(self, index: int, force: bool) -> None:
+        target = self._pick(self._deployment_ids(), index)
+        if target is None:
+            return
+        before = self.registry.snapshot()
+        removal = self.attempt(
+            f"remove({target}, {force=})", lambda: self.registry.remove(target, force=force)
+        )
+        if removal is None or force:
+            return
+        gone = {e.service for e in removal.effects if e.kind.value == "VANISHES"}
+        for invocation in before.invocations:
+            if invocation.status is InvocationStatus.COMPLETED:
+                continue
+            assert not (
+                invocation.pinned_deployment_id == target and invocation.status.is_in_flight
+            ), f"a removal without force broke {invocation.id}, pinned to {target}"
+            assert not (invocation.pinned_deployment_id is None and invocation.service in gone), (
+                f"a removal without force broke queued {invocation.id} of {invocation.service}"
+            )
+
+    @rule(
+        service=st.sampled_from((*SERVICES, "Nope")),
+        handler=st.sampled_from(HANDLERS),
+        key=st.sampled_from([None, "k1", "k2"]),
+        caller=st.sampled_from(CALLERS),
+        delay=st.sampled_from([None, timedelta(0), timedelta(seconds=5)]),
+    )
+    def invoke(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        caller: str | None,
+        delay: timedelta | None,
+    ) -> None:
+        invocation = self.attempt(
+            f"invoke({service}/{handler}, {key=}, {caller=}, {delay=})",
+            lambda: self.registry.invoke(service, handler, key=key, caller=caller, delay=delay),
+        )
+        if invocation is not None and invocation.id not in self.invocation_ids:
+            self.invocation_ids.append(invocation.id)
+
+    @rule(
+        command=st.sampled_from(["suspend", "pause", "complete", "kill", "resume"]),
+        index=st.integers(0, 100),
+    )
+    def act(self, command: str, index: int) -> None:
+        target = self._pick(self.invocation_ids, index)
+        if target is not None:
+            method = getattr(self.registry, command)
+            self.attempt(f"{command}({target})", lambda: method(target))
+
+    @rule(index=st.integers(0, 100), where=st.sampled_from(["latest", 0, 1, 2]))
+    def move(self, index: int, where: str | int) -> None:
+        target = self._pick(self.invocation_ids, index)
+        if target is None:
+            return
+        destination = where if isinstance(where, str) else self._pick(self._deployment_ids(), where)
+        if destination is None:
+            return
+        moved = self.attempt(
+            f"resume({target}, deployment={destination})",
+            lambda: self.registry.resume(target, destination),
+        )
+        if moved is not None:
+            self._moved.add(target)
+
+    @rule(seconds=st.sampled_from([0, 3, 10]))
+    def tick(self, seconds: int) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
+        self.attempt("start_due()", self.registry.start_due)
+
+    @rule(service=st.sampled_from(SERVICES), public=st.booleans())
+    def set_public(self, service: str, public: bool) -> None:
+        self.attempt(
+            f"set_public({service}, {public})", lambda: self.registry.set_public(service, public)
+        )
+
+    # --- invariants -------------------------------------------------------------------------
+
+    @invariant()
+    def indexes_equal_a_recount(self) -> None:
+        problems = self.registry.verify()
+        assert not problems, problems
+
+    @invariant()
+    def pins_never_change_and_start_on_the_latest(self) -> None:
+        for invocation in self.registry.invocations():
+            pinned = invocation.pinned_deployment_id
+            if pinned is None:
+                continue
+            known = self._pins.get(invocation.id)
+            if known is None:
+                latest = self.registry.service(invocation.service).deployment_id
+                assert pinned == latest, (
+                    f"{invocation.id} started on {pinned}, not on the latest {latest}"
+                )
+            elif known != pinned:
+                assert invocation.id in self._moved, f"{invocation.id} moved {known} -> {pinned}"
+            self._pins[invocation.id] = pinned
+        self._moved.clear()
+
+    @invariant()
+    def revisions_in_a_deployment_change_only_by_force(self) -> None:
+        for deployment in self.registry.deployments():
+            for name, revision in deployment.services.items():
+                known = self._held.get((deployment.id, name))
+                if known is not None and known != revision.revision:
+                    assert deployment.id in self._rewritten, (
+                        f"{name} went from revision {known} to {revision.revision} in "
+                        f"{deployment.id} without force"
+                    )
+                self._held[(deployment.id, name)] = revision.revision
+        self._rewritten.clear()
+
+    @invariant()
+    def snapshots_round_trip(self) -> None:
+        snapshot = self.registry.snapshot()
+        assert Registry.from_snapshot(snapshot).snapshot() == snapshot
+        assert loads(dumps(self.registry)).snapshot() == snapshot

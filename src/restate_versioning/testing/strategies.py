@@ -1,0 +1,243 @@
+"""Hypothesis strategies for the things Restate versions (needs the ``testing`` extra).
+
+* :func:`service_names`, :func:`handler_names` — names the server accepts (reserved service
+  names left out);
+* :func:`manifests` — valid discovery manifests, as JSON;
+* :func:`invalid_manifests` — manifests the server refuses, each with the :data:`REASONS` key
+  saying why;
+* :func:`endpoints` — HTTP endpoints on loopback and versioned Lambda ARNs;
+* :func:`steps` — sequences of commands (:class:`Step`) that :func:`apply` runs on a registry.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+
+from ..errors import VersioningError
+from ..manifest import HandlerType, ServiceType
+from ..registry import Registry
+from ..rules.manifest import HANDLER_TYPES, is_reserved_service_name
+
+__all__ = [
+    "REASONS",
+    "Step",
+    "apply",
+    "endpoints",
+    "handler_names",
+    "invalid_manifests",
+    "manifests",
+    "service_names",
+    "steps",
+]
+
+_FIRST = string.ascii_letters
+_REST = string.ascii_letters + string.digits
+
+
+@st.composite
+def _names(draw: st.DrawFn, rest: str, max_size: int) -> str:
+    if draw(st.booleans()):
+        head = draw(st.sampled_from(_FIRST))
+    else:
+        head = "_" + draw(st.sampled_from(_REST))
+    return head + draw(st.text(alphabet=rest, max_size=max_size))
+
+
+def service_names(max_size: int = 12) -> st.SearchStrategy[str]:
+    """Service names the server accepts: ``^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9._-]*$``, not
+    reserved (``restate...``, ``openapi``)."""
+    return _names(_REST + "._-", max_size).filter(lambda n: not is_reserved_service_name(n))
+
+
+def handler_names(max_size: int = 12) -> st.SearchStrategy[str]:
+    """Handler names the server accepts: ``^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9_]*$``."""
+    return _names(_REST + "_", max_size)
+
+
+@st.composite
+def _service(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    service_type = draw(st.sampled_from(list(ServiceType)))
+    declared = draw(
+        st.lists(
+            st.tuples(handler_names(), st.sampled_from(list(HANDLER_TYPES[service_type]))),
+            min_size=1,
+            max_size=4,
+            unique_by=lambda pair: pair[0],
+        )
+    )
+    handlers: list[dict[str, Any]] = []
+    for handler_name, handler_type in declared:
+        handler: dict[str, Any] = {"name": handler_name}
+        if handler_type is not None:
+            handler["ty"] = handler_type.value
+        handlers.append(handler)
+    service: dict[str, Any] = {"name": name, "ty": service_type.value, "handlers": handlers}
+    if draw(st.booleans()):
+        service["ingressPrivate"] = draw(st.booleans())
+    return service
+
+
+@st.composite
+def manifests(
+    draw: st.DrawFn, names: Sequence[str] | None = None, max_services: int = 3
+) -> dict[str, Any]:
+    """A valid discovery manifest as JSON: 1 to ``max_services`` services (named from
+    ``names`` when given), handlers of types their service allows, a protocol range that
+    overlaps the supported [5, 7]."""
+    pool = st.sampled_from(list(names)) if names else service_names()
+    chosen = draw(st.lists(pool, min_size=1, max_size=max_services, unique=True))
+    low = draw(st.integers(1, 7))
+    high = draw(st.integers(max(low, 5), 9))
+    return {
+        "protocolMode": draw(st.sampled_from(["REQUEST_RESPONSE", "BIDI_STREAM"])),
+        "minProtocolVersion": low,
+        "maxProtocolVersion": high,
+        "services": [draw(_service(name)) for name in chosen],
+    }
+
+
+#: Why an invalid manifest is refused, and the Restate code the server answers with (or None).
+REASONS: Mapping[str, str | None] = {
+    "reserved service name": "META0005",
+    "unsupported protocol versions": "META0012",
+    "min protocol above max": "META0013",
+    "missing protocol mode": "META0013",
+    "handler type not allowed for its service type": None,
+    "service name does not match the pattern": None,
+}
+
+
+@st.composite
+def invalid_manifests(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    """A manifest the server refuses, and the :data:`REASONS` key saying why. Exactly one
+    thing is wrong with it."""
+    document = draw(manifests(max_services=1))
+    service = document["services"][0]
+    reason = draw(st.sampled_from(list(REASONS)))
+    if reason == "reserved service name":
+        service["name"] = draw(st.sampled_from(["restate", "RestateFoo", "openapi", "restateX"]))
+    elif reason == "unsupported protocol versions":
+        document["minProtocolVersion"], document["maxProtocolVersion"] = draw(
+            st.sampled_from([(1, 4), (8, 9), (1, 1)])
+        )
+    elif reason == "min protocol above max":
+        document["minProtocolVersion"], document["maxProtocolVersion"] = 7, 5
+    elif reason == "missing protocol mode":
+        del document["protocolMode"]
+    elif reason == "handler type not allowed for its service type":
+        service_type = ServiceType(service["ty"])
+        allowed = HANDLER_TYPES[service_type]
+        wrong = [t for t in HandlerType if t not in allowed]
+        service["handlers"][0]["ty"] = draw(st.sampled_from(wrong)).value
+    else:
+        service["name"] = draw(st.sampled_from(["1bad", "", "bad name", "-x"]))
+    return document, reason
+
+
+def endpoints() -> st.SearchStrategy[str]:
+    """HTTP endpoints on 127.0.0.1 (with a path or not) and versioned AWS Lambda ARNs."""
+    http = st.builds(
+        lambda port, path: f"http://127.0.0.1:{port}{path}",
+        st.integers(1024, 65535),
+        st.sampled_from(["", "/", "/svc", "/a/b"]),
+    )
+    lambdas = st.builds(
+        lambda name, version: f"arn:aws:lambda:eu-central-1:123456789012:function:{name}:{version}",
+        st.text(alphabet=_REST, min_size=1, max_size=12),
+        st.integers(1, 99),
+    )
+    return st.one_of(http, lambdas)
+
+
+@attrs.frozen
+class Step:
+    """One command for :func:`apply`: the :class:`Registry` method and its arguments."""
+
+    command: str
+    arguments: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.arguments)
+        return f"{self.command}({shown})"
+
+
+def apply(registry: Registry, step: Step) -> Any:
+    """Run ``step`` on ``registry``. A step that names an invocation or deployment by index
+    (``invocation``/``deployment``) takes the n-th one the registry knows, modulo their count;
+    returns ``None`` when there is none, or when the registry refuses the step."""
+    arguments = dict(step.arguments)
+    for key, known in (
+        ("invocation", [i.id for i in registry.invocations()]),
+        ("deployment", [d.id for d in registry.deployments()]),
+    ):
+        if key in arguments:
+            if not known:
+                return None
+            arguments[key] = known[arguments[key] % len(known)]
+    method = getattr(registry, step.command)
+    try:
+        if "invocation" in arguments:
+            return method(arguments.pop("invocation"), **arguments)
+        if "deployment" in arguments:
+            return method(arguments.pop("deployment"), **arguments)
+        return method(**arguments)
+    except VersioningError:
+        return None
+
+
+def steps(
+    names: Sequence[str] = ("Greeter", "Ticket", "Signup"),
+    endpoints_: Sequence[str] = ("http://127.0.0.1:9081", "http://127.0.0.1:9082"),
+    max_size: int = 30,
+) -> st.SearchStrategy[list[Step]]:
+    """Sequences of commands over a few service names and endpoints, for :func:`apply`."""
+    handlers = st.sampled_from(["greet", "run", "reserve", "status"])
+    register = st.builds(
+        lambda endpoint, manifest, force, breaking: Step(
+            "register",
+            (
+                ("endpoint", endpoint),
+                ("manifest", manifest),
+                ("force", force),
+                ("breaking", breaking),
+            ),
+        ),
+        st.sampled_from(list(endpoints_)),
+        manifests(names=names),
+        st.booleans(),
+        st.booleans(),
+    )
+    invoke = st.builds(
+        lambda service, handler, key, delay: Step(
+            "invoke",
+            (("service", service), ("handler", handler), ("key", key), ("delay", delay)),
+        ),
+        st.sampled_from(list(names)),
+        handlers,
+        st.sampled_from([None, "k1", "k2"]),
+        st.sampled_from([None, timedelta(seconds=5)]),
+    )
+    on_invocation = st.builds(
+        lambda command, index: Step(command, (("invocation", index),)),
+        st.sampled_from(["suspend", "pause", "resume", "complete", "kill"]),
+        st.integers(0, 100),
+    )
+    on_deployment = st.builds(
+        lambda command, index: Step(command, (("deployment", index),)),
+        st.sampled_from(["remove", "promote"]),
+        st.integers(0, 100),
+    )
+    other = st.sampled_from([Step("start_due")]) | st.builds(
+        lambda name, public: Step("set_public", (("name", name), ("public", public))),
+        st.sampled_from(list(names)),
+        st.booleans(),
+    )
+    return st.lists(
+        st.one_of(register, invoke, on_invocation, on_deployment, other), max_size=max_size
+    )
