@@ -1,10 +1,13 @@
 """The :class:`Registry`: the state of one Restate cluster's versioning, and its commands.
 
 The registry holds deployments, the latest revision of every service, and invocations, plus the
-indexes that keep every query cheap (status, counts, removal plans). It decides nothing itself:
-each rule lives in :mod:`restate_versioning.rules`. Every command validates first and then
-applies, so a command either fully succeeds or raises a
-:class:`~restate_versioning.VersioningError` and changes nothing.
+indexes that keep every query cheap (status, counts, removal plans). The rules live in
+:mod:`restate_versioning.rules` (registration, admission, the status machine, pinning,
+removal); the registry keeps the state they need and applies them. What it does itself is
+bookkeeping: the inbox and holder of each key, the run of each workflow key, and the checks of
+moving an invocation (RESTATE_RULES §3.5). Every command validates first and then applies, so a
+command either fully succeeds or raises a :class:`~restate_versioning.VersioningError` and
+changes nothing.
 
 It does no I/O. Time comes from ``clock`` (a zero-argument callable returning an aware
 ``datetime``) and ids from ``ids`` (an :class:`~restate_versioning.ids.IdGenerator`); inject both

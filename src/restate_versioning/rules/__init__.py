@@ -9,8 +9,7 @@
 * :mod:`.deployment_status` — Active / Draining / Drained — RESTATE_RULES §5.4.
 * :mod:`.removal` — when removing a deployment is safe, and what it does — RESTATE_RULES §5.
 
-The :class:`~restate_versioning.Registry` holds state and applies these rules; it decides nothing
-on its own.
+The :class:`~restate_versioning.Registry` holds the state and applies these rules.
 """
 
 from . import deployment_status, invocations, manifest, registration, removal
