@@ -122,7 +122,8 @@ def test_killing_a_pending_call_takes_it_out_of_the_queue(registry: Registry, v1
     assert registry.kill(dropped.id).status is S.COMPLETED
     registry.complete(first.id)
     assert registry.invocation(kept.id).status is S.RUNNING
-    assert registry.invocation(dropped.id).pinned_deployment_id is None
+    with pytest.raises(InvocationNotFound):  # never started: not kept, as on the server
+        registry.invocation(dropped.id)
 
 
 def test_a_delayed_call_is_scheduled_unpinned_and_pins_to_latest_when_due(
@@ -165,10 +166,33 @@ def test_a_killed_scheduled_call_never_starts(
     registry: Registry, clock: ManualClock, v1: str
 ) -> None:
     delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=5))
-    registry.kill(delayed.id)
+    assert registry.kill(delayed.id).status is S.COMPLETED
     clock.advance(timedelta(seconds=5))
     assert registry.start_due() == ()
-    assert registry.invocation(delayed.id).status is S.COMPLETED
+
+
+def test_a_killed_call_that_never_started_is_not_kept(registry: Registry, v1: str) -> None:
+    """Seen on restate-server 1.7.12: a killed pending or scheduled invocation disappears from
+    sys_invocation, and killing it again answers 404; one that started stays, completed."""
+    registry.invoke("TicketObject", "reserve", key="k")
+    pending = registry.invoke("TicketObject", "reserve", key="k")
+    scheduled = registry.invoke("Greeter", "greet", delay=timedelta(minutes=10))
+    started = registry.invoke("Greeter", "greet")
+    for never_started in (pending, scheduled):
+        registry.kill(never_started.id)
+        with pytest.raises(InvocationNotFound):
+            registry.kill(never_started.id)
+    assert registry.kill(started.id).status is S.COMPLETED
+    assert registry.invocation(started.id).status is S.COMPLETED
+    assert registry.verify() == ()
+
+
+def test_a_workflow_run_killed_before_it_started_frees_its_key(
+    registry: Registry, clock: ManualClock, v1: str
+) -> None:
+    run = registry.invoke("Signup", "run", key="w", delay=timedelta(minutes=1))
+    registry.kill(run.id)
+    assert registry.invoke("Signup", "run", key="w").id != run.id
 
 
 def test_a_zero_delay_starts_at_once(registry: Registry, v1: str) -> None:

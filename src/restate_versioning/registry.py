@@ -755,8 +755,8 @@ class Registry:
         moved: list[Invocation] = []
         while self._scheduled and self._scheduled[0][0] <= now:
             _, _, invocation_id = heapq.heappop(self._scheduled)
-            invocation = self._invocations[invocation_id]
-            if invocation.status is not InvocationStatus.SCHEDULED:
+            invocation = self._invocations.get(invocation_id)
+            if invocation is None or invocation.status is not InvocationStatus.SCHEDULED:
                 continue  # killed while it waited
             moved.append(self._admit(invocation, Action.START))
         return tuple(moved)
@@ -875,7 +875,12 @@ class Registry:
         return completed
 
     def kill(self, invocation_id: str) -> Invocation:
-        """End any invocation that is not completed; queued work leaves its queue."""
+        """End any invocation that is not completed; queued work leaves its queue.
+
+        As on the server, a killed call that never started (pending or scheduled) is not
+        kept: afterwards the registry does not know it (:class:`InvocationNotFound`), and a
+        workflow key whose run it was can run again. One that started stays, completed.
+        Returns the killed invocation."""
         invocation = self.invocation(invocation_id)
         killed = self._replace(invocation, Action.KILL)
         if invocation.status is InvocationStatus.PENDING:
@@ -886,6 +891,11 @@ class Registry:
                 del self._inboxes[lock]
         if invocation.key is not None:
             self._release(invocation)
+        if invocation.status.is_queued:  # it never started: forgotten
+            del self._invocations[invocation.id]
+            lock = _lock_of(invocation)
+            if self._workflow_runs.get(lock) == invocation.id:
+                del self._workflow_runs[lock]
         return killed
 
     def _release(self, invocation: Invocation) -> None:
