@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean postgres restate
+.PHONY: demo test lint typecheck unit bench clean postgres restate conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,11 @@ bench: $(STAMP) postgres
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+# Differential conformance (tests/conformance): many random scenarios on a real restate-server
+# and on the model, compared after every step. `make test` runs a few of them.
+CONFORMANCE_SCENARIOS ?= 50
+CONFORMANCE_STEPS ?= 20
+conformance: $(STAMP) restate
+	CONFORMANCE_SCENARIOS=$(CONFORMANCE_SCENARIOS) CONFORMANCE_STEPS=$(CONFORMANCE_STEPS) \
+		$(BIN)/python -m pytest -m conformance tests/conformance

@@ -10,6 +10,7 @@ The same three services as ``tests/data/python-sdk-1.3.0-v4.json``: ``Greeter`` 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Literal
 
 import restate
 
@@ -67,3 +68,91 @@ SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
 app_bidi = restate.app(services=SERVICES, protocol="bidi")
 app_request_response = restate.app(services=SERVICES, protocol="request_response")
 app = app_bidi
+
+
+# --- the differential conformance suite (tests/conformance) ---------------------------------
+#
+# Variants of a ``Greeter`` and a ``TicketObject`` that the conformance scenarios register in
+# turn: ``v1``; ``v2`` (Greeter gains a handler ``greet_twice``); ``retyped`` (Greeter becomes
+# a Virtual Object: registering it needs ``breaking``); ``private`` (Greeter gains a handler
+# ``secret`` that the ingress cannot call, and TicketObject is private). An input starting with
+# ``"slow"`` makes a handler sleep an hour (durably: the call stays in flight, pinned).
+
+CONFORMANCE_SLOW = timedelta(hours=1)
+
+
+async def _conformance_greet(ctx: restate.Context | restate.ObjectContext, name: str) -> str:
+    if name.startswith("slow"):
+        await ctx.sleep(CONFORMANCE_SLOW)
+    return f"Hello {name}!"
+
+
+async def _conformance_reserve(ctx: restate.ObjectContext, seat: str) -> str:
+    if seat.startswith("slow"):
+        await ctx.sleep(CONFORMANCE_SLOW)
+    ctx.set("status", f"reserved {seat}")
+    return f"reserved {seat}"
+
+
+async def _conformance_status(ctx: restate.ObjectSharedContext, _request: str) -> str:
+    return await ctx.get("status", type_hint=str) or "available"
+
+
+def _conformance_greeter(
+    *, retyped: bool = False, extra: bool = False, secret: bool = False
+) -> restate.Service | restate.VirtualObject:
+    greeter: restate.Service | restate.VirtualObject = (
+        restate.VirtualObject("Greeter") if retyped else restate.Service("Greeter")
+    )
+
+    @greeter.handler("greet")
+    async def greet(ctx: Any, name: str) -> str:
+        return await _conformance_greet(ctx, name)
+
+    if extra:
+
+        @greeter.handler("greet_twice")
+        async def greet_twice(ctx: Any, name: str) -> str:
+            return await _conformance_greet(ctx, name + name)
+
+    if secret:
+
+        @greeter.handler("secret", ingress_private=True)
+        async def secret_handler(ctx: Any, name: str) -> str:
+            return await _conformance_greet(ctx, name)
+
+    return greeter
+
+
+def _conformance_tickets(*, private: bool = False) -> restate.VirtualObject:
+    tickets = restate.VirtualObject("TicketObject", ingress_private=True if private else None)
+
+    @tickets.handler("reserve")
+    async def reserve(ctx: restate.ObjectContext, seat: str) -> str:
+        return await _conformance_reserve(ctx, seat)
+
+    @tickets.handler("status", kind="shared")
+    async def ticket_status(ctx: restate.ObjectSharedContext, request: str) -> str:
+        return await _conformance_status(ctx, request)
+
+    return tickets
+
+
+def _conformance_app(
+    *, protocol: Literal["bidi", "request_response"] = "bidi", **variant: bool
+) -> Any:
+    private = variant.pop("private", False)
+    return restate.app(
+        services=[
+            _conformance_greeter(secret=private, **variant),
+            _conformance_tickets(private=private),
+        ],
+        protocol=protocol,
+    )
+
+
+conformance_v1 = _conformance_app()
+conformance_v1_request_response = _conformance_app(protocol="request_response")
+conformance_v2 = _conformance_app(extra=True)
+conformance_retyped = _conformance_app(retyped=True)
+conformance_private = _conformance_app(private=True)

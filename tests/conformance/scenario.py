@@ -1,0 +1,835 @@
+"""Differential conformance: one scenario replayed on a real restate-server and on the model.
+
+A scenario is a list of steps made from a seed (:func:`generate`). :func:`run` applies each
+step to a *fresh* real ``restate-server`` 1.7.12 (admin API and ingress, over ``httpx``) and to a
+model :class:`~restate_versioning.Registry`, waits for the server to settle, and compares the
+two after every step:
+
+* the outcome of the step itself (HTTP status and answer against the model's result or error);
+* services: name, revision, type, visibility, deployment, and each handler's type and
+  visibility (``GET /services`` against :func:`admin_services` of the model);
+* deployments: id, endpoint, protocol, HTTP and SDK versions, protocol range, services and
+  revisions (``GET /deployments`` against :func:`admin_deployments`; ``created_at`` aside);
+* every invocation the scenario made: status and pinned deployment (``sys_invocation``, read
+  by :class:`~restate_versioning.admin.AdminSource`);
+* each deployment's status and active invocations as the CLI computes them: from the
+  server's data, and every few steps from the real ``restate deployments list --extra``.
+
+Both sides use the same ids: the server acts first, and the model gets the server's
+deployment and invocation ids from :class:`ServerIds`. What the model cannot predict, the
+server's own progress, is mirrored into the model once it is observed: a quick call that
+completed is completed in the model, a slow call that suspended (its hour-long sleep) is
+suspended there. Any disagreement raises :class:`Disagreement`, which carries the step and
+what each side said; :func:`shrink` then looks for a shorter scenario that still disagrees.
+
+The endpoints are real restate-sdk 1.3.0 apps (``tests/sdk/services.py``, ``conformance_*``),
+started once and shared by every scenario (:class:`EndpointPool`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import attrs
+import httpx
+
+from restate_versioning import (
+    DeploymentStatus,
+    InvocationStatus,
+    ManualClock,
+    Registry,
+    VersioningError,
+)
+from restate_versioning.admin import AdminSource
+from restate_versioning.endpoints import parse_endpoint
+from restate_versioning.errors import (
+    DeploymentNotFound,
+    HandlerNotFound,
+    InvalidInvocation,
+    InvalidTransition,
+    InvocationNotFound,
+    ServiceNotFound,
+    ServiceNotPublic,
+    ServiceTypeChanged,
+)
+from restate_versioning.ids import RandomIds
+from restate_versioning.model import Outcome
+from restate_versioning.serialization import admin_deployments, admin_services
+from restate_versioning.transport import HttpTransport, register_endpoint
+
+from ..restate_server import RestateServer
+from ..sdk.endpoint import SdkEndpoint
+
+__all__ = [
+    "ENDPOINTS",
+    "Disagreement",
+    "EndpointPool",
+    "Invoke",
+    "Kill",
+    "Register",
+    "Remove",
+    "ScenarioResult",
+    "ServerIds",
+    "SetPublic",
+    "Step",
+    "describe",
+    "generate",
+    "run",
+    "shrink",
+]
+
+#: The endpoints a scenario registers: name -> the SDK app it serves (``tests/sdk/services``).
+#: Two replicas of v1 and v2 make the same manifest registrable as two deployments.
+ENDPOINTS: Mapping[str, str] = {
+    "v1-a": "conformance_v1",
+    "v1-b": "conformance_v1",
+    "v1-rr": "conformance_v1_request_response",
+    "v2-a": "conformance_v2",
+    "v2-b": "conformance_v2",
+    "retyped": "conformance_retyped",
+    "private": "conformance_private",
+}
+
+#: How long a step may take to settle on the server before the comparison gives up waiting.
+SETTLE_SECONDS = 5.0
+# Work that failed to start because its service had no deployment is retried by the server
+# with a growing backoff once a deployment is back; the model cannot know when, so the harness
+# waits for that retry before the next step (else a later registration could win the race).
+RETRY_SECONDS = 90.0
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Register:
+    """``POST /deployments`` of a pool endpoint (with a trailing ``/`` when ``slash``)."""
+
+    endpoint: str
+    slash: bool = False
+    force: bool = False
+    breaking: bool = False
+    dry_run: bool = False
+
+    def __str__(self) -> str:
+        flags = [f for f in ("force", "breaking", "dry_run") if getattr(self, f)]
+        url = self.endpoint + ("/" if self.slash else "")
+        return f"register {url}" + (f" ({', '.join(flags)})" if flags else "")
+
+
+@attrs.frozen
+class SetPublic:
+    """``PATCH /services/{service}`` with ``{"public": ...}``."""
+
+    service: str
+    public: bool
+
+    def __str__(self) -> str:
+        return f"set_public {self.service} {self.public}"
+
+
+Mode = Literal["quick", "slow", "delayed"]
+
+
+@attrs.frozen
+class Invoke:
+    """An ingress ``/send``: ``quick`` completes at once, ``slow`` sleeps an hour (stays in
+    flight), ``delayed`` is sent with ``?delay=10m`` (stays scheduled)."""
+
+    service: str
+    handler: str
+    key: str | None
+    mode: Mode
+
+    def __str__(self) -> str:
+        target = "/".join(p for p in (self.service, self.key, self.handler) if p is not None)
+        return f"invoke {target} {self.mode}"
+
+
+_MODES: tuple[Mode, ...] = ("quick", "quick", "slow", "slow", "delayed")
+_FLAGS: tuple[dict[str, bool], ...] = (
+    {},
+    {},
+    {},
+    {"force": True},
+    {"breaking": True},
+    {"dry_run": True},
+    {"dry_run": True, "breaking": True},
+    {"force": True, "dry_run": True},
+)
+
+
+@attrs.frozen
+class Kill:
+    """``PATCH /invocations/{id}/kill`` of the ``pick``-th invocation the scenario made
+    (modulo how many there are; nothing when there is none)."""
+
+    pick: int
+
+    def __str__(self) -> str:
+        return f"kill invocation #{self.pick}"
+
+
+@attrs.frozen
+class Remove:
+    """``DELETE /deployments/{id}?force=true`` of the ``pick``-th deployment the scenario
+    saw registered, removed ones included (modulo; nothing when there is none)."""
+
+    pick: int
+
+    def __str__(self) -> str:
+        return f"remove deployment #{self.pick} (force)"
+
+
+Step = Register | SetPublic | Invoke | Kill | Remove
+
+#: The handlers that sleep for an input starting with "slow" (``status`` never does).
+SLEEPERS = frozenset({"greet", "greet_twice", "secret", "reserve"})
+
+_TARGETS: tuple[tuple[str, str, bool, int], ...] = (
+    # service, handler, keyed, weight: a key is sent for keyed targets only
+    ("Greeter", "greet", False, 6),
+    ("Greeter", "greet", True, 1),  # a valid call once Greeter is a Virtual Object (retyped)
+    ("Greeter", "greet_twice", False, 2),  # only in v2
+    ("Greeter", "secret", False, 1),  # private in the "private" variant, absent elsewhere
+    ("TicketObject", "reserve", True, 8),  # exclusive: calls on one key queue
+    ("TicketObject", "status", True, 2),  # shared: never queues
+)
+
+
+def generate(seed: int, count: int) -> list[Step]:
+    """``count`` steps made from ``seed``: the same seed always gives the same steps. The
+    first registers v1, so that most scenarios have something to call."""
+    rng = random.Random(seed)
+    steps: list[Step] = [Register("v1-a")]
+    endpoints = list(ENDPOINTS)
+    weights = [t[3] for t in _TARGETS]
+    while len(steps) < count:
+        roll = rng.random()
+        step: Step
+        if roll < 0.25:
+            flags = rng.choice(_FLAGS)
+            step = Register(rng.choice(endpoints), slash=rng.random() < 0.2, **flags)
+        elif roll < 0.70:
+            service, handler, keyed, _ = rng.choices(_TARGETS, weights)[0]
+            key = rng.choice(["k1", "k1", "k1", "k2"]) if keyed else None
+            mode: Mode = rng.choice(_MODES)
+            if mode == "slow" and handler not in SLEEPERS:
+                mode = "quick"
+            step = Invoke(service, handler, key, mode)
+        elif roll < 0.78:
+            step = SetPublic(rng.choice(["Greeter", "TicketObject"]), rng.random() < 0.6)
+        elif roll < 0.90:
+            step = Kill(rng.randrange(1000))
+        else:
+            step = Remove(rng.randrange(1000))
+        steps.append(step)
+    return steps
+
+
+def describe(steps: Sequence[Step]) -> str:
+    """The steps, one per line, numbered."""
+    return "\n".join(f"  {i:2d}. {step}" for i, step in enumerate(steps))
+
+
+# --- the shared endpoints ------------------------------------------------------------------
+
+
+class EndpointPool:
+    """The SDK endpoints of :data:`ENDPOINTS`, started at once, shared by every scenario."""
+
+    def __init__(self, endpoints: Mapping[str, SdkEndpoint]) -> None:
+        self.endpoints = dict(endpoints)
+
+    @classmethod
+    def start(cls) -> EndpointPool:
+        """Start every endpoint (in parallel); raises ``SdkUnavailable`` if one cannot."""
+        started: dict[str, SdkEndpoint] = {}
+        with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:
+            futures = {
+                name: pool.submit(SdkEndpoint.start, f"tests.sdk.services:{app}")
+                for name, app in ENDPOINTS.items()
+            }
+            failure: BaseException | None = None
+            for name, future in futures.items():
+                try:
+                    started[name] = future.result()
+                except BaseException as exc:
+                    failure = failure or exc
+        if failure is not None:
+            for endpoint in started.values():
+                endpoint.stop()
+            raise failure
+        return cls(started)
+
+    def url(self, name: str, slash: bool = False) -> str:
+        return self.endpoints[name].url + ("/" if slash else "")
+
+    def stop(self) -> None:
+        for endpoint in self.endpoints.values():
+            endpoint.stop()
+
+
+# --- ids: the model takes the server's --------------------------------------------------------
+
+
+class ServerIds:
+    """An :class:`~restate_versioning.ids.IdGenerator` that hands the model the id the server
+    just gave (set with :meth:`expect`); a random one when none is expected (the server
+    refused, and the model should refuse too)."""
+
+    def __init__(self) -> None:
+        self._deployment: str | None = None
+        self._invocation: str | None = None
+        self._random = RandomIds(seed=0)
+
+    @contextmanager
+    def expect(
+        self, *, deployment: str | None = None, invocation: str | None = None
+    ) -> Iterator[None]:
+        self._deployment, self._invocation = deployment, invocation
+        try:
+            yield
+        finally:
+            self._deployment = self._invocation = None
+
+    def deployment_id(self, now: datetime) -> str:
+        found, self._deployment = self._deployment, None
+        return found if found is not None else self._random.deployment_id(now)
+
+    def invocation_id(self, now: datetime) -> str:
+        found, self._invocation = self._invocation, None
+        return found if found is not None else self._random.invocation_id(now)
+
+
+# --- disagreements -------------------------------------------------------------------------
+
+
+class Disagreement(AssertionError):
+    """The server and the model disagree: at ``step`` (its index), about ``what``."""
+
+    def __init__(self, step: int, what: str, server: object, model: object) -> None:
+        self.step = step
+        self.what = what
+        self.server = server
+        self.model = model
+        self.log: tuple[str, ...] = ()
+        super().__init__(
+            f"after step {step}: {what}\n  server: {_show(server)}\n  model:  {_show(model)}"
+        )
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 4000 else text[:4000] + "..."
+
+
+@attrs.frozen
+class ScenarioResult:
+    """A scenario that agreed throughout: how many steps, how many CLI checks, the log."""
+
+    steps: int
+    cli_checks: int
+    log: tuple[str, ...]
+    statuses: frozenset[InvocationStatus]  # every status an invocation was seen in
+
+
+# --- running -------------------------------------------------------------------------------
+
+_ERROR_KINDS: Mapping[type[VersioningError], str] = {
+    ServiceNotFound: "service not found",
+    HandlerNotFound: "handler not found",
+    ServiceNotPublic: "not public",
+    InvalidInvocation: "bad call",
+    ServiceTypeChanged: "META0006",
+    InvalidTransition: "already completed",
+    DeploymentNotFound: "deployment not found",
+    InvocationNotFound: "invocation gone",
+}
+
+
+def _model_error(exc: VersioningError) -> str:
+    for kind, name in _ERROR_KINDS.items():
+        if isinstance(exc, kind):
+            return name
+    return f"{type(exc).__name__}"
+
+
+def _server_error(response: httpx.Response) -> str:
+    """The kind of a refusal, in :data:`_ERROR_KINDS`'s words."""
+    text = response.text
+    if "META0006" in text:
+        return "META0006"
+    if "is not public" in text:
+        return "not public"
+    if "bad path" in text:
+        return "bad call"
+    if response.status_code == 409 and "already completed" in text:
+        return "already completed"
+    if response.status_code == 404 and "invocation" in text and "does not exist" in text:
+        return "invocation gone"
+    if "deployment with id" in text and response.status_code == 404:
+        return "deployment not found"
+    if "handler" in text and "was not found" in text:
+        return "handler not found"
+    if response.status_code == 404 and "service" in text:
+        return "service not found"
+    return f"HTTP {response.status_code}: {text[:200]}"
+
+
+# A server refusal the model expresses with a neighbouring error: calling ``/Greeter/greet``
+# when Greeter is a Virtual Object reads as key ``greet`` and handler ``send`` on the server.
+_SAME_REFUSAL = {("handler not found", "bad call")}
+
+
+_STARTED = frozenset(
+    {InvocationStatus.RUNNING, InvocationStatus.SUSPENDED, InvocationStatus.COMPLETED}
+)
+
+
+class _Run:
+    def __init__(
+        self,
+        server: RestateServer,
+        pool: EndpointPool,
+        client: httpx.Client,
+        cli_every: int,
+    ) -> None:
+        self.server = server
+        self.pool = pool
+        self.client = client
+        self.cli_every = cli_every
+        self.clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+        self.ids = ServerIds()
+        self.model = Registry(clock=self.clock, ids=self.ids)
+        self.transport = HttpTransport(timeout=10, retries=1)
+        self.source = AdminSource(server.admin_url, client=client, timeout=10)
+        self.invocations: list[str] = []
+        self.modes: dict[str, str] = {}
+        self.deployments: list[str] = []  # every id seen registered, in order
+        self.log: list[str] = []
+        self.cli_checks = 0
+        self.index = 0
+        self.statuses: set[InvocationStatus] = set()
+        self.awaiting_retry = False
+
+    # -- the steps --
+
+    def apply(self, step: Step) -> None:
+        self.clock.advance(timedelta(milliseconds=1))
+        if isinstance(step, Register):
+            self._register(step)
+        elif isinstance(step, SetPublic):
+            self._set_public(step)
+        elif isinstance(step, Invoke):
+            self._invoke(step)
+        elif isinstance(step, Kill):
+            self._kill(step)
+        else:
+            self._remove(step)
+
+    def _refusals_agree(self, what: str, response: httpx.Response, exc: VersioningError) -> None:
+        server, model = _server_error(response), _model_error(exc)
+        if server != model and (server, model) not in _SAME_REFUSAL:
+            raise Disagreement(
+                self.index,
+                f"{what}: both refuse, for different reasons",
+                f"{response.status_code} {response.text[:300]}",
+                f"{type(exc).__name__}: {exc}",
+            )
+        self.log.append(f"{self.index}: {what}: both refuse ({server})")
+
+    def _register(self, step: Register) -> None:
+        url = self.pool.url(step.endpoint, step.slash)
+        body = {"uri": url, "force": step.force, "breaking": step.breaking}
+        body["dry_run"] = step.dry_run
+        response = self.client.post(f"{self.server.admin_url}/deployments", json=body)
+        answer: dict[str, Any] = response.json() if response.status_code < 300 else {}
+        try:
+            with self.ids.expect(deployment=answer.get("id")):
+                registration = register_endpoint(
+                    self.model,
+                    url,
+                    self.transport,
+                    force=step.force,
+                    breaking=step.breaking,
+                    dry_run=step.dry_run,
+                )
+        except VersioningError as exc:
+            if response.status_code < 300:
+                raise Disagreement(
+                    self.index, str(step), f"{response.status_code} {answer}", repr(exc)
+                ) from None
+            self._refusals_agree(str(step), response, exc)
+            return
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index,
+                f"{step}: the server refuses, the model registers",
+                f"{response.status_code} {response.text[:300]}",
+                registration,
+            )
+        expected_status = 201 if registration.outcome is Outcome.CREATED else 200
+        server_side = (
+            response.status_code,
+            answer["id"],
+            sorted((s["name"], s["revision"]) for s in answer["services"]),
+        )
+        model_side = (
+            expected_status,
+            registration.deployment.id,
+            sorted((n, s.revision) for n, s in registration.deployment.services.items()),
+        )
+        if server_side != model_side:
+            raise Disagreement(
+                self.index,
+                f"{step}: answer (status, id, revisions)",
+                server_side,
+                (*model_side, registration.outcome),
+            )
+        if not step.dry_run and answer["id"] not in self.deployments:
+            self.deployments.append(answer["id"])
+        self.log.append(f"{self.index}: {step}: {registration.outcome.name} {answer['id']}")
+
+    def _set_public(self, step: SetPublic) -> None:
+        response = self.client.patch(
+            f"{self.server.admin_url}/services/{step.service}", json={"public": step.public}
+        )
+        try:
+            updated = self.model.set_public(step.service, step.public)
+        except VersioningError as exc:
+            if response.status_code < 300:
+                raise Disagreement(self.index, str(step), response.status_code, repr(exc)) from None
+            self._refusals_agree(str(step), response, exc)
+            return
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index, f"{step}: the server refuses", response.text[:300], updated
+            )
+        self.log.append(f"{self.index}: {step}: ok")
+
+    def _invoke(self, step: Invoke) -> None:
+        path = "/".join(p for p in (step.service, step.key, step.handler) if p is not None)
+        query = "?delay=10m" if step.mode == "delayed" else ""
+        body = f"slow-{self.index}" if step.mode == "slow" else f"quick-{self.index}"
+        response = self.client.post(f"{self.server.ingress_url}/{path}/send{query}", json=body)
+        invocation_id = response.json().get("invocationId") if response.status_code < 300 else None
+        try:
+            with self.ids.expect(invocation=invocation_id):
+                invocation = self.model.invoke(
+                    step.service,
+                    step.handler,
+                    key=step.key,
+                    delay=timedelta(minutes=10) if step.mode == "delayed" else None,
+                )
+        except VersioningError as exc:
+            if invocation_id is not None:
+                raise Disagreement(
+                    self.index, f"{step}: the server accepts", invocation_id, repr(exc)
+                ) from None
+            self._refusals_agree(str(step), response, exc)
+            return
+        if invocation_id is None:
+            raise Disagreement(
+                self.index,
+                f"{step}: the server refuses, the model accepts",
+                f"{response.status_code} {response.text[:300]}",
+                invocation,
+            )
+        self.invocations.append(invocation_id)
+        self.modes[invocation_id] = (
+            "quick" if step.mode == "slow" and step.handler not in SLEEPERS else step.mode
+        )
+        self.log.append(f"{self.index}: {step}: {invocation_id} {invocation.status.value}")
+
+    def _kill(self, step: Kill) -> None:
+        if not self.invocations:
+            self.log.append(f"{self.index}: {step}: no invocation")
+            return
+        invocation_id = self.invocations[step.pick % len(self.invocations)]
+        response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/kill")
+        try:
+            killed = self.model.kill(invocation_id)
+        except VersioningError as exc:
+            if response.status_code < 300:
+                raise Disagreement(
+                    self.index, f"{step} ({invocation_id})", response.status_code, repr(exc)
+                ) from None
+            self._refusals_agree(f"{step} ({invocation_id})", response, exc)
+            return
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index,
+                f"{step} ({invocation_id}): the server refuses, the model kills",
+                f"{response.status_code} {response.text[:300]}",
+                killed,
+            )
+        self.log.append(f"{self.index}: {step}: killed {invocation_id}")
+
+    def _remove(self, step: Remove) -> None:
+        if not self.deployments:
+            self.log.append(f"{self.index}: {step}: no deployment")
+            return
+        deployment_id = self.deployments[step.pick % len(self.deployments)]
+        response = self.client.delete(
+            f"{self.server.admin_url}/deployments/{deployment_id}", params={"force": "true"}
+        )
+        try:
+            self.model.remove(deployment_id, force=True)
+        except VersioningError as exc:
+            if response.status_code < 300:
+                raise Disagreement(
+                    self.index, f"{step} ({deployment_id})", response.status_code, repr(exc)
+                ) from None
+            self._refusals_agree(f"{step} ({deployment_id})", response, exc)
+            return
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index,
+                f"{step} ({deployment_id}): the server refuses, the model removes",
+                f"{response.status_code} {response.text[:300]}",
+                "removed",
+            )
+        self.log.append(f"{self.index}: {step}: removed {deployment_id}")
+
+    # -- settling and mirroring the server's own progress --
+
+    def settle(self) -> Registry:
+        """Wait until every invocation has a status the model can be compared with, mirroring
+        what the model cannot predict; the server's state, loaded."""
+        started = time.monotonic()
+        while True:
+            loaded = self.source.load()
+            self.awaiting_retry = False
+            unsettled = self._mirror(loaded)
+            if not unsettled:
+                return loaded
+            waited = time.monotonic() - started
+            if waited > (RETRY_SECONDS if self.awaiting_retry else SETTLE_SECONDS):
+                return loaded  # compare anyway: the comparison reports what differs
+            time.sleep(0.05)
+
+    def _mirror(self, loaded: Registry) -> list[str]:
+        unsettled = []
+        for invocation_id in self.invocations:
+            try:
+                modelled = self.model.invocation(invocation_id).status
+            except VersioningError:
+                continue  # killed before it started: neither side keeps it
+            try:
+                shown = loaded.invocation(invocation_id).status
+            except VersioningError:
+                unsettled.append(invocation_id)
+                continue
+            mode = self.modes[invocation_id]
+            if shown is InvocationStatus.READY:
+                unsettled.append(invocation_id)
+            elif (
+                shown is InvocationStatus.RUNNING
+                and mode != "slow"
+                and modelled is not (InvocationStatus.BACKING_OFF)
+            ):
+                unsettled.append(invocation_id)  # a quick call about to complete
+            elif shown is InvocationStatus.RUNNING and modelled is InvocationStatus.BACKING_OFF:
+                unsettled.append(invocation_id)  # a retry being attempted
+            elif (
+                shown is modelled is InvocationStatus.BACKING_OFF
+                and self.model.invocation(invocation_id).pinned_deployment_id is None
+                and self.model.invocation(invocation_id).service
+                in {s.name for s in self.model.services()}
+            ):
+                self.awaiting_retry = True  # its service is back: the server will retry it
+                unsettled.append(invocation_id)
+            elif shown is modelled:
+                continue
+            elif shown is InvocationStatus.COMPLETED and modelled is InvocationStatus.RUNNING:
+                if mode == "slow":
+                    continue  # a slow call does not complete by itself: the comparison says so
+                self.model.complete(invocation_id)
+                self.log.append(f"{self.index}: (server) {invocation_id} completed")
+                unsettled.append(invocation_id)  # its key's next call may start now
+            elif shown is InvocationStatus.SUSPENDED and modelled is InvocationStatus.RUNNING:
+                self.model.suspend(invocation_id)
+                self.log.append(f"{self.index}: (server) {invocation_id} suspended")
+            elif modelled is InvocationStatus.BACKING_OFF and shown in _STARTED:
+                self.model.resume(invocation_id)  # the server retried it, and it started
+                self.log.append(f"{self.index}: (server) {invocation_id} retried")
+                unsettled.append(invocation_id)
+            elif shown is InvocationStatus.RUNNING and modelled is InvocationStatus.SUSPENDED:
+                self.model.resume(invocation_id)
+                self.log.append(f"{self.index}: (server) {invocation_id} resumed")
+            else:
+                unsettled.append(invocation_id)
+        return unsettled
+
+    # -- comparing --
+
+    def compare(self, loaded: Registry) -> None:
+        admin = self.server.admin_url
+        services = self.client.get(f"{admin}/services").json()["services"]
+        server_services = {s["name"]: _service_fields(s) for s in services}
+        model_services = {
+            s["name"]: _service_fields(s) for s in admin_services(self.model)["services"]
+        }
+        self._same("services", server_services, model_services)
+        deployments = self.client.get(f"{admin}/deployments").json()["deployments"]
+        self._same(
+            "deployments",
+            {d["id"]: _deployment_fields(d) for d in deployments},
+            {d["id"]: _deployment_fields(d) for d in admin_deployments(self.model)["deployments"]},
+        )
+        server_invocations = {}
+        for i in loaded.invocations():
+            server_invocations[i.id] = (i.status.value, i.pinned_deployment_id)
+        model_invocations = {}
+        for i in self.model.invocations():
+            model_invocations[i.id] = (i.status.value, i.pinned_deployment_id)
+            self.statuses.add(i.status)
+        self._same("invocations (status, pinned deployment)", server_invocations, model_invocations)
+        self._same(
+            "deployment status and active invocations (computed from the server's data)",
+            _statuses(loaded),
+            _statuses(self.model),
+        )
+        if self.cli_every and (self.index % self.cli_every == 0):
+            self.compare_cli()
+
+    def compare_cli(self) -> None:
+        done = self.server.cli("deployments", "list", "--extra")
+        if done.returncode != 0:
+            raise Disagreement(self.index, "the CLI fails", done.stderr, "")
+        self._same(
+            "restate deployments list --extra (status, active invocations)",
+            _cli_statuses(done.stdout),
+            _statuses(self.model),
+        )
+        self.cli_checks += 1
+
+    def _same(self, what: str, server: Any, model: Any) -> None:
+        if server != model:
+            raise Disagreement(self.index, what, server, model)
+
+
+def _service_fields(service: Mapping[str, Any]) -> tuple[Any, ...]:
+    handlers = sorted(
+        (h["name"], h.get("ty"), h.get("public", service["public"])) for h in service["handlers"]
+    )
+    return (
+        service["revision"],
+        service["ty"],
+        service["public"],
+        service["deployment_id"],
+        tuple(handlers),
+    )
+
+
+def _deployment_fields(deployment: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        parse_endpoint(deployment["uri"]).key,
+        deployment["uri"],
+        deployment.get("protocol_type"),
+        deployment.get("http_version"),
+        deployment["min_protocol_version"],
+        deployment["max_protocol_version"],
+        deployment.get("sdk_version"),
+        tuple(sorted((s["name"], s["revision"]) for s in deployment["services"])),
+    )
+
+
+def _statuses(registry: Registry) -> dict[str, tuple[str, int]]:
+    return {
+        d.id: (registry.deployment_status(d.id).value, registry.active_invocations(d.id))
+        for d in registry.deployments()
+    }
+
+
+_STATUS_WORDS = {s.value for s in DeploymentStatus}
+
+
+def _cli_statuses(printed: str) -> dict[str, tuple[str, int]]:
+    """``ID -> (STATUS, ACTIVE-INVOCATIONS)`` from ``restate deployments list --extra``."""
+    found = {}
+    for line in printed.splitlines():
+        words = line.split()
+        for index, word in enumerate(words):
+            if word.startswith("dp_") and index >= 2 and words[index - 2] in _STATUS_WORDS:
+                found[word] = (words[index - 2], int(words[index - 1]))
+    return found
+
+
+def _wait_for_partitions(server: RestateServer, client: httpx.Client, timeout: float = 30) -> None:
+    """A fresh server answers ``/health`` before its partitions can be queried ("expecting a
+    partition store"): wait until ``sys_invocation`` can be read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.post(
+            f"{server.admin_url}/query",
+            json={"query": "SELECT id FROM sys_invocation LIMIT 1"},
+            headers={"accept": "application/json"},
+        )
+        if response.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sys_invocation cannot be read: {response.text[:300]}")
+        time.sleep(0.05)
+
+
+def run(
+    steps: Sequence[Step],
+    pool: EndpointPool,
+    *,
+    cli_every: int = 5,
+    start_server: Callable[[], RestateServer] = RestateServer.start,
+) -> ScenarioResult:
+    """Replay ``steps`` on a fresh server and on a model, comparing after every step; raises
+    :class:`Disagreement` at the first difference. The server is stopped in any case."""
+    server = start_server()
+    try:
+        with httpx.Client(timeout=30) as client:
+            _wait_for_partitions(server, client)
+            state = _Run(server, pool, client, cli_every)
+            try:
+                for index, step in enumerate(steps):
+                    state.index = index
+                    state.apply(step)
+                    state.compare(state.settle())
+                if cli_every and state.index % cli_every != 0:
+                    state.compare_cli()  # the final state, through the real CLI
+            except Disagreement as exc:
+                exc.log = tuple(state.log)
+                raise
+            return ScenarioResult(
+                len(steps), state.cli_checks, tuple(state.log), frozenset(state.statuses)
+            )
+    finally:
+        server.stop()
+
+
+def shrink(
+    steps: Sequence[Step],
+    failure: Disagreement,
+    replay: Callable[[Sequence[Step]], Disagreement | None],
+    *,
+    budget: int,
+) -> tuple[list[Step], Disagreement]:
+    """A shorter scenario that still disagrees: cut after the failing step, then drop steps
+    one at a time (last first) while it still fails, within ``budget`` replays."""
+    current = list(steps[: failure.step + 1])
+    latest = failure
+    index = len(current) - 2  # the failing step itself stays
+    while index >= 0 and budget > 0:
+        candidate = current[:index] + current[index + 1 :]
+        budget -= 1
+        found = replay(candidate)
+        if found is not None:
+            current, latest = candidate[: found.step + 1], found
+            index = min(index, len(current) - 1) - 1
+        else:
+            index -= 1
+    return current, latest

@@ -1,0 +1,165 @@
+"""Random scenarios, replayed on a real restate-server 1.7.12 and on the model, compared after
+every step (see ``scenario.py``).
+
+``make test`` runs a few scenarios; ``make conformance`` many more. The environment decides:
+
+* ``CONFORMANCE_SCENARIOS`` (default 3) scenarios of ``CONFORMANCE_STEPS`` (default 20) steps,
+  with the seeds ``CONFORMANCE_BASE_SEED`` (default 0), +1, +2...;
+* ``CONFORMANCE_SEED=123`` replays that one seed only;
+* ``CONFORMANCE_SHRINK`` (default 30): how many replays a failure may spend looking for a
+  shorter scenario that still fails;
+* ``CONFORMANCE_CLI_EVERY`` (default 5): compare with the real ``restate deployments list
+  --extra`` every that many steps, and after the last (0: never).
+
+A failure prints the seed, the steps, the shrunk steps and what each side said.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from ..restate_server import RestateServer, RestateUnavailable, find_binary
+from .scenario import (
+    Disagreement,
+    EndpointPool,
+    Invoke,
+    Kill,
+    Register,
+    Remove,
+    SetPublic,
+    Step,
+    describe,
+    generate,
+    run,
+    shrink,
+)
+
+pytestmark = pytest.mark.conformance
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _seeds() -> list[int]:
+    if os.environ.get("CONFORMANCE_SEED"):
+        return [int(os.environ["CONFORMANCE_SEED"])]
+    base = _int("CONFORMANCE_BASE_SEED", 0)
+    return list(range(base, base + _int("CONFORMANCE_SCENARIOS", 3)))
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[EndpointPool]:
+    """The SDK endpoints, shared by every scenario of the module."""
+    from ..sdk.endpoint import SdkUnavailable
+
+    try:
+        find_binary("restate-server")
+        find_binary("restate")
+    except RestateUnavailable as exc:
+        _unavailable(f"no restate-server or restate CLI: {exc}")
+    try:
+        started = EndpointPool.start()
+    except SdkUnavailable as exc:
+        _unavailable(f"no Restate Python SDK endpoint: {exc}")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _start_server() -> RestateServer:
+    try:
+        return RestateServer.start()
+    except RestateUnavailable as exc:
+        _unavailable(f"restate-server did not start: {exc}")
+        raise
+
+
+@pytest.mark.parametrize("seed", _seeds())
+def test_scenario(seed: int, pool: EndpointPool) -> None:
+    count = _int("CONFORMANCE_STEPS", 20)
+    cli_every = _int("CONFORMANCE_CLI_EVERY", 5)
+    steps = generate(seed, count)
+    try:
+        result = run(steps, pool, cli_every=cli_every, start_server=_start_server)
+    except Disagreement as failure:
+
+        def replay(candidate: Sequence[Step]) -> Disagreement | None:
+            try:
+                run(candidate, pool, cli_every=cli_every, start_server=_start_server)
+            except Disagreement as again:
+                return again
+            return None
+
+        shrunk, last = shrink(steps, failure, replay, budget=_int("CONFORMANCE_SHRINK", 30))
+        pytest.fail(
+            f"the server and the model disagree: seed {seed} "
+            f"(replay: CONFORMANCE_SEED={seed} CONFORMANCE_STEPS={count})\n"
+            f"{failure}\n\nsteps:\n{describe(steps)}\n\n"
+            f"what each step did:\n  " + "\n  ".join(failure.log) + "\n\n"
+            f"shrunk to {len(shrunk)} steps, which fail with:\n{last}\n"
+            f"shrunk steps:\n{describe(shrunk)}",
+            pytrace=False,
+        )
+    assert result.steps == count
+
+
+#: A scenario written by hand, so that every run reaches the interplays random scenarios reach
+#: only now and then: queued work pinned when it starts, a type change, a private service,
+#: fallbacks after removals, revision numbers reused, and a call that starts when its service
+#: has no deployment left (RT0011, backing-off) and then runs on a new one.
+STORY: tuple[Step, ...] = (
+    Register("v1-a"),  # deployment #0
+    Invoke("TicketObject", "reserve", "k1", "slow"),  # invocation #0 holds k1, on v1
+    Invoke("TicketObject", "reserve", "k1", "quick"),  # #1 waits behind it: pending
+    Invoke("Greeter", "greet", None, "slow"),  # #2 pinned to v1
+    Invoke("Greeter", "greet", None, "delayed"),  # #3 scheduled
+    Register("v2-a"),  # deployment #1: the latest
+    Kill(0),  # #1 starts now, on v2, and completes
+    Invoke("TicketObject", "reserve", "k1", "slow"),  # #4 holds k1, on v2
+    Invoke("TicketObject", "reserve", "k1", "quick"),  # #5 pending
+    Register("retyped"),  # META0006: Greeter would become a Virtual Object
+    Register("retyped", breaking=True),  # deployment #2
+    Invoke("Greeter", "greet", "k1", "slow"),  # #6, keyed now
+    SetPublic("TicketObject", False),
+    Invoke("TicketObject", "reserve", "k2", "quick"),  # refused: not public
+    Remove(2),  # back to v2: Greeter a Service again, TicketObject public again
+    Remove(1),  # back to v1
+    Remove(0),  # nothing left
+    Kill(4),  # #5 starts with no deployment: RT0011, backing-off
+    Register("v1-b", slash=True),  # revision 1 again; #5 runs on it at its next retry
+    Kill(2),  # the call pinned to the removed v1
+    Invoke("Greeter", "greet", None, "quick"),
+    Register("v1-rr"),  # request/response: a sleeping call suspends at once
+    Invoke("Greeter", "greet", None, "slow"),  # suspended, pinned to v1-rr
+)
+
+
+def test_story(pool: EndpointPool) -> None:
+    try:
+        result = run(STORY, pool, cli_every=1, start_server=_start_server)
+    except Disagreement as failure:
+        pytest.fail(
+            f"{failure}\n\nsteps:\n{describe(STORY)}\n\nwhat each step did:\n  "
+            + "\n  ".join(failure.log),
+            pytrace=False,
+        )
+    assert {s.value for s in result.statuses} >= {
+        "pending",
+        "scheduled",
+        "running",
+        "backing-off",
+        "suspended",
+        "completed",
+    }
+    assert result.cli_checks == len(STORY)
