@@ -52,6 +52,7 @@ from .model import (
 )
 from .registry import Clock, Registry
 from .rules.invocations import KEYED
+from .rules.manifest import effective_handler_type
 from .snapshot import RegistrySnapshot
 
 __all__ = ["INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
@@ -110,16 +111,7 @@ _QUERY_SERVICE_TYPES = {
     "workflow": ServiceType.WORKFLOW,
 }
 _HANDLER_TYPES = {t.title: t for t in HandlerType}
-#: The handler type the server applies when a handler has none (RESTATE_RULES §2.6).
-_DEFAULT_HANDLER_TYPE = {
-    ServiceType.SERVICE: HandlerType.SHARED,
-    ServiceType.VIRTUAL_OBJECT: HandlerType.EXCLUSIVE,
-    ServiceType.WORKFLOW: HandlerType.SHARED,
-}
-_PROTOCOL_MODES = {
-    "BidiStream": ProtocolMode.BIDI_STREAM,
-    "RequestResponse": ProtocolMode.REQUEST_RESPONSE,
-}
+_PROTOCOL_MODES = {m.title: m for m in ProtocolMode}
 _STATUSES = {s.value: s for s in InvocationStatus}
 
 #: ``_PINNED_STATUS[(status, pinned)]``: the model's status for what ``sys_invocation`` shows,
@@ -262,7 +254,7 @@ def _service_revision(value: Any, path: str) -> ServiceRevision:
         handler_type = (
             _one_of(entry, "ty", hpath, _HANDLER_TYPES)
             if entry.get("ty") is not None
-            else _DEFAULT_HANDLER_TYPE[service_type]
+            else effective_handler_type(service_type, None)
         )
         # The server shows each handler's effective visibility; the model keeps a handler's own
         # setting only where it differs from its service's.

@@ -74,6 +74,11 @@ class ProtocolMode(enum.Enum):
     BIDI_STREAM = "BIDI_STREAM"
     REQUEST_RESPONSE = "REQUEST_RESPONSE"
 
+    @property
+    def title(self) -> str:
+        """How the admin API spells it: ``BidiStream``, ``RequestResponse``."""
+        return self.value.title().replace("_", "")
+
 
 _SERVICE_TITLES = {
     ServiceType.SERVICE: "Service",

@@ -27,7 +27,7 @@ from .endpoints import EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, Problem, VersioningError
 from .ids import IdGenerator
 from .manifest import EndpointManifest
-from .model import Deployment, ProtocolMode, ServiceRevision, ServiceType
+from .model import Deployment, ServiceRevision, ServiceType
 from .registry import Clock, Registry
 from .rules.invocations import is_public
 from .snapshot import RegistrySnapshot
@@ -163,11 +163,6 @@ def _problem(message: str) -> Problem:
 
 # --- the admin API's views -----------------------------------------------------------------
 
-_PROTOCOL_TYPE = {
-    ProtocolMode.BIDI_STREAM: "BidiStream",
-    ProtocolMode.REQUEST_RESPONSE: "RequestResponse",
-}
-
 
 def _admin_time(value: datetime) -> str:
     utc = value.astimezone(UTC)
@@ -209,7 +204,7 @@ def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
         out["arn"] = deployment.endpoint
     else:
         out["uri"] = display_endpoint(deployment.endpoint)
-        out["protocol_type"] = _PROTOCOL_TYPE[deployment.protocol_mode]
+        out["protocol_type"] = deployment.protocol_mode.title
         out["http_version"] = deployment.transport
     out["created_at"] = _admin_time(deployment.created_at)
     out["min_protocol_version"] = deployment.min_protocol_version
