@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean postgres restate conformance
+.PHONY: demo test lint typecheck unit bench clean postgres restate conformance docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,12 @@ CONFORMANCE_STEPS ?= 20
 conformance: $(STAMP) restate
 	CONFORMANCE_SCENARIOS=$(CONFORMANCE_SCENARIOS) CONFORMANCE_STEPS=$(CONFORMANCE_STEPS) \
 		$(BIN)/python -m pytest -m conformance tests/conformance
+
+# The API reference, from the docstrings of every public module, into build/docs.
+DOC_MODULES = $(BIN)/python -c "import pkgutil, restate_versioning as r; \
+	print(' '.join(['restate_versioning'] + [m.name for m in pkgutil.walk_packages(r.__path__, \
+	'restate_versioning.') if not any(p.startswith('_') for p in m.name.split('.'))]))"
+docs: $(STAMP)
+	rm -rf build/docs
+	$(BIN)/python -m pdoc -o build/docs $$($(DOC_MODULES))
+	@echo "the API reference is in build/docs/index.html"

@@ -70,3 +70,14 @@ def test_the_stored_registry_example_survives_a_restart() -> None:
     assert "second process sees 2 deployments" in out
     assert "is Drained" in out
     assert "  4. complete: " in out
+
+
+def test_the_harness_example_keeps_a_draining_deployment_and_retires_it_once_drained() -> None:
+    path = Path(__file__).parent.parent / "examples" / "harness.py"
+    out = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0].startswith("kept dp_")
+    assert out[0].endswith(": IN_FLIGHT")
+    assert out[1].startswith("retired dp_")
+    assert out[2] == "discovered: http://greeter-v1:9080, http://greeter-v2:9080"
