@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/walkthrough.py
+	$(BIN)/python examples/cli_walkthrough.py
 
 # The PostgresStorage tests start a throwaway PostgreSQL: install its programs if missing.
 postgres:

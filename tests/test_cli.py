@@ -302,3 +302,23 @@ def test_a_live_cluster_reads_through_the_admin_api(
     assert "Greeter" in json.dumps(services)
     assert deployment_id in ok(tmp_path, *live, "deployments", "describe", deployment_id)
     assert not (tmp_path / STORE).exists()
+
+
+def test_invocations_move_through_their_statuses(tmp_path: Path, manifest_file: Path) -> None:
+    deployment_id = register(tmp_path, "http://127.0.0.1:9081")
+    line = ok(tmp_path, "invocations", "invoke", "TicketObject", "reserve", "--key", "k")
+    invocation_id, target, status, pinned = line.split()
+    assert (target, status, pinned) == ("TicketObject/k/reserve", "running", deployment_id)
+    waiting = ok(tmp_path, "invocations", "invoke", "TicketObject", "reserve", "--key", "k")
+    assert waiting.split()[2:] == ["pending", "not", "pinned"]
+    assert ok(tmp_path, "invocations", "suspend", invocation_id).split()[2] == "suspended"
+    assert ok(tmp_path, "invocations", "resume", invocation_id).split()[2] == "running"
+    assert ok(tmp_path, "invocations", "complete", invocation_id).split()[2] == "completed"
+    listed = as_json(tmp_path, "invocations", "list")
+    assert [i["status"] for i in listed] == ["completed", "running"]
+    delayed = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "60")
+    assert delayed.split()[2] == "scheduled"
+    ok(tmp_path, "invocations", "kill", delayed.split()[0])
+    refused(tmp_path, "invocations", "complete", invocation_id)  # completing twice
+    refused(tmp_path, "invocations", "kill", "inv_nope")
+    refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "-1", code=2)

@@ -81,3 +81,17 @@ def test_the_harness_example_keeps_a_draining_deployment_and_retires_it_once_dra
     assert out[0].endswith(": IN_FLIGHT")
     assert out[1].startswith("retired dp_")
     assert out[2] == "discovered: http://greeter-v1:9080, http://greeter-v2:9080"
+
+
+def test_the_demo_tells_the_story_through_the_command_line() -> None:
+    """``make demo``: register, a long call, v2, status, plan, make private, drain, remove."""
+    path = Path(__file__).parent.parent / "examples" / "cli_walkthrough.py"
+    out = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "$ restate-versioning deployments plan-removal" in out
+    assert "PUBLIC: 'Legacy' would vanish" in out
+    assert "error: removing deployment" in out
+    assert "Legacy revision 1 is now private" in out
+    assert "is safe to remove." in out
+    assert "removed dp_" in out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +26,7 @@ from . import views
 from .errors import RemovalBlocked, VersioningError
 from .ids import parse_deployment_id
 from .manifest import EndpointManifest
-from .model import Registration
+from .model import Invocation, Registration
 from .registry import Registry
 from .rules.removal import RemovalPlan
 from .serialization import make_converter
@@ -323,6 +324,78 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
 def deployments_promote(ctx: click.Context, deployment_id: str) -> None:
     """Make a deployment's services the latest again (an instant rollback)."""
     click.echo(_registration(_stored(ctx).promote(deployment_id)))
+
+
+@cli.group()
+def invocations() -> None:
+    """Invocations: call a handler, and move a call through its statuses."""
+
+
+def _invocation_line(invocation: Invocation) -> str:
+    where = invocation.pinned_deployment_id or "not pinned"
+    key = f"/{invocation.key}" if invocation.key is not None else ""
+    return (
+        f"{invocation.id}  {invocation.service}{key}/{invocation.handler}  "
+        f"{invocation.status.value}  {where}"
+    )
+
+
+@invocations.command("invoke")
+@click.argument("service")
+@click.argument("handler")
+@click.option("--key", help="The key of a Virtual Object or Workflow.")
+@click.option(
+    "--caller", metavar="SERVICE/HANDLER", help="Call from this handler, not the ingress."
+)
+@click.option("--delay", type=click.FloatRange(min=0), help="Start after this many seconds.")
+@click.pass_context
+def invocations_invoke(
+    ctx: click.Context,
+    service: str,
+    handler: str,
+    key: str | None,
+    caller: str | None,
+    delay: float | None,
+) -> None:
+    """Call SERVICE/HANDLER, routed to its latest revision."""
+    invocation = _stored(ctx).invoke(
+        service,
+        handler,
+        key=key,
+        caller=caller,
+        delay=timedelta(seconds=delay) if delay is not None else None,
+    )
+    click.echo(_invocation_line(invocation))
+
+
+def _invocation_command(name: str, doc: str) -> None:
+    @invocations.command(name, help=doc)
+    @click.argument("invocation_id", metavar="ID")
+    @click.pass_context
+    def command(ctx: click.Context, invocation_id: str) -> None:
+        click.echo(_invocation_line(getattr(_stored(ctx), name)(invocation_id)))
+
+
+for _name, _doc in (
+    ("suspend", "A running call suspends."),
+    ("resume", "The next attempt of a suspended, paused or retrying call, where it is pinned."),
+    ("complete", "A running call completes; the next call waiting on its key starts."),
+    ("kill", "End a call that is not completed."),
+):
+    _invocation_command(_name, _doc)
+
+
+@invocations.command("list")
+@json_option
+@click.pass_context
+def invocations_list(ctx: click.Context, as_json: bool) -> None:
+    """Every invocation the registry knows, oldest first."""
+    found = tuple(_registry(ctx).invocations())
+    if as_json:
+        _json(found)
+    else:
+        for invocation in found:
+            click.echo(_invocation_line(invocation))
 
 
 @cli.command("history")
