@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
+
+
+def output_of(name: str) -> str:
+    """What ``examples/<name>`` prints; it must exit 0."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES_DIR / name)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -22,10 +34,7 @@ def test_the_example_runs(path: Path) -> None:
 
 
 def test_the_walkthrough_tells_the_versioning_story() -> None:
-    path = Path(__file__).parent.parent / "examples" / "walkthrough.py"
-    out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, check=True
-    ).stdout
+    out = output_of("walkthrough.py")
     assert "Greeter 1 -> 2" in out
     assert "the long call resumes where it is pinned" in out
     assert "Draining, 1 in flight" in out
@@ -34,10 +43,7 @@ def test_the_walkthrough_tells_the_versioning_story() -> None:
 
 
 def test_the_retirement_example_walks_the_four_prerequisites_to_a_safe_removal() -> None:
-    path = Path(__file__).parent.parent / "examples" / "retire_a_service.py"
-    out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, check=True
-    ).stdout
+    out = output_of("retire_a_service.py")
     steps = out.split("== ")[1:]
     assert len(steps) == 5
     assert all(kind in steps[0] for kind in ("PUBLIC", "CALLERS", "QUEUED", "IN_FLIGHT"))
@@ -63,20 +69,14 @@ def test_the_benchmarks_baseline_does_the_same_work_as_the_registry() -> None:
 
 
 def test_the_stored_registry_example_survives_a_restart() -> None:
-    path = Path(__file__).parent.parent / "examples" / "stored_registry.py"
-    out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, check=True
-    ).stdout
+    out = output_of("stored_registry.py")
     assert "second process sees 2 deployments" in out
     assert "is Drained" in out
     assert "  4. complete: " in out
 
 
 def test_the_harness_example_keeps_a_draining_deployment_and_retires_it_once_drained() -> None:
-    path = Path(__file__).parent.parent / "examples" / "harness.py"
-    out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    out = output_of("harness.py").splitlines()
     assert out[0].startswith("kept dp_")
     assert out[0].endswith(": IN_FLIGHT")
     assert out[1].startswith("retired dp_")
@@ -85,10 +85,7 @@ def test_the_harness_example_keeps_a_draining_deployment_and_retires_it_once_dra
 
 def test_the_demo_tells_the_story_through_the_command_line() -> None:
     """``make demo``: register, a long call, v2, status, plan, make private, drain, remove."""
-    path = Path(__file__).parent.parent / "examples" / "cli_walkthrough.py"
-    out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
+    out = output_of("cli_walkthrough.py")
     assert "$ restate-versioning deployments plan-removal" in out
     assert "PUBLIC: 'Legacy' would vanish" in out
     assert "error: removing deployment" in out
