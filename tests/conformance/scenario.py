@@ -548,29 +548,36 @@ class _Run:
         )
         self.log.append(f"{self.index}: {step}: {invocation_id} {invocation.status.value}")
 
+    def _agree(
+        self, label: str, response: httpx.Response, act: Callable[[], object], verb: str
+    ) -> bool:
+        """Run the model's side of a step the server already answered; whether both did it
+        (both refusing, for the same reason, is agreement too)."""
+        try:
+            done = act()
+        except VersioningError as exc:
+            if response.status_code < 300:
+                raise Disagreement(self.index, label, response.status_code, repr(exc)) from None
+            self._refusals_agree(label, response, exc)
+            return False
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index,
+                f"{label}: the server refuses, the model {verb}",
+                f"{response.status_code} {response.text[:300]}",
+                done,
+            )
+        return True
+
     def _kill(self, step: Kill) -> None:
         if not self.invocations:
             self.log.append(f"{self.index}: {step}: no invocation")
             return
         invocation_id = self.invocations[step.pick % len(self.invocations)]
         response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/kill")
-        try:
-            killed = self.model.kill(invocation_id)
-        except VersioningError as exc:
-            if response.status_code < 300:
-                raise Disagreement(
-                    self.index, f"{step} ({invocation_id})", response.status_code, repr(exc)
-                ) from None
-            self._refusals_agree(f"{step} ({invocation_id})", response, exc)
-            return
-        if response.status_code >= 300:
-            raise Disagreement(
-                self.index,
-                f"{step} ({invocation_id}): the server refuses, the model kills",
-                f"{response.status_code} {response.text[:300]}",
-                killed,
-            )
-        self.log.append(f"{self.index}: {step}: killed {invocation_id}")
+        label = f"{step} ({invocation_id})"
+        if self._agree(label, response, lambda: self.model.kill(invocation_id), "kills"):
+            self.log.append(f"{self.index}: {step}: killed {invocation_id}")
 
     def _remove(self, step: Remove) -> None:
         if not self.deployments:
@@ -580,23 +587,11 @@ class _Run:
         response = self.client.delete(
             f"{self.server.admin_url}/deployments/{deployment_id}", params={"force": "true"}
         )
-        try:
-            self.model.remove(deployment_id, force=True)
-        except VersioningError as exc:
-            if response.status_code < 300:
-                raise Disagreement(
-                    self.index, f"{step} ({deployment_id})", response.status_code, repr(exc)
-                ) from None
-            self._refusals_agree(f"{step} ({deployment_id})", response, exc)
-            return
-        if response.status_code >= 300:
-            raise Disagreement(
-                self.index,
-                f"{step} ({deployment_id}): the server refuses, the model removes",
-                f"{response.status_code} {response.text[:300]}",
-                "removed",
-            )
-        self.log.append(f"{self.index}: {step}: removed {deployment_id}")
+        label = f"{step} ({deployment_id})"
+        if self._agree(
+            label, response, lambda: self.model.remove(deployment_id, force=True), "removes"
+        ):
+            self.log.append(f"{self.index}: {step}: removed {deployment_id}")
 
     # -- settling and mirroring the server's own progress --
 
