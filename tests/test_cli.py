@@ -140,6 +140,7 @@ def test_register_from_a_manifest_then_the_read_verbs(tmp_path: Path, manifest_f
     assert status["active_keys"] == []
 
     history = ok(tmp_path, "history")
+    assert history.splitlines()[0].split() == ["#", "AT", "COMMAND", "SUMMARY"]
     assert f"CREATED {v1}" in history
     assert f"CREATED {v2}" in history
     assert [r["command"] for r in as_json(tmp_path, "history")] == ["register", "register"]
@@ -310,12 +311,15 @@ def test_invocations_move_through_their_statuses(tmp_path: Path, manifest_file: 
     invocation_id, target, status, pinned = line.split()
     assert (target, status, pinned) == ("TicketObject/k/reserve", "running", deployment_id)
     waiting = ok(tmp_path, "invocations", "invoke", "TicketObject", "reserve", "--key", "k")
-    assert waiting.split()[2:] == ["pending", "not", "pinned"]
+    assert waiting.split()[2:] == ["pending", "-"]  # not pinned: it has not started
     assert ok(tmp_path, "invocations", "suspend", invocation_id).split()[2] == "suspended"
     assert ok(tmp_path, "invocations", "resume", invocation_id).split()[2] == "running"
     assert ok(tmp_path, "invocations", "complete", invocation_id).split()[2] == "completed"
     listed = as_json(tmp_path, "invocations", "list")
     assert [i["status"] for i in listed] == ["completed", "running"]
+    table = ok(tmp_path, "invocations", "list").splitlines()
+    assert table[0].split() == ["ID", "TARGET", "STATUS", "DEPLOYMENT"]
+    assert [row.split()[2] for row in table[1:]] == ["completed", "running"]
     delayed = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "60")
     assert delayed.split()[2] == "scheduled"
     ok(tmp_path, "invocations", "kill", delayed.split()[0])

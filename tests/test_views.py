@@ -11,8 +11,10 @@ from restate_versioning import (
     InvocationStatus,
     ManualClock,
     Registry,
+    SequentialIds,
     ServiceNotFound,
 )
+from restate_versioning.storage import MemoryStorage, StoredRegistry
 from restate_versioning.views import (
     active_keys,
     deployments_list,
@@ -20,6 +22,8 @@ from restate_versioning.views import (
     render_active_keys,
     render_deployment_description,
     render_deployments_list,
+    render_history,
+    render_invocations,
     render_removal_plan,
     render_services_list,
     render_services_status,
@@ -188,3 +192,25 @@ def test_a_removal_plan_reads_as_verdict_blockers_and_effects(
     safe = render_removal_plan(registry.removal_plan(v3))
     assert f"Deployment {v3} (Drained) is safe to remove." in safe
     assert "Greeter: unaffected (revision 2 is not the latest)" in safe
+
+
+def test_invocations_render_a_line_each_with_target_status_and_pin(registry: Registry) -> None:
+    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
+    running = registry.invoke("TicketObject", "reserve", key="k")
+    waiting = registry.invoke("TicketObject", "reserve", key="k")
+    assert render_invocations(tuple(registry.invocations())).splitlines() == [
+        " ID                                      TARGET                  STATUS   DEPLOYMENT",
+        f" {running.id}  TicketObject/k/reserve  running  {v1}",
+        f" {waiting.id}  TicketObject/k/reserve  pending  -",
+    ]
+
+
+def test_history_renders_a_command_a_line(clock: ManualClock) -> None:
+    stored = StoredRegistry(MemoryStorage(), clock=clock, ids=SequentialIds())
+    v1 = stored.register(V1, manifest(service("Greeter"))).deployment.id
+    clock.advance(timedelta(seconds=5))
+    stored.set_public("Greeter", False)
+    lines = render_history(stored.history()).splitlines()
+    assert lines[0] == " #  AT                   COMMAND     SUMMARY"
+    assert lines[1].startswith(f" 1  2026-01-01 00:00:00  register    CREATED {v1}")
+    assert lines[2].startswith(" 2  2026-01-01 00:00:05  set_public  ")

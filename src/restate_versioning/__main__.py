@@ -12,7 +12,7 @@ def main() -> None:
     """Run the command line, or say in one line how to install it."""
     try:
         from .cli import main as run
-    except ImportError as exc:  # the runtime dependencies are attrs and cattrs only
+    except ImportError as exc:  # click is in the cli extra, not in the core
         sys.exit(
             f"error: the command line needs click ({exc}): pip install 'restate-versioning[cli]'"
         )

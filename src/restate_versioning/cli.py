@@ -332,7 +332,7 @@ def invocations() -> None:
 
 
 def _invocation_line(invocation: Invocation) -> str:
-    where = invocation.pinned_deployment_id or "not pinned"
+    where = invocation.pinned_deployment_id or "-"
     key = f"/{invocation.key}" if invocation.key is not None else ""
     return (
         f"{invocation.id}  {invocation.service}{key}/{invocation.handler}  "
@@ -393,9 +393,8 @@ def invocations_list(ctx: click.Context, as_json: bool) -> None:
     found = tuple(_registry(ctx).invocations())
     if as_json:
         _json(found)
-    else:
-        for invocation in found:
-            click.echo(_invocation_line(invocation))
+    elif found:
+        click.echo(views.render_invocations(found))
 
 
 @cli.command("history")
@@ -410,9 +409,8 @@ def history(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _json(records)
         return
-    for record in records:
-        at = record.at.strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{record.sequence:>5}  {at}  {record.command:<10}  {record.summary}")
+    if records:
+        click.echo(views.render_history(records))
 
 
 def main() -> None:

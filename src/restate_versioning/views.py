@@ -11,7 +11,9 @@ Each view is a function of a :class:`~restate_versioning.Registry` that returns 
 * :func:`services_status` — ``restate services status``: per service and handler, how many
   invocations are in each status, and the oldest one that is not suspended; and
   :func:`active_keys`, its table of locked Virtual Object keys;
-* :func:`render_removal_plan` — the removal plan, which the CLI does not have.
+* :func:`render_removal_plan` — the removal plan, which the CLI does not have;
+* :func:`render_invocations` and :func:`render_history` — the invocations this registry knows,
+  and what was done to a stored registry: this library's own tables, in the same layout.
 
 Everything comes from the registry's indexes: no view scans all invocations.
 """
@@ -22,12 +24,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
+from tabulate import tabulate
 
 from .endpoints import EndpointKind, display_endpoint
 from .manifest import HandlerType, ProtocolMode, ServiceType
 from .model import Deployment, DeploymentStatus, Invocation, InvocationStatus
 from .registry import Registry
 from .rules.removal import RemovalPlan
+from .storage.base import CommandRecord
 
 __all__ = [
     "ActiveKey",
@@ -42,6 +46,8 @@ __all__ = [
     "render_active_keys",
     "render_deployment_description",
     "render_deployments_list",
+    "render_history",
+    "render_invocations",
     "render_removal_plan",
     "render_services_list",
     "render_services_status",
@@ -85,18 +91,23 @@ def _offset(value: datetime) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, two spaces apart, with a leading space, as the CLI prints them.
-    A cell with line breaks continues on the next lines of its column."""
-    expanded: list[list[str]] = [list(header)]
+    """Left-aligned columns, two spaces apart, with a leading space, as the CLI prints them
+    (tabulate's ``plain`` format, taken as it is). A cell with line breaks continues on the next
+    lines of its column; the header is a row like the others, so it adds no padding of its own,
+    and cells keep their leading spaces (the handler lines of ``services status``)."""
+    lines: list[list[str]] = [list(header)]
     for row in rows:
         cells = [cell.split("\n") for cell in row]
-        for line in range(max(len(c) for c in cells)):
-            expanded.append([c[line] if line < len(c) else "" for c in cells])
-    widths = [max(len(r[i]) for r in expanded) for i in range(len(header))]
-    return "\n".join(
-        " " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in expanded
+        height = max(len(c) for c in cells)
+        lines += [[c[i] if i < len(c) else "" for c in cells] for i in range(height)]
+    text = tabulate(
+        lines,
+        tablefmt="plain",
+        stralign="left",
+        disable_numparse=True,
+        preserve_whitespace=True,
     )
+    return "\n".join((" " + line).rstrip() for line in text.split("\n"))
 
 
 # --- services list ------------------------------------------------------------------------
@@ -430,3 +441,32 @@ def render_removal_plan(plan: RemovalPlan) -> str:
     lines.append("Effects:")
     lines += [f"  - {effect}" for effect in plan.effects] or ["  - (it serves no services)"]
     return "\n".join(lines)
+
+
+# --- invocations and history --------------------------------------------------------------
+
+
+def render_invocations(invocations: Sequence[Invocation]) -> str:
+    """Invocations, a line each: id, target (``Service[/key]/handler``), status, and the
+    deployment it is pinned to."""
+    return _table(
+        ("ID", "TARGET", "STATUS", "DEPLOYMENT"),
+        [
+            (
+                i.id,
+                "/".join(p for p in (i.service, i.key, i.handler) if p is not None),
+                i.status.value,
+                i.pinned_deployment_id or "-",
+            )
+            for i in invocations
+        ],
+    )
+
+
+def render_history(records: Sequence[CommandRecord]) -> str:
+    """What was done to a stored registry, a command a line: its sequence number, when (UTC
+    as recorded), the command and what it did."""
+    return _table(
+        ("#", "AT", "COMMAND", "SUMMARY"),
+        [(str(r.sequence), f"{r.at:%Y-%m-%d %H:%M:%S}", r.command, r.summary) for r in records],
+    )
