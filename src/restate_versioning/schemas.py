@@ -1,0 +1,797 @@
+"""Whether a JSON Schema accepts every value another one accepts: the check behind state
+compatibility (RESTATE_RULES §4 says Restate checks nothing; this library goes further).
+
+:func:`backward` asks "can a reader with schema ``new`` read every value written under ``old``?",
+that is, is every value valid under ``old`` valid under ``new``? :func:`forward` asks the reverse,
+which is what a rollback needs. Each answers a :class:`SchemaCompatibility`:
+
+* ``COMPATIBLE`` when the check proved it for the keywords it reasons about: ``type`` (a name or a
+  list, ``integer`` within ``number``), ``enum`` and ``const``, ``properties``, ``required``,
+  ``additionalProperties``, ``minProperties`` / ``maxProperties``, ``items`` (one schema),
+  ``minItems`` / ``maxItems`` / ``uniqueItems``, ``minimum`` / ``maximum`` /
+  ``exclusiveMinimum`` / ``exclusiveMaximum`` / ``multipleOf``, ``minLength`` / ``maxLength``
+  and ``pattern``, nullable values written as ``"type": [..., "null"]`` or as ``anyOf`` with a
+  ``{"type": "null"}`` branch (what pydantic emits), ``anyOf`` / ``oneOf`` in general, a one-item
+  ``allOf``, and local ``$ref`` (``#/$defs/...``, recursive ones included). Annotations (``title``,
+  ``description``, ``default``, ``examples``, ``format``...) do not count: the validator does not
+  assert them either.
+* ``INCOMPATIBLE`` only with proof: every such :class:`Finding` carries a counterexample, a value
+  that :mod:`jsonschema` found valid under the old schema and invalid under the new one.
+* ``UNKNOWN`` when a schema uses anything else (``not``, ``if``, ``patternProperties``,
+  ``prefixItems``, a keyword it does not know...), or when no counterexample could be confirmed.
+  Unknown is never reported as compatible. Two identical subschemas are compatible whatever
+  they use.
+
+Objects are read as JSON Schema defines them: without ``"additionalProperties": false`` an
+object may hold any other property with any value, so giving a type to a property the old schema
+did not declare narrows it. Close the old schema to make adding a property compatible.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import attrs
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+
+__all__ = [
+    "Finding",
+    "SchemaCompatibility",
+    "Verdict",
+    "backward",
+    "forward",
+    "schema_problem",
+]
+
+
+class Verdict(enum.Enum):
+    """What the check concluded."""
+
+    COMPATIBLE = "compatible"
+    INCOMPATIBLE = "incompatible"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class Finding:
+    """One reason the schemas are not (known to be) compatible: where in the value (a path
+    like ``$.items[*].price``), why, and for ``INCOMPATIBLE`` a counterexample, as JSON text:
+    a whole value valid under the old schema and invalid under the new one."""
+
+    path: str
+    verdict: Verdict
+    reason: str
+    counterexample: str | None = None
+
+    def __str__(self) -> str:
+        example = f" (for example {self.counterexample})" if self.counterexample else ""
+        return f"{self.path}: {self.reason}{example}"
+
+
+@attrs.frozen
+class SchemaCompatibility:
+    """The answer of :func:`backward` or :func:`forward`: the verdict and its findings
+    (none when compatible)."""
+
+    verdict: Verdict
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def compatible(self) -> bool:
+        return self.verdict is Verdict.COMPATIBLE
+
+    def __str__(self) -> str:
+        if not self.findings:
+            return self.verdict.value
+        return f"{self.verdict.value}: " + "; ".join(str(f) for f in self.findings)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
+    by default), or ``None``."""
+    if not isinstance(schema, dict | bool):
+        return f"a JSON Schema is an object or a boolean, not {schema!r}"
+    if isinstance(schema, bool):
+        return None
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        where = "".join(f"[{p!r}]" for p in exc.path)
+        return f"{exc.message}{' at ' + where if where else ''}"
+    return None
+
+
+def backward(old: Any, new: Any) -> SchemaCompatibility:
+    """Whether every value valid under ``old`` is valid under ``new``: a new reader can read
+    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`)."""
+    for label, schema in (("old", old), ("new", new)):
+        problem = schema_problem(schema)
+        if problem is not None:
+            raise ValueError(f"the {label} schema {schema!r} is not a valid JSON Schema: {problem}")
+    return _Check(_Document(old), _Document(new)).run()
+
+
+def forward(old: Any, new: Any) -> SchemaCompatibility:
+    """Whether every value valid under ``new`` is valid under ``old``: the old reader (after a
+    rollback) can read what the new writer wrote."""
+    return backward(new, old)
+
+
+# --- reading a schema as alternatives, one per JSON type ----------------------------------
+
+_ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "format",
+        "contentMediaType",
+        "contentEncoding",
+        "$schema",
+        "$defs",
+        "definitions",
+    }
+)
+_NUMERIC = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+_FACETS: Mapping[str, frozenset[str]] = {
+    "null": frozenset(),
+    "boolean": frozenset(),
+    "integer": _NUMERIC,
+    "number": _NUMERIC,
+    "string": frozenset({"minLength", "maxLength", "pattern"}),
+    "array": frozenset({"items", "minItems", "maxItems", "uniqueItems"}),
+    "object": frozenset(
+        {"properties", "required", "additionalProperties", "minProperties", "maxProperties"}
+    ),
+}
+_ALL_FACETS = frozenset().union(*_FACETS.values())
+_STRUCTURE = frozenset({"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref"})
+_ANY_TYPES = ("null", "boolean", "number", "string", "array", "object")
+_NONE = object()  # no value could be built
+_DEPTH = 6  # how deep values are built
+
+
+@attrs.frozen(eq=False)
+class _Alternative:
+    """The values of one JSON type that a schema accepts (``facets`` are its keywords for that
+    type), or, for ``type == "enum"``, exactly ``values``."""
+
+    type: str
+    facets: Mapping[str, Any]
+    values: tuple[Any, ...] = ()
+
+    def schema(self) -> Any:
+        if self.type == "enum":
+            return {"enum": list(self.values)}
+        return {"type": self.type, **self.facets}
+
+
+class _Document:
+    """A root schema: resolves its local ``$ref`` and validates values against any of its
+    subschemas with :mod:`jsonschema`."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self._validator = validator_for(root, default=Draft202012Validator)(root)
+
+    def valid(self, schema: Any, value: Any) -> bool:
+        return bool(self._validator.evolve(schema=schema).is_valid(value))
+
+    def resolve(self, ref: Any) -> Any:
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise LookupError(f"the $ref {ref!r} points outside the schema")
+        node = self.root
+        for part in ref[1:].split("/")[1:] if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise LookupError(f"the $ref {ref!r} points at nothing")
+        return node
+
+    def alternatives(self, schema: Any, seen: tuple[str, ...] = ()) -> list[_Alternative] | str:
+        """The schema as alternatives, or why it cannot be read so."""
+        if schema is True:
+            return [_Alternative(t, {}) for t in _ANY_TYPES]
+        if schema is False:
+            return []
+        if not isinstance(schema, dict):
+            return f"has a subschema {schema!r} that is not an object"
+        keys = set(schema) - _ANNOTATIONS - ({"$id"} if schema is self.root else set())
+        unknown = keys - _STRUCTURE - _ALL_FACETS
+        if unknown:
+            return f"uses {', '.join(sorted(unknown))}, which this check does not reason about"
+        if "$ref" in keys:
+            if keys != {"$ref"}:
+                return "uses $ref beside other keywords"
+            ref = schema["$ref"]
+            if ref in seen:
+                return f"has a $ref {ref!r} that only refers to itself"
+            try:
+                target = self.resolve(ref)
+            except LookupError as exc:
+                return str(exc)
+            return self.alternatives(target, (*seen, ref))
+        if "allOf" in keys:
+            if keys != {"allOf"} or len(schema["allOf"]) != 1:
+                return "uses allOf with more than one schema, or beside other keywords"
+            return self.alternatives(schema["allOf"][0], seen)
+        for combinator in ("anyOf", "oneOf"):
+            if combinator in keys:
+                if keys != {combinator}:
+                    return f"uses {combinator} beside other keywords"
+                found: list[_Alternative] = []
+                for branch in schema[combinator]:
+                    branch_alternatives = self.alternatives(branch, seen)
+                    if isinstance(branch_alternatives, str):
+                        return branch_alternatives
+                    found += branch_alternatives
+                if combinator == "oneOf" and _overlapping(found):
+                    return "uses oneOf with branches that accept values of the same type"
+                return found
+        if "enum" in keys or "const" in keys:
+            values = [schema["const"]] if "const" in schema else list(schema["enum"])
+            kept = tuple(v for v in values if self.valid(schema, v))
+            return [_Alternative("enum", {}, kept)] if kept else []
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(schema.get(bound), bool):
+                return f"uses the draft-4 boolean {bound}"
+        if isinstance(schema.get("items"), list):
+            return "uses items as a list (a tuple)"
+        declared = schema.get("type", list(_ANY_TYPES))
+        types = [declared] if isinstance(declared, str) else list(declared)
+        if "number" in types and "integer" in types:
+            types.remove("integer")
+        return [
+            _Alternative(t, {k: schema[k] for k in sorted(_FACETS[t] & keys)})
+            for t in dict.fromkeys(types)
+        ]
+
+
+def _overlapping(alternatives: Sequence[_Alternative]) -> bool:
+    def kinds(a: _Alternative) -> set[str]:
+        if a.type == "enum":
+            return {"enum"}
+        return {"number"} if a.type in ("integer", "number") else {a.type}
+
+    seen: set[str] = set()
+    for alternative in alternatives:
+        mine = kinds(alternative)
+        if mine & seen or ("enum" in mine and seen):
+            return True
+        seen |= mine
+    return False
+
+
+_REJECTS = "no longer accepts "
+
+
+def _merge_rejections(found: list[_Local], path: str) -> list[_Local]:
+    """One finding for the values of several types that ``path`` no longer accepts."""
+    rejections = [
+        f
+        for f in found
+        if f.path == path and f.verdict is Verdict.INCOMPATIBLE and f.reason.startswith(_REJECTS)
+    ]
+    if len(rejections) < 2:
+        return found
+    listed = ", ".join(f.reason.removeprefix(_REJECTS) for f in rejections)
+    merged = _Local(path, Verdict.INCOMPATIBLE, _REJECTS + listed, rejections[0].witness)
+    rest = [f for f in found if f not in rejections]
+    return [merged, *rest]
+
+
+def _has_ref(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "$ref" in schema or any(_has_ref(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_ref(v) for v in schema)
+    return False
+
+
+# --- bounds ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Bound:
+    value: Fraction
+    exclusive: bool
+
+
+def _fraction(value: Any) -> Fraction:
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _numeric_bounds(facets: Mapping[str, Any], integer: bool) -> tuple[_Bound | None, ...]:
+    """The lower and upper bound of numeric facets; for integers, both inclusive integers."""
+    lows = [
+        _Bound(_fraction(facets[k]), k.startswith("exclusive"))
+        for k in ("minimum", "exclusiveMinimum")
+        if k in facets
+    ]
+    highs = [
+        _Bound(_fraction(facets[k]), k.startswith("exclusive"))
+        for k in ("maximum", "exclusiveMaximum")
+        if k in facets
+    ]
+    low = max(lows, key=lambda b: (b.value, b.exclusive), default=None)
+    high = min(highs, key=lambda b: (b.value, not b.exclusive), default=None)
+    if integer:
+        if low is not None:
+            low = _Bound(
+                Fraction(math.floor(low.value) + 1 if low.exclusive else math.ceil(low.value)),
+                False,
+            )
+        if high is not None:
+            high = _Bound(
+                Fraction(math.ceil(high.value) - 1 if high.exclusive else math.floor(high.value)),
+                False,
+            )
+    return low, high
+
+
+def _low_within(old: _Bound | None, new: _Bound | None) -> bool:
+    if new is None:
+        return True
+    if old is None:
+        return False
+    return new.value < old.value or (
+        new.value == old.value and (old.exclusive or not new.exclusive)
+    )
+
+
+def _high_within(old: _Bound | None, new: _Bound | None) -> bool:
+    if new is None:
+        return True
+    if old is None:
+        return False
+    return new.value > old.value or (
+        new.value == old.value and (old.exclusive or not new.exclusive)
+    )
+
+
+def _range_within(old: Mapping[str, Any], new: Mapping[str, Any], low: str, high: str) -> bool:
+    return new.get(low, 0) <= old.get(low, 0) and (
+        high not in new or (high in old and old[high] <= new[high])
+    )
+
+
+def _describe_bound(bound: _Bound | None, side: str) -> str:
+    if bound is None:
+        return "none"
+    sign = {"low": (">=", ">"), "high": ("<=", "<")}[side][bound.exclusive]
+    return f"{sign} {_number(bound.value)}"
+
+
+def _number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+# --- the check ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Local:
+    path: str
+    verdict: Verdict
+    reason: str
+    witness: Any = _NONE
+
+
+def _child(path: str, name: str) -> str:
+    return (
+        f"{path}.{name}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else f"{path}[{name!r}]"
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class _Check:
+    def __init__(self, old: _Document, new: _Document) -> None:
+        self.old = old
+        self.new = new
+        self._assumed: set[tuple[int, int]] = set()
+
+    def run(self) -> SchemaCompatibility:
+        findings: list[Finding] = []
+        for local in self.sub(self.old.root, self.new.root, "$"):
+            witness = local.witness
+            confirmed = (
+                local.verdict is Verdict.INCOMPATIBLE
+                and witness is not _NONE
+                and self.old.valid(self.old.root, witness)
+                and not self.new.valid(self.new.root, witness)
+            )
+            if confirmed:
+                findings.append(
+                    Finding(local.path, Verdict.INCOMPATIBLE, local.reason, _json(witness))
+                )
+            elif local.verdict is Verdict.INCOMPATIBLE:
+                reason = f"{local.reason}, but no counterexample could be confirmed"
+                findings.append(Finding(local.path, Verdict.UNKNOWN, reason))
+            else:
+                findings.append(Finding(local.path, local.verdict, local.reason))
+        verdicts = {f.verdict for f in findings}
+        verdict = next(
+            (v for v in (Verdict.INCOMPATIBLE, Verdict.UNKNOWN) if v in verdicts),
+            Verdict.COMPATIBLE,
+        )
+        return SchemaCompatibility(verdict, tuple(findings))
+
+    # -- subsumption ---------------------------------------------------------------------
+
+    def sub(self, old: Any, new: Any, path: str) -> list[_Local]:
+        """Why not every value valid under ``old`` (of the old document) is valid under
+        ``new`` (of the new one); witnesses are values at ``path``."""
+        if old == new and not _has_ref(old) and not _has_ref(new):
+            return []
+        pair = (id(old), id(new))
+        if pair in self._assumed:  # a recursive schema: assume what is being shown
+            return []
+        self._assumed.add(pair)
+        try:
+            olds = self.old.alternatives(old)
+            if isinstance(olds, str):
+                return [_Local(path, Verdict.UNKNOWN, f"the old schema {olds}")]
+            news = self.new.alternatives(new)
+            if isinstance(news, str):
+                return [_Local(path, Verdict.UNKNOWN, f"the new schema {news}")]
+            found: list[_Local] = []
+            for alternative in olds:
+                found += self.alternative_sub(alternative, new, news, path)
+            return _merge_rejections(found, path)
+        finally:
+            self._assumed.discard(pair)
+
+    def alternative_sub(
+        self, old: _Alternative, new: Any, news: Sequence[_Alternative], path: str
+    ) -> list[_Local]:
+        finite = {"enum": old.values, "null": (None,), "boolean": (False, True)}.get(old.type)
+        if finite is not None:
+            rejected = [v for v in finite if not self.new.valid(new, v)]
+            if not rejected:
+                return []
+            listed = ", ".join(_json(v) for v in rejected[:5])
+            return [_Local(path, Verdict.INCOMPATIBLE, f"no longer accepts {listed}", rejected[0])]
+        same_type = [
+            n for n in news if n.type == old.type or (old.type, n.type) == ("integer", "number")
+        ]
+        if not same_type:
+            if any(n.type == "enum" for n in news):
+                reason = f"accepts only listed values where {old.type} values were accepted"
+            else:
+                reason = f"{_REJECTS}{old.type} values"
+            return [self.witnessed(old, new, path, reason, news)]
+        tries = [self.facets_sub(old, n, new, path) for n in same_type]
+        if any(not t for t in tries):
+            return []
+        if len(same_type) == 1 and not any(n.type == "enum" for n in news):
+            return tries[0]
+        reason = f"no single alternative of the new schema accepts every {old.type} value"
+        return [self.witnessed(old, new, path, reason, news)]
+
+    def witnessed(
+        self,
+        old: _Alternative,
+        new: Any,
+        path: str,
+        reason: str,
+        hints: Sequence[_Alternative] = (),
+    ) -> _Local:
+        """An incompatibility, with a value of ``old`` that ``new`` rejects if one is found
+        (looking near the bounds of ``old`` and of the ``hints``, the new alternatives)."""
+        facets: dict[str, Any] = {}
+        for hint in hints:
+            for keyword, value in hint.facets.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    facets.setdefault(keyword, []).append(value)
+        for candidate in self.samples(old, self.old, hints=facets)[:400]:
+            if self.old.valid(old.schema(), candidate) and not self.new.valid(new, candidate):
+                return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
+        return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it")
+
+    def facets_sub(
+        self, old: _Alternative, new: _Alternative, new_node: Any, path: str
+    ) -> list[_Local]:
+        if old.type in ("integer", "number"):
+            return self.numbers_sub(old, new, new_node, path)
+        if old.type == "string":
+            return self.strings_sub(old, new, new_node, path)
+        if old.type == "array":
+            return self.arrays_sub(old, new, new_node, path)
+        return self.objects_sub(old, new, new_node, path)
+
+    def numbers_sub(
+        self, old: _Alternative, new: _Alternative, node: Any, path: str
+    ) -> list[_Local]:
+        integer = old.type == "integer"
+        old_low, old_high = _numeric_bounds(old.facets, integer)
+        new_low, new_high = _numeric_bounds(new.facets, integer)
+        reasons = []
+        if not integer and new.type == "integer":
+            reasons.append("accepts only integers where any number was accepted")
+        if not _low_within(old_low, new_low):
+            reasons.append(
+                f"the lower bound went from {_describe_bound(old_low, 'low')} to "
+                f"{_describe_bound(new_low, 'low')}"
+            )
+        if not _high_within(old_high, new_high):
+            reasons.append(
+                f"the upper bound went from {_describe_bound(old_high, 'high')} to "
+                f"{_describe_bound(new_high, 'high')}"
+            )
+        if "multipleOf" in new.facets:
+            step = _fraction(new.facets["multipleOf"])
+            mine = _fraction(old.facets.get("multipleOf", 1 if integer else 0))
+            if mine == 0 or (mine / step).denominator != 1:
+                reasons.append(f"values must now be a multiple of {new.facets['multipleOf']}")
+        if not reasons:
+            return []
+        return [self.witnessed(old, node, path, "; ".join(reasons), (new,))]
+
+    def strings_sub(
+        self, old: _Alternative, new: _Alternative, node: Any, path: str
+    ) -> list[_Local]:
+        reasons = []
+        if not _range_within(old.facets, new.facets, "minLength", "maxLength"):
+            reasons.append(
+                f"the length range went from {_length(old.facets, 'minLength', 'maxLength')} to "
+                f"{_length(new.facets, 'minLength', 'maxLength')}"
+            )
+        pattern = new.facets.get("pattern")
+        if pattern is not None and pattern != old.facets.get("pattern"):
+            reasons.append(f"strings must now match {pattern!r}")
+        if not reasons:
+            return []
+        return [self.witnessed(old, node, path, "; ".join(reasons), (new,))]
+
+    def arrays_sub(
+        self, old: _Alternative, new: _Alternative, node: Any, path: str
+    ) -> list[_Local]:
+        reasons = []
+        if not _range_within(old.facets, new.facets, "minItems", "maxItems"):
+            reasons.append(
+                f"the number of items went from {_length(old.facets, 'minItems', 'maxItems')} "
+                f"to {_length(new.facets, 'minItems', 'maxItems')}"
+            )
+        if (
+            new.facets.get("uniqueItems") is True
+            and old.facets.get("uniqueItems") is not True
+            and old.facets.get("maxItems", 2) >= 2
+        ):
+            reasons.append("items must now be unique")
+        found = [self.witnessed(old, node, path, "; ".join(reasons), (new,))] if reasons else []
+        if old.facets.get("maxItems", 1) == 0:
+            return found
+        old_items, new_items = old.facets.get("items", True), new.facets.get("items", True)
+        for local in self.sub(old_items, new_items, f"{path}[*]"):
+            found.append(attrs.evolve(local, witness=self.array_around(old, local.witness)))
+        return found
+
+    def objects_sub(
+        self, old: _Alternative, new: _Alternative, node: Any, path: str
+    ) -> list[_Local]:
+        found: list[_Local] = []
+        old_properties = old.facets.get("properties", {})
+        new_properties = new.facets.get("properties", {})
+        old_required = set(old.facets.get("required", ()))
+        old_additional = old.facets.get("additionalProperties", True)
+        new_additional = new.facets.get("additionalProperties", True)
+        for name in sorted(set(new.facets.get("required", ())) - old_required):
+            found.append(
+                _Local(
+                    _child(path, name),
+                    Verdict.INCOMPATIBLE,
+                    f"{name!r} is now required, but the old schema lets it be absent",
+                    self.object_around(old, None, _NONE),
+                )
+            )
+        sizes = dict(old.facets)  # what the old schema's other keywords imply about the count
+        sizes["minProperties"] = max(sizes.get("minProperties", 0), len(old_required))
+        if old_additional is False:
+            closed = len(old_properties)
+            sizes["maxProperties"] = min(sizes.get("maxProperties", closed), closed)
+        if not _range_within(sizes, new.facets, "minProperties", "maxProperties"):
+            reason = (
+                f"the number of properties went from "
+                f"{_length(old.facets, 'minProperties', 'maxProperties')} to "
+                f"{_length(new.facets, 'minProperties', 'maxProperties')}"
+            )
+            found.append(self.witnessed(old, node, path, reason, (new,)))
+        for name in sorted(set(old_properties) | set(new_properties)):
+            declared = name in old_properties
+            old_schema = old_properties.get(name, old_additional)
+            new_schema = new_properties.get(name, new_additional)
+            for local in self.sub(old_schema, new_schema, _child(path, name)):
+                reason = local.reason
+                if not declared:
+                    reason = (
+                        f"the old schema does not declare {name!r} but its "
+                        f"additionalProperties allows it: the new schema {reason}"
+                    )
+                elif name not in new_properties:
+                    reason = (
+                        f"{name!r} is no longer declared, so the new schema's "
+                        f"additionalProperties applies to it: {reason}"
+                    )
+                found.append(
+                    attrs.evolve(
+                        local, reason=reason, witness=self.object_around(old, name, local.witness)
+                    )
+                )
+        other = _fresh(set(old_properties) | set(new_properties))
+        for local in self.sub(old_additional, new_additional, f"{path}.*"):
+            reason = f"properties that neither schema declares: the new schema {local.reason}"
+            witness = self.object_around(old, other, local.witness)
+            found.append(attrs.evolve(local, reason=reason, witness=witness))
+        return found
+
+    # -- building values -------------------------------------------------------------------
+
+    def array_around(self, old: _Alternative, item: Any) -> Any:
+        if item is _NONE:
+            return _NONE
+        fill = self.instance(old.facets.get("items", True), self.old)
+        size = max(1, old.facets.get("minItems", 0))
+        return [item] + ([] if fill is _NONE else [fill] * (size - 1))
+
+    def object_around(self, old: _Alternative, name: str | None, value: Any) -> Any:
+        """The smallest object of ``old``, with ``name`` set to ``value`` (if any)."""
+        if name is not None and value is _NONE:
+            return _NONE
+        base = self.minimal_object(old, self.old, depth=0)
+        if base is _NONE:
+            return _NONE
+        if name is not None:
+            base[name] = value
+        return base
+
+    def minimal_object(self, alternative: _Alternative, document: _Document, depth: int) -> Any:
+        properties = alternative.facets.get("properties", {})
+        additional = alternative.facets.get("additionalProperties", True)
+        value = {}
+        for name in alternative.facets.get("required", ()):
+            member = self.instance(properties.get(name, additional), document, depth + 1)
+            if member is _NONE:
+                return _NONE
+            value[name] = member
+        return value
+
+    def instance(self, schema: Any, document: _Document, depth: int = 0) -> Any:
+        """A value valid under ``schema``, or ``_NONE``."""
+        if depth > _DEPTH:
+            return _NONE
+        alternatives = document.alternatives(schema)
+        if isinstance(alternatives, str):
+            return _NONE
+        for alternative in alternatives:
+            for candidate in self.samples(alternative, document, depth)[:50]:
+                if document.valid(schema, candidate):
+                    return candidate
+        return _NONE
+
+    def samples(
+        self,
+        alternative: _Alternative,
+        document: _Document,
+        depth: int = 0,
+        hints: Mapping[str, Sequence[int | float]] | None = None,
+    ) -> list[Any]:
+        """Values of the alternative's type, near its bounds (and the numeric keywords of
+        ``hints``) first: candidates, not checked."""
+        hints = hints or {}
+        facets = alternative.facets
+        kind = alternative.type
+        if kind == "enum":
+            return list(alternative.values)
+        if kind == "null":
+            return [None]
+        if kind == "boolean":
+            return [False, True]
+        if kind in ("integer", "number"):
+            return _number_samples(facets, kind == "integer", hints)
+        if kind == "string":
+            return _string_samples(facets, hints)
+        if depth > _DEPTH:
+            return []
+        if kind == "array":
+            item = self.instance(facets.get("items", True), document, depth + 1)
+            items = [item] if item is not _NONE else []
+            low = facets.get("minItems", 0)
+            wanted = [low, max(low, 1), max(low, 2), facets.get("maxItems", low)]
+            wanted += [n + d for n in hints.get("minItems", []) for d in (-1, 0)]
+            wanted += [n + d for n in hints.get("maxItems", []) for d in (0, 1)]
+            sizes = dict.fromkeys(
+                n for n in wanted if low <= n <= facets.get("maxItems", n) and n <= 64
+            )
+            out: list[Any] = [items * n for n in sizes if items or n == 0]
+            out += [_distinct(self, facets.get("items", True), document, n, depth) for n in sizes]
+            return [v for v in out if v is not _NONE]
+        base = self.minimal_object(alternative, document, depth)
+        if base is _NONE:
+            return []
+        extra = _fresh(set(facets.get("properties", {})))
+        return [base, {**base, extra: None}, {**base, extra: 0, _fresh({extra, *base}): ""}]
+
+
+def _distinct(check: _Check, schema: Any, document: _Document, count: int, depth: int) -> Any:
+    alternatives = document.alternatives(schema)
+    if isinstance(alternatives, str):
+        return _NONE
+    pool: list[Any] = []
+    for alternative in alternatives:
+        for candidate in check.samples(alternative, document, depth + 1)[:50]:
+            if candidate not in pool and document.valid(schema, candidate):
+                pool.append(candidate)
+    return pool[:count] if len(pool) >= count else _NONE
+
+
+def _fresh(taken: set[str]) -> str:
+    return next(f"extra{i or ''}" for i in range(len(taken) + 1) if f"extra{i or ''}" not in taken)
+
+
+def _length(facets: Mapping[str, Any], low: str, high: str) -> str:
+    return f"[{facets.get(low, 0)}, {facets.get(high, 'unbounded')}]"
+
+
+def _number_samples(
+    facets: Mapping[str, Any], integer: bool, hints: Mapping[str, Sequence[int | float]]
+) -> list[Any]:
+    low, high = _numeric_bounds(facets, integer)
+    anchors = [Fraction(0), Fraction(1), Fraction(-1), Fraction(10**9), Fraction(-(10**9))]
+    for keyword in _NUMERIC - {"multipleOf"}:
+        for value in hints.get(keyword, []):
+            anchors += [_fraction(value) + d for d in (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))]
+    for bound in (low, high):
+        if bound is not None:
+            anchors += [bound.value + d for d in (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))]
+    if low is not None and high is not None:
+        anchors.append((low.value + high.value) / 2)
+    step = facets.get("multipleOf")
+    if step is not None:
+        unit = _fraction(step)
+        anchors += [unit, -unit, 3 * unit]
+        anchors += [math.floor(a / unit) * unit for a in list(anchors)]
+        anchors += [math.ceil(a / unit) * unit for a in list(anchors)]
+    out: list[Any] = []
+    for anchor in anchors:
+        if integer and anchor.denominator != 1:
+            continue
+        value = _number(anchor)
+        if value not in out:
+            out.append(value)
+    if not integer:
+        out += [v for v in (0.5, -0.5, 1.5) if v not in out]
+    return out
+
+
+def _string_samples(
+    facets: Mapping[str, Any], hints: Mapping[str, Sequence[int | float]]
+) -> list[str]:
+    low = facets.get("minLength", 0)
+    high = facets.get("maxLength", 4096)
+    wanted = [low, low + 1, 0, 1, 8, max(low, 3) + 2]
+    wanted += [high, high - 1] if "maxLength" in facets else []
+    wanted += [int(n) - 1 for n in hints.get("minLength", [])]
+    wanted += [int(n) + 1 for n in hints.get("maxLength", [])]
+    lengths = dict.fromkeys(n for n in wanted if low <= n <= high and n <= 4096)
+    out = [c * n for n in lengths for c in ("a", "A", "0", " ", "-")]
+    out += ["abc", "ABC", "a1", "a b", "a@b.c", "2024-01-01", "x" * 64]
+    return list(dict.fromkeys(out))
