@@ -109,7 +109,7 @@ def test_enums_are_compared_value_by_value(old: Any, new: Any, expected: Verdict
     assert verdict(old, new) is expected
 
 
-CLOSED = {
+CLOSED: dict[str, Any] = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
     "required": ["name"],
@@ -187,7 +187,7 @@ def test_arrays_items_sizes_and_uniqueness(
 
 
 def test_nested_objects_report_the_path_and_a_whole_counterexample() -> None:
-    old = {
+    old: dict[str, Any] = {
         "type": "object",
         "properties": {
             "lines": {
@@ -228,7 +228,7 @@ def test_any_of_branches_of_one_type_are_tried_one_by_one() -> None:
 
 
 def test_local_refs_and_recursive_schemas() -> None:
-    node = {
+    node: dict[str, Any] = {
         "$defs": {
             "Node": {
                 "type": "object",
