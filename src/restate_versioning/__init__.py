@@ -16,11 +16,13 @@ from .errors import ConcurrentModification as ConcurrentModification
 from .errors import DeploymentNotFound as DeploymentNotFound
 from .errors import DeploymentRemoved as DeploymentRemoved
 from .errors import HandlerNotFound as HandlerNotFound
+from .errors import IncompatibleState as IncompatibleState
 from .errors import InvalidEndpoint as InvalidEndpoint
 from .errors import InvalidId as InvalidId
 from .errors import InvalidInvocation as InvalidInvocation
 from .errors import InvalidManifest as InvalidManifest
 from .errors import InvalidSnapshot as InvalidSnapshot
+from .errors import InvalidStateSchema as InvalidStateSchema
 from .errors import InvalidTransition as InvalidTransition
 from .errors import InvocationNotFound as InvocationNotFound
 from .errors import Problem as Problem
@@ -49,6 +51,8 @@ from .model import Registration as Registration
 from .model import RevisionChange as RevisionChange
 from .model import ServiceRevision as ServiceRevision
 from .model import ServiceType as ServiceType
+from .model import StateCheck as StateCheck
+from .model import StateKeyCheck as StateKeyCheck
 from .registry import Registry as Registry
 from .rules.removal import Blocker as Blocker
 from .rules.removal import BlockerKind as BlockerKind
@@ -56,11 +60,17 @@ from .rules.removal import Effect as Effect
 from .rules.removal import EffectKind as EffectKind
 from .rules.removal import Removal as Removal
 from .rules.removal import RemovalPlan as RemovalPlan
+from .rules.removal import StateWarning as StateWarning
+from .rules.state import STATE_METADATA_PREFIX as STATE_METADATA_PREFIX
+from .rules.state import state_metadata as state_metadata
+from .schemas import SchemaCompatibility as SchemaCompatibility
+from .schemas import Verdict as Verdict
 from .snapshot import RegistrySnapshot as RegistrySnapshot
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "STATE_METADATA_PREFIX",
     "Blocker",
     "BlockerKind",
     "ConcurrentModification",
@@ -79,11 +89,13 @@ __all__ = [
     "HandlerNotFound",
     "HandlerType",
     "IdGenerator",
+    "IncompatibleState",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",
     "InvalidManifest",
     "InvalidSnapshot",
+    "InvalidStateSchema",
     "InvalidTransition",
     "Invocation",
     "InvocationNotFound",
@@ -100,6 +112,7 @@ __all__ = [
     "RemovalBlocked",
     "RemovalPlan",
     "RevisionChange",
+    "SchemaCompatibility",
     "SequentialIds",
     "ServiceManifest",
     "ServiceNotFound",
@@ -107,7 +120,12 @@ __all__ = [
     "ServiceRevision",
     "ServiceType",
     "ServiceTypeChanged",
+    "StateCheck",
+    "StateKeyCheck",
+    "StateWarning",
     "StorageError",
+    "Verdict",
     "VersioningError",
     "parse_endpoint",
+    "state_metadata",
 ]

@@ -18,17 +18,20 @@ import attrs
 if TYPE_CHECKING:
     from .model import InvocationStatus, ServiceType
     from .rules.removal import RemovalPlan
+    from .rules.state import StateCheck
 
 __all__ = [
     "ConcurrentModification",
     "DeploymentNotFound",
     "DeploymentRemoved",
     "HandlerNotFound",
+    "IncompatibleState",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",
     "InvalidManifest",
     "InvalidSnapshot",
+    "InvalidStateSchema",
     "InvalidTransition",
     "InvocationNotFound",
     "Problem",
@@ -93,6 +96,36 @@ class InvalidManifest(VersioningError, ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidStateSchema(VersioningError, ValueError):
+    """A state declaration cannot be used: a schema that is not JSON or not a JSON Schema, a
+    key declared twice differently, or state declared for a plain Service. ``problems`` lists
+    every one, each with where it was given. The server has no such check (no ``code``)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"invalid state declaration ({count} {noun}): {_problems_text(problems)}")
+
+
+class IncompatibleState(VersioningError):
+    """A revision would read state that its schemas cannot read, and ``breaking`` was not
+    given. ``checks`` are the failing :class:`~restate_versioning.rules.state.StateCheck`, one
+    per service, each listing its incompatible keys, the reasons and a counterexample. The
+    server checks nothing here (no ``code``)."""
+
+    def __init__(self, checks: Sequence[StateCheck]) -> None:
+        self.checks: tuple[StateCheck, ...] = tuple(checks)
+        reasons = "; ".join(
+            f"{c.service} revision {c.reader_revision} cannot read state key {k.key!r} as "
+            f"revision {c.writer_revision} may have written it: {k.compatibility}"
+            for c in self.checks
+            for k in c.keys
+            if k.verdict.value == "incompatible"
+        )
+        super().__init__(f"incompatible state: {reasons} (breaking=True does it anyway)")
 
 
 class InvalidSnapshot(VersioningError, ValueError):

@@ -7,13 +7,16 @@ instead (with :func:`attrs.evolve`). Field names follow the admin API where it h
 from __future__ import annotations
 
 import enum
+import json
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from ._frozen import FrozenMap, freeze
 from .endpoints import EndpointKind, parse_endpoint
 from .manifest import EndpointManifest, HandlerType, ProtocolMode, ServiceType
+from .schemas import SchemaCompatibility, Verdict
 
 __all__ = [
     "Deployment",
@@ -29,6 +32,8 @@ __all__ = [
     "RevisionChange",
     "ServiceRevision",
     "ServiceType",
+    "StateCheck",
+    "StateKeyCheck",
 ]
 
 
@@ -109,6 +114,9 @@ class ServiceRevision:
 
     ``public`` is the service's ingress visibility; the server keeps it per revision, and it is
     reset from the manifest (``ingressPrivate``) on every new revision.
+
+    ``state`` maps each state key the revision declares to its JSON Schema, as canonical JSON
+    text (see :mod:`restate_versioning.rules.state`; the server keeps no such thing).
     """
 
     name: str
@@ -119,6 +127,11 @@ class ServiceRevision:
     handlers: FrozenMap[str, Handler] = attrs.field(converter=freeze)
     documentation: str | None = None
     metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    state: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+
+    def state_schema(self, key: str) -> Any:
+        """The JSON Schema declared for state key ``key``, as JSON values."""
+        return json.loads(self.state[key])
 
 
 @attrs.frozen
@@ -197,10 +210,62 @@ class RevisionChange:
 
 
 @attrs.frozen
+class StateKeyCheck:
+    """One state key: can the reader's schema read every value the writer's schema allows?"""
+
+    key: str
+    compatibility: SchemaCompatibility
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.compatibility.verdict
+
+    def __str__(self) -> str:
+        return f"{self.key!r}: {self.compatibility}"
+
+
+@attrs.frozen
+class StateCheck:
+    """Whether revision ``reader_revision`` of ``service`` (in ``reader_deployment_id``) can read
+    the state that revision ``writer_revision`` (in ``writer_deployment_id``) may have written,
+    key by key (the keys both declare)."""
+
+    service: str
+    writer_revision: int
+    writer_deployment_id: str
+    reader_revision: int
+    reader_deployment_id: str
+    keys: tuple[StateKeyCheck, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        """``INCOMPATIBLE`` if a key is, else ``UNKNOWN`` if a key is, else ``COMPATIBLE``."""
+        verdicts = {k.verdict for k in self.keys}
+        for verdict in (Verdict.INCOMPATIBLE, Verdict.UNKNOWN):
+            if verdict in verdicts:
+                return verdict
+        return Verdict.COMPATIBLE
+
+    @property
+    def compatible(self) -> bool:
+        return self.verdict is Verdict.COMPATIBLE
+
+    def __str__(self) -> str:
+        keys = "; ".join(str(k) for k in self.keys if k.verdict is not Verdict.COMPATIBLE)
+        return (
+            f"{self.service} revision {self.reader_revision} reading the state of revision "
+            f"{self.writer_revision}: {self.verdict.value}" + (f" ({keys})" if keys else "")
+        )
+
+
+@attrs.frozen
 class Registration:
-    """What :meth:`Registry.register` did, or would do with ``dry_run``."""
+    """What :meth:`Registry.register` did, or would do with ``dry_run``; ``state_checks``
+    are the state checks of its new revisions (none refused it: see
+    :mod:`restate_versioning.rules.state`), where both sides declare state."""
 
     outcome: Outcome
     deployment: Deployment
     changes: tuple[RevisionChange, ...]
     dry_run: bool = False
+    state_checks: tuple[StateCheck, ...] = ()

@@ -269,6 +269,7 @@ class Registry:
         dry_run: bool = False,
         http_version: str | None = None,
         sdk_version: str | None = None,
+        state: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Registration:
         """Register what ``endpoint`` serves, as ``POST /deployments`` does.
 
@@ -278,6 +279,13 @@ class Registry:
         and the would-be result returned, and nothing is stored. Raises
         :class:`InvalidEndpoint`, :class:`InvalidManifest` (every problem at once) or
         :class:`ServiceTypeChanged`; see :mod:`restate_versioning.rules.registration`.
+
+        Going further than the server: ``state`` declares the JSON Schema of state keys per
+        service (``{"Cart": {"items": schema}}``), beside any in the manifest's service
+        metadata. A new revision that cannot read state the latest one may have written raises
+        :class:`IncompatibleState` unless ``breaking`` or ``force``; a bad declaration raises
+        :class:`InvalidStateSchema`. See :mod:`restate_versioning.rules.state`. ``state`` is
+        read only when revisions are made (not for an ``UNCHANGED`` outcome).
         """
         parsed = parse_endpoint(endpoint)
         for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
@@ -304,17 +312,20 @@ class Registry:
             breaking=breaking,
             http_version=http_version,
             sdk_version=sdk_version,
+            state=state,
         )
         if not dry_run:
             self._apply(plan, parsed, existing)
-        return Registration(plan.outcome, plan.deployment, plan.changes, dry_run)
+        return Registration(plan.outcome, plan.deployment, plan.changes, dry_run, plan.state_checks)
 
-    def promote(self, deployment_id: str) -> Registration:
+    def promote(self, deployment_id: str, *, breaking: bool = False) -> Registration:
         """Make a deployment's services the latest again, for an instant rollback.
 
         This goes further than the server: it is what ``force`` re-registering the same
         endpoint does (same id, ``created_at`` reset, every service ``latest + 1``, visibility
-        reset from its manifest), without asking the endpoint for its manifest again.
+        reset from its manifest), without asking the endpoint for its manifest again. Its
+        revisions keep the state they declared; when one cannot read state the current latest
+        revision may have written, this raises :class:`IncompatibleState` unless ``breaking``.
         """
         deployment = self.deployment(deployment_id)
         manifest = deployment.manifest
@@ -337,9 +348,16 @@ class Registry:
             breaking=True,
             http_version=deployment.http_version,
             sdk_version=deployment.sdk_version,
+            state={
+                name: {key: revision.state_schema(key) for key in revision.state}
+                for name, revision in deployment.services.items()
+            },
+            refuse_incompatible_state=not breaking,
         )
         self._apply(plan, parsed, deployment)
-        return Registration(plan.outcome, plan.deployment, plan.changes)
+        return Registration(
+            plan.outcome, plan.deployment, plan.changes, state_checks=plan.state_checks
+        )
 
     def _apply(
         self, plan: RegistrationPlan, endpoint: Endpoint, existing: Deployment | None

@@ -186,9 +186,15 @@ class _Document:
     def __init__(self, root: Any) -> None:
         self.root = root
         self._validator = validator_for(root, default=Draft202012Validator)(root)
+        self._validators: dict[int, tuple[Any, Any]] = {}  # by id(schema), schema kept alive
 
     def valid(self, schema: Any, value: Any) -> bool:
-        return bool(self._validator.evolve(schema=schema).is_valid(value))
+        key = id(schema)
+        found = self._validators.get(key)
+        if found is None or found[0] is not schema:
+            found = (schema, self._validator.evolve(schema=schema))
+            self._validators[key] = found
+        return bool(found[1].is_valid(value))
 
     def resolve(self, ref: Any) -> Any:
         if not isinstance(ref, str) or not ref.startswith("#"):
@@ -294,6 +300,10 @@ def _merge_rejections(found: list[_Local], path: str) -> list[_Local]:
     merged = _Local(path, Verdict.INCOMPATIBLE, _REJECTS + listed, rejections[0].witness)
     rest = [f for f in found if f not in rejections]
     return [merged, *rest]
+
+
+def _accepts_anything(schema: Any) -> bool:
+    return schema is True or (isinstance(schema, dict) and not set(schema) - _ANNOTATIONS)
 
 
 def _has_ref(schema: Any) -> bool:
@@ -440,7 +450,7 @@ class _Check:
     def sub(self, old: Any, new: Any, path: str) -> list[_Local]:
         """Why not every value valid under ``old`` (of the old document) is valid under
         ``new`` (of the new one); witnesses are values at ``path``."""
-        if old == new and not _has_ref(old) and not _has_ref(new):
+        if _accepts_anything(new) or (old == new and not _has_ref(old) and not _has_ref(new)):
             return []
         pair = (id(old), id(new))
         if pair in self._assumed:  # a recursive schema: assume what is being shown
@@ -500,7 +510,9 @@ class _Check:
         facets: dict[str, Any] = {}
         for hint in hints:
             for keyword, value in hint.facets.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                if keyword == "uniqueItems" and value is True:
+                    facets["uniqueItems"] = [1]
+                elif isinstance(value, int | float) and not isinstance(value, bool):
                     facets.setdefault(keyword, []).append(value)
         for candidate in self.samples(old, self.old, hints=facets)[:400]:
             if self.old.valid(old.schema(), candidate) and not self.new.valid(new, candidate):
@@ -687,6 +699,20 @@ class _Check:
                     return candidate
         return _NONE
 
+    def distinct(self, schema: Any, document: _Document, count: int, depth: int) -> list[Any]:
+        """Up to ``count`` different values valid under ``schema``."""
+        alternatives = document.alternatives(schema)
+        pool: list[Any] = []
+        if isinstance(alternatives, str) or depth > _DEPTH:
+            return pool
+        for alternative in alternatives:
+            for candidate in self.samples(alternative, document, depth + 1)[:50]:
+                if len(pool) >= count:
+                    return pool
+                if candidate not in pool and document.valid(schema, candidate):
+                    pool.append(candidate)
+        return pool
+
     def samples(
         self,
         alternative: _Alternative,
@@ -722,25 +748,15 @@ class _Check:
                 n for n in wanted if low <= n <= facets.get("maxItems", n) and n <= 64
             )
             out: list[Any] = [items * n for n in sizes if items or n == 0]
-            out += [_distinct(self, facets.get("items", True), document, n, depth) for n in sizes]
-            return [v for v in out if v is not _NONE]
+            if facets.get("uniqueItems") is True or "uniqueItems" in hints:
+                pool = self.distinct(facets.get("items", True), document, max(sizes), depth)
+                out += [pool[:n] for n in sizes if n <= len(pool)]
+            return out
         base = self.minimal_object(alternative, document, depth)
         if base is _NONE:
             return []
         extra = _fresh(set(facets.get("properties", {})))
         return [base, {**base, extra: None}, {**base, extra: 0, _fresh({extra, *base}): ""}]
-
-
-def _distinct(check: _Check, schema: Any, document: _Document, count: int, depth: int) -> Any:
-    alternatives = document.alternatives(schema)
-    if isinstance(alternatives, str):
-        return _NONE
-    pool: list[Any] = []
-    for alternative in alternatives:
-        for candidate in check.samples(alternative, document, depth + 1)[:50]:
-            if candidate not in pool and document.valid(schema, candidate):
-                pool.append(candidate)
-    return pool[:count] if len(pool) >= count else _NONE
 
 
 def _fresh(taken: set[str]) -> str:

@@ -408,6 +408,7 @@ def register_endpoint(
     force: bool = False,
     breaking: bool = False,
     dry_run: bool = False,
+    state: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Registration:
     """Register what ``endpoint`` serves, exactly as ``POST /deployments`` does.
 
@@ -418,7 +419,8 @@ def register_endpoint(
     :class:`~restate_versioning.errors.InvalidEndpoint` before any discovery,
     :class:`DiscoveryError` (nothing is registered), or what :meth:`Registry.register`
     raises. Works on a :class:`Registry` and on a
-    :class:`~restate_versioning.storage.StoredRegistry`.
+    :class:`~restate_versioning.storage.StoredRegistry`. ``state`` declares state keys as
+    :meth:`Registry.register` takes them.
     """
     view = registry if isinstance(registry, Registry) else registry.registry
     existing = view.find_deployment(endpoint)
@@ -435,4 +437,5 @@ def register_endpoint(
         dry_run=dry_run,
         http_version=discovery.http_version,
         sdk_version=discovery.sdk_version,
+        state=state,
     )

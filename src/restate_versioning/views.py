@@ -440,6 +440,10 @@ def render_removal_plan(plan: RemovalPlan) -> str:
     lines.append("")
     lines.append("Effects:")
     lines += [f"  - {effect}" for effect in plan.effects] or ["  - (it serves no services)"]
+    if plan.warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  - {warning}" for warning in plan.warnings]
     return "\n".join(lines)
 
 

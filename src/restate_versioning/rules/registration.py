@@ -11,6 +11,9 @@
   ``breaking``. Added, removed or retyped handlers are accepted.
 * A new revision takes its visibility from the manifest: public unless ``ingressPrivate``; a
   handler is public unless it says otherwise and its service is private.
+* Going further than the server: a new revision of a Virtual Object or Workflow must be able to
+  read the state the latest one may have written, key by key, unless ``breaking``
+  (:mod:`restate_versioning.rules.state`).
 
 :func:`plan_registration` computes what a registration does without changing anything; the
 registry applies the plan (or, for ``dry_run``, only returns it).
@@ -20,11 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from ..endpoints import Endpoint
-from ..errors import InvalidManifest, Problem, ServiceTypeChanged
+from ..errors import (
+    IncompatibleState,
+    InvalidManifest,
+    InvalidStateSchema,
+    Problem,
+    ServiceTypeChanged,
+)
 from ..manifest import EndpointManifest, ServiceManifest
 from ..model import (
     Deployment,
@@ -34,12 +44,14 @@ from ..model import (
     RevisionChange,
     ServiceRevision,
 )
+from ..schemas import Verdict
 from .manifest import (
     effective_handler_type,
     effective_services,
     general_problems,
     service_problems,
 )
+from .state import StateCheck, check_state, declared_state
 
 __all__ = ["RegistrationPlan", "new_service_revision", "plan_registration"]
 
@@ -47,18 +59,24 @@ __all__ = ["RegistrationPlan", "new_service_revision", "plan_registration"]
 @attrs.frozen
 class RegistrationPlan:
     """What a registration does: its outcome, the deployment as it will be stored, how each
-    service's latest revision moves, and which services a forced overwrite drops."""
+    service's latest revision moves, which services a forced overwrite drops, and the state
+    checks of its new revisions against the revisions they take over from."""
 
     outcome: Outcome
     deployment: Deployment
     changes: tuple[RevisionChange, ...]
     dropped: tuple[str, ...] = ()
+    state_checks: tuple[StateCheck, ...] = ()
 
 
 def new_service_revision(
-    service: ServiceManifest, revision: int, deployment_id: str
+    service: ServiceManifest,
+    revision: int,
+    deployment_id: str,
+    state: Mapping[str, str] | None = None,
 ) -> ServiceRevision:
-    """The revision a manifest's service becomes, with visibility reset from the manifest."""
+    """The revision a manifest's service becomes, with visibility reset from the manifest, and
+    ``state`` its declared state keys (see :func:`.state.declared_state`)."""
     public = not service.ingress_private if service.ingress_private is not None else True
     handlers = {  # a handler named twice is served by its last definition
         h.name: Handler(
@@ -77,6 +95,7 @@ def new_service_revision(
         handlers=handlers,
         documentation=service.documentation,
         metadata=service.metadata or {},
+        state=state or {},
     )
 
 
@@ -125,24 +144,41 @@ def plan_registration(
     breaking: bool,
     http_version: str | None = None,
     sdk_version: str | None = None,
+    state: Mapping[str, Mapping[str, Any]] | None = None,
+    refuse_incompatible_state: bool | None = None,
 ) -> RegistrationPlan:
     """Decide a registration. ``manifest`` is called only when the manifest matters;
     ``fallback(service, deployment_id)`` is the highest revision of ``service`` outside that
-    deployment. Raises :class:`InvalidManifest` or :class:`ServiceTypeChanged`."""
+    deployment; ``state`` declares state keys per service name, beside the manifest's
+    metadata. Incompatible state refuses the registration when
+    ``refuse_incompatible_state`` (by default: neither ``breaking`` nor ``force``). Raises
+    :class:`InvalidManifest`, :class:`ServiceTypeChanged`, :class:`InvalidStateSchema` or
+    :class:`IncompatibleState`."""
     if existing is not None and not force:
         return RegistrationPlan(Outcome.UNCHANGED, existing, ())
     resolved = manifest()
     _check(resolved, endpoint, latest, check_types=not (breaking or force))
-    services = {name: service for name, (_, service) in effective_services(resolved).items()}
+    indexed = effective_services(resolved)
+    services = {name: service for name, (_, service) in indexed.items()}
+    declared = _declared_state(indexed, state)
     deployment_id = existing.id if existing is not None else new_id()
     revisions: dict[str, ServiceRevision] = {}
     changes: list[RevisionChange] = []
+    checks: list[StateCheck] = []
     for service in services.values():
         previous = latest.get(service.name)
         old = previous.revision if previous is not None else None
         revision = (old or 0) + 1
-        revisions[service.name] = new_service_revision(service, revision, deployment_id)
+        new = new_service_revision(service, revision, deployment_id, declared[service.name])
+        revisions[service.name] = new
         changes.append(RevisionChange(service.name, old, revision))
+        if previous is not None and previous.state and new.state:
+            checks.append(check_state(previous, new))
+    if refuse_incompatible_state is None:
+        refuse_incompatible_state = not (breaking or force)
+    incompatible = [c for c in checks if c.verdict is Verdict.INCOMPATIBLE]
+    if incompatible and refuse_incompatible_state:
+        raise IncompatibleState(incompatible)
     dropped: list[str] = []
     if existing is not None:
         for name, held in existing.services.items():
@@ -168,4 +204,30 @@ def plan_registration(
         manifest=resolved,
     )
     outcome = Outcome.OVERWRITTEN if existing is not None else Outcome.CREATED
-    return RegistrationPlan(outcome, deployment, tuple(changes), tuple(dropped))
+    return RegistrationPlan(outcome, deployment, tuple(changes), tuple(dropped), tuple(checks))
+
+
+def _declared_state(
+    services: Mapping[str, tuple[int, ServiceManifest]],
+    state: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Mapping[str, str]]:
+    """Each service's declared state keys; every problem at once."""
+    problems: list[Problem] = []
+    if state is not None and not isinstance(state, Mapping):
+        raise InvalidStateSchema(
+            [Problem("state", f"expected a mapping of service name to state keys, got {state!r}")]
+        )
+    for name in state or {}:
+        if name not in services:
+            problems.append(
+                Problem(f"state[{name!r}]", f"the manifest has no service named {name!r}")
+            )
+    declared: dict[str, Mapping[str, str]] = {}
+    for name, (index, service) in services.items():
+        try:
+            declared[name] = declared_state(service, (state or {}).get(name), index)
+        except InvalidStateSchema as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InvalidStateSchema(problems)
+    return declared

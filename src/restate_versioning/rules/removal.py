@@ -18,6 +18,11 @@ can act on.
 
 A deployment whose vanishing services are all private, uncalled and idle, and which has nothing
 in flight, is safe: that is how a person retires a service on purpose.
+
+Besides blockers, a plan has ``warnings``: a :class:`StateWarning` for each service that would
+roll back to a revision whose state declarations cannot (or may not) read what the removed,
+newer revision may have written (:mod:`restate_versioning.rules.state`, the forward direction).
+A rollback is already a ``ROLLBACK`` blocker; the warning says what it would do to live state.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-from ..model import Deployment, DeploymentStatus, ServiceRevision
+from ..model import Deployment, DeploymentStatus, ServiceRevision, StateCheck
+from ..schemas import Verdict
+from .state import check_state
 
 __all__ = [
     "LISTED_INVOCATIONS",
@@ -38,6 +45,7 @@ __all__ = [
     "EffectKind",
     "Removal",
     "RemovalPlan",
+    "StateWarning",
     "plan_removal",
 ]
 
@@ -110,13 +118,37 @@ class Blocker:
 
 
 @attrs.frozen
+class StateWarning:
+    """A rollback that would make an older revision read state it cannot (``INCOMPATIBLE``) or
+    may not (``UNKNOWN``) read: ``check`` has the keys, reasons and counterexamples."""
+
+    service: str
+    check: StateCheck
+
+    @property
+    def message(self) -> str:
+        check = self.check
+        return (
+            f"rolling {self.service!r} back to revision {check.reader_revision} would make it "
+            f"read state that revision {check.writer_revision} may have written, and that is "
+            f"{check.verdict.value}: "
+            + "; ".join(str(k) for k in check.keys if k.verdict is not Verdict.COMPATIBLE)
+        )
+
+    def __str__(self) -> str:
+        return f"STATE: {self.message}"
+
+
+@attrs.frozen
 class RemovalPlan:
-    """Whether removing ``deployment_id`` now is safe, why not, and what it would do."""
+    """Whether removing ``deployment_id`` now is safe, why not, what it would do, and the
+    state warnings of its rollbacks (they do not make it unsafe by themselves)."""
 
     deployment_id: str
     status: DeploymentStatus
     blockers: tuple[Blocker, ...]
     effects: tuple[Effect, ...]
+    warnings: tuple[StateWarning, ...] = ()
 
     @property
     def safe(self) -> bool:
@@ -196,6 +228,7 @@ def plan_removal(
     (``"Service/handler"``) known to call it; ``waiting(service)`` and ``in_flight`` are counts
     with the first invocation ids (oldest queued; first pinned)."""
     effects: list[Effect] = []
+    warnings: list[StateWarning] = []
     for name, held in deployment.services.items():
         current = latest.get(name)
         if current is None or current.deployment_id != deployment.id:
@@ -214,6 +247,10 @@ def plan_removal(
                     remaining.deployment_id,
                 )
             )
+            if held.state and remaining.state:
+                check = check_state(held, remaining)
+                if check.verdict is not Verdict.COMPATIBLE:
+                    warnings.append(StateWarning(name, check))
     vanishing = [e.service for e in effects if e.kind is EffectKind.VANISHES]
     blockers: list[Blocker] = []
     rollbacks = tuple(e for e in effects if e.kind is EffectKind.ROLLS_BACK)
@@ -256,4 +293,4 @@ def plan_removal(
         blockers.append(
             Blocker(BlockerKind.IN_FLIGHT, (), tuple(oldest[:LISTED_INVOCATIONS]), count)
         )
-    return RemovalPlan(deployment.id, status, tuple(blockers), tuple(effects))
+    return RemovalPlan(deployment.id, status, tuple(blockers), tuple(effects), tuple(warnings))

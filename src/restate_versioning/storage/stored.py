@@ -15,6 +15,7 @@ reads back every committed command, when it happened and what it did.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,13 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConcurrentModification, StorageError, VersioningError
+from ..errors import (
+    ConcurrentModification,
+    InvalidStateSchema,
+    Problem,
+    StorageError,
+    VersioningError,
+)
 from ..ids import IdGenerator, RandomIds
 from ..manifest import EndpointManifest
 from ..model import Invocation, Registration, ServiceRevision
@@ -64,6 +71,16 @@ def _delay(arguments: Arguments) -> timedelta | None:
 
 
 #: Every command a stored registry journals: how to replay it, how to summarise it.
+def _json_copy(state: Any) -> Any:
+    """A copy of ``state`` made of plain JSON values, or :class:`InvalidStateSchema`."""
+    try:
+        return json.loads(json.dumps(state))
+    except (TypeError, ValueError) as exc:
+        raise InvalidStateSchema(
+            [Problem("state", f"state declarations must be JSON values, got {state!r}: {exc}")]
+        ) from None
+
+
 COMMANDS: Mapping[str, CommandSpec] = {
     "register": CommandSpec(
         lambda r, a: r.register(
@@ -73,10 +90,14 @@ COMMANDS: Mapping[str, CommandSpec] = {
             breaking=a["breaking"],
             http_version=a["http_version"],
             sdk_version=a["sdk_version"],
+            state=a.get("state"),
         ),
         _registration_summary,
     ),
-    "promote": CommandSpec(lambda r, a: r.promote(a["deployment_id"]), _registration_summary),
+    "promote": CommandSpec(
+        lambda r, a: r.promote(a["deployment_id"], breaking=a.get("breaking", False)),
+        _registration_summary,
+    ),
     "set_public": CommandSpec(
         lambda r, a: r.set_public(a["service"], a["public"]),
         lambda s: f"{s.name} revision {s.revision} is {'public' if s.public else 'private'}",
@@ -338,8 +359,12 @@ class StoredRegistry:
         dry_run: bool = False,
         http_version: str | None = None,
         sdk_version: str | None = None,
+        state: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Registration:
-        """:meth:`Registry.register`, journaled (a dry run or an UNCHANGED outcome is not)."""
+        """:meth:`Registry.register`, journaled (a dry run or an UNCHANGED outcome is not).
+        ``state`` is journaled as JSON, so it must be JSON values."""
+        if state is not None:
+            state = _json_copy(state)
         if dry_run:
             self.refresh()
             return self._registry.register(
@@ -350,6 +375,7 @@ class StoredRegistry:
                 dry_run=True,
                 http_version=http_version,
                 sdk_version=sdk_version,
+                state=state,
             )
         if isinstance(manifest, EndpointManifest):
             manifest = manifest.to_json()
@@ -361,12 +387,17 @@ class StoredRegistry:
             "http_version": http_version,
             "sdk_version": sdk_version,
         }
+        if state is not None:
+            arguments["state"] = state
         result: Registration = self._run("register", arguments)
         return result
 
-    def promote(self, deployment_id: str) -> Registration:
+    def promote(self, deployment_id: str, *, breaking: bool = False) -> Registration:
         """:meth:`Registry.promote`, journaled."""
-        result: Registration = self._run("promote", {"deployment_id": deployment_id})
+        arguments: dict[str, Any] = {"deployment_id": deployment_id}
+        if breaking:
+            arguments["breaking"] = True
+        result: Registration = self._run("promote", arguments)
         return result
 
     def set_public(self, service: str, public: bool) -> ServiceRevision:

@@ -1,0 +1,146 @@
+"""The state a Virtual Object or Workflow keeps, and whether a revision can read what another
+one wrote (RESTATE_RULES §4).
+
+New revisions read and write the state that earlier revisions created for the same keys, and
+Restate checks nothing: a renamed field or a narrowed type breaks live objects at run time. This
+library goes further than the server. A service declares the shape of each state key as a JSON
+Schema, and a revision is checked against the one whose state it will read:
+
+* **Declaring.** In the manifest, one service ``metadata`` entry per state key: the key
+  :data:`STATE_METADATA_PREFIX` followed by the state key, the value the schema as JSON text
+  (:func:`state_metadata` builds them, for an SDK's ``metadata=``). The server keeps service
+  metadata verbatim and relates nothing across revisions. Or through the API:
+  ``Registry.register(..., state={"Cart": {"items": schema}})``. Both end up in the revision's
+  ``state``. A key declared both ways must have the same schema; only Virtual Objects and
+  Workflows keep state; every schema must be a valid JSON Schema.
+  Else :class:`~restate_versioning.errors.InvalidStateSchema`.
+* **Registering.** Each new revision is checked against the service's latest revision: for each
+  state key both declare, every value valid under the latest one's schema must be valid under the
+  new one's (:func:`restate_versioning.schemas.backward`). An ``INCOMPATIBLE`` key refuses the
+  registration with :class:`~restate_versioning.errors.IncompatibleState`, unless ``breaking``
+  (or ``force``). ``UNKNOWN`` keys do not refuse; the registration reports them.
+* **Rolling back.** When removing a deployment (or promoting an older one) makes an older
+  revision the latest again, that revision reads what the newer one wrote: the same check with
+  the roles swapped, the forward direction. A removal plan reports it as a warning.
+
+Keys one side does not declare are not compared: there is nothing to compare them with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._frozen import FrozenMap
+from ..errors import InvalidStateSchema, Problem
+from ..manifest import ServiceManifest, ServiceType
+from ..model import ServiceRevision, StateCheck, StateKeyCheck
+from ..schemas import backward, schema_problem
+
+__all__ = [
+    "STATEFUL",
+    "STATE_METADATA_PREFIX",
+    "StateCheck",
+    "StateKeyCheck",
+    "check_state",
+    "declared_state",
+    "state_metadata",
+]
+
+#: A service ``metadata`` key that starts with this declares the state key after it.
+STATE_METADATA_PREFIX = "restate-versioning.state."
+
+#: The service types that keep state.
+STATEFUL = frozenset({ServiceType.VIRTUAL_OBJECT, ServiceType.WORKFLOW})
+
+
+def _text(schema: Any) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+
+
+def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:
+    """The service metadata entries that declare these state keys (state key -> JSON Schema)."""
+    return {STATE_METADATA_PREFIX + key: _text(schema) for key, schema in schemas.items()}
+
+
+def declared_state(
+    service: ServiceManifest, given: Mapping[str, Any] | None, index: int
+) -> FrozenMap[str, str]:
+    """The state keys ``service`` declares, in its metadata and in ``given`` (from the API),
+    each with its schema as canonical JSON text. Raises :class:`InvalidStateSchema` listing
+    every problem."""
+    problems: list[Problem] = []
+    found: dict[str, str] = {}
+    for entry, text in sorted((service.metadata or {}).items()):
+        if not entry.startswith(STATE_METADATA_PREFIX):
+            continue
+        key = entry.removeprefix(STATE_METADATA_PREFIX)
+        path = f"$.services[{index}].metadata[{entry!r}]"
+        try:
+            schema = json.loads(text)
+        except ValueError as exc:
+            problems.append(Problem(path, f"the schema of state key {key!r} is not JSON: {exc}"))
+            continue
+        _declare(key, schema, path, found, problems)
+    if given is not None:
+        if not isinstance(given, Mapping):
+            problems.append(
+                Problem(
+                    f"state[{service.name!r}]",
+                    f"expected a mapping of state key to JSON Schema, got {given!r}",
+                )
+            )
+        else:
+            for key, schema in given.items():
+                _declare(key, schema, f"state[{service.name!r}][{key!r}]", found, problems)
+    if found and service.type not in STATEFUL:
+        problems.append(
+            Problem(
+                f"$.services[{index}]",
+                f"{service.name!r} is a {service.type.title}, which keeps no state, but it "
+                f"declares state keys {sorted(found)!r}",
+            )
+        )
+    if problems:
+        raise InvalidStateSchema(problems)
+    return FrozenMap(sorted(found.items()))
+
+
+def _declare(
+    key: Any, schema: Any, path: str, found: dict[str, str], problems: list[Problem]
+) -> None:
+    if not isinstance(key, str) or not key:
+        problems.append(Problem(path, f"a state key is a non-empty string, not {key!r}"))
+        return
+    problem = schema_problem(schema)
+    if problem is not None:
+        problems.append(
+            Problem(path, f"the schema of state key {key!r} is not a JSON Schema: {problem}")
+        )
+        return
+    text = _text(schema)
+    if found.get(key, text) != text:
+        problems.append(
+            Problem(path, f"state key {key!r} is declared twice, with different schemas")
+        )
+        return
+    found[key] = text
+
+
+def check_state(writer: ServiceRevision, reader: ServiceRevision) -> StateCheck:
+    """Whether ``reader`` can read what ``writer`` may have written, for each state key both
+    declare. For a new revision the writer is the current latest (backward); for a rollback
+    the writer is the newer revision and the reader the older one (forward)."""
+    keys = tuple(
+        StateKeyCheck(key, backward(json.loads(writer.state[key]), json.loads(reader.state[key])))
+        for key in sorted(set(writer.state) & set(reader.state))
+    )
+    return StateCheck(
+        reader.name,
+        writer.revision,
+        writer.deployment_id,
+        reader.revision,
+        reader.deployment_id,
+        keys,
+    )

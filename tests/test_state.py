@@ -1,0 +1,222 @@
+"""State compatibility of Virtual Objects and Workflows: declarations, the check at
+registration, on promote and in removal plans (RESTATE_RULES §4; the server checks nothing)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from restate_versioning import (
+    STATE_METADATA_PREFIX,
+    IncompatibleState,
+    InvalidStateSchema,
+    ManualClock,
+    Registry,
+    SequentialIds,
+    Verdict,
+    state_metadata,
+)
+from restate_versioning.serialization import dumps, loads
+from restate_versioning.storage import MemoryStorage, StoredRegistry
+from restate_versioning.views import render_removal_plan
+
+from .conftest import V1, V2, V3, manifest, service
+
+COUNT_V1 = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}},
+    "required": ["n"],
+    "additionalProperties": False,
+}
+COUNT_WIDER = {"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]}
+COUNT_TEXT = {"type": "object", "properties": {"n": {"type": "string"}}, "required": ["n"]}
+
+
+def cart(state: dict[str, Any] | None = None, ty: str = "VIRTUAL_OBJECT") -> dict[str, Any]:
+    extra: dict[str, Any] = {"metadata": state_metadata(state)} if state is not None else {}
+    return manifest(service("Cart", ty, **extra))
+
+
+def test_state_is_declared_in_service_metadata_one_entry_per_key(registry: Registry) -> None:
+    metadata = state_metadata({"count": COUNT_V1})
+    assert list(metadata) == [f"{STATE_METADATA_PREFIX}count"]
+    revision = registry.register(V1, cart({"count": COUNT_V1})).deployment.services["Cart"]
+    assert revision.state_schema("count") == COUNT_V1
+    assert revision.metadata == metadata  # the metadata itself stays as the server keeps it
+
+
+def test_state_can_be_declared_through_the_api_and_is_kept_with_the_revision(
+    registry: Registry,
+) -> None:
+    registry.register(V1, cart(), state={"Cart": {"count": COUNT_V1}})
+    assert registry.service("Cart").state_schema("count") == COUNT_V1
+    assert registry.service("Cart").metadata == {}
+
+
+def test_a_compatible_revision_registers_and_reports_its_check(registry: Registry) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    result = registry.register(V2, cart({"count": COUNT_WIDER}))
+    (check,) = result.state_checks
+    assert (check.service, check.writer_revision, check.reader_revision) == ("Cart", 1, 2)
+    assert check.verdict is Verdict.COMPATIBLE
+
+
+def test_an_incompatible_revision_is_refused_listing_each_key_and_reason(
+    registry: Registry,
+) -> None:
+    registry.register(V1, cart({"count": COUNT_V1, "other": {"type": "string"}}))
+    before = dumps(registry)
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V2, cart({"count": COUNT_TEXT, "other": {"type": "integer"}}))
+    (check,) = raised.value.checks
+    assert [(k.key, k.verdict) for k in check.keys] == [
+        ("count", Verdict.INCOMPATIBLE),
+        ("other", Verdict.INCOMPATIBLE),
+    ]
+    message = str(raised.value)
+    for quoted in ("'count'", "'other'", "$.n"):
+        assert quoted in message
+    assert dumps(registry) == before  # nothing changed
+
+
+def test_breaking_or_force_registers_an_incompatible_revision_anyway(registry: Registry) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    result = registry.register(V2, cart({"count": COUNT_TEXT}), breaking=True)
+    assert result.state_checks[0].verdict is Verdict.INCOMPATIBLE
+    assert registry.service("Cart").revision == 2
+    forced = registry.register(V2, cart({"count": COUNT_V1}), force=True)
+    assert forced.state_checks[0].verdict is Verdict.INCOMPATIBLE
+    assert registry.service("Cart").revision == 3
+
+
+def test_a_dry_run_is_refused_like_the_real_registration(registry: Registry) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    with pytest.raises(IncompatibleState):
+        registry.register(V2, cart({"count": COUNT_TEXT}), dry_run=True)
+
+
+def test_unknown_does_not_refuse_but_is_reported(registry: Registry) -> None:
+    registry.register(V1, cart({"count": {"not": {"type": "null"}}}))
+    result = registry.register(V2, cart({"count": {"type": "integer"}}))
+    assert result.state_checks[0].verdict is Verdict.UNKNOWN
+
+
+def test_keys_one_side_does_not_declare_are_not_compared(registry: Registry) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    assert registry.register(V2, cart({"total": COUNT_TEXT})).state_checks[0].keys == ()
+    assert registry.register(V3, cart()).state_checks == ()
+
+
+def test_bad_declarations_are_refused_with_every_problem_and_change_nothing(
+    registry: Registry,
+) -> None:
+    before = dumps(registry)
+    bad_metadata = manifest(
+        service("Cart", "VIRTUAL_OBJECT", metadata={f"{STATE_METADATA_PREFIX}count": "{nope"})
+    )
+    with pytest.raises(InvalidStateSchema) as raised:
+        registry.register(
+            V1,
+            bad_metadata,
+            state={"Cart": {"items": {"type": "nonsense"}, "": {}}, "Nope": {}},
+        )
+    problems = {p.path: p.message for p in raised.value.problems}
+    assert "the manifest has no service named 'Nope'" in problems["state['Nope']"]
+    assert "is not JSON" in problems["$.services[0].metadata['restate-versioning.state.count']"]
+    assert "'nonsense'" in problems["state['Cart']['items']"]
+    assert "non-empty string" in problems["state['Cart']['']"]
+    assert dumps(registry) == before
+
+
+def test_a_plain_service_keeps_no_state(registry: Registry) -> None:
+    with pytest.raises(InvalidStateSchema, match="'Cart' is a Service, which keeps no state"):
+        registry.register(V1, cart({"count": COUNT_V1}, ty="SERVICE"))
+
+
+def test_a_key_declared_in_metadata_and_the_api_needs_the_same_schema(
+    registry: Registry,
+) -> None:
+    with pytest.raises(InvalidStateSchema, match="declared twice"):
+        registry.register(V1, cart({"count": COUNT_V1}), state={"Cart": {"count": COUNT_TEXT}})
+    registry.register(V1, cart({"count": COUNT_V1}), state={"Cart": {"count": COUNT_V1}})
+
+
+def test_workflows_keep_state_too(registry: Registry) -> None:
+    wf = manifest(service("Signup", "WORKFLOW", metadata=state_metadata({"step": COUNT_V1})))
+    registry.register(V1, wf)
+    wf2 = manifest(service("Signup", "WORKFLOW", metadata=state_metadata({"step": COUNT_TEXT})))
+    with pytest.raises(IncompatibleState):
+        registry.register(V2, wf2)
+
+
+def test_removal_plan_warns_when_a_rollback_would_read_newer_incompatible_state(
+    registry: Registry,
+) -> None:
+    v1 = registry.register(V1, cart({"count": COUNT_V1})).deployment.id
+    v2 = registry.register(V2, cart({"count": COUNT_WIDER})).deployment.id  # compatible forward
+    plan = registry.removal_plan(v2)
+    (warning,) = plan.warnings
+    assert warning.service == "Cart"
+    assert (warning.check.writer_revision, warning.check.reader_revision) == (2, 1)
+    assert warning.check.verdict is Verdict.INCOMPATIBLE
+    assert "rolling 'Cart' back to revision 1" in warning.message
+    assert "Warnings:" in render_removal_plan(plan)
+    assert registry.removal_plan(v1).warnings == ()  # removing the old one rolls nothing back
+
+
+def test_removal_plan_has_no_warning_when_the_rollback_can_read_the_state(
+    registry: Registry,
+) -> None:
+    registry.register(V1, cart({"count": COUNT_WIDER}))
+    v2 = registry.register(V2, cart({"count": COUNT_V1}), breaking=True).deployment.id
+    assert registry.removal_plan(v2).warnings == ()
+
+
+def test_promote_is_a_rollback_and_is_checked_the_same_way(registry: Registry) -> None:
+    v1 = registry.register(V1, cart({"count": COUNT_V1})).deployment.id
+    registry.register(V2, cart({"count": COUNT_WIDER}))
+    with pytest.raises(IncompatibleState):
+        registry.promote(v1)
+    assert registry.service("Cart").revision == 2
+    result = registry.promote(v1, breaking=True)
+    assert registry.service("Cart").revision == 3
+    assert registry.service("Cart").state_schema("count") == COUNT_V1
+    assert result.state_checks[0].verdict is Verdict.INCOMPATIBLE
+
+
+def test_promote_keeps_state_declared_through_the_api(registry: Registry) -> None:
+    v1 = registry.register(V1, cart(), state={"Cart": {"count": COUNT_WIDER}}).deployment.id
+    registry.register(V2, cart(), state={"Cart": {"count": COUNT_V1}}, breaking=True)
+    registry.promote(v1)
+    assert registry.service("Cart").state_schema("count") == COUNT_WIDER
+
+
+def test_declared_state_survives_snapshots_and_the_journal() -> None:
+    clock, ids = ManualClock(), SequentialIds()
+    storage = MemoryStorage()
+    stored = StoredRegistry(storage, clock=clock, ids=ids)
+    stored.register(V1, cart(), state={"Cart": {"count": COUNT_V1}})
+    with pytest.raises(IncompatibleState):
+        stored.register(V2, cart(), state={"Cart": {"count": COUNT_TEXT}})
+    stored.register(V2, cart(), state={"Cart": {"count": COUNT_TEXT}}, breaking=True)
+    assert len(stored.history()) == 2
+    replayed = StoredRegistry(storage, clock=clock)
+    assert dumps(replayed.registry) == dumps(stored.registry)
+    assert loads(dumps(stored.registry)).service("Cart").state_schema("count") == COUNT_TEXT
+
+
+def test_state_given_to_a_stored_registry_must_be_json(registry: Registry) -> None:
+    stored = StoredRegistry(MemoryStorage())
+    with pytest.raises(InvalidStateSchema, match="must be JSON values"):
+        stored.register(V1, cart(), state={"Cart": {"count": {1, 2}}})
+    assert stored.history() == ()
+
+
+def test_state_check_text_names_revisions_and_keys(registry: Registry) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    check = registry.register(V2, cart({"count": COUNT_TEXT}), breaking=True).state_checks[0]
+    text = str(check)
+    assert text.startswith("Cart revision 2 reading the state of revision 1: incompatible")
+    assert json.loads(check.keys[0].compatibility.findings[0].counterexample or "") == {"n": 0}
