@@ -326,3 +326,44 @@ def test_invocations_move_through_their_statuses(tmp_path: Path, manifest_file: 
     refused(tmp_path, "invocations", "complete", invocation_id)  # completing twice
     refused(tmp_path, "invocations", "kill", "inv_nope")
     refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "-1", code=2)
+
+
+def test_register_checks_declared_state_and_promote_is_checked_as_a_rollback(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    narrow = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    wide = {"type": "object", "properties": {"n": {"type": "number"}}}
+    for name, schema in (("narrow.json", narrow), ("wide.json", wide)):
+        (tmp_path / name).write_text(json.dumps({"TicketObject": {"seats": schema}}))
+    v1 = register(tmp_path, "http://127.0.0.1:9081", "--state", "narrow.json")
+    out = ok(
+        tmp_path, "deployments", "register", "http://127.0.0.1:9082",
+        "--manifest", "manifest.json", "--state", "wide.json",
+    )  # fmt: skip
+    assert "TicketObject revision 2 reading the state of revision 1: compatible" in out
+    v2 = out.split()[0]
+    failure = refused(tmp_path, "deployments", "promote", v1)
+    assert "incompatible state" in failure.stderr
+    assert "'seats'" in failure.stderr
+    plan = ok(tmp_path, "deployments", "plan-removal", v2)
+    assert "Warnings:" in plan
+    assert "rolling 'TicketObject' back to revision 1" in plan
+    warnings = as_json(tmp_path, "deployments", "plan-removal", v2)["warnings"]
+    assert warnings[0]["check"]["keys"][0]["compatibility"]["verdict"] == "incompatible"
+    promoted = ok(tmp_path, "deployments", "promote", v1, "--breaking")
+    assert "incompatible" in promoted
+
+
+def test_a_state_file_that_is_not_a_json_object_is_bad_usage(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "list.json").write_text("[1]")
+    args = ("deployments", "register", "http://127.0.0.1:9081", "--manifest", "manifest.json")
+    assert (
+        "'bad.json' is not JSON" in refused(tmp_path, *args, "--state", "bad.json", code=2).stderr
+    )
+    assert "not [1]" in refused(tmp_path, *args, "--state", "list.json", code=2).stderr
+    (tmp_path / "schema.json").write_text(json.dumps({"TicketObject": {"k": {"type": 3}}}))
+    assert "invalid state declaration" in refused(tmp_path, *args, "--state", "schema.json").stderr
+    assert as_json(tmp_path, "deployments", "list") == []

@@ -130,9 +130,25 @@ def _registration(result: Registration) -> str:
         old = "-" if change.old_revision is None else str(change.old_revision)
         new = "-" if change.new_revision is None else str(change.new_revision)
         lines.append(f"  {change.name}: revision {old} -> {new}")
+    for check in result.state_checks:
+        lines.append(f"  {check}")
     if result.dry_run:
         lines.append("(dry run: nothing was stored)")
     return "\n".join(lines)
+
+
+def _state_file(ctx: click.Context, path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        state = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise click.BadParameter(f"{str(path)!r} is not JSON: {exc}", ctx) from None
+    if not isinstance(state, dict):
+        raise click.BadParameter(
+            f"{str(path)!r} must hold a JSON object of services, not {state!r}", ctx
+        )
+    return state
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -247,6 +263,12 @@ def deployments_describe(ctx: click.Context, deployment_id: str, as_json: bool) 
 @click.option("--force", is_flag=True, help="Overwrite an already registered endpoint.")
 @click.option("--breaking", is_flag=True, help="Accept breaking changes.")
 @click.option("--dry-run", is_flag=True, help="Check and show the result; store nothing.")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='State declarations, as JSON: {"Service": {"state key": JSON Schema}}.',
+)
 @click.pass_context
 def deployments_register(
     ctx: click.Context,
@@ -255,8 +277,13 @@ def deployments_register(
     force: bool,
     breaking: bool,
     dry_run: bool,
+    state_file: Path | None,
 ) -> None:
-    """Register ENDPOINT: discovered over HTTP, or from --manifest FILE."""
+    """Register ENDPOINT: discovered over HTTP, or from --manifest FILE.
+
+    A new revision that cannot read the state its service's latest revision may have written
+    is refused (exit 1) unless --breaking or --force."""
+    state = _state_file(ctx, state_file)
     stored = _stored(ctx)
     if manifest is not None:
         result = stored.register(
@@ -265,6 +292,7 @@ def deployments_register(
             force=force,
             breaking=breaking,
             dry_run=dry_run,
+            state=state,
         )
     else:
         try:
@@ -272,7 +300,13 @@ def deployments_register(
         except ImportError:  # pragma: no cover - httpx is a dev dependency
             _fail("discovery needs httpx: pip install 'restate-versioning[http]'")
         result = register_endpoint(
-            stored, endpoint, HttpTransport(), force=force, breaking=breaking, dry_run=dry_run
+            stored,
+            endpoint,
+            HttpTransport(),
+            force=force,
+            breaking=breaking,
+            dry_run=dry_run,
+            state=state,
         )
     click.echo(_registration(result))
 
@@ -320,10 +354,13 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
 
 @deployments.command("promote")
 @deployment_id_argument
+@click.option("--breaking", is_flag=True, help="Promote even if it cannot read the state.")
 @click.pass_context
-def deployments_promote(ctx: click.Context, deployment_id: str) -> None:
-    """Make a deployment's services the latest again (an instant rollback)."""
-    click.echo(_registration(_stored(ctx).promote(deployment_id)))
+def deployments_promote(ctx: click.Context, deployment_id: str, breaking: bool) -> None:
+    """Make a deployment's services the latest again (an instant rollback); refused (exit 1)
+    if one of them cannot read the state the current latest revision may have written, unless
+    --breaking."""
+    click.echo(_registration(_stored(ctx).promote(deployment_id, breaking=breaking)))
 
 
 @cli.group()
