@@ -6,7 +6,11 @@
 * :func:`invalid_manifests` — manifests the server refuses, each with the :data:`REASONS` key
   saying why;
 * :func:`endpoints` — HTTP endpoints on loopback and versioned Lambda ARNs;
-* :func:`steps` — sequences of commands (:class:`Step`) that :func:`apply` runs on a registry.
+* :func:`steps` — sequences of commands (:class:`Step`) that :func:`apply` runs on a registry;
+* :func:`state_schemas` — JSON Schemas of the kind services declare for their state, within
+  what :mod:`restate_versioning.schemas` reasons about; :func:`evolved_schemas` — a schema
+  changed the way a new revision changes it (widened, narrowed, renamed...), and
+  :func:`schema_pairs` — both at once.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ __all__ = [
     "Step",
     "apply",
     "endpoints",
+    "evolved_schemas",
     "handler_names",
     "invalid_manifests",
     "manifests",
+    "schema_pairs",
     "service_names",
+    "state_schemas",
     "steps",
 ]
 
@@ -241,3 +248,158 @@ def steps(
     return st.lists(
         st.one_of(register, invoke, on_invocation, on_deployment, other), max_size=max_size
     )
+
+
+# --- state schemas ----------------------------------------------------------------------------
+
+_PATTERNS = ("^[a-z]*$", "^a", "^[0-9]+$")
+_PROPERTY_NAMES = st.sampled_from(["id", "name", "count", "items", "note", "total", "tags"])
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(["a", "b", "", "xyz"])
+)
+
+
+@st.composite
+def _numeric(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    low = draw(st.none() | st.integers(-10, 10))
+    if low is not None:
+        schema[draw(st.sampled_from(["minimum", "exclusiveMinimum"]))] = low
+    high = draw(st.none() | st.integers(-10, 10))
+    if high is not None and (low is None or high > low + 1):
+        schema[draw(st.sampled_from(["maximum", "exclusiveMaximum"]))] = high
+    if draw(st.integers(0, 4)) == 0:
+        schema["multipleOf"] = draw(st.sampled_from([1, 2, 0.5] if kind == "number" else [1, 2]))
+    return schema
+
+
+@st.composite
+def _string(draw: st.DrawFn) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    low = draw(st.none() | st.integers(0, 3))
+    if low is not None:
+        schema["minLength"] = low
+    high = draw(st.none() | st.integers(3, 8))
+    if high is not None:
+        schema["maxLength"] = high
+    if draw(st.integers(0, 5)) == 0:
+        schema["pattern"] = draw(st.sampled_from(_PATTERNS))
+    return schema
+
+
+def _leaves() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.just({"type": "null"}),
+        st.just({"type": "boolean"}),
+        _numeric("integer"),
+        _numeric("number"),
+        _string(),
+        st.lists(_SCALARS, min_size=1, max_size=4, unique=True).map(lambda v: {"enum": v}),
+        _SCALARS.map(lambda v: {"const": v}),
+        st.just(True),
+    )
+
+
+def _composites(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    @st.composite
+    def objects(draw: st.DrawFn) -> dict[str, Any]:
+        properties = draw(st.dictionaries(_PROPERTY_NAMES, children, max_size=4))
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if properties:
+            schema["required"] = sorted(draw(st.sets(st.sampled_from(sorted(properties)))))
+        additional = draw(st.sampled_from(["absent", "closed", "schema"]))
+        if additional == "closed":
+            schema["additionalProperties"] = False
+        elif additional == "schema":
+            schema["additionalProperties"] = draw(children)
+        return schema
+
+    @st.composite
+    def arrays(draw: st.DrawFn) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "array", "items": draw(children)}
+        if draw(st.booleans()):
+            schema["maxItems"] = draw(st.integers(0, 4))
+        if draw(st.integers(0, 3)) == 0:
+            schema["minItems"] = draw(st.integers(0, schema.get("maxItems", 2)))
+        if draw(st.integers(0, 4)) == 0:
+            schema["uniqueItems"] = True
+        return schema
+
+    return st.one_of(
+        objects(),
+        arrays(),
+        children.map(lambda c: {"anyOf": [c, {"type": "null"}]}),
+    )
+
+
+def state_schemas(max_leaves: int = 8) -> st.SearchStrategy[Any]:
+    """JSON Schemas like the ones services declare for their state: typed scalars with bounds,
+    enums, nullable values, arrays and (open or closed) objects, nested."""
+    return st.recursive(_leaves(), _composites, max_leaves=max_leaves)
+
+
+def _with(schema: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = {k: v for k, v in schema.items() if k not in changes}
+    out.update({k: v for k, v in changes.items() if v is not None})
+    return out
+
+
+@st.composite
+def evolved_schemas(draw: st.DrawFn, schema: Any) -> Any:
+    """``schema`` as a new revision might change it: one change somewhere in it (a bound moved
+    either way, a property added, dropped, renamed or made (not) required, a type widened or
+    changed, null allowed or not...), or none."""
+    if not isinstance(schema, dict):
+        return draw(st.sampled_from([schema, {"type": "string"}, {"type": "object"}]))
+    kind = schema.get("type")
+    choices: list[Any] = [schema, True, {"type": "string"}, {"anyOf": [schema, {"type": "null"}]}]
+    if kind in ("integer", "number"):
+        for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if keyword in schema:
+                for delta in (-1, 1):
+                    choices.append(_with(schema, **{keyword: schema[keyword] + delta}))
+                choices.append({k: v for k, v in schema.items() if k != keyword})
+        choices += [_with(schema, type="number"), _with(schema, type="integer")]
+        choices.append(_with(schema, multipleOf=draw(st.sampled_from([1, 2, 0.5]))))
+    elif kind == "string":
+        for keyword in ("minLength", "maxLength"):
+            if keyword in schema:
+                for delta in (-1, 1):
+                    choices.append(_with(schema, **{keyword: max(0, schema[keyword] + delta)}))
+        choices.append(_with(schema, pattern=draw(st.sampled_from(_PATTERNS))))
+        choices.append({k: v for k, v in schema.items() if k != "pattern"})
+    elif "enum" in schema:
+        values = schema["enum"]
+        choices.append({"enum": [*values, draw(_SCALARS)]})
+        if len(values) > 1:
+            choices.append({"enum": values[1:]})
+    elif kind == "array":
+        choices.append(_with(schema, items=draw(evolved_schemas(schema["items"]))))
+        choices.append(_with(schema, uniqueItems=None if schema.get("uniqueItems") else True))
+        choices.append(_with(schema, maxItems=draw(st.integers(0, 4))))
+    elif kind == "object":
+        properties: dict[str, Any] = schema.get("properties", {})
+        required: list[str] = schema.get("required", [])
+        for name, child in properties.items():
+            changed = {**properties, name: draw(evolved_schemas(child))}
+            choices.append(_with(schema, properties=changed))
+            dropped = {k: v for k, v in properties.items() if k != name}
+            choices.append(
+                _with(schema, properties=dropped, required=[r for r in required if r != name])
+            )
+            toggled = sorted(set(required) ^ {name})
+            choices.append(_with(schema, required=toggled))
+        added = draw(_PROPERTY_NAMES)
+        choices.append(_with(schema, properties={**properties, added: draw(state_schemas(2))}))
+        choices.append(_with(schema, additionalProperties=draw(st.sampled_from([True, False]))))
+    elif "anyOf" in schema:
+        choices.append(schema["anyOf"][0])
+        choices.append({"anyOf": [draw(evolved_schemas(schema["anyOf"][0])), {"type": "null"}]})
+    return draw(st.sampled_from(choices))
+
+
+@st.composite
+def schema_pairs(draw: st.DrawFn) -> tuple[Any, Any]:
+    """An old state schema and how a new revision changed it."""
+    old = draw(state_schemas())
+    return old, draw(evolved_schemas(old))
