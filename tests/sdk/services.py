@@ -13,6 +13,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import restate
+from pydantic import BaseModel, Field
+
+from restate_versioning import state_metadata
 
 __all__ = ["Greeter", "Signup", "TicketObject", "app", "app_bidi", "app_request_response"]
 
@@ -156,3 +159,47 @@ conformance_v1_request_response = _conformance_app(protocol="request_response")
 conformance_v2 = _conformance_app(extra=True)
 conformance_retyped = _conformance_app(retyped=True)
 conformance_private = _conformance_app(private=True)
+
+
+# --- state declared by a real service (tests/test_state_server.py) ---------------------------
+#
+# ``Cart`` keeps its lines under the state key ``cart``, declared in its service metadata with
+# the JSON Schema of a pydantic model, the way a Python service describes its state. ``cart_v2``
+# narrows a field (a quantity must now be at least 1): it cannot read every cart v1 wrote.
+
+
+class _LineV1(BaseModel):
+    sku: str
+    quantity: int
+
+
+class CartStateV1(BaseModel):
+    lines: list[_LineV1]
+
+
+class _LineV2(BaseModel):
+    sku: str
+    quantity: int = Field(ge=1)
+
+
+class CartStateV2(BaseModel):
+    lines: list[_LineV2]
+
+
+def _cart(state: type[BaseModel]) -> Any:
+    cart = restate.VirtualObject(
+        "Cart", metadata=state_metadata({"cart": state.model_json_schema()})
+    )
+
+    @cart.handler("add")
+    async def add(ctx: restate.ObjectContext, sku: str) -> int:
+        lines = await ctx.get("cart", type_hint=dict) or {"lines": []}
+        lines["lines"].append({"sku": sku, "quantity": 1})
+        ctx.set("cart", lines)
+        return len(lines["lines"])
+
+    return restate.app(services=[cart], protocol="bidi")
+
+
+cart_v1 = _cart(CartStateV1)
+cart_v2 = _cart(CartStateV2)

@@ -1,0 +1,119 @@
+"""State declared by real restate-sdk 1.3.0 services, discovered over HTTP, and what a real
+restate-server 1.7.12 does with it: it keeps service metadata verbatim, replaces it with every
+new revision, and checks nothing across revisions (RESTATE_RULES §4). The model refuses what
+the server lets through, on purpose."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from restate_versioning import (
+    STATE_METADATA_PREFIX,
+    IncompatibleState,
+    Registry,
+    Verdict,
+    state_metadata,
+)
+from restate_versioning.serialization import admin_services
+from restate_versioning.transport import HttpTransport, register_endpoint
+
+from .restate_server import RestateServer
+from .sdk.endpoint import SdkEndpoint
+from .sdk.services import CartStateV1, CartStateV2
+
+
+def _needed(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"needed on CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def carts() -> Iterator[tuple[str, str]]:
+    """Two real SDK endpoints: Cart v1 and Cart v2 (a narrowed state schema)."""
+    from .sdk.endpoint import SdkUnavailable
+
+    started: list[SdkEndpoint] = []
+    try:
+        try:
+            started.append(SdkEndpoint.start("tests.sdk.services:cart_v1"))
+            started.append(SdkEndpoint.start("tests.sdk.services:cart_v2"))
+        except SdkUnavailable as exc:
+            _needed(f"no Restate Python SDK endpoint: {exc}")
+        yield started[0].url, started[1].url
+    finally:
+        for endpoint in started:
+            endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RestateServer]:
+    """A restate-server of its own: these tests add a Cart service the others do not expect."""
+    from .restate_server import RestateUnavailable
+
+    try:
+        started = RestateServer.start()
+    except RestateUnavailable as exc:
+        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _schema(model: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = model.model_json_schema()
+    return schema
+
+
+def test_a_real_service_declares_its_state_in_metadata(carts: tuple[str, str]) -> None:
+    v1, _ = carts
+    registry = Registry()
+    revision = register_endpoint(registry, v1, HttpTransport()).deployment.services["Cart"]
+    assert revision.state_schema("cart") == _schema(CartStateV1)
+    assert set(revision.metadata) == {f"{STATE_METADATA_PREFIX}cart"}
+
+
+def test_the_model_refuses_a_revision_that_cannot_read_the_state_unless_breaking(
+    carts: tuple[str, str],
+) -> None:
+    v1, v2 = carts
+    registry = Registry()
+    register_endpoint(registry, v1, HttpTransport())
+    with pytest.raises(IncompatibleState) as raised:
+        register_endpoint(registry, v2, HttpTransport())
+    (check,) = raised.value.checks
+    (key,) = check.keys
+    assert key.key == "cart"
+    assert {f.path for f in key.compatibility.findings} == {"$.lines[*].quantity"}
+    counterexample = json.loads(key.compatibility.findings[0].counterexample or "")
+    CartStateV1.model_validate(counterexample)  # pydantic's v1 model takes it...
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        CartStateV2.model_validate(counterexample)  # ...and v2's refuses it
+    result = register_endpoint(registry, v2, HttpTransport(), breaking=True)
+    assert result.state_checks[0].verdict is Verdict.INCOMPATIBLE
+    assert registry.service("Cart").revision == 2
+
+
+def test_the_server_keeps_the_declarations_verbatim_and_checks_nothing(
+    carts: tuple[str, str], server: RestateServer
+) -> None:
+    v1, v2 = carts
+    registry = Registry()
+    with httpx.Client(timeout=30) as client:
+        for url in (v1, v2):
+            answer = client.post(f"{server.admin_url}/deployments", json={"uri": url})
+            assert answer.status_code == 201, answer.text  # no check across revisions
+            register_endpoint(registry, url, HttpTransport(), breaking=True)
+        shown = client.get(f"{server.admin_url}/services/Cart").json()
+    assert shown["revision"] == 2
+    assert shown["metadata"] == state_metadata({"cart": _schema(CartStateV2)})
+    (modelled,) = admin_services(registry)["services"]
+    assert modelled["metadata"] == shown["metadata"]
+    assert registry.service("Cart").state_schema("cart") == _schema(CartStateV2)
