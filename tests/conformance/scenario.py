@@ -43,6 +43,7 @@ from restate_versioning import (
     DeploymentStatus,
     InvocationStatus,
     ManualClock,
+    ProtocolMode,
     Registry,
     VersioningError,
 )
@@ -641,6 +642,8 @@ class _Run:
             ):
                 self.awaiting_retry = True  # its service is back: the server will retry it
                 unsettled.append(invocation_id)
+            elif shown is modelled is InvocationStatus.RUNNING and self._suspends(invocation_id):
+                unsettled.append(invocation_id)  # about to suspend: give the SDK its moment
             elif shown is modelled:
                 continue
             elif shown is InvocationStatus.COMPLETED and modelled is InvocationStatus.RUNNING:
@@ -662,6 +665,17 @@ class _Run:
             else:
                 unsettled.append(invocation_id)
         return unsettled
+
+    def _suspends(self, invocation_id: str) -> bool:
+        """A slow call on a request/response deployment suspends as soon as it sleeps."""
+        pinned = self.model.invocation(invocation_id).pinned_deployment_id
+        if self.modes[invocation_id] != "slow" or pinned is None:
+            return False
+        try:
+            mode = self.model.deployment(pinned).protocol_mode
+        except VersioningError:
+            return False  # removed: the call does not run any more
+        return mode is ProtocolMode.REQUEST_RESPONSE
 
     # -- comparing --
 
