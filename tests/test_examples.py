@@ -92,3 +92,14 @@ def test_the_demo_tells_the_story_through_the_command_line() -> None:
     assert "Legacy revision 1 is now private" in out
     assert "is safe to remove." in out
     assert "removed dp_" in out
+
+
+def test_the_state_example_lets_a_widening_through_and_refuses_a_rename_and_a_rollback() -> None:
+    out = output_of("state_compatibility.py")
+    steps = out.split("== ")[1:]
+    assert "reading the state of revision 1: compatible" in steps[0]
+    assert "'product' is now required" in steps[1]
+    assert "Cart is still at revision 2" in steps[1]
+    assert "STATE: rolling 'Cart' back to revision 1" in steps[2]
+    assert "refused:" in steps[3]
+    assert "with breaking=True" in steps[3]
