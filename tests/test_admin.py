@@ -921,3 +921,41 @@ def test_what_the_admin_views_show_loads_back(registry: Registry) -> None:
     assert loaded.services() == registry.services()
     snapshot = admin.source().snapshot()
     assert snapshot.deployments == loaded.deployments()
+
+
+# --- state declared in service metadata ----------------------------------------------------
+
+
+def _declare(document: Any, service: str, metadata: dict[str, str]) -> None:
+    for item in document["services"]:
+        if item["name"] == service:
+            item["metadata"] = metadata
+
+
+def test_state_declared_in_service_metadata_loads_with_the_revision() -> None:
+    from restate_versioning import state_metadata
+
+    schema = {"type": "object", "properties": {"seat": {"type": "string"}}}
+    declared = state_metadata({"status": schema})
+    admin = report_admin()
+    admin.answers[("GET", "/services")] = (
+        200,
+        edited(REPORT_SERVICES, lambda d: _declare(d, "TicketObject", declared)),
+    )
+    revision = admin.source().load().service("TicketObject")
+    assert revision.metadata == declared
+    assert revision.state_schema("status") == schema
+
+
+def test_a_broken_state_declaration_in_a_cluster_is_an_admin_api_error() -> None:
+    from restate_versioning import STATE_METADATA_PREFIX
+
+    admin = report_admin()
+    broken = {f"{STATE_METADATA_PREFIX}status": "{nope"}
+    admin.answers[("GET", "/services")] = (
+        200,
+        edited(REPORT_SERVICES, lambda d: _declare(d, "TicketObject", broken)),
+    )
+    with pytest.raises(AdminApiError) as caught:
+        admin.source().load()
+    assert "the schema of state key 'status' is not JSON" in caught.value.problem

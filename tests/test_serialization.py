@@ -290,3 +290,18 @@ def test_pinned_lists_that_do_not_match_the_invocations_are_refused(busy: Regist
     document["registry"]["pinned"] = []
     with pytest.raises(InvalidSnapshot, match="pinned lists"):
         loads(json.dumps(document))
+
+
+def test_state_that_is_not_a_json_schema_is_refused_in_a_snapshot(registry: Registry) -> None:
+    schema = {"type": "object"}
+    registry.register(
+        V1, manifest(service("Cart", "VIRTUAL_OBJECT")), state={"Cart": {"items": schema}}
+    )
+    document = _document(registry)
+    assert loads(json.dumps(document)).service("Cart").state_schema("items") == schema
+    document["registry"]["deployments"][0]["services"]["Cart"]["state"]["items"] = '{"type": 3}'
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    (problem,) = caught.value.problems
+    assert problem.path == "$.deployments[0].services.Cart.state['items']"
+    assert "not a JSON Schema" in problem.message

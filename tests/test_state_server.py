@@ -20,6 +20,7 @@ from restate_versioning import (
     Verdict,
     state_metadata,
 )
+from restate_versioning.admin import AdminSource
 from restate_versioning.serialization import admin_services
 from restate_versioning.transport import HttpTransport, register_endpoint
 
@@ -117,3 +118,7 @@ def test_the_server_keeps_the_declarations_verbatim_and_checks_nothing(
     (modelled,) = admin_services(registry)["services"]
     assert modelled["metadata"] == shown["metadata"]
     assert registry.service("Cart").state_schema("cart") == _schema(CartStateV2)
+    live = AdminSource(server.admin_url).load()  # the declarations, read from the cluster
+    assert live.service("Cart").state_schema("cart") == _schema(CartStateV2)
+    v1_id = next(d.id for d in live.deployments() if d.services["Cart"].revision == 1)
+    assert live.deployment(v1_id).services["Cart"].state_schema("cart") == _schema(CartStateV1)

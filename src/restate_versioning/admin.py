@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 import httpx
 
-from .errors import InvalidSnapshot, VersioningError
+from .errors import InvalidSnapshot, InvalidStateSchema, VersioningError
 from .ids import IdGenerator
 from .model import (
     Deployment,
@@ -53,6 +53,7 @@ from .model import (
 from .registry import Clock, Registry
 from .rules.invocations import KEYED
 from .rules.manifest import effective_handler_type
+from .rules.state import state_from_metadata
 from .snapshot import RegistrySnapshot
 
 __all__ = ["INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
@@ -265,8 +266,13 @@ def _service_revision(value: Any, path: str) -> ServiceRevision:
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise _Misfit(f"{path}.metadata", f"expected an object of strings, got {metadata!r}")
+    name = _str(item, "name", path)
+    try:
+        state = state_from_metadata(name, service_type, metadata, path)
+    except InvalidStateSchema as exc:
+        raise _Misfit(f"{path}.metadata", exc.message) from None
     return ServiceRevision(
-        name=_str(item, "name", path),
+        name=name,
         revision=_int(item, "revision", path),
         type=service_type,
         deployment_id=_str(item, "deployment_id", path),
@@ -274,6 +280,7 @@ def _service_revision(value: Any, path: str) -> ServiceRevision:
         handlers=handlers,
         documentation=_optional_str(item, "documentation", path),
         metadata=metadata,
+        state=state,
     )
 
 

@@ -514,8 +514,9 @@ class _Check:
                     facets["uniqueItems"] = [1]
                 elif isinstance(value, int | float) and not isinstance(value, bool):
                     facets.setdefault(keyword, []).append(value)
+        schema = old.schema()
         for candidate in self.samples(old, self.old, hints=facets)[:400]:
-            if self.old.valid(old.schema(), candidate) and not self.new.valid(new, candidate):
+            if self.old.valid(schema, candidate) and not self.new.valid(new, candidate):
                 return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
         return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it")
 

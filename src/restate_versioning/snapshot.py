@@ -18,6 +18,7 @@ from .ids import parse_deployment_id, parse_invocation_id
 from .model import Deployment, Invocation, InvocationStatus
 from .rules.invocations import PINNING, Pin
 from .rules.manifest import SERVICE_NAME
+from .rules.state import stored_state_problems
 
 __all__ = ["RegistrySnapshot", "snapshot_problems"]
 
@@ -89,6 +90,7 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
                     )
                 )
             revisions[(name, revision.revision)] = deployment.id
+            problems.extend(stored_state_problems(revision, f"{path}.services.{name}"))
     removed = set(snapshot.removed_deployment_ids)
     for deployment_id in removed & deployment_ids:
         problems.append(

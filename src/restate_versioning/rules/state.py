@@ -45,7 +45,9 @@ __all__ = [
     "StateKeyCheck",
     "check_state",
     "declared_state",
+    "state_from_metadata",
     "state_metadata",
+    "stored_state_problems",
 ]
 
 #: A service ``metadata`` key that starts with this declares the state key after it.
@@ -71,18 +73,7 @@ def declared_state(
     each with its schema as canonical JSON text. Raises :class:`InvalidStateSchema` listing
     every problem."""
     problems: list[Problem] = []
-    found: dict[str, str] = {}
-    for entry, text in sorted((service.metadata or {}).items()):
-        if not entry.startswith(STATE_METADATA_PREFIX):
-            continue
-        key = entry.removeprefix(STATE_METADATA_PREFIX)
-        path = f"$.services[{index}].metadata[{entry!r}]"
-        try:
-            schema = json.loads(text)
-        except ValueError as exc:
-            problems.append(Problem(path, f"the schema of state key {key!r} is not JSON: {exc}"))
-            continue
-        _declare(key, schema, path, found, problems)
+    found = _from_metadata(service.metadata or {}, f"$.services[{index}].metadata", problems)
     if given is not None:
         if not isinstance(given, Mapping):
             problems.append(
@@ -94,17 +85,75 @@ def declared_state(
         else:
             for key, schema in given.items():
                 _declare(key, schema, f"state[{service.name!r}][{key!r}]", found, problems)
-    if found and service.type not in STATEFUL:
-        problems.append(
-            Problem(
-                f"$.services[{index}]",
-                f"{service.name!r} is a {service.type.title}, which keeps no state, but it "
-                f"declares state keys {sorted(found)!r}",
-            )
-        )
+    _stateful(service.name, service.type, found, f"$.services[{index}]", problems)
     if problems:
         raise InvalidStateSchema(problems)
     return FrozenMap(sorted(found.items()))
+
+
+def state_from_metadata(
+    name: str, service_type: ServiceType, metadata: Mapping[str, str], path: str = "$"
+) -> FrozenMap[str, str]:
+    """The state keys a service's ``metadata`` declares (as :func:`declared_state`, for a
+    service read back from a live cluster). Raises :class:`InvalidStateSchema`."""
+    problems: list[Problem] = []
+    found = _from_metadata(metadata, f"{path}.metadata", problems)
+    _stateful(name, service_type, found, path, problems)
+    if problems:
+        raise InvalidStateSchema(problems)
+    return FrozenMap(sorted(found.items()))
+
+
+def stored_state_problems(revision: ServiceRevision, path: str) -> list[Problem]:
+    """What is wrong with a revision's ``state`` as loaded from a snapshot: every value must be
+    the JSON text of a JSON Schema, and only stateful services have any."""
+    problems: list[Problem] = []
+    for key, text in revision.state.items():
+        try:
+            schema = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(f"{path}.state[{key!r}]", f"not JSON text: {exc}"))
+            continue
+        problem = schema_problem(schema)
+        if problem is not None:
+            problems.append(Problem(f"{path}.state[{key!r}]", f"not a JSON Schema: {problem}"))
+    _stateful(revision.name, revision.type, dict(revision.state), path, problems)
+    return problems
+
+
+def _from_metadata(
+    metadata: Mapping[str, str], path: str, problems: list[Problem]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry, text in sorted(metadata.items()):
+        if not entry.startswith(STATE_METADATA_PREFIX):
+            continue
+        key = entry.removeprefix(STATE_METADATA_PREFIX)
+        where = f"{path}[{entry!r}]"
+        try:
+            schema = json.loads(text)
+        except ValueError as exc:
+            problems.append(Problem(where, f"the schema of state key {key!r} is not JSON: {exc}"))
+            continue
+        _declare(key, schema, where, found, problems)
+    return found
+
+
+def _stateful(
+    name: str,
+    service_type: ServiceType,
+    found: Mapping[str, str],
+    path: str,
+    problems: list[Problem],
+) -> None:
+    if found and service_type not in STATEFUL:
+        problems.append(
+            Problem(
+                path,
+                f"{name!r} is a {service_type.title}, which keeps no state, but it declares "
+                f"state keys {sorted(found)!r}",
+            )
+        )
 
 
 def _declare(
