@@ -30,6 +30,7 @@ did not declare narrows it. Close the old schema to make adding a property compa
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import re
@@ -96,9 +97,20 @@ class SchemaCompatibility:
 
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
-    by default), or ``None``."""
+    by default), or ``None``. Answers are kept for the last 1,024 schemas asked about: checking
+    a schema against its meta-schema costs milliseconds."""
     if not isinstance(schema, dict | bool):
         return f"a JSON Schema is an object or a boolean, not {schema!r}"
+    try:
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"it is not made of JSON values: {exc}"
+    return _text_problem(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_problem(text: str) -> str | None:
+    schema = json.loads(text)
     if isinstance(schema, bool):
         return None
     try:
