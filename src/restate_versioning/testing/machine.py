@@ -15,6 +15,8 @@ The invariants, checked after every step:
   (:meth:`Registry.verify`), and so every service's latest revision is the highest one left;
 * the revisions a deployment holds never change, except by ``force`` or ``promote``;
 * a removal without ``force`` breaks no started invocation and no queued work;
+* a registration without ``breaking`` or ``force`` never takes a revision that cannot read the
+  state its service's latest revision may have written;
 * a refused command changes nothing; snapshots round-trip exactly, through JSON too.
 """
 
@@ -31,10 +33,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..clock import ManualClock
 from ..errors import VersioningError
 from ..ids import SequentialIds
-from ..model import InvocationStatus
+from ..model import InvocationStatus, Outcome
 from ..registry import Registry
+from ..schemas import Verdict
 from ..serialization import dumps, loads
-from .strategies import manifests
+from .strategies import manifests, state_schemas
 
 __all__ = ["VersioningMachine"]
 
@@ -49,6 +52,16 @@ ENDPOINTS = (
 )
 HANDLERS = ("greet", "run", "reserve", "status")
 CALLERS = (None, "Greeter/greet", "Ticket/reserve", "Other/x")
+#: State schemas that revisions of one service trade often, so that checks say all three things.
+STATE_SCHEMAS: tuple[Any, ...] = (
+    {"type": "integer"},
+    {"type": "number"},
+    {"type": ["integer", "null"]},
+    {"type": "string", "maxLength": 8},
+    {"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": False},
+    {"type": "object", "properties": {"n": {"type": "number"}}},
+    {"not": {"type": "null"}},
+)
 
 
 class VersioningMachine(RuleBasedStateMachine):
@@ -113,14 +126,53 @@ class VersioningMachine(RuleBasedStateMachine):
         if result is not None and result.outcome.value == "OVERWRITTEN" and not dry_run:
             self._rewritten.add(result.deployment.id)
 
-    @rule(index=st.integers(0, 20))
-    def promote(self, index: int) -> None:
+    @rule(
+        endpoint=st.sampled_from(ENDPOINTS),
+        manifest=manifests(names=SERVICES),
+        schemas=st.lists(st.sampled_from(STATE_SCHEMAS) | state_schemas(3), min_size=1),
+        force=st.booleans(),
+        breaking=st.booleans(),
+    )
+    def register_with_state(
+        self,
+        endpoint: str,
+        manifest: dict[str, Any],
+        schemas: list[Any],
+        force: bool,
+        breaking: bool,
+    ) -> None:
+        stateful = [
+            s["name"] for s in manifest["services"] if s["ty"] in ("VIRTUAL_OBJECT", "WORKFLOW")
+        ]
+        state = {name: {"state": schemas[i % len(schemas)]} for i, name in enumerate(stateful)}
+        result = self.attempt(
+            f"register({endpoint!r}, {force=}, {breaking=}, {state=})",
+            lambda: self.registry.register(
+                endpoint, manifest, force=force, breaking=breaking, state=state
+            ),
+        )
+        if result is None:
+            return
+        if result.outcome is Outcome.OVERWRITTEN:
+            self._rewritten.add(result.deployment.id)
+        if not (force or breaking):
+            for check in result.state_checks:
+                assert check.verdict is not Verdict.INCOMPATIBLE, str(check)
+
+    @rule(index=st.integers(0, 20), breaking=st.booleans())
+    def promote(self, index: int, breaking: bool) -> None:
         target = self._pick(self._deployment_ids(), index)
         if target is None:
             return
-        promoted = self.attempt(f"promote({target})", lambda: self.registry.promote(target))
+        promoted = self.attempt(
+            f"promote({target}, {breaking=})",
+            lambda: self.registry.promote(target, breaking=breaking),
+        )
         if promoted is not None:
             self._rewritten.add(target)
+            if not breaking:
+                for check in promoted.state_checks:
+                    assert check.verdict is not Verdict.INCOMPATIBLE, str(check)
 
     @rule(index=st.integers(0, 20), force=st.booleans())
     def remove(self, index: int, force: bool) -> None:
