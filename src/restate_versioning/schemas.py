@@ -393,6 +393,16 @@ def _range_within(old: Mapping[str, Any], new: Mapping[str, Any], low: str, high
     )
 
 
+def _narrowed(
+    old: Mapping[str, Any], new: Mapping[str, Any], low: str, high: str, what: str
+) -> list[str]:
+    """Why the range ``[low, high]`` of ``new`` does not hold the range of ``old``, if it does
+    not."""
+    if _range_within(old, new, low, high):
+        return []
+    return [f"the {what} went from {_length(old, low, high)} to {_length(new, low, high)}"]
+
+
 def _describe_bound(bound: _Bound | None, side: str) -> str:
     if bound is None:
         return "none"
@@ -574,12 +584,7 @@ class _Check:
     def strings_sub(
         self, old: _Alternative, new: _Alternative, node: Any, path: str
     ) -> list[_Local]:
-        reasons = []
-        if not _range_within(old.facets, new.facets, "minLength", "maxLength"):
-            reasons.append(
-                f"the length range went from {_length(old.facets, 'minLength', 'maxLength')} to "
-                f"{_length(new.facets, 'minLength', 'maxLength')}"
-            )
+        reasons = _narrowed(old.facets, new.facets, "minLength", "maxLength", "length range")
         pattern = new.facets.get("pattern")
         if pattern is not None and pattern != old.facets.get("pattern"):
             reasons.append(f"strings must now match {pattern!r}")
@@ -590,12 +595,7 @@ class _Check:
     def arrays_sub(
         self, old: _Alternative, new: _Alternative, node: Any, path: str
     ) -> list[_Local]:
-        reasons = []
-        if not _range_within(old.facets, new.facets, "minItems", "maxItems"):
-            reasons.append(
-                f"the number of items went from {_length(old.facets, 'minItems', 'maxItems')} "
-                f"to {_length(new.facets, 'minItems', 'maxItems')}"
-            )
+        reasons = _narrowed(old.facets, new.facets, "minItems", "maxItems", "number of items")
         if (
             new.facets.get("uniqueItems") is True
             and old.facets.get("uniqueItems") is not True
@@ -633,12 +633,9 @@ class _Check:
         if old_additional is False:
             closed = len(old_properties)
             sizes["maxProperties"] = min(sizes.get("maxProperties", closed), closed)
-        if not _range_within(sizes, new.facets, "minProperties", "maxProperties"):
-            reason = (
-                f"the number of properties went from "
-                f"{_length(old.facets, 'minProperties', 'maxProperties')} to "
-                f"{_length(new.facets, 'minProperties', 'maxProperties')}"
-            )
+        for reason in _narrowed(
+            sizes, new.facets, "minProperties", "maxProperties", "number of properties"
+        ):
             found.append(self.witnessed(old, node, path, reason, (new,)))
         for name in sorted(set(old_properties) | set(new_properties)):
             declared = name in old_properties
