@@ -542,6 +542,14 @@ class _Check:
                 return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
         return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it")
 
+    def narrowing(
+        self, old: _Alternative, new: _Alternative, node: Any, path: str, reasons: list[str]
+    ) -> list[_Local]:
+        """One finding for the ``reasons`` ``new`` narrows ``old``, if any, witnessed."""
+        if not reasons:
+            return []
+        return [self.witnessed(old, node, path, "; ".join(reasons), (new,))]
+
     def facets_sub(
         self, old: _Alternative, new: _Alternative, new_node: Any, path: str
     ) -> list[_Local]:
@@ -577,9 +585,7 @@ class _Check:
             mine = _fraction(old.facets.get("multipleOf", 1 if integer else 0))
             if mine == 0 or (mine / step).denominator != 1:
                 reasons.append(f"values must now be a multiple of {new.facets['multipleOf']}")
-        if not reasons:
-            return []
-        return [self.witnessed(old, node, path, "; ".join(reasons), (new,))]
+        return self.narrowing(old, new, node, path, reasons)
 
     def strings_sub(
         self, old: _Alternative, new: _Alternative, node: Any, path: str
@@ -588,9 +594,7 @@ class _Check:
         pattern = new.facets.get("pattern")
         if pattern is not None and pattern != old.facets.get("pattern"):
             reasons.append(f"strings must now match {pattern!r}")
-        if not reasons:
-            return []
-        return [self.witnessed(old, node, path, "; ".join(reasons), (new,))]
+        return self.narrowing(old, new, node, path, reasons)
 
     def arrays_sub(
         self, old: _Alternative, new: _Alternative, node: Any, path: str
@@ -602,7 +606,7 @@ class _Check:
             and old.facets.get("maxItems", 2) >= 2
         ):
             reasons.append("items must now be unique")
-        found = [self.witnessed(old, node, path, "; ".join(reasons), (new,))] if reasons else []
+        found = self.narrowing(old, new, node, path, reasons)
         if old.facets.get("maxItems", 1) == 0:
             return found
         old_items, new_items = old.facets.get("items", True), new.facets.get("items", True)
