@@ -58,15 +58,98 @@ def test_types_may_widen_but_not_narrow(old: Any, new: Any, expected: Verdict) -
         ({"maximum": 10}, {"exclusiveMaximum": 10}, INCOMPATIBLE),
         ({"exclusiveMaximum": 10}, {"maximum": 10}, COMPATIBLE),
         ({}, {"maximum": 10}, INCOMPATIBLE),
-        ({"multipleOf": 0.5}, {"multipleOf": 0.25}, COMPATIBLE),
+        ({"multipleOf": 4}, {"multipleOf": 2}, COMPATIBLE),
+        ({"multipleOf": 2}, {"multipleOf": 4}, INCOMPATIBLE),
+        ({"multipleOf": 0.5}, {"multipleOf": 0.5}, COMPATIBLE),
         ({"multipleOf": 0.25}, {"multipleOf": 0.5}, INCOMPATIBLE),
         ({}, {"multipleOf": 2}, INCOMPATIBLE),
+        # the validator divides by a float step in floating point: 0.3 / 0.1 is not 3
+        ({"multipleOf": 0.3}, {"multipleOf": 0.1}, INCOMPATIBLE),
     ],
 )
 def test_number_bounds_may_widen_but_not_narrow(
     old: dict[str, Any], new: dict[str, Any], expected: Verdict
 ) -> None:
     assert verdict({"type": "number", **old}, {"type": "number", **new}) is expected
+
+
+def test_float_steps_are_not_reasoned_about_only_tried() -> None:
+    # 1.7000000000000002 is a multiple of 0.1 for the validator, not of 0.01: no proof either way
+    assert backward(
+        {"type": "number", "multipleOf": 0.1}, {"type": "number", "multipleOf": 0.01}
+    ).verdict in (UNKNOWN, INCOMPATIBLE)
+    assert verdict({"type": "integer"}, {"type": "number", "multipleOf": 1e-05}) is INCOMPATIBLE
+
+
+def test_bounds_compare_with_the_exact_value_of_a_float() -> None:
+    # 1e23 is 99999999999999991611392 as a float, which the validator compares exactly
+    assert verdict(
+        {"type": "integer", "maximum": 10**23}, {"type": "integer", "maximum": 1e23}
+    ) is (INCOMPATIBLE)
+
+
+def test_true_and_false_are_not_one_and_zero() -> None:
+    assert verdict({"const": True}, {"const": 1}) is INCOMPATIBLE
+    assert verdict({"enum": [False]}, {"enum": [0]}) is INCOMPATIBLE
+    nested_true = {"type": "object", "properties": {"a": {"const": True}}}
+    nested_one = {"type": "object", "properties": {"a": {"const": 1}}}
+    assert verdict(nested_true, nested_one) is INCOMPATIBLE
+
+
+def test_one_of_with_a_listed_value_that_another_branch_accepts_is_unknown() -> None:
+    one_of = {"oneOf": [{"enum": [1]}, {"type": "integer"}]}  # 1 matches both: refused
+    assert backward({"type": "integer"}, one_of).verdict is UNKNOWN
+
+
+@pytest.mark.parametrize("ref", ["#foo", "#/$defs/a%20b", "https://example.com/s.json#/$defs/a"])
+def test_only_plain_pointers_into_the_schema_are_followed(ref: str) -> None:
+    old = {
+        "type": "object",
+        "properties": {"a": {"$ref": ref}},
+        "$defs": {"a b": {"type": "integer"}, "a%20b": {"type": "string"}},
+    }
+    new = {"type": "object", "properties": {"a": {"type": "object"}}}
+    assert backward(old, new).verdict is UNKNOWN
+
+
+def test_schemas_of_other_drafts_are_unknown() -> None:
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}
+    result = backward({"type": "integer"}, draft4)  # draft 4 refuses 1.0 as an integer
+    assert result.verdict is UNKNOWN
+    assert "Draft4Validator" in result.findings[0].reason
+    assert verdict(draft4, dict(draft4)) is COMPATIBLE  # the very same schema
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"type": "string", "minLength": 2.0}, {"type": "string", "minLength": 3}),
+        ({"type": "array", "minItems": 100, "uniqueItems": True}, {"type": "array", "maxItems": 5}),
+        ({"type": "number", "minimum": 10**400}, {"type": "number", "minimum": 10**401}),
+        (
+            {"type": "integer", "minimum": 10**400},
+            {"type": "number", "multipleOf": 0.5, "minimum": 10**401},
+        ),
+    ],
+)
+def test_unusual_but_valid_schemas_get_an_answer_not_a_crash(old: Any, new: Any) -> None:
+    assert verdict(old, new) in (INCOMPATIBLE, UNKNOWN)
+
+
+def test_a_recursive_schema_whose_values_cannot_be_built_is_unknown_not_a_long_search() -> None:
+    branches = [
+        {"type": "object", "properties": {f"p{i}": {"$ref": "#/$defs/n"}}, "required": [f"p{i}"]}
+        for i in range(10)
+    ]
+    old = {"$defs": {"n": {"anyOf": branches}}, "$ref": "#/$defs/n"}
+    assert backward(old, {"type": "string"}).verdict is UNKNOWN
+
+
+def test_schemas_nested_too_deeply_to_check_are_refused_with_the_reason() -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(200):
+        deep = {"type": "object", "properties": {"a": deep}}
+    assert schema_problem(deep) == "it is nested too deeply to check"
 
 
 def test_integer_bounds_compare_as_integers() -> None:

@@ -115,6 +115,8 @@ def _text_problem(text: str) -> str | None:
         return None
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except RecursionError:
+        return "it is nested too deeply to check"
     except SchemaError as exc:
         where = "".join(f"[{p!r}]" for p in exc.path)
         return f"{exc.message}{' at ' + where if where else ''}"
@@ -128,7 +130,12 @@ def backward(old: Any, new: Any) -> SchemaCompatibility:
         problem = schema_problem(schema)
         if problem is not None:
             raise ValueError(f"the {label} schema {schema!r} is not a valid JSON Schema: {problem}")
-    return _Check(_Document(old), _Document(new)).run()
+    budget = _Budget(_VALIDATIONS)
+    try:
+        return _Check(_Document(old, budget), _Document(new, budget)).run()
+    except RecursionError:
+        finding = Finding("$", Verdict.UNKNOWN, "the schemas are nested too deeply to compare")
+        return SchemaCompatibility(Verdict.UNKNOWN, (finding,))
 
 
 def forward(old: Any, new: Any) -> SchemaCompatibility:
@@ -174,6 +181,7 @@ _STRUCTURE = frozenset({"type", "enum", "const", "anyOf", "oneOf", "allOf", "$re
 _ANY_TYPES = ("null", "boolean", "number", "string", "array", "object")
 _NONE = object()  # no value could be built
 _DEPTH = 6  # how deep values are built
+_VALIDATIONS = 20_000  # how many validations one check may run before it says UNKNOWN
 
 
 @attrs.frozen(eq=False)
@@ -191,26 +199,53 @@ class _Alternative:
         return {"type": self.type, **self.facets}
 
 
+class _Undecided(Exception):
+    """The validator cannot say whether a value is valid, or the check ran out of budget."""
+
+
+class _Budget:
+    """How many validations one check may run (the search for counterexamples can branch)."""
+
+    def __init__(self, validations: int) -> None:
+        self.left = validations
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _Undecided("the check ran out of its budget of validations")
+
+
 class _Document:
     """A root schema: resolves its local ``$ref`` and validates values against any of its
     subschemas with :mod:`jsonschema`."""
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, budget: _Budget) -> None:
         self.root = root
-        self._validator = validator_for(root, default=Draft202012Validator)(root)
+        self.draft = validator_for(root, default=Draft202012Validator)
+        self._validator = self.draft(root)
         self._validators: dict[int, tuple[Any, Any]] = {}  # by id(schema), schema kept alive
+        self._budget = budget
 
     def valid(self, schema: Any, value: Any) -> bool:
+        """Whether ``value`` is valid under ``schema`` (a subschema of this document), as
+        :mod:`jsonschema` says. Raises :class:`_Undecided` when it cannot say (the value makes
+        the validator fail, or the check has spent its budget)."""
+        self._budget.spend()
         key = id(schema)
         found = self._validators.get(key)
         if found is None or found[0] is not schema:
             found = (schema, self._validator.evolve(schema=schema))
             self._validators[key] = found
-        return bool(found[1].is_valid(value))
+        try:
+            return bool(found[1].is_valid(value))
+        except (ArithmeticError, ValueError, RecursionError) as exc:
+            raise _Undecided(f"validating {value!r} failed: {exc}") from None
 
     def resolve(self, ref: Any) -> Any:
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise LookupError(f"the $ref {ref!r} points outside the schema")
+        if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")) or "%" in ref:
+            raise LookupError(
+                f"has a $ref {ref!r} that is not a plain pointer into the same schema"
+            )
         node = self.root
         for part in ref[1:].split("/")[1:] if ref != "#" else []:
             part = part.replace("~1", "/").replace("~0", "~")
@@ -219,8 +254,25 @@ class _Document:
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
-                raise LookupError(f"the $ref {ref!r} points at nothing")
+                raise LookupError(f"has a $ref {ref!r} that points at nothing")
         return node
+
+    def target(self, schema: Any) -> Any:
+        """The schema a chain of ``$ref`` (alone, or with annotations) leads to; ``schema``
+        itself if it is not one or leads nowhere."""
+        seen: set[int] = set()
+        while (
+            isinstance(schema, dict)
+            and "$ref" in schema
+            and not set(schema) - _ANNOTATIONS - {"$ref"}
+            and id(schema) not in seen
+        ):
+            seen.add(id(schema))
+            try:
+                schema = self.resolve(schema["$ref"])
+            except LookupError:
+                break
+        return schema
 
     def alternatives(self, schema: Any, seen: tuple[str, ...] = ()) -> list[_Alternative] | str:
         """The schema as alternatives, or why it cannot be read so."""
@@ -264,7 +316,10 @@ class _Document:
                 return found
         if "enum" in keys or "const" in keys:
             values = [schema["const"]] if "const" in schema else list(schema["enum"])
-            kept = tuple(v for v in values if self.valid(schema, v))
+            try:
+                kept = tuple(v for v in values if self.valid(schema, v))
+            except _Undecided as exc:
+                return f"has an enum that cannot be evaluated ({exc})"
             return [_Alternative("enum", {}, kept)] if kept else []
         for bound in ("exclusiveMinimum", "exclusiveMaximum"):
             if isinstance(schema.get(bound), bool):
@@ -273,10 +328,12 @@ class _Document:
             return "uses items as a list (a tuple)"
         declared = schema.get("type", list(_ANY_TYPES))
         types = [declared] if isinstance(declared, str) else list(declared)
+        if not all(isinstance(t, str) and t in _FACETS for t in types):
+            return f"has a type {declared!r} outside JSON Schema 2020-12's"
         if "number" in types and "integer" in types:
             types.remove("integer")
         return [
-            _Alternative(t, {k: schema[k] for k in sorted(_FACETS[t] & keys)})
+            _Alternative(t, {k: _count(k, schema[k]) for k in sorted(_FACETS[t] & keys)})
             for t in dict.fromkeys(types)
         ]
 
@@ -290,10 +347,22 @@ def _overlapping(alternatives: Sequence[_Alternative]) -> bool:
     seen: set[str] = set()
     for alternative in alternatives:
         mine = kinds(alternative)
-        if mine & seen or ("enum" in mine and seen):
+        if mine & seen or (seen and ("enum" in mine or "enum" in seen)):
             return True
         seen |= mine
     return False
+
+
+_COUNTS = frozenset(
+    {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"}
+)
+
+
+def _count(keyword: str, value: Any) -> Any:
+    """A count keyword as an ``int`` (the meta-schema also takes ``2.0``)."""
+    if keyword in _COUNTS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 _REJECTS = "no longer accepts "
@@ -336,7 +405,9 @@ class _Bound:
 
 
 def _fraction(value: Any) -> Fraction:
-    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+    """The exact value of a JSON number as Python holds it: a float's binary value, which is
+    what the validator compares an int with."""
+    return Fraction(value)
 
 
 def _numeric_bounds(facets: Mapping[str, Any], integer: bool) -> tuple[_Bound | None, ...]:
@@ -365,6 +436,20 @@ def _numeric_bounds(facets: Mapping[str, Any], integer: bool) -> tuple[_Bound | 
                 False,
             )
     return low, high
+
+
+def _multiple_within(old: Mapping[str, Any], new: Mapping[str, Any], integer: bool) -> bool:
+    """Whether every multiple of old's ``multipleOf`` (or every integer) passes new's. The
+    validator divides in floating point for a float step, so only integer steps are reasoned
+    about; a float step must be the very same."""
+    step, mine = new["multipleOf"], old.get("multipleOf")
+    if mine is not None and type(mine) is type(step) and mine == step:
+        return True
+    if not isinstance(step, int):
+        return False
+    if mine is None:
+        return integer and step == 1
+    return isinstance(mine, int) and mine % step == 0
 
 
 def _low_within(old: _Bound | None, new: _Bound | None) -> bool:
@@ -407,7 +492,18 @@ def _describe_bound(bound: _Bound | None, side: str) -> str:
     if bound is None:
         return "none"
     sign = {"low": (">=", ">"), "high": ("<=", "<")}[side][bound.exclusive]
-    return f"{sign} {_number(bound.value)}"
+    value = bound.value
+    text = str(_number(value)) if _fits(value) else f"{'-' if value < 0 else ''}10^{_digits(value)}"
+    return f"{sign} {text}"
+
+
+def _digits(value: Fraction) -> int:
+    return len(str(abs(int(value)))) - 1
+
+
+def _fits(value: Fraction) -> bool:
+    """Whether a number is small enough to show and to try as a sample."""
+    return abs(value) < 10**300
 
 
 def _number(value: Fraction) -> int | float:
@@ -440,17 +536,26 @@ class _Check:
         self.old = old
         self.new = new
         self._assumed: set[tuple[int, int]] = set()
+        self._instances: dict[tuple[int, int], tuple[Any, Any]] = {}  # schema kept alive
+        self._building: set[tuple[int, int]] = set()
+        self._searches = _VALIDATIONS  # values built, at most
 
     def run(self) -> SchemaCompatibility:
+        if _json(self.old.root) == _json(self.new.root):
+            return SchemaCompatibility(Verdict.COMPATIBLE)
+        for label, document in (("old", self.old), ("new", self.new)):
+            if document.draft is not Draft202012Validator:
+                reason = (
+                    f"the {label} schema is written for {document.draft.__name__}; this check "
+                    f"reasons about JSON Schema 2020-12 only"
+                )
+                return SchemaCompatibility(
+                    Verdict.UNKNOWN, (Finding("$", Verdict.UNKNOWN, reason),)
+                )
         findings: list[Finding] = []
         for local in self.sub(self.old.root, self.new.root, "$"):
             witness = local.witness
-            confirmed = (
-                local.verdict is Verdict.INCOMPATIBLE
-                and witness is not _NONE
-                and self.old.valid(self.old.root, witness)
-                and not self.new.valid(self.new.root, witness)
-            )
+            confirmed = local.verdict is Verdict.INCOMPATIBLE and self.confirms(witness)
             if confirmed:
                 findings.append(
                     Finding(local.path, Verdict.INCOMPATIBLE, local.reason, _json(witness))
@@ -467,12 +572,25 @@ class _Check:
         )
         return SchemaCompatibility(verdict, tuple(findings))
 
+    def confirms(self, witness: Any) -> bool:
+        """Whether ``witness`` is valid under the old schema and invalid under the new one."""
+        if witness is _NONE:
+            return False
+        try:
+            return self.old.valid(self.old.root, witness) and not self.new.valid(
+                self.new.root, witness
+            )
+        except _Undecided:
+            return False
+
     # -- subsumption ---------------------------------------------------------------------
 
     def sub(self, old: Any, new: Any, path: str) -> list[_Local]:
         """Why not every value valid under ``old`` (of the old document) is valid under
         ``new`` (of the new one); witnesses are values at ``path``."""
-        if _accepts_anything(new) or (old == new and not _has_ref(old) and not _has_ref(new)):
+        if _accepts_anything(new) or (
+            not _has_ref(old) and not _has_ref(new) and _json(old) == _json(new)
+        ):
             return []
         pair = (id(old), id(new))
         if pair in self._assumed:  # a recursive schema: assume what is being shown
@@ -497,7 +615,10 @@ class _Check:
     ) -> list[_Local]:
         finite = {"enum": old.values, "null": (None,), "boolean": (False, True)}.get(old.type)
         if finite is not None:
-            rejected = [v for v in finite if not self.new.valid(new, v)]
+            try:
+                rejected = [v for v in finite if not self.new.valid(new, v)]
+            except _Undecided as exc:
+                return [_Local(path, Verdict.UNKNOWN, f"cannot compare the listed values: {exc}")]
             if not rejected:
                 return []
             listed = ", ".join(_json(v) for v in rejected[:5])
@@ -538,8 +659,11 @@ class _Check:
                     facets.setdefault(keyword, []).append(value)
         schema = old.schema()
         for candidate in self.samples(old, self.old, hints=facets)[:400]:
-            if self.old.valid(schema, candidate) and not self.new.valid(new, candidate):
-                return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
+            try:
+                if self.old.valid(schema, candidate) and not self.new.valid(new, candidate):
+                    return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
+            except _Undecided:
+                continue
         return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it")
 
     def narrowing(
@@ -580,11 +704,8 @@ class _Check:
                 f"the upper bound went from {_describe_bound(old_high, 'high')} to "
                 f"{_describe_bound(new_high, 'high')}"
             )
-        if "multipleOf" in new.facets:
-            step = _fraction(new.facets["multipleOf"])
-            mine = _fraction(old.facets.get("multipleOf", 1 if integer else 0))
-            if mine == 0 or (mine / step).denominator != 1:
-                reasons.append(f"values must now be a multiple of {new.facets['multipleOf']}")
+        if "multipleOf" in new.facets and not _multiple_within(old.facets, new.facets, integer):
+            reasons.append(f"values must now be a multiple of {new.facets['multipleOf']}")
         return self.narrowing(old, new, node, path, reasons)
 
     def strings_sub(
@@ -701,17 +822,31 @@ class _Check:
         return value
 
     def instance(self, schema: Any, document: _Document, depth: int = 0) -> Any:
-        """A value valid under ``schema``, or ``_NONE``."""
-        if depth > _DEPTH:
+        """A value valid under ``schema``, or ``_NONE``. Values found are kept; a schema met
+        again while its own value is being built (a recursive one) gives none there."""
+        schema = document.target(schema)
+        key = (id(document), id(schema))
+        if key in self._instances:
+            return self._instances[key][1]
+        self._searches -= 1
+        if depth > _DEPTH or key in self._building or self._searches < 0:
             return _NONE
         alternatives = document.alternatives(schema)
         if isinstance(alternatives, str):
             return _NONE
-        for alternative in alternatives:
-            for candidate in self.samples(alternative, document, depth)[:50]:
-                if document.valid(schema, candidate):
-                    return candidate
-        return _NONE
+        self._building.add(key)
+        try:
+            for alternative in alternatives:
+                for candidate in self.samples(alternative, document, depth)[:50]:
+                    try:
+                        if document.valid(schema, candidate):
+                            self._instances[key] = (schema, candidate)
+                            return candidate
+                    except _Undecided:
+                        continue
+            return _NONE
+        finally:
+            self._building.discard(key)
 
     def distinct(self, schema: Any, document: _Document, count: int, depth: int) -> list[Any]:
         """Up to ``count`` different values valid under ``schema``."""
@@ -723,8 +858,11 @@ class _Check:
             for candidate in self.samples(alternative, document, depth + 1)[:50]:
                 if len(pool) >= count:
                     return pool
-                if candidate not in pool and document.valid(schema, candidate):
-                    pool.append(candidate)
+                try:
+                    if candidate not in pool and document.valid(schema, candidate):
+                        pool.append(candidate)
+                except _Undecided:
+                    continue
         return pool
 
     def samples(
@@ -759,11 +897,13 @@ class _Check:
             wanted += [n + d for n in hints.get("minItems", []) for d in (-1, 0)]
             wanted += [n + d for n in hints.get("maxItems", []) for d in (0, 1)]
             sizes = dict.fromkeys(
-                n for n in wanted if low <= n <= facets.get("maxItems", n) and n <= 64
+                n for n in wanted if low <= n <= facets.get("maxItems", n) and n <= max(low, 64)
             )
             out: list[Any] = [items * n for n in sizes if items or n == 0]
             if facets.get("uniqueItems") is True or "uniqueItems" in hints:
-                pool = self.distinct(facets.get("items", True), document, max(sizes), depth)
+                pool = self.distinct(
+                    facets.get("items", True), document, max(sizes, default=0), depth
+                )
                 out += [pool[:n] for n in sizes if n <= len(pool)]
             return out
         base = self.minimal_object(alternative, document, depth)
@@ -802,7 +942,7 @@ def _number_samples(
         anchors += [math.ceil(a / unit) * unit for a in list(anchors)]
     out: list[Any] = []
     for anchor in anchors:
-        if integer and anchor.denominator != 1:
+        if (integer and anchor.denominator != 1) or not _fits(anchor):
             continue
         value = _number(anchor)
         if value not in out:
@@ -821,7 +961,7 @@ def _string_samples(
     wanted += [high, high - 1] if "maxLength" in facets else []
     wanted += [int(n) - 1 for n in hints.get("minLength", [])]
     wanted += [int(n) + 1 for n in hints.get("maxLength", [])]
-    lengths = dict.fromkeys(n for n in wanted if low <= n <= high and n <= 4096)
+    lengths = dict.fromkeys(n for n in wanted if low <= n <= high and n <= max(low, 4096))
     out = [c * n for n in lengths for c in ("a", "A", "0", " ", "-")]
     out += ["abc", "ABC", "a1", "a b", "a@b.c", "2024-01-01", "x" * 64]
     return list(dict.fromkeys(out))
