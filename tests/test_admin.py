@@ -959,3 +959,20 @@ def test_a_broken_state_declaration_in_a_cluster_is_an_admin_api_error() -> None
     with pytest.raises(AdminApiError) as caught:
         admin.source().load()
     assert "the schema of state key 'status' is not JSON" in caught.value.problem
+
+
+def test_a_server_error_is_asked_again_within_the_timeout() -> None:
+    """A cluster that has just started answers the query with 500 for a moment (seen on
+    restate-server 1.7.12: "node lookup for partition 1 failed")."""
+    admin = live_admin()
+    good = admin.answers[("POST", "/query")]
+    failures = iter([(500, '{"message":"node lookup for partition 1 failed"}')] * 2)
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/query":
+            admin.answers[("POST", "/query")] = next(failures, good)
+        return admin(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(flaky))
+    assert len(list(AdminSource(ADMIN, client=client).load().invocations())) == 5
+    assert admin.paths().count(("POST", "/query")) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 
 from restate_versioning import (
@@ -103,10 +104,23 @@ def test_unknown_does_not_refuse_but_is_reported(registry: Registry) -> None:
     assert result.state_checks[0].verdict is Verdict.UNKNOWN
 
 
-def test_keys_one_side_does_not_declare_are_not_compared(registry: Registry) -> None:
+def test_a_key_no_revision_declared_before_is_new_state(registry: Registry) -> None:
     registry.register(V1, cart({"count": COUNT_V1}))
-    assert registry.register(V2, cart({"total": COUNT_TEXT})).state_checks[0].keys == ()
+    assert registry.register(V2, cart({"total": COUNT_TEXT})).state_checks == ()
     assert registry.register(V3, cart()).state_checks == ()
+
+
+def test_a_key_is_checked_against_the_newest_revision_that_declares_it(
+    registry: Registry,
+) -> None:
+    registry.register(V1, cart({"count": COUNT_V1}))
+    registry.register(V2, cart())  # declares nothing: the state written under v1 is still there
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V3, cart({"count": COUNT_TEXT}))
+    (check,) = raised.value.checks
+    assert (check.writer_revision, check.reader_revision) == (2, 3)
+    assert (check.keys[0].key, check.keys[0].writer_revision) == ("count", 1)
+    assert "as revision 1 declared it" in str(raised.value)
 
 
 def test_bad_declarations_are_refused_with_every_problem_and_change_nothing(
@@ -207,11 +221,36 @@ def test_declared_state_survives_snapshots_and_the_journal() -> None:
     assert loads(dumps(stored.registry)).service("Cart").state_schema("count") == COUNT_TEXT
 
 
-def test_state_given_to_a_stored_registry_must_be_json(registry: Registry) -> None:
+@pytest.mark.parametrize(
+    ("state", "quoted"),
+    [
+        ({"Cart": {"count": {1, 2}}}, "{1, 2}"),
+        ({"Cart": {1: COUNT_V1}}, "a key 1 is not a str"),
+        ({"Cart": {"count": {"maximum": float("nan")}}}, "nan"),
+    ],
+)
+def test_state_given_to_a_stored_registry_must_be_json(state: Any, quoted: str) -> None:
     stored = StoredRegistry(MemoryStorage())
-    with pytest.raises(InvalidStateSchema, match="must be JSON values"):
-        stored.register(V1, cart(), state={"Cart": {"count": {1, 2}}})
+    with pytest.raises(InvalidStateSchema, match="must be JSON") as raised:
+        stored.register(V1, cart(), state=state)
+    assert quoted in str(raised.value)
     assert stored.history() == ()
+
+
+def test_replay_applies_a_committed_registration_without_checking_it_again() -> None:
+    """A registration the journal holds was accepted when it was made: reopening the store
+    must not refuse it because the check has become stricter since."""
+    storage = MemoryStorage()
+    stored = StoredRegistry(storage, clock=ManualClock(), ids=SequentialIds())
+    stored.register(V1, cart(), state={"Cart": {"count": COUNT_V1}})
+    stored.register(V2, cart(), state={"Cart": {"count": COUNT_TEXT}}, breaking=True)
+    (first, second) = storage.history()
+    # the same records, as an older version that accepted the second one would have written it
+    unchecked = attrs.evolve(second, arguments={**second.arguments, "breaking": False})
+    older = MemoryStorage()
+    older.append([first, unchecked], 0)
+    reopened = StoredRegistry(older)
+    assert reopened.registry.service("Cart").state_schema("count") == COUNT_TEXT
 
 
 def test_state_check_text_names_revisions_and_keys(registry: Registry) -> None:

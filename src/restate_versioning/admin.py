@@ -74,6 +74,10 @@ INVOCATIONS_QUERY = (
 
 #: How many times a read whose answers do not fit together is done again.
 _ATTEMPTS = 3
+#: A server error is asked again after these pauses (s), within the timeout: a cluster that
+#: has just started answers the query with 500 ("node lookup for partition 1 failed") for a
+#: moment.
+_SERVER_ERROR_PAUSES = (0.2, 0.5, 1.0)
 
 
 class AdminApiError(VersioningError):
@@ -442,21 +446,27 @@ class AdminSource:
         self, client: httpx.Client, deadline: float, method: str, path: str, body: Any = None
     ) -> Any:
         url = self.admin_url + path
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s")
-        try:
-            response = client.request(
-                method,
-                url,
-                json=body,
-                headers={"accept": "application/json"},
-                timeout=httpx.Timeout(remaining),
-            )
-        except httpx.TimeoutException:
-            raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s") from None
-        except httpx.HTTPError as exc:
-            raise AdminApiError(url, f"{type(exc).__name__}: {exc}") from None
+        for pause in (*_SERVER_ERROR_PAUSES, None):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s")
+            try:
+                response = client.request(
+                    method,
+                    url,
+                    json=body,
+                    headers={"accept": "application/json"},
+                    timeout=httpx.Timeout(remaining),
+                )
+            except httpx.TimeoutException:
+                raise AdminApiError(
+                    url, f"no answer within the timeout of {self.timeout} s"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise AdminApiError(url, f"{type(exc).__name__}: {exc}") from None
+            if response.status_code < 500 or pause is None:
+                break
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         if response.status_code != 200:
             text = " ".join(response.text.split())[:500]
             raise AdminApiError(url, text or "(empty body)", status=response.status_code)

@@ -120,7 +120,7 @@ class IncompatibleState(VersioningError):
         self.checks: tuple[StateCheck, ...] = tuple(checks)
         reasons = "; ".join(
             f"{c.service} revision {c.reader_revision} cannot read state key {k.key!r} as "
-            f"revision {c.writer_revision} may have written it: {k.compatibility}"
+            f"revision {k.writer_revision} declared it: {k.compatibility}"
             for c in self.checks
             for k in c.keys
             if k.verdict.value == "incompatible"

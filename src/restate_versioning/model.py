@@ -211,24 +211,28 @@ class RevisionChange:
 
 @attrs.frozen
 class StateKeyCheck:
-    """One state key: can the reader's schema read every value the writer's schema allows?"""
+    """One state key: can the reader's schema read every value the writer's schema allows?
+    The writer is revision ``writer_revision`` (in ``writer_deployment_id``): the newest
+    revision that declares the key."""
 
     key: str
     compatibility: SchemaCompatibility
+    writer_revision: int
+    writer_deployment_id: str
 
     @property
     def verdict(self) -> Verdict:
         return self.compatibility.verdict
 
     def __str__(self) -> str:
-        return f"{self.key!r}: {self.compatibility}"
+        return f"{self.key!r} as revision {self.writer_revision} declared it: {self.compatibility}"
 
 
 @attrs.frozen
 class StateCheck:
     """Whether revision ``reader_revision`` of ``service`` (in ``reader_deployment_id``) can read
-    the state that revision ``writer_revision`` (in ``writer_deployment_id``) may have written,
-    key by key (the keys both declare)."""
+    the state it takes over from revision ``writer_revision`` (in ``writer_deployment_id``), key
+    by key: each key the reader declares, against the newest revision that declares it too."""
 
     service: str
     writer_revision: int

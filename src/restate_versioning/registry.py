@@ -313,6 +313,7 @@ class Registry:
             http_version=http_version,
             sdk_version=sdk_version,
             state=state,
+            history=self._revisions_newest_first,
         )
         if not dry_run:
             self._apply(plan, parsed, existing)
@@ -353,6 +354,7 @@ class Registry:
                 for name, revision in deployment.services.items()
             },
             refuse_incompatible_state=not breaking,
+            history=self._revisions_newest_first,
         )
         self._apply(plan, parsed, deployment)
         return Registration(
@@ -369,6 +371,11 @@ class Registry:
             self._unindex_deployment(existing)
         self._index_deployment(plan.deployment)
         self._by_endpoint[endpoint.key] = plan.deployment.id
+
+    def _revisions_newest_first(self, service: str) -> Iterator[ServiceRevision]:
+        held = self._revisions.get(service, {})
+        for revision in sorted(held, reverse=True):
+            yield self._deployments[held[revision]].services[service]
 
     def _fallback(self, service: str, excluded_deployment_id: str) -> ServiceRevision | None:
         """The highest revision of ``service`` outside one deployment."""

@@ -21,7 +21,7 @@ registry applies the plan (or, for ``dry_run``, only returns it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -146,12 +146,15 @@ def plan_registration(
     sdk_version: str | None = None,
     state: Mapping[str, Mapping[str, Any]] | None = None,
     refuse_incompatible_state: bool | None = None,
+    history: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
 ) -> RegistrationPlan:
     """Decide a registration. ``manifest`` is called only when the manifest matters;
     ``fallback(service, deployment_id)`` is the highest revision of ``service`` outside that
     deployment; ``state`` declares state keys per service name, beside the manifest's
-    metadata. Incompatible state refuses the registration when
-    ``refuse_incompatible_state`` (by default: neither ``breaking`` nor ``force``). Raises
+    metadata, and ``history(service)`` are its registered revisions, newest first (a state key
+    the latest revision does not declare is checked against the newest one that does).
+    Incompatible state refuses the registration when ``refuse_incompatible_state`` (by
+    default: neither ``breaking`` nor ``force``). Raises
     :class:`InvalidManifest`, :class:`ServiceTypeChanged`, :class:`InvalidStateSchema` or
     :class:`IncompatibleState`."""
     if existing is not None and not force:
@@ -172,8 +175,10 @@ def plan_registration(
         new = new_service_revision(service, revision, deployment_id, declared[service.name])
         revisions[service.name] = new
         changes.append(RevisionChange(service.name, old, revision))
-        if previous is not None and previous.state and new.state:
-            checks.append(check_state(previous, new))
+        if previous is not None and new.state:
+            check = check_state(previous, new, history(service.name))
+            if check.keys:
+                checks.append(check)
     if refuse_incompatible_state is None:
         refuse_incompatible_state = not (breaking or force)
     incompatible = [c for c in checks if c.verdict is Verdict.INCOMPATIBLE]

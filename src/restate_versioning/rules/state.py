@@ -28,15 +28,16 @@ Keys one side does not declare are not compared: there is nothing to compare the
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
 from ..manifest import ServiceManifest, ServiceType
 from ..model import ServiceRevision, StateCheck, StateKeyCheck
-from ..schemas import backward, schema_problem
+from ..schemas import SchemaCompatibility, backward, schema_problem
 
 __all__ = [
     "STATEFUL",
@@ -177,13 +178,34 @@ def _declare(
     found[key] = text
 
 
-def check_state(writer: ServiceRevision, reader: ServiceRevision) -> StateCheck:
-    """Whether ``reader`` can read what ``writer`` may have written, for each state key both
-    declare. For a new revision the writer is the current latest (backward); for a rollback
-    the writer is the newer revision and the reader the older one (forward)."""
+def check_state(
+    writer: ServiceRevision,
+    reader: ServiceRevision,
+    earlier: Iterable[ServiceRevision] = (),
+) -> StateCheck:
+    """Whether ``reader`` can read the state it takes over from ``writer``. Each state key the
+    reader declares is checked against the newest revision that declares it: ``writer``, or
+    else the first of ``earlier`` (older revisions, newest first) that does. A key no revision
+    declared before is new: nothing to check. For a new revision the writer is the current
+    latest (backward); for a rollback the writer is the newer revision and the reader the older
+    one (forward)."""
+    writers = dict.fromkeys(writer.state, writer)
+    missing = set(reader.state) - set(writers)
+    if missing:
+        for older in earlier:
+            for key in missing & set(older.state):
+                writers[key] = older
+            missing -= set(older.state)
+            if not missing:
+                break
     keys = tuple(
-        StateKeyCheck(key, backward(json.loads(writer.state[key]), json.loads(reader.state[key])))
-        for key in sorted(set(writer.state) & set(reader.state))
+        StateKeyCheck(
+            key,
+            _compatibility(writers[key].state[key], reader.state[key]),
+            writers[key].revision,
+            writers[key].deployment_id,
+        )
+        for key in sorted(set(reader.state) & set(writers))
     )
     return StateCheck(
         reader.name,
@@ -193,3 +215,10 @@ def check_state(writer: ServiceRevision, reader: ServiceRevision) -> StateCheck:
         reader.deployment_id,
         keys,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _compatibility(written: str, read: str) -> SchemaCompatibility:
+    """:func:`backward` of two declared schemas (canonical JSON text), kept for the last 1,024
+    pairs: removal plans and replays ask about the same pairs again and again."""
+    return backward(json.loads(written), json.loads(read))

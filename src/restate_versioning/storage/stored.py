@@ -16,6 +16,7 @@ reads back every committed command, when it happened and what it did.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -45,10 +46,14 @@ Arguments = Mapping[str, Any]
 
 @attrs.frozen
 class CommandSpec:
-    """How one command is replayed from its arguments, and summarised for people."""
+    """How one command is replayed from its arguments, and summarised for people.
+    ``replayed`` are arguments replay sets on top of the recorded ones: a committed command is
+    applied as it was, so the checks that could refuse it (the service-type check, the state
+    check) do not run again, in case they have become stricter since."""
 
     run: Callable[[Registry, Arguments], Any]
     summary: Callable[[Any], str]
+    replayed: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def _registration_summary(result: Registration) -> str:
@@ -72,13 +77,35 @@ def _delay(arguments: Arguments) -> timedelta | None:
 
 #: Every command a stored registry journals: how to replay it, how to summarise it.
 def _json_copy(state: Any) -> Any:
-    """A copy of ``state`` made of plain JSON values, or :class:`InvalidStateSchema`."""
-    try:
-        return json.loads(json.dumps(state))
-    except (TypeError, ValueError) as exc:
-        raise InvalidStateSchema(
-            [Problem("state", f"state declarations must be JSON values, got {state!r}: {exc}")]
-        ) from None
+    """A copy of ``state`` made of plain JSON values (what the journal keeps), or
+    :class:`InvalidStateSchema` naming the first value that is not one."""
+    problem = _not_json(state, "state")
+    if problem is not None:
+        raise InvalidStateSchema([problem])
+    return json.loads(json.dumps(state))
+
+
+def _not_json(value: Any, path: str) -> Problem | None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return Problem(path, f"state declarations must be JSON: a key {key!r} is not a str")
+            found = _not_json(item, f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        return next(
+            (p for i, v in enumerate(value) if (p := _not_json(v, f"{path}[{i}]")) is not None),
+            None,
+        )
+    if (
+        value is None
+        or isinstance(value, str | bool | int)
+        or (isinstance(value, float) and math.isfinite(value))
+    ):
+        return None
+    return Problem(path, f"state declarations must be JSON values, not {value!r}")
 
 
 COMMANDS: Mapping[str, CommandSpec] = {
@@ -93,10 +120,12 @@ COMMANDS: Mapping[str, CommandSpec] = {
             state=a.get("state"),
         ),
         _registration_summary,
+        {"breaking": True},
     ),
     "promote": CommandSpec(
         lambda r, a: r.promote(a["deployment_id"], breaking=a.get("breaking", False)),
         _registration_summary,
+        {"breaking": True},
     ),
     "set_public": CommandSpec(
         lambda r, a: r.set_public(a["service"], a["public"]),
@@ -241,7 +270,7 @@ class StoredRegistry:
             self._ids.replaying = list(record.ids)
             before = self._registry.changes
             try:
-                spec.run(self._registry, record.arguments)
+                spec.run(self._registry, {**record.arguments, **spec.replayed})
             except VersioningError as exc:
                 raise StorageError(
                     "replay",
