@@ -259,3 +259,22 @@ def test_state_check_text_names_revisions_and_keys(registry: Registry) -> None:
     text = str(check)
     assert text.startswith("Cart revision 2 reading the state of revision 1: incompatible")
     assert json.loads(check.keys[0].compatibility.findings[0].counterexample or "") == {"n": 0}
+
+
+def test_older_revisions_with_calls_in_flight_may_still_write_so_they_are_checked_too(
+    registry: Registry,
+) -> None:
+    either = {"type": ["integer", "string"]}
+    number = {"type": "integer"}
+    registry.register(V1, cart({"count": either}))
+    call = registry.invoke("Cart", "reserve", key="k")  # in flight on v1: it may still write
+    registry.register(V2, cart({"count": number}), breaking=True)
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V3, cart({"count": number}))
+    (check,) = raised.value.checks
+    assert [(k.writer_revision, k.verdict) for k in check.keys] == [
+        (2, Verdict.COMPATIBLE),
+        (1, Verdict.INCOMPATIBLE),
+    ]
+    registry.complete(call.id)  # v1 is drained: only v2's writes remain
+    assert registry.register(V3, cart({"count": number})).state_checks[0].compatible

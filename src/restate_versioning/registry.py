@@ -314,6 +314,7 @@ class Registry:
             sdk_version=sdk_version,
             state=state,
             history=self._revisions_newest_first,
+            still_writing=self._still_writing,
         )
         if not dry_run:
             self._apply(plan, parsed, existing)
@@ -355,6 +356,7 @@ class Registry:
             },
             refuse_incompatible_state=not breaking,
             history=self._revisions_newest_first,
+            still_writing=self._still_writing,
         )
         self._apply(plan, parsed, deployment)
         return Registration(
@@ -376,6 +378,17 @@ class Registry:
         held = self._revisions.get(service, {})
         for revision in sorted(held, reverse=True):
             yield self._deployments[held[revision]].services[service]
+
+    def _still_writing(self, service: str) -> Iterator[ServiceRevision]:
+        """The revisions of ``service`` other than the latest with invocations of it in flight,
+        newest first: they may still write its state."""
+        latest = self._latest.get(service)
+        for revision in self._revisions_newest_first(service):
+            if latest is not None and revision.deployment_id == latest.deployment_id:
+                continue
+            pinned = self._pinned.get(revision.deployment_id, ())
+            if any(self._invocations[i].service == service for i in pinned):
+                yield revision
 
     def _fallback(self, service: str, excluded_deployment_id: str) -> ServiceRevision | None:
         """The highest revision of ``service`` outside one deployment."""

@@ -9,18 +9,21 @@ which is what a rollback needs. Each answers a :class:`SchemaCompatibility`:
   list, ``integer`` within ``number``), ``enum`` and ``const``, ``properties``, ``required``,
   ``additionalProperties``, ``minProperties`` / ``maxProperties``, ``items`` (one schema),
   ``minItems`` / ``maxItems`` / ``uniqueItems``, ``minimum`` / ``maximum`` /
-  ``exclusiveMinimum`` / ``exclusiveMaximum`` / ``multipleOf``, ``minLength`` / ``maxLength``
-  and ``pattern``, nullable values written as ``"type": [..., "null"]`` or as ``anyOf`` with a
-  ``{"type": "null"}`` branch (what pydantic emits), ``anyOf`` / ``oneOf`` in general, a one-item
-  ``allOf``, and local ``$ref`` (``#/$defs/...``, recursive ones included). Annotations (``title``,
-  ``description``, ``default``, ``examples``, ``format``...) do not count: the validator does not
-  assert them either.
+  ``exclusiveMinimum`` / ``exclusiveMaximum`` (compared with the exact value of a float, as the
+  validator compares), ``multipleOf`` (integer steps; a float step only when it is the very same,
+  as the validator divides by it in floating point), ``minLength`` / ``maxLength`` and
+  ``pattern`` (the same one), nullable values written as ``"type": [..., "null"]`` or as
+  ``anyOf`` with a ``{"type": "null"}`` branch (what pydantic emits), ``anyOf`` / ``oneOf`` in
+  general, a one-item ``allOf``, and ``$ref`` that are plain JSON pointers into the same schema
+  (``#/$defs/...``, recursive ones included). Annotations (``title``, ``description``,
+  ``default``, ``examples``, ``format``...) do not count: the validator does not assert them.
 * ``INCOMPATIBLE`` only with proof: every such :class:`Finding` carries a counterexample, a value
-  that :mod:`jsonschema` found valid under the old schema and invalid under the new one.
+  that :mod:`jsonschema` found valid under the old schema and invalid under the new one. The
+  search for it is bounded (:data:`_VALIDATIONS` validations per check).
 * ``UNKNOWN`` when a schema uses anything else (``not``, ``if``, ``patternProperties``,
-  ``prefixItems``, a keyword it does not know...), or when no counterexample could be confirmed.
-  Unknown is never reported as compatible. Two identical subschemas are compatible whatever
-  they use.
+  ``prefixItems``, anchors, a keyword it does not know...), is written for a draft other than
+  2020-12 (its ``$schema``), or when no counterexample could be confirmed. Unknown is never
+  reported as compatible. Two identical schemas are compatible whatever they use.
 
 Objects are read as JSON Schema defines them: without ``"additionalProperties": false`` an
 object may hold any other property with any value, so giving a type to a property the old schema

@@ -147,12 +147,14 @@ def plan_registration(
     state: Mapping[str, Mapping[str, Any]] | None = None,
     refuse_incompatible_state: bool | None = None,
     history: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
+    still_writing: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
 ) -> RegistrationPlan:
     """Decide a registration. ``manifest`` is called only when the manifest matters;
     ``fallback(service, deployment_id)`` is the highest revision of ``service`` outside that
     deployment; ``state`` declares state keys per service name, beside the manifest's
-    metadata, and ``history(service)`` are its registered revisions, newest first (a state key
-    the latest revision does not declare is checked against the newest one that does).
+    metadata; ``history(service)`` are its registered revisions, newest first (a state key the
+    latest revision does not declare is checked against the newest one that does), and
+    ``still_writing(service)`` the older ones that still have invocations of it in flight.
     Incompatible state refuses the registration when ``refuse_incompatible_state`` (by
     default: neither ``breaking`` nor ``force``). Raises
     :class:`InvalidManifest`, :class:`ServiceTypeChanged`, :class:`InvalidStateSchema` or
@@ -176,7 +178,7 @@ def plan_registration(
         revisions[service.name] = new
         changes.append(RevisionChange(service.name, old, revision))
         if previous is not None and new.state:
-            check = check_state(previous, new, history(service.name))
+            check = check_state(previous, new, history(service.name), still_writing(service.name))
             if check.keys:
                 checks.append(check)
     if refuse_incompatible_state is None:

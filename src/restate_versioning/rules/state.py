@@ -14,16 +14,27 @@ Schema, and a revision is checked against the one whose state it will read:
   ``state``. A key declared both ways must have the same schema; only Virtual Objects and
   Workflows keep state; every schema must be a valid JSON Schema.
   Else :class:`~restate_versioning.errors.InvalidStateSchema`.
-* **Registering.** Each new revision is checked against the service's latest revision: for each
-  state key both declare, every value valid under the latest one's schema must be valid under the
-  new one's (:func:`restate_versioning.schemas.backward`). An ``INCOMPATIBLE`` key refuses the
+* **Registering.** Each new revision is checked against the revisions whose state it takes over:
+  for each state key it declares, every value valid under the schema of the newest revision that
+  declares the key (the latest one, or an older one if the latest declares nothing for it), and
+  under that of each older revision that still has invocations of the service in flight (they
+  may still write), must be valid under the new one's
+  (:func:`restate_versioning.schemas.backward`). An ``INCOMPATIBLE`` key refuses the
   registration with :class:`~restate_versioning.errors.IncompatibleState`, unless ``breaking``
   (or ``force``). ``UNKNOWN`` keys do not refuse; the registration reports them.
-* **Rolling back.** When removing a deployment (or promoting an older one) makes an older
-  revision the latest again, that revision reads what the newer one wrote: the same check with
-  the roles swapped, the forward direction. A removal plan reports it as a warning.
+* **Rolling back.** When removing a deployment makes an older revision the latest again, that
+  revision reads what the newer one wrote: the same check with the roles swapped, the forward
+  direction. A removal plan reports it as a :class:`~restate_versioning.rules.removal.StateWarning`.
+  Promoting an older deployment is a rollback too, checked like a registration: refused unless
+  ``breaking``.
 
-Keys one side does not declare are not compared: there is nothing to compare them with.
+A key no registered revision declared before is new state: nothing to compare it with. A
+revision declares what its own registration gives: its manifest's metadata and that call's
+``state=`` (a forced re-registration makes a new revision from what the endpoint serves now;
+``promote`` re-registers the kept manifest with the declarations the deployment had). An
+``UNCHANGED`` registration makes no revision and reads no ``state=``. Replaying a stored
+registry does not check again what was committed (see
+:class:`~restate_versioning.storage.stored.CommandSpec`).
 """
 
 from __future__ import annotations
@@ -182,13 +193,17 @@ def check_state(
     writer: ServiceRevision,
     reader: ServiceRevision,
     earlier: Iterable[ServiceRevision] = (),
+    still_writing: Iterable[ServiceRevision] = (),
 ) -> StateCheck:
-    """Whether ``reader`` can read the state it takes over from ``writer``. Each state key the
-    reader declares is checked against the newest revision that declares it: ``writer``, or
-    else the first of ``earlier`` (older revisions, newest first) that does. A key no revision
-    declared before is new: nothing to check. For a new revision the writer is the current
-    latest (backward); for a rollback the writer is the newer revision and the reader the older
-    one (forward)."""
+    """Whether ``reader`` can read the state it takes over from ``writer``.
+
+    Each state key the reader declares is checked against the newest revision that declares
+    it: ``writer``, or else the first of ``earlier`` (older revisions, newest first) that does;
+    a key no revision declared before is new, with nothing to check. It is also checked against
+    each of ``still_writing`` that declares it differently: older revisions with invocations in
+    flight, which may still write it. For a new revision the writer is the current latest
+    (backward); for a rollback the writer is the newer revision and the reader the older one
+    (forward)."""
     writers = dict.fromkeys(writer.state, writer)
     missing = set(reader.state) - set(writers)
     if missing:
@@ -198,14 +213,19 @@ def check_state(
             missing -= set(older.state)
             if not missing:
                 break
+    pairs = [(key, writers[key]) for key in sorted(set(reader.state) & set(writers))]
+    for other in still_writing:
+        for key in sorted(set(reader.state) & set(other.state)):
+            if all(w.state[key] != other.state[key] for k, w in pairs if k == key):
+                pairs.append((key, other))
     keys = tuple(
         StateKeyCheck(
             key,
-            _compatibility(writers[key].state[key], reader.state[key]),
-            writers[key].revision,
-            writers[key].deployment_id,
+            _compatibility(source.state[key], reader.state[key]),
+            source.revision,
+            source.deployment_id,
         )
-        for key in sorted(set(reader.state) & set(writers))
+        for key, source in sorted(pairs, key=lambda pair: (pair[0], -pair[1].revision))
     )
     return StateCheck(
         reader.name,
