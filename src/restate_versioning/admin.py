@@ -369,6 +369,10 @@ class AdminSource:
     ``client`` is an ``httpx.Client`` to send the requests with (its base URL is not used;
     it is not closed); without one, each :meth:`load` opens and closes its own. ``timeout``
     bounds a whole :meth:`load`, every request and retry included, in seconds.
+
+    State declarations in service metadata (:mod:`restate_versioning.rules.state`) load with
+    their revisions; a broken one fails the load with an :class:`AdminApiError` that names the
+    service and the key, as any answer the model cannot hold does.
     """
 
     def __init__(
