@@ -281,8 +281,8 @@ def deployments_register(
 ) -> None:
     """Register ENDPOINT: discovered over HTTP, or from --manifest FILE.
 
-    A new revision that cannot read the state its service's latest revision may have written
-    is refused (exit 1) unless --breaking or --force."""
+    A new revision that cannot read the state the revisions before it may have written is
+    refused (exit 1) unless --breaking or --force."""
     state = _state_file(ctx, state_file)
     stored = _stored(ctx)
     if manifest is not None:
@@ -358,8 +358,7 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def deployments_promote(ctx: click.Context, deployment_id: str, breaking: bool) -> None:
     """Make a deployment's services the latest again (an instant rollback); refused (exit 1)
-    if one of them cannot read the state the current latest revision may have written, unless
-    --breaking."""
+    if one of them cannot read the state newer revisions may have written, unless --breaking."""
     click.echo(_registration(_stored(ctx).promote(deployment_id, breaking=breaking)))
 
 

@@ -282,8 +282,9 @@ class Registry:
 
         Going further than the server: ``state`` declares the JSON Schema of state keys per
         service (``{"Cart": {"items": schema}}``), beside any in the manifest's service
-        metadata. A new revision that cannot read state the latest one may have written raises
-        :class:`IncompatibleState` unless ``breaking`` or ``force``; a bad declaration raises
+        metadata. A new revision that cannot read the state the revisions before it may have
+        written raises :class:`IncompatibleState` unless ``breaking`` or ``force`` (each check
+        is in the result's ``state_checks``); a bad declaration raises
         :class:`InvalidStateSchema`. See :mod:`restate_versioning.rules.state`. ``state`` is
         read only when revisions are made (not for an ``UNCHANGED`` outcome).
         """
@@ -326,8 +327,8 @@ class Registry:
         This goes further than the server: it is what ``force`` re-registering the same
         endpoint does (same id, ``created_at`` reset, every service ``latest + 1``, visibility
         reset from its manifest), without asking the endpoint for its manifest again. Its
-        revisions keep the state they declared; when one cannot read state the current latest
-        revision may have written, this raises :class:`IncompatibleState` unless ``breaking``.
+        revisions keep the state they declared; when one cannot read the state the revisions
+        after it may have written, this raises :class:`IncompatibleState` unless ``breaking``.
         """
         deployment = self.deployment(deployment_id)
         manifest = deployment.manifest

@@ -12,8 +12,8 @@
 * A new revision takes its visibility from the manifest: public unless ``ingressPrivate``; a
   handler is public unless it says otherwise and its service is private.
 * Going further than the server: a new revision of a Virtual Object or Workflow must be able to
-  read the state the latest one may have written, key by key, unless ``breaking``
-  (:mod:`restate_versioning.rules.state`).
+  read, key by key, the state that the revisions before it may have written, unless
+  ``breaking`` (:mod:`restate_versioning.rules.state`).
 
 :func:`plan_registration` computes what a registration does without changing anything; the
 registry applies the plan (or, for ``dry_run``, only returns it).
