@@ -95,7 +95,7 @@ def new_service_revision(
         handlers=handlers,
         documentation=service.documentation,
         metadata=service.metadata or {},
-        state=state or {},
+        state=state if state is not None else {},
     )
 
 

@@ -65,6 +65,8 @@ __all__ = [
 #: A service ``metadata`` key that starts with this declares the state key after it.
 STATE_METADATA_PREFIX = "restate-versioning.state."
 
+_NOTHING: FrozenMap[str, str] = FrozenMap()
+
 #: The service types that keep state.
 STATEFUL = frozenset({ServiceType.VIRTUAL_OBJECT, ServiceType.WORKFLOW})
 
@@ -84,8 +86,11 @@ def declared_state(
     """The state keys ``service`` declares, in its metadata and in ``given`` (from the API),
     each with its schema as canonical JSON text. Raises :class:`InvalidStateSchema` listing
     every problem."""
+    metadata = service.metadata or _NOTHING
+    if given is None and not any(entry.startswith(STATE_METADATA_PREFIX) for entry in metadata):
+        return _NOTHING  # what nearly every service declares: nothing
     problems: list[Problem] = []
-    found = _from_metadata(service.metadata or {}, f"$.services[{index}].metadata", problems)
+    found = _from_metadata(metadata, f"$.services[{index}].metadata", problems)
     if given is not None:
         if not isinstance(given, Mapping):
             problems.append(
