@@ -33,7 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..clock import ManualClock
 from ..errors import VersioningError
 from ..ids import SequentialIds
-from ..model import InvocationStatus, Outcome
+from ..model import InvocationStatus, Outcome, Registration
 from ..registry import Registry
 from ..schemas import Verdict
 from ..serialization import dumps, loads
@@ -62,6 +62,12 @@ STATE_SCHEMAS: tuple[Any, ...] = (
     {"type": "object", "properties": {"n": {"type": "number"}}},
     {"not": {"type": "null"}},
 )
+
+
+def _took_no_incompatible_state(result: Registration) -> None:
+    """Without ``breaking`` (or ``force``), no revision that cannot read the state is taken."""
+    for check in result.state_checks:
+        assert check.verdict is not Verdict.INCOMPATIBLE, str(check)
 
 
 class VersioningMachine(RuleBasedStateMachine):
@@ -156,8 +162,7 @@ class VersioningMachine(RuleBasedStateMachine):
         if result.outcome is Outcome.OVERWRITTEN:
             self._rewritten.add(result.deployment.id)
         if not (force or breaking):
-            for check in result.state_checks:
-                assert check.verdict is not Verdict.INCOMPATIBLE, str(check)
+            _took_no_incompatible_state(result)
 
     @rule(index=st.integers(0, 20), breaking=st.booleans())
     def promote(self, index: int, breaking: bool) -> None:
@@ -171,8 +176,7 @@ class VersioningMachine(RuleBasedStateMachine):
         if promoted is not None:
             self._rewritten.add(target)
             if not breaking:
-                for check in promoted.state_checks:
-                    assert check.verdict is not Verdict.INCOMPATIBLE, str(check)
+                _took_no_incompatible_state(promoted)
 
     @rule(index=st.integers(0, 20), force=st.booleans())
     def remove(self, index: int, force: bool) -> None:
