@@ -51,6 +51,7 @@ __all__ = [
     "SchemaCompatibility",
     "Verdict",
     "backward",
+    "canonical_json",
     "forward",
     "schema_problem",
 ]
@@ -98,6 +99,12 @@ class SchemaCompatibility:
         return f"{self.verdict.value}: " + "; ".join(str(f) for f in self.findings)
 
 
+def canonical_json(value: Any) -> str:
+    """``value`` as JSON text with sorted keys and no spaces: one text for equal schemas, and
+    ``true`` apart from ``1``. Raises ``ValueError`` (or ``TypeError``) for what is not JSON."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
     by default), or ``None``. Answers are kept for the last 1,024 schemas asked about: checking
@@ -105,7 +112,7 @@ def schema_problem(schema: Any) -> str | None:
     if not isinstance(schema, dict | bool):
         return f"a JSON Schema is an object or a boolean, not {schema!r}"
     try:
-        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = canonical_json(schema)
     except (TypeError, ValueError) as exc:
         return f"it is not made of JSON values: {exc}"
     return _text_problem(text)
@@ -455,24 +462,16 @@ def _multiple_within(old: Mapping[str, Any], new: Mapping[str, Any], integer: bo
     return isinstance(mine, int) and mine % step == 0
 
 
-def _low_within(old: _Bound | None, new: _Bound | None) -> bool:
+def _bound_within(old: _Bound | None, new: _Bound | None, side: str) -> bool:
+    """Whether new's bound on ``side`` (``"low"`` or ``"high"``) lets through every value
+    old's does."""
     if new is None:
         return True
     if old is None:
         return False
-    return new.value < old.value or (
-        new.value == old.value and (old.exclusive or not new.exclusive)
-    )
-
-
-def _high_within(old: _Bound | None, new: _Bound | None) -> bool:
-    if new is None:
-        return True
-    if old is None:
-        return False
-    return new.value > old.value or (
-        new.value == old.value and (old.exclusive or not new.exclusive)
-    )
+    if new.value != old.value:
+        return new.value < old.value if side == "low" else new.value > old.value
+    return old.exclusive or not new.exclusive
 
 
 def _range_within(old: Mapping[str, Any], new: Mapping[str, Any], low: str, high: str) -> bool:
@@ -530,10 +529,6 @@ def _child(path: str, name: str) -> str:
     )
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 class _Check:
     def __init__(self, old: _Document, new: _Document) -> None:
         self.old = old
@@ -544,7 +539,7 @@ class _Check:
         self._searches = _VALIDATIONS  # values built, at most
 
     def run(self) -> SchemaCompatibility:
-        if _json(self.old.root) == _json(self.new.root):
+        if canonical_json(self.old.root) == canonical_json(self.new.root):
             return SchemaCompatibility(Verdict.COMPATIBLE)
         for label, document in (("old", self.old), ("new", self.new)):
             if document.draft is not Draft202012Validator:
@@ -561,7 +556,7 @@ class _Check:
             confirmed = local.verdict is Verdict.INCOMPATIBLE and self.confirms(witness)
             if confirmed:
                 findings.append(
-                    Finding(local.path, Verdict.INCOMPATIBLE, local.reason, _json(witness))
+                    Finding(local.path, Verdict.INCOMPATIBLE, local.reason, canonical_json(witness))
                 )
             elif local.verdict is Verdict.INCOMPATIBLE:
                 reason = f"{local.reason}, but no counterexample could be confirmed"
@@ -592,7 +587,7 @@ class _Check:
         """Why not every value valid under ``old`` (of the old document) is valid under
         ``new`` (of the new one); witnesses are values at ``path``."""
         if _accepts_anything(new) or (
-            not _has_ref(old) and not _has_ref(new) and _json(old) == _json(new)
+            not _has_ref(old) and not _has_ref(new) and canonical_json(old) == canonical_json(new)
         ):
             return []
         pair = (id(old), id(new))
@@ -624,7 +619,7 @@ class _Check:
                 return [_Local(path, Verdict.UNKNOWN, f"cannot compare the listed values: {exc}")]
             if not rejected:
                 return []
-            listed = ", ".join(_json(v) for v in rejected[:5])
+            listed = ", ".join(canonical_json(v) for v in rejected[:5])
             return [_Local(path, Verdict.INCOMPATIBLE, f"no longer accepts {listed}", rejected[0])]
         same_type = [
             n for n in news if n.type == old.type or (old.type, n.type) == ("integer", "number")
@@ -692,21 +687,19 @@ class _Check:
         self, old: _Alternative, new: _Alternative, node: Any, path: str
     ) -> list[_Local]:
         integer = old.type == "integer"
-        old_low, old_high = _numeric_bounds(old.facets, integer)
-        new_low, new_high = _numeric_bounds(new.facets, integer)
+        old_bounds = _numeric_bounds(old.facets, integer)
+        new_bounds = _numeric_bounds(new.facets, integer)
         reasons = []
         if not integer and new.type == "integer":
             reasons.append("accepts only integers where any number was accepted")
-        if not _low_within(old_low, new_low):
-            reasons.append(
-                f"the lower bound went from {_describe_bound(old_low, 'low')} to "
-                f"{_describe_bound(new_low, 'low')}"
-            )
-        if not _high_within(old_high, new_high):
-            reasons.append(
-                f"the upper bound went from {_describe_bound(old_high, 'high')} to "
-                f"{_describe_bound(new_high, 'high')}"
-            )
+        for side, name, was, now in zip(
+            ("low", "high"), ("lower", "upper"), old_bounds, new_bounds, strict=True
+        ):
+            if not _bound_within(was, now, side):
+                reasons.append(
+                    f"the {name} bound went from {_describe_bound(was, side)} to "
+                    f"{_describe_bound(now, side)}"
+                )
         if "multipleOf" in new.facets and not _multiple_within(old.facets, new.facets, integer):
             reasons.append(f"values must now be a multiple of {new.facets['multipleOf']}")
         return self.narrowing(old, new, node, path, reasons)

@@ -48,7 +48,7 @@ from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
 from ..manifest import ServiceManifest, ServiceType
 from ..model import ServiceRevision, StateCheck, StateKeyCheck
-from ..schemas import SchemaCompatibility, backward, schema_problem
+from ..schemas import SchemaCompatibility, backward, canonical_json, schema_problem
 
 __all__ = [
     "STATEFUL",
@@ -71,13 +71,9 @@ _NOTHING: FrozenMap[str, str] = FrozenMap()
 STATEFUL = frozenset({ServiceType.VIRTUAL_OBJECT, ServiceType.WORKFLOW})
 
 
-def _text(schema: Any) -> str:
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
-
-
 def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:
     """The service metadata entries that declare these state keys (state key -> JSON Schema)."""
-    return {STATE_METADATA_PREFIX + key: _text(schema) for key, schema in schemas.items()}
+    return {STATE_METADATA_PREFIX + key: canonical_json(schema) for key, schema in schemas.items()}
 
 
 def declared_state(
@@ -185,7 +181,7 @@ def _declare(
             Problem(path, f"the schema of state key {key!r} is not a JSON Schema: {problem}")
         )
         return
-    text = _text(schema)
+    text = canonical_json(schema)
     if found.get(key, text) != text:
         problems.append(
             Problem(path, f"state key {key!r} is declared twice, with different schemas")
