@@ -22,7 +22,7 @@ import attrs
 
 from .errors import InvalidEndpoint
 
-__all__ = ["Endpoint", "EndpointKind", "display_endpoint", "parse_endpoint"]
+__all__ = ["Endpoint", "EndpointKind", "display_endpoint", "parse_endpoint", "redact"]
 
 _LAMBDA_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}"
@@ -113,3 +113,13 @@ def display_endpoint(text: str) -> str:
         authority, question, query = rest.partition("?")
         return f"{scheme}://{authority}/{question}{query}"
     return text
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of a URL (``user:password@``) replaced by ``***@``: how an
+    endpoint or an admin URL is shown in messages and kept in stores. Anything that is not
+    such a URL comes back as it is."""
+    return _USERINFO.sub(r"\1***@", text, count=1) if isinstance(text, str) else text
