@@ -2,7 +2,9 @@
 
 :meth:`SdkEndpoint.start` runs ``python -m hypercorn <app> --bind 127.0.0.1:<free port>`` with
 the same interpreter (so the same virtual environment) and the repository root as working
-directory, waits until the port answers, and :meth:`SdkEndpoint.stop` kills it. Hypercorn
+directory, in a session (process group) of its own, waits until the port answers, and
+:meth:`SdkEndpoint.stop` kills the whole group: hypercorn serves from a worker process, which
+would otherwise keep the port and answer later runs. Hypercorn
 speaks HTTP/1.1 and, on plain http, HTTP/2 with prior knowledge (h2c), as a Restate deployment
 does. With ``http2=False`` the app is wrapped so that every HTTP/2 request is answered
 ``505 HTTP Version Not Supported``: an endpoint that only serves HTTP/1.1.
@@ -14,9 +16,11 @@ a skip (or a failure on CI).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,7 +90,12 @@ class SdkEndpoint:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()
         command = [sys.executable, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}"]
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
         )
         endpoint = cls(process, port, stderr)
         deadline = time.monotonic() + timeout
@@ -105,9 +114,9 @@ class SdkEndpoint:
         return text[-limit:]
 
     def stop(self) -> None:
-        """Kill the server (SIGKILL) and wait for it."""
-        if self.process.poll() is None:
-            self.process.kill()
+        """Kill the server's whole process group (SIGKILL), worker included, and wait for it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._stderr.close()
 
