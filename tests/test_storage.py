@@ -27,7 +27,7 @@ from restate_versioning.storage import (
     Storage,
     StoredRegistry,
 )
-from restate_versioning.storage.base import STORE_FORMAT_VERSION
+from restate_versioning.storage.base import STORE_FORMAT_VERSION, record_checksum
 from restate_versioning.testing import check_storage
 
 from .conftest import SDK_MANIFEST, V1, V2
@@ -267,9 +267,16 @@ def test_a_record_that_no_longer_replays_is_reported(path: Path) -> None:
     stored.register(V1, SDK_MANIFEST)
     stored.invoke("Greeter", "greet")
     db = sqlite3.connect(path)
-    body = json.loads(db.execute("SELECT body FROM records WHERE sequence = 2").fetchone()[0])
+    at, command, text = db.execute(
+        "SELECT at, command, body FROM records WHERE sequence = 2"
+    ).fetchone()
+    body = json.loads(text)
     body["arguments"]["service"] = "Nope"
-    db.execute("UPDATE records SET body = ? WHERE sequence = 2", (json.dumps(body),))
+    text = json.dumps(body)
+    db.execute(
+        "UPDATE records SET body = ?, checksum = ? WHERE sequence = 2",
+        (text, record_checksum(2, at, command, text)),
+    )
     db.commit()
     db.close()
     with pytest.raises(StorageError, match=r"record 2 \(invoke\) no longer applies"):

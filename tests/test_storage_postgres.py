@@ -18,7 +18,7 @@ from psycopg import sql
 
 from restate_versioning import ConcurrentModification, StorageError
 from restate_versioning.storage import CommandRecord, Snapshot, Storage, StoredRegistry
-from restate_versioning.storage.base import record_body
+from restate_versioning.storage.base import STORE_FORMAT_VERSION, record_body, record_checksum
 from restate_versioning.storage.postgres import PostgresStorage
 from restate_versioning.testing import check_storage
 
@@ -88,7 +88,10 @@ def test_a_new_store_gets_three_tables_with_its_prefix_and_a_format_row(
     PostgresStorage(postgres_dsn, table_prefix=prefix).close()
     found = tables(postgres_dsn, prefix)
     assert sorted(found) == [f"{prefix}meta", f"{prefix}records", f"{prefix}snapshots"]
-    assert found[f"{prefix}meta"] == [("format", "restate-versioning/store"), ("version", "1")]
+    assert found[f"{prefix}meta"] == [
+        ("format", "restate-versioning/store"),
+        ("version", str(STORE_FORMAT_VERSION)),
+    ]
 
 
 def test_stores_with_different_prefixes_share_a_database_without_seeing_each_other(
@@ -159,7 +162,7 @@ def test_a_store_missing_some_of_its_tables_is_refused_and_left_untouched(
     assert tables(postgres_dsn, prefix) == before
 
 
-@pytest.mark.parametrize("version", ["2", "10", "one"])
+@pytest.mark.parametrize("version", ["3", "10", "one"])
 def test_a_newer_or_unreadable_format_version_is_refused_and_left_untouched(
     postgres_dsn: str, prefix: str, version: str
 ) -> None:
@@ -171,7 +174,7 @@ def test_a_newer_or_unreadable_format_version_is_refused_and_left_untouched(
     with pytest.raises(StorageError, match=rf"version '{version}'") as caught:
         PostgresStorage(postgres_dsn, table_prefix=prefix)
     if version.isdigit():
-        assert "newer than this library reads (1)" in str(caught.value)
+        assert f"newer than this library reads ({STORE_FORMAT_VERSION})" in str(caught.value)
     assert tables(postgres_dsn, prefix) == before
 
 
@@ -211,11 +214,18 @@ def test_a_writer_that_loses_the_race_for_a_sequence_gets_concurrent_modificatio
         psycopg.connect(postgres_dsn) as rival,  # a transaction, open until commit
         psycopg.connect(postgres_dsn, autocommit=True) as watcher,
     ):
+        body = record_body(rival_record)
         rival.execute(
-            sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(
+            sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s)").format(
                 sql.Identifier(f"{prefix}records")
             ),
-            (2, T0.isoformat(), "declare_caller", record_body(rival_record)),
+            (
+                2,
+                T0.isoformat(),
+                "declare_caller",
+                body,
+                record_checksum(2, T0.isoformat(), "declare_caller", body),
+            ),
         )
         writer = threading.Thread(target=append)
         writer.start()

@@ -16,6 +16,8 @@ class MemoryStorage:
     threads (and so between several registries of one process)."""
 
     def __init__(self) -> None:
+        #: How messages name this store.
+        self.location = "memory"
         self._lock = threading.Lock()
         self._records: list[CommandRecord] = []
         self._snapshot: Snapshot | None = None

@@ -11,6 +11,14 @@ command.
 
 This goes further than the server, which keeps no history: :meth:`StoredRegistry.history`
 reads back every committed command, when it happened and what it did.
+
+A failed append never leaves a command applied: whatever the store raised (a lock held past
+its timeout, a full disk, an I/O error, a record that cannot be journaled), the registry goes
+back to exactly the last committed state, rebuilt in memory from what it had committed
+(without asking the store, which may still be unusable), so queries never show the refused
+command, the next command is not committed on top of it and :meth:`StoredRegistry.close`
+never snapshots it. Replay checks each record's arguments against :data:`ARGUMENT_TYPES`, so
+a damaged record is a :class:`StorageError`, not a different command.
 """
 
 from __future__ import annotations
@@ -18,12 +26,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
+from .. import _json
 from ..errors import (
     ConcurrentModification,
     InvalidStateSchema,
@@ -39,7 +48,7 @@ from ..rules.removal import Removal
 from ..serialization import dumps, loads
 from .base import CommandRecord, Snapshot, Storage
 
-__all__ = ["COMMANDS", "CommandSpec", "StoredRegistry"]
+__all__ = ["ARGUMENT_TYPES", "COMMANDS", "Absent", "CommandSpec", "StoredRegistry"]
 
 Arguments = Mapping[str, Any]
 
@@ -161,6 +170,70 @@ COMMANDS: Mapping[str, CommandSpec] = {
 }
 
 
+class Absent:
+    """In :data:`ARGUMENT_TYPES`: the argument may be left out of the record."""
+
+
+#: The arguments each journaled command takes, by name, and the JSON types each may have
+#: (``Mapping`` an object, ``type(None)`` null, :class:`Absent` that it may be missing; ``int``
+#: never takes a ``bool``). Replay refuses a record with an argument missing, of another type,
+#: or not in its command's table: a damaged record, not a different command.
+ARGUMENT_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
+    "register": {
+        "endpoint": (str,),
+        "manifest": (Mapping,),
+        "force": (bool,),
+        "breaking": (bool,),
+        "http_version": (str, type(None)),
+        "sdk_version": (str, type(None)),
+        "state": (Mapping, Absent),
+    },
+    "promote": {"deployment_id": (str,), "breaking": (bool, Absent)},
+    "set_public": {"service": (str,), "public": (bool,)},
+    "remove": {"deployment_id": (str,), "force": (bool,)},
+    "declare_caller": {"service": (str,), "caller": (str,)},
+    "forget_caller": {"service": (str,), "caller": (str,)},
+    "invoke": {
+        "service": (str,),
+        "handler": (str,),
+        "key": (str, type(None)),
+        "caller": (str, type(None)),
+        "delay_us": (int, Absent),
+    },
+    "suspend": {"invocation_id": (str,)},
+    "pause": {"invocation_id": (str,)},
+    "resume": {"invocation_id": (str,), "deployment": (str,)},
+    "complete": {"invocation_id": (str,)},
+    "kill": {"invocation_id": (str,)},
+    "start_due": {},
+}
+
+
+def _wrong_arguments(command: str, arguments: Arguments) -> str | None:
+    """Why ``arguments`` are not what ``command`` takes (:data:`ARGUMENT_TYPES`), or None."""
+    types = ARGUMENT_TYPES[command]
+    extra = sorted(set(arguments) - set(types))
+    if extra:
+        return f"unknown argument {extra[0]!r}"
+    for name, allowed in types.items():
+        if name not in arguments:
+            if Absent not in allowed:
+                return f"the argument {name!r} is missing"
+            continue
+        value = arguments[name]
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            return f"the argument {name!r} is {value!r}, not of type {_names(allowed)}"
+    return None
+
+
+def _names(types: tuple[type, ...]) -> str:
+    return " or ".join(
+        "null" if t is type(None) else "object" if t is Mapping else t.__name__
+        for t in types
+        if t is not Absent
+    )
+
+
 class _RecordedClock:
     """The registry's clock: the time of the command being run."""
 
@@ -199,9 +272,26 @@ class StoredRegistry:
     """A :class:`Registry` whose commands are kept in a :class:`Storage`.
 
     Commands have the registry's names and signatures and return what it returns. Read the
-    state through :attr:`registry` (its queries; run commands here, not there). Several
-    ``StoredRegistry`` objects, in as many processes or machines, may share one store: each
-    sees the others' commands at its next command or :meth:`refresh`.
+    state through :attr:`registry` (its queries; run commands here, not there), and read it
+    again after each command: a command may replace the object. Several ``StoredRegistry``
+    objects, in as many processes or machines, may share one store: each sees the others'
+    commands at its next command or :meth:`refresh`.
+
+    **When the store fails.** Opening a damaged store (a record that fails its checksum, of
+    the wrong types, or that no longer replays; a damaged snapshot) raises
+    :class:`StorageError` naming the store and the record. If an append fails in any way (any
+    exception from :meth:`Storage.append`, or a record that cannot be built or journaled),
+    the command raises :class:`StorageError` naming the store (a :class:`VersioningError` the
+    store raised is raised as it is; ``KeyboardInterrupt`` and the like too), and this object
+    is back at exactly its last committed version: :attr:`registry` and :attr:`version` do not
+    show the command, the next command is based on the committed state, and :meth:`close`
+    snapshots nothing that was refused. A failed batch leaves none of its commands. The
+    committed state is rebuilt in memory, from the snapshot and records this object read or
+    wrote last (it keeps the newest snapshot's JSON and the records after it), so no store
+    access is needed; in the one case where even that fails, the object refuses to serve
+    state (:attr:`registry` raises :class:`StorageError`) until a :meth:`refresh` reloads it
+    from the store. An append that failed may still have been committed (a connection lost
+    during the commit): the next command then finds it in the store and catches up on it.
 
     Ids must be unique across writers: the default :class:`RandomIds` are.
     """
@@ -216,6 +306,8 @@ class StoredRegistry:
         max_retries: int = 100,
     ) -> None:
         self._storage = storage
+        location = getattr(storage, "location", None)
+        self._location = location if isinstance(location, str) else type(storage).__name__
         self._clock: Clock = clock if clock is not None else (lambda: datetime.now(UTC))
         self._time = _RecordedClock()
         self._ids = _RecordedIds(ids if ids is not None else RandomIds())
@@ -225,13 +317,26 @@ class StoredRegistry:
         self._registry = Registry(clock=self._time, ids=self._ids)
         self._version = 0
         self._snapshot_version = 0
+        self._snapshot_due = snapshot_every
+        # What the committed state is rebuilt from without the store: the newest snapshot's
+        # JSON (None: the empty registry), its version, and every committed record after it.
+        self._base: Snapshot | None = None
+        self._committed: list[CommandRecord] = []
+        self._stale = False  # True: the committed state could not be rebuilt; reload first
         self._load()
 
     # --- state ----------------------------------------------------------------------------
 
     @property
     def registry(self) -> Registry:
-        """The current state, for queries. Commands must go through this object."""
+        """The current state, for queries. Commands must go through this object. Raises
+        :class:`StorageError` in the one case described in the class docstring (the committed
+        state could not be rebuilt after a failed append, and has not been reloaded since)."""
+        if self._stale:
+            raise StorageError(
+                self._location,
+                "the state is unknown after a failed append; refresh() reloads it from the store",
+            )
         return self._registry
 
     @property
@@ -239,57 +344,101 @@ class StoredRegistry:
         """The store version this registry has applied: the sequence of its last record."""
         return self._version
 
+    @property
+    def location(self) -> str:
+        """How messages name the store (its ``location``, or its type)."""
+        return self._location
+
     def _load(self) -> None:
         """Rebuild the registry from the newest snapshot and the records after it."""
         state = self._storage.load()
+        self._start_from(state.snapshot)
+        self._replay(state.records)
+        self._stale = False
+
+    def _start_from(self, snapshot: Snapshot | None) -> None:
+        """Set the registry to ``snapshot`` (the empty registry for None), keeping it as the
+        base that committed state is rebuilt from."""
         registry = Registry(clock=self._time, ids=self._ids)
-        if state.snapshot is not None:
+        if snapshot is not None:
             try:
-                registry = loads(state.snapshot.state, clock=self._time, ids=self._ids)
-            except VersioningError as exc:
+                registry = loads(snapshot.state, clock=self._time, ids=self._ids)
+            except (VersioningError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 raise StorageError(
-                    "snapshot", f"the snapshot of version {state.snapshot.version}: {exc}"
+                    self._location,
+                    f"the snapshot of version {snapshot.version} does not load: "
+                    f"{type(exc).__name__}: {exc}",
                 ) from None
         self._registry = registry
-        self._version = state.snapshot.version if state.snapshot is not None else 0
+        self._version = snapshot.version if snapshot is not None else 0
         self._snapshot_version = self._version
-        self._replay(state.records)
+        self._snapshot_due = self._version + self._snapshot_every
+        self._base = snapshot
+        self._committed = []
+
+    def _restore(self) -> None:
+        """Back to exactly the last committed state, from memory (no store access)."""
+        self._stale = True
+        committed = self._committed
+        self._start_from(self._base)
+        self._replay(tuple(committed))
+        self._stale = False
 
     def _replay(self, records: tuple[CommandRecord, ...]) -> None:
         for record in records:
-            if record.sequence != self._version + 1:
-                raise StorageError(
-                    "replay", f"record {record.sequence} follows version {self._version}"
-                )
-            spec = COMMANDS.get(record.command)
-            if spec is None:
-                raise StorageError(
-                    "replay", f"record {record.sequence}: unknown command {record.command!r}"
-                )
-            self._time.now = record.at
-            self._ids.replaying = list(record.ids)
-            before = self._registry.changes
-            try:
-                spec.run(self._registry, {**record.arguments, **spec.replayed})
-            except VersioningError as exc:
-                raise StorageError(
-                    "replay",
-                    f"record {record.sequence} ({record.command}) no longer applies: {exc}",
-                ) from None
-            finally:
-                leftover, self._ids.replaying = self._ids.replaying, None
-            if leftover or self._registry.changes == before:
-                raise StorageError(
-                    "replay", f"record {record.sequence} ({record.command}) replayed differently"
-                )
-            self._version = record.sequence
+            self._replay_one(record)
+            self._committed.append(record)
+
+    def _replay_one(self, record: CommandRecord) -> None:
+        where = f"record {record.sequence}"
+        if record.sequence != self._version + 1:
+            raise StorageError(self._location, f"{where} follows version {self._version}")
+        spec = COMMANDS.get(record.command)
+        if spec is None:
+            raise StorageError(self._location, f"{where}: unknown command {record.command!r}")
+        wrong = _wrong_arguments(record.command, record.arguments)
+        if wrong is not None:
+            raise StorageError(self._location, f"{where} ({record.command}) is damaged: {wrong}")
+        self._time.now = record.at
+        self._ids.replaying = list(record.ids)
+        before = self._registry.changes
+        try:
+            spec.run(self._registry, {**record.arguments, **spec.replayed})
+        except StorageError as exc:
+            raise StorageError(
+                self._location, f"{where} ({record.command}): {exc.reason}"
+            ) from None
+        except VersioningError as exc:
+            raise StorageError(
+                self._location, f"{where} ({record.command}) no longer applies: {exc}"
+            ) from None
+        finally:
+            leftover, self._ids.replaying = self._ids.replaying, None
+        if leftover or self._registry.changes == before:
+            raise StorageError(self._location, f"{where} ({record.command}) replayed differently")
+        self._version = record.sequence
+
+    def _failed(self, exc: BaseException, what: str) -> BaseException:
+        """What a failure of the store is raised as: a VersioningError (and anything that is
+        not an Exception) as it is, anything else as a StorageError naming the store."""
+        if isinstance(exc, VersioningError) or not isinstance(exc, Exception):
+            return exc
+        return StorageError(self._location, f"{what} failed: {type(exc).__name__}: {exc}")
 
     def refresh(self) -> int:
-        """Apply what other writers committed since; returns how many records that was."""
+        """Apply what other writers committed since; returns how many records that was.
+        After a failed append that left the state unknown, reload it whole (and return 0)."""
         if self._batch is not None:
             raise VersioningError("refresh() cannot run inside a batch")
+        if self._stale:
+            self._load()
+            return 0
         records = self._storage.read(self._version)
-        self._replay(records)
+        try:
+            self._replay(records)
+        except BaseException:
+            self._restore()
+            raise
         return len(records)
 
     def history(self, after: int = 0, limit: int | None = None) -> tuple[CommandRecord, ...]:
@@ -298,16 +447,38 @@ class StoredRegistry:
         return self._storage.history(after, limit)
 
     def snapshot(self) -> None:
-        """Save a snapshot of the current version now (opening then replays nothing)."""
-        if self._version > self._snapshot_version:
-            self._storage.save_snapshot(Snapshot(self._version, dumps(self._registry)))
-            self._snapshot_version = self._version
+        """Save a snapshot of the current version now (opening then replays nothing). Raises
+        :class:`VersioningError` inside a batch, whose commands are not committed yet, and
+        :class:`StorageError` if the store fails (nothing is lost: snapshots are an
+        optimisation)."""
+        if self._batch is not None:
+            raise VersioningError("snapshot() cannot run inside a batch")
+        if self._stale or self._version <= self._snapshot_version:
+            return
+        snapshot = Snapshot(self._version, dumps(self._registry))
+        try:
+            self._storage.save_snapshot(snapshot)
+        except BaseException as exc:
+            self._snapshot_due = self._version + self._snapshot_every  # try again later
+            raise self._failed(exc, f"saving the snapshot of version {snapshot.version}") from exc
+        self._snapshot_version = self._version
+        self._snapshot_due = self._version + self._snapshot_every
+        self._base = snapshot
+        self._committed = []
+
+    def _snapshot_if_due(self) -> None:
+        """The periodic snapshot; its failure is not the command's (that is committed)."""
+        if self._version >= self._snapshot_due:
+            with suppress(VersioningError):
+                self.snapshot()
 
     def close(self) -> None:
-        """Snapshot what is not yet, and close the store."""
-        if self._batch is None:
-            self.snapshot()
-        self._storage.close()
+        """Snapshot what is not yet, and close the store (also when the snapshot fails)."""
+        try:
+            if self._batch is None:
+                self.snapshot()
+        finally:
+            self._storage.close()
 
     def __enter__(self) -> StoredRegistry:
         return self
@@ -316,6 +487,25 @@ class StoredRegistry:
         self.close()
 
     # --- running commands -----------------------------------------------------------------
+
+    def _record(
+        self, command: str, spec: CommandSpec, arguments: dict[str, Any], result: Any
+    ) -> CommandRecord:
+        """The record of a command just run; StorageError if it cannot be journaled."""
+        try:
+            _json.check_value(arguments, "$.arguments")
+        except _json.JsonError as exc:
+            raise StorageError(
+                self._location, f"the {command} command cannot be journaled: {exc}"
+            ) from None
+        return CommandRecord(
+            self._version + 1,
+            self._time.now,
+            command,
+            arguments,
+            tuple(self._ids.made),
+            spec.summary(result),
+        )
 
     def _run(self, command: str, arguments: dict[str, Any]) -> Any:
         spec = COMMANDS[command]
@@ -330,25 +520,27 @@ class StoredRegistry:
                 return result
             if command == "register":  # keep the manifest as JSON, whatever form it came in
                 arguments = {**arguments, "manifest": result.deployment.manifest.to_json()}
-            record = CommandRecord(
-                self._version + 1,
-                self._time.now,
-                command,
-                arguments,
-                tuple(self._ids.made),
-                spec.summary(result),
-            )
+            try:
+                record = self._record(command, spec, arguments, result)
+            except BaseException as exc:
+                if self._batch is None:
+                    self._restore()
+                raise self._failed(exc, f"journaling the {command} command") from exc
             if self._batch is not None:
                 self._batch.append(record)
                 self._version += 1
                 return result
             try:
-                self._version = self._storage.append([record], self._version)
+                self._storage.append([record], self._version)
             except ConcurrentModification:
-                self._load()  # undo ours, take theirs, and run it again
+                self._restore()  # undo ours; the next turn takes theirs and runs it again
                 continue
-            if self._version - self._snapshot_version >= self._snapshot_every:
-                self.snapshot()
+            except BaseException as exc:
+                self._restore()
+                raise self._failed(exc, f"the append of record {record.sequence}") from exc
+            self._version = record.sequence
+            self._committed.append(record)
+            self._snapshot_if_due()
             return result
         raise ConcurrentModification(self._version, self._version + 1)
 
@@ -357,7 +549,10 @@ class StoredRegistry:
         """Run several commands and commit them in one append (much faster per command).
 
         If another writer committed in between, the whole batch is undone and
-        :class:`ConcurrentModification` raised; so is it if the block raises.
+        :class:`ConcurrentModification` raised (this object then has their commands); if the
+        block raises, the batch is undone and the exception raised as it is; if the append
+        fails otherwise, the batch is undone and :class:`StorageError` raised. Undone means
+        none of the batch's commands is in :attr:`registry` or in the store.
         """
         if self._batch is not None:
             raise VersioningError("batches do not nest")
@@ -366,15 +561,25 @@ class StoredRegistry:
         self._batch = []
         try:
             yield
-            records, self._batch = self._batch, None
-            if records:
-                self._version = self._storage.append(records, start)
         except BaseException:
             self._batch = None
-            self._load()
+            self._restore()
             raise
-        if self._version - self._snapshot_version >= self._snapshot_every:
-            self.snapshot()
+        records, self._batch = self._batch, None
+        if records:
+            try:
+                self._storage.append(records, start)
+            except ConcurrentModification:
+                self._restore()
+                # If catching up fails too, this stays at its last committed state.
+                with suppress(VersioningError):
+                    self.refresh()
+                raise
+            except BaseException as exc:
+                self._restore()
+                raise self._failed(exc, f"the append of records {start + 1}..") from exc
+            self._committed.extend(records)
+        self._snapshot_if_due()
 
     # --- the commands ---------------------------------------------------------------------
 
