@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 
 import h2.config
@@ -346,8 +346,3 @@ def gzip_bomb(size: int, layers: int) -> bytes:
     for _ in range(layers - 1):
         data = gzip.compress(data, 9)
     return data
-
-
-def iter_frames(data: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]

@@ -37,6 +37,7 @@ admin URL are sent but never shown.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -188,8 +189,14 @@ def _id(item: Mapping[str, Any], key: str, path: str, parse: Callable[[str], obj
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _checked_deployment_id(value: str) -> object:
+    """:func:`parse_deployment_id`, remembered: a cluster's rows name few deployments."""
+    return parse_deployment_id(value)
+
+
 def _deployment_id(item: Mapping[str, Any], key: str, path: str) -> str:
-    return _id(item, key, path, parse_deployment_id)
+    return _id(item, key, path, _checked_deployment_id)
 
 
 def _optional_deployment_id(item: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -378,7 +385,8 @@ def _row(value: Any, path: str) -> _Row:
     sequence = item.get("inbox_sequence_number")
     if sequence is not None:
         sequence = _int(item, "inbox_sequence_number", path)
-    if item.get("key_holder") is not None:
+    holder = item.get("key_holder")
+    if holder is not None and holder != item.get("id"):  # the call itself, mostly
         _invocation_id(item, "key_holder", path)
     invocation = Invocation(
         id=_invocation_id(item, "id", path),
