@@ -23,7 +23,16 @@ from types import TracebackType
 import h2.config
 import h2.connection
 import h2.events
-from hyperframe.frame import DataFrame, PingFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 #: The longest any behaviour keeps sending (s): a peer stops on its own.
 PEER_LIFETIME = 15.0
@@ -346,3 +355,75 @@ def gzip_bomb(size: int, layers: int) -> bytes:
     for _ in range(layers - 1):
         data = gzip.compress(data, 9)
     return data
+
+
+# --- other ways to misbehave -----------------------------------------------------------------
+
+
+def raw_answer(data: bytes, *, http2: bool = False, close: bool = False) -> Behaviour:
+    """``data`` as the answer, byte for byte (after the h2c handshake when ``http2``), then
+    the connection closed (``close``) or held open."""
+
+    def behaviour(conn: Connection) -> None:
+        if http2:
+            conn.read_h2_request()
+        else:
+            conn.read_http1_request()
+        conn.send(data)
+        if close:
+            return
+        while True:
+            conn.pause(0.1)
+
+    return behaviour
+
+
+def h2_frames(make: Callable[[Connection], bytes]) -> Behaviour:
+    """After the request, the frames ``make(conn)`` builds, then the connection held open."""
+
+    def behaviour(conn: Connection) -> None:
+        conn.read_h2_request()
+        conn.send(make(conn))
+        while True:
+            conn.pause(0.1)
+
+    return behaviour
+
+
+def rst_stream(conn: Connection) -> bytes:
+    return bytes(RstStreamFrame(conn.stream_id, error_code=2).serialize())
+
+
+def goaway(conn: Connection) -> bytes:
+    return bytes(GoAwayFrame(0, last_stream_id=0, error_code=2).serialize())
+
+
+def hpack_bomb(conn: Connection) -> bytes:
+    """A 4 KB header put in the HPACK table, then referred to by 1-byte index 4,000 times:
+    16 MB of headers from one frame."""
+    name, value = b"x-bomb", b"b" * 4000
+    literal = b"\x40" + bytes([len(name)]) + name + b"\x7f" + _hpack_int(len(value) - 127) + value
+    block = b"\x88" + literal + b"\xbe" * 4000  # :status 200, the literal, then index 62
+    return bytes(HeadersFrame(conn.stream_id, data=block, flags=["END_HEADERS"]).serialize())
+
+
+def _hpack_int(value: int) -> bytes:
+    out = bytearray()
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def continuation_flood(interval: float = 0.002) -> Behaviour:
+    """A HEADERS frame that never ends: CONTINUATION frames, one every ``interval`` seconds."""
+
+    def behaviour(conn: Connection) -> None:
+        conn.read_h2_request()
+        conn.send(bytes(HeadersFrame(conn.stream_id, data=b"\x88").serialize()))
+        while True:
+            conn.send(bytes(ContinuationFrame(conn.stream_id, data=b"\x88" * 1000).serialize()))
+            conn.pause(interval)
+
+    return behaviour

@@ -26,21 +26,33 @@ import pytest
 
 from restate_versioning import Registry
 from restate_versioning.admin import AdminApiError, AdminSource
-from restate_versioning.transport import DiscoveryError, HttpTransport, register_endpoint
+from restate_versioning.transport import (
+    DiscoveryError,
+    HttpTransport,
+    InvalidDiscoveredManifest,
+    register_endpoint,
+)
 
 from .conftest import SDK_MANIFEST
 from .hostile_peers import (
     V4,
     Behaviour,
     HostilePeer,
+    continuation_flood,
     continue_flood,
     endless_body,
     fixed_answer,
+    goaway,
     gzip_bomb,
     h2_flood,
+    h2_frames,
     h2_slow_headers,
     h2_trickled_data,
+    hpack_bomb,
+    http1_head,
     ping,
+    raw_answer,
+    rst_stream,
     settings,
     slow_headers,
     trickled_body,
@@ -127,6 +139,113 @@ def test_all_attempts_against_a_stalling_peer_end_within_timeout_times_attempts(
         error, _ = discover_fails(peer.url, http_version=version, retries=2, timeout=0.3)
         assert peer.connections >= 2
     assert error.code == "META0003"
+
+
+BROKEN_PEERS = [
+    pytest.param(raw_answer(b"\x00\xff" * 1000), "1.1", "META0003", None, id="garbage"),
+    pytest.param(
+        raw_answer(b"\x00\xff" * 1000, http2=True), "2", "META0003", None, id="garbage-h2c"
+    ),
+    pytest.param(raw_answer(b"", close=True), "1.1", "META0003", None, id="closed-at-once"),
+    pytest.param(raw_answer(b"", http2=True, close=True), "2", "META0014", None, id="closed-h2c"),
+    pytest.param(
+        raw_answer(b"HTTP/1.1 abc\r\n\r\n"), "1.1", "META0003", None, id="bad-status-line"
+    ),
+    pytest.param(
+        raw_answer(http1_head("200 OK", ("x-big", "a" * 200_000))),
+        "1.1",
+        "META0003",
+        None,
+        id="huge-header",
+    ),
+    pytest.param(
+        raw_answer(
+            http1_head("200 OK", ("content-type", V4), ("content-length", "100")) + b"{}",
+            close=True,
+        ),
+        "1.1",
+        "META0003",
+        None,
+        id="short-of-its-content-length",
+    ),
+    pytest.param(
+        raw_answer(http1_head("200 OK", ("content-type", V4), ("content-length", "-1"))),
+        "1.1",
+        "META0003",
+        None,
+        id="negative-content-length",
+    ),
+    pytest.param(
+        raw_answer(
+            http1_head("200 OK", ("content-type", V4), ("transfer-encoding", "chunked")) + b"zz\r\n"
+        ),
+        "1.1",
+        "META0003",
+        None,
+        id="bad-chunk-size",
+    ),
+    pytest.param(
+        raw_answer(http1_head("200 OK", ("content-type", V4), ("content-length", "2")) + b"{}"),
+        "2",
+        "META0003",
+        None,
+        id="http1-answer-to-h2c",
+    ),
+    pytest.param(
+        raw_answer(http1_head("999 What", ("content-length", "0"))),
+        "1.1",
+        "META0003",
+        999,
+        id="status-999",
+    ),
+    pytest.param(h2_frames(rst_stream), "2", "META0014", None, id="h2c-rst-stream"),
+    pytest.param(h2_frames(goaway), "2", "META0014", None, id="h2c-goaway"),
+    pytest.param(
+        h2_frames(lambda conn: conn.h2_headers([(":status", "abc")], end=True)),
+        "2",
+        "META0014",
+        None,
+        id="h2c-bad-status",
+    ),
+    pytest.param(h2_frames(hpack_bomb), "2", "META0003", None, id="h2c-hpack-bomb"),
+    pytest.param(continuation_flood(), "2", "META0003", None, id="h2c-continuation-flood"),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "version", "code", "status"), BROKEN_PEERS)
+def test_whatever_a_broken_peer_sends_discovery_ends_in_a_discovery_error_with_its_code(
+    behaviour: Behaviour, version: Literal["2", "1.1"], code: str, status: int | None
+) -> None:
+    """Garbage, broken framing, reset streams, header bombs: a DiscoveryError with the code
+    of what went wrong, within the deadline (META0014 where h2c failed as it does against an
+    endpoint that only speaks HTTP/1.1)."""
+    with HostilePeer(behaviour) as peer:
+        error, _ = discover_fails(peer.url, http_version=version)
+    assert type(error) is DiscoveryError
+    assert (error.code, error.status) == (code, status)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"", "malformed JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[" * 5000, "nested deeper than 128 levels"),
+        (b'{"minProtocolVersion": NaN}', "NaN is not a JSON value"),
+        (b'{"services": [], "services": []}', "appears twice"),
+        (b"[]", "expected an object"),
+    ],
+    ids=["empty", "not-utf8", "deep-nesting", "nan", "key-twice", "not-an-object"],
+)
+def test_a_body_that_is_not_strict_json_is_an_invalid_discovered_manifest(
+    body: bytes, problem: str
+) -> None:
+    """Read as the server reads it (serde_json): strict, bounded, never a RecursionError."""
+    with HostilePeer(fixed_answer("200 OK", [("content-type", V4)], body)) as peer:
+        error, _ = discover_fails(peer.url, http_version="1.1")
+    assert isinstance(error, InvalidDiscoveredManifest)
+    assert error.status == 200
+    assert problem in str(error)
 
 
 # --- discovery: bodies that would exhaust memory ---------------------------------------------

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
+from . import _json
 from .endpoints import Endpoint, EndpointKind, parse_endpoint, redact
-from .errors import InvalidEndpoint, InvalidManifest, VersioningError
+from .errors import InvalidEndpoint, InvalidManifest, Problem, VersioningError
 from .manifest import EndpointManifest
 from .registry import Registry
 
@@ -424,7 +425,14 @@ class HttpTransport:
                 code="META0003",
             ) from exc
         try:
-            manifest = EndpointManifest.from_json(bytes(body))
+            # Strict and bounded, as the server's serde_json reads it: no NaN, no key twice,
+            # UTF-8 only, at most _json.MAX_DEPTH levels (deeper is an error, not a crash).
+            document = _json.loads(body, max_bytes=self.max_response_bytes)
+        except _json.JsonError as exc:
+            invalid = InvalidManifest([Problem(exc.path, exc.reason)])
+            raise InvalidDiscoveredManifest(endpoint, invalid, status=status) from None
+        try:
+            manifest = EndpointManifest.from_json(document)
         except InvalidManifest as exc:
             raise InvalidDiscoveredManifest(endpoint, exc, status=status) from exc
         return Discovery(manifest, http_version=http_version, sdk_version=sdk_version)
