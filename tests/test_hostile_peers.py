@@ -62,7 +62,7 @@ from .hostile_peers import (
 pytest.importorskip("h2")
 
 #: The timeout each case gives, and the margin past its deadline that would mean a hang.
-TIMEOUT = 0.5
+TIMEOUT = 0.3
 MARGIN = 1.5
 MANIFEST_BODY = json.dumps(SDK_MANIFEST).encode()
 #: 300 MB of zeros, gzipped once and twice: what decoding them would cost.
@@ -387,7 +387,7 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
 
     Handler.seen = seen
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
