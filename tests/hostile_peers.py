@@ -427,3 +427,17 @@ def continuation_flood(interval: float = 0.002) -> Behaviour:
             conn.pause(interval)
 
     return behaviour
+
+
+def tls_trickle(interval: float) -> Behaviour:
+    """A TLS server that answers the ClientHello with a record header announcing 16 KB of
+    handshake, then sends it one byte every ``interval`` seconds."""
+
+    def behaviour(conn: Connection) -> None:
+        conn.drain(1.0)  # the ClientHello
+        conn.send(b"\x16\x03\x03\x40\x00")
+        while True:
+            conn.send(b"\x02")
+            conn.pause(interval)
+
+    return behaviour

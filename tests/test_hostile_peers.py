@@ -55,6 +55,7 @@ from .hostile_peers import (
     rst_stream,
     settings,
     slow_headers,
+    tls_trickle,
     trickled_body,
     window_update,
 )
@@ -246,6 +247,41 @@ def test_a_body_that_is_not_strict_json_is_an_invalid_discovered_manifest(
     assert isinstance(error, InvalidDiscoveredManifest)
     assert error.status == 200
     assert problem in str(error)
+
+
+def test_a_tls_handshake_trickled_byte_by_byte_ends_at_the_deadline() -> None:
+    """The handshake gets the time left, as a whole: a peer that keeps it going byte by
+    byte is cut at the deadline like one that trickles its headers."""
+    with HostilePeer(tls_trickle(0.05)) as peer:
+        error, elapsed = discover_fails(f"https://127.0.0.1:{peer.port}")
+    assert (error.code, error.status) == ("META0003", None)
+    assert "no answer within" in error.reason
+    assert elapsed >= TIMEOUT * 0.9
+
+
+def test_the_admin_reader_ends_a_trickled_tls_handshake_at_the_deadline() -> None:
+    with HostilePeer(tls_trickle(0.05)) as peer:
+        error, _ = load_fails(f"https://127.0.0.1:{peer.port}")
+    assert "no answer within the timeout" in error.problem
+
+
+def test_the_watchdog_ends_a_wait_that_no_per_read_bound_covers() -> None:
+    """The backstop behind the per-operation bounds (``restate_versioning._http``): a
+    connection still waiting a moment after the deadline (here a read with no timeout at
+    all, in another thread) is shut down, and its socket stays the caller's to close."""
+    from restate_versioning._http import Deadline
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        deadline = Deadline()
+        deadline.guard(ours)
+        deadline.start(TIMEOUT)
+        started = time.monotonic()
+        ours.settimeout(None)
+        assert ours.recv(1) == b""  # woken by the shutdown, not by the peer
+        assert TIMEOUT <= time.monotonic() - started < TIMEOUT + MARGIN
+        deadline.release()
+        assert ours.fileno() != -1
 
 
 # --- discovery: bodies that would exhaust memory ---------------------------------------------

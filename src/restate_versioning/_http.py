@@ -46,11 +46,16 @@ _WRITE_PIECE = 16 * 1024
 
 class Deadline:
     """A moment on the monotonic clock (``at``; ``math.inf`` for none) that no network
-    operation of a :class:`DeadlineTransport` waits past, and the sockets it guards."""
+    operation of a :class:`DeadlineTransport` waits past, and the connections it guards.
+
+    Each guarded connection is kept as a duplicate of its socket (``socket.dup``): shutting
+    the duplicate down ends the connection for every thread using it, TLS or not (wrapping a
+    socket in TLS detaches the original, never the duplicate), and the duplicate's descriptor
+    is the guard's own, so it can never name another socket. It is closed with its stream."""
 
     def __init__(self) -> None:
         self.at = math.inf
-        self._sockets: list[socket.socket] = []
+        self._guarded: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
@@ -83,25 +88,43 @@ class Deadline:
             self._timer.cancel()
             self._timer = None
 
-    def guard(self, sock: object) -> None:
-        if isinstance(sock, socket.socket):
-            with self._lock:
-                self._sockets = [s for s in self._sockets if s.fileno() != -1]
-                self._sockets.append(sock)
+    def guard(self, sock: object) -> socket.socket | None:
+        """Guard the connection of ``sock``; its duplicate, for :meth:`release`."""
+        if not isinstance(sock, socket.socket):
+            return None
+        duplicate = sock.dup()
+        with self._lock:
+            self._guarded.add(duplicate)
+        return duplicate
+
+    def release(self, duplicate: socket.socket | None = None) -> None:
+        """Stop guarding one connection (or all of them) and close the duplicates."""
+        with self._lock:
+            if duplicate is None:
+                released, self._guarded = self._guarded, set()
+            else:
+                self._guarded.discard(duplicate)
+                released = {duplicate}
+        for sock in released:
+            sock.close()
 
     def _expire(self) -> None:
+        if not self.passed():  # a late timer of an earlier deadline: not this one's
+            return
         with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked on it
+            guarded = list(self._guarded)
+        for sock in guarded:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)  # wakes every thread blocked on it
 
 
 class _Stream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
+    def __init__(
+        self, inner: httpcore.NetworkStream, deadline: Deadline, guard: socket.socket | None
+    ) -> None:
         self._inner = inner
         self._deadline = deadline
-        deadline.guard(inner.get_extra_info("socket"))
+        self._guard = guard
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, self._deadline.bound(timeout, httpcore.ReadTimeout))
@@ -112,7 +135,10 @@ class _Stream(httpcore.NetworkStream):
             self._inner.write(piece, self._deadline.bound(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
-        self._inner.close()
+        try:
+            self._inner.close()
+        finally:
+            self._deadline.release(self._guard)
 
     def start_tls(
         self,
@@ -121,7 +147,8 @@ class _Stream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         bounded = self._deadline.bound(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, bounded), self._deadline)
+        wrapped = self._inner.start_tls(ssl_context, server_hostname, bounded)
+        return _Stream(wrapped, self._deadline, self._guard)  # the same connection
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -142,7 +169,9 @@ class _Backend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         bounded = self._deadline.bound(timeout, httpcore.ConnectTimeout)
         stream = self._inner.connect_tcp(host, port, bounded, local_address, socket_options)
-        return _Stream(stream, self._deadline)
+        return _Stream(
+            stream, self._deadline, self._deadline.guard(stream.get_extra_info("socket"))
+        )
 
     def connect_unix_socket(
         self,
@@ -151,8 +180,9 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:  # pragma: no cover - the library connects over TCP only
         bounded = self._deadline.bound(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_unix_socket(path, bounded, socket_options)
         return _Stream(
-            self._inner.connect_unix_socket(path, bounded, socket_options), self._deadline
+            stream, self._deadline, self._deadline.guard(stream.get_extra_info("socket"))
         )
 
     def sleep(self, seconds: float) -> None:  # pragma: no cover - the pool does not retry
@@ -280,8 +310,11 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.deadline.stop()
-        with contextlib.suppress(Exception):  # a connection the peer broke: nothing to do
-            self._pool.close()
+        try:
+            with contextlib.suppress(Exception):  # a connection the peer broke: nothing to do
+                self._pool.close()
+        finally:
+            self.deadline.release()
 
 
 def environment_proxy(url: str, trust_env: bool) -> httpx.Proxy | None:
