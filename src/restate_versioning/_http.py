@@ -261,26 +261,39 @@ class DeadlineTransport(httpx.BaseTransport):
         trust_env: bool = False,
     ) -> None:
         self.deadline = deadline
-        core_proxy = None
-        if proxy is not None:
-            core_proxy = httpcore.Proxy(
-                url=httpcore.URL(
-                    scheme=proxy.url.raw_scheme,
-                    host=proxy.url.raw_host,
-                    port=proxy.url.port,
-                    target=proxy.url.raw_path,
-                ),
-                auth=proxy.raw_auth,
-                headers=proxy.headers.raw,
-                ssl_context=proxy.ssl_context,
+        backend = _Backend(deadline)
+        context = httpx.create_ssl_context(trust_env=trust_env)
+        self._pool: httpcore.ConnectionPool
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=context, http1=http1, http2=http2, network_backend=backend
             )
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=trust_env),
-            proxy=core_proxy,
-            http1=http1,
-            http2=http2,
-            network_backend=_Backend(deadline),
+            return
+        url = httpcore.URL(
+            scheme=proxy.url.raw_scheme,
+            host=proxy.url.raw_host,
+            port=proxy.url.port,
+            target=proxy.url.raw_path,
         )
+        if proxy.url.scheme in ("socks5", "socks5h"):
+            self._pool = httpcore.SOCKSProxy(
+                proxy_url=url,
+                proxy_auth=proxy.raw_auth,
+                ssl_context=context,
+                http1=http1,
+                http2=http2,
+                network_backend=backend,
+            )
+        else:
+            self._pool = httpcore.HTTPProxy(
+                proxy_url=url,
+                proxy_auth=proxy.raw_auth,
+                proxy_headers=proxy.headers.raw,
+                ssl_context=context,
+                http1=http1,
+                http2=http2,
+                network_backend=backend,
+            )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
@@ -339,4 +352,7 @@ def environment_proxy(url: str, trust_env: bool) -> httpx.Proxy | None:
             "the SOCKS proxy of the environment needs the socksio package "
             "(pip install 'httpx[socks]')"
         )
-    return httpx.Proxy(chosen)
+    try:
+        return httpx.Proxy(chosen)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise ValueError(str(exc)) from None

@@ -1,7 +1,7 @@
 """Read a running Restate cluster into a :class:`~restate_versioning.Registry`, over its admin API.
 
-:class:`AdminSource` is an adapter at the edge (the core stays I/O-free; this is the only module
-that imports ``httpx``, from the ``admin`` extra). It only reads: ``GET /deployments``,
+:class:`AdminSource` is an adapter at the edge (the core stays I/O-free; it needs ``httpx``,
+from the ``admin`` extra). It only reads: ``GET /deployments``,
 ``GET /deployments/{id}``, ``GET /services`` and ``POST /query`` (a SQL ``SELECT``), never a
 request that changes the cluster. :meth:`AdminSource.load` turns what they answer into a
 :class:`~restate_versioning.snapshot.RegistrySnapshot` and builds the registry from it, so every
@@ -25,11 +25,11 @@ Anything the admin API answers that this library cannot model (an HTTP error, ma
 a missing or mistyped field, an id that is not one) raises :class:`AdminApiError` and builds
 nothing.
 
-What a hostile or broken server can do is bounded (the real CLI is less careful): one deadline
-ends a whole :meth:`AdminSource.load` whatever the peer sends (headers trickled a byte at a
-time, a ``100 Continue`` flood, a slow body), each answer is read as it came, never decoded, up
-to ``max_response_bytes``, and read as strict JSON (:mod:`restate_versioning._json`: no
-``NaN``, no key twice, at most 128 levels). Every id read from an answer is checked before it
+What a hostile or broken server can do is bounded: one deadline ends a whole
+:meth:`AdminSource.load` whatever the peer sends (headers trickled a byte at a time, a
+``100 Continue`` flood, a slow body), each answer is read as it came, never decoded, up to
+``max_response_bytes``, and read as strict JSON (``restate_versioning._json``: no ``NaN``, no
+key twice, at most 128 levels). Every id read from an answer is checked before it
 is used, so nothing the server says reaches another path (``/deployments/../``). Redirects are
 never followed, proxies are not used unless ``trust_env`` asks for them, and credentials in the
 admin URL are sent but never shown.

@@ -224,8 +224,8 @@ class HttpTransport:
     HTTP/2 PING, SETTINGS, WINDOW_UPDATE or one-byte DATA frames never extend them (no connect,
     read or write waits past the deadline; see ``restate_versioning._http``). Memory: the body is
     read as it came, never decoded, up to ``max_response_bytes``; an encoded answer (a gzip
-    bomb) is refused before its body is read. The real server goes less far here: it bounds
-    each attempt with a timeout but decodes what it reads.
+    bomb) is refused before its body is read. Both go further than the real server's behaviour
+    that this library models: they are the library's own hardening of an edge adapter.
 
     Raises :class:`DiscoveryError`: ``META0003`` for an endpoint that cannot be reached or
     times out, a 404 (wrong path), a redirect (its ``Location`` named), any other non-2xx;
