@@ -430,8 +430,9 @@ class AdminSource:
     ``repr``.
 
     ``client`` is an ``httpx.Client`` to send the requests with (its base URL is not used;
-    it is not closed; its own transport, proxy and environment settings apply, and the
-    deadline then bounds each of its reads and is checked between the pieces of an answer);
+    it is not closed; its own transport, proxy and environment settings apply: each of its
+    reads waits at most the time left and the deadline is checked between the pieces of an
+    answer);
     without one, each :meth:`load` opens and closes its own.
 
     State declarations in service metadata (:mod:`restate_versioning.rules.state`) load with

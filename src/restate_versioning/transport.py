@@ -23,6 +23,7 @@ problem. Nothing is registered when discovery fails.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -134,7 +135,7 @@ class InvalidDiscoveredManifest(DiscoveryError, InvalidManifest):
 
 def _scrub(text: str, endpoint: str) -> str:
     """``text`` without the credentials of ``endpoint`` (as ``***@``), wherever they appear."""
-    netloc = endpoint.partition("://")[2].split("/", 1)[0]
+    netloc = re.split(r"[/?#]", endpoint.partition("://")[2], maxsplit=1)[0]
     userinfo, at, _ = netloc.rpartition("@")
     return text.replace(userinfo + "@", "***@") if at and userinfo else text
 
@@ -242,8 +243,8 @@ class HttpTransport:
 
     ``client``: an ``httpx.Client`` to use instead of one made per discovery (its own HTTP
     version, proxy and environment settings then apply; it is not closed). Its transport is its
-    own: the deadline then bounds each of its reads and is checked between the pieces of the
-    body, but a peer that keeps it busy within one read is bounded only by that transport.
+    own: each of its reads then waits at most ``timeout`` and the deadline is checked between
+    the pieces of the body, but what happens within one read is up to that transport.
     """
 
     def __init__(
