@@ -34,7 +34,12 @@ from restate_versioning import (
     ServiceType,
     VersioningError,
 )
-from restate_versioning.admin import INVOCATIONS_QUERY, AdminApiError, AdminSource
+from restate_versioning.admin import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    INVOCATIONS_QUERY,
+    AdminApiError,
+    AdminSource,
+)
 from restate_versioning.rules.removal import BlockerKind, EffectKind
 from restate_versioning.serialization import admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
@@ -724,6 +729,56 @@ BAD_ANSWERS = [
         "a scheduled invocation has no start time @ $.rows[4].scheduled_start_at",
         id="scheduled-without-time",
     ),
+    # Strict JSON (restate_versioning._json), as the server's own decoder reads it.
+    pytest.param("/deployments", "[" * 2000, "nested deeper than 128 levels @ $", id="deep-lists"),
+    pytest.param(
+        "/services", '{"services":' * 200 + "[]" + "}" * 200, "nested deeper", id="deep-objects"
+    ),
+    pytest.param(
+        "/query",
+        LIVE_QUERY.replace(
+            '"pinned_service_protocol_version":6', '"pinned_service_protocol_version":NaN', 1
+        ),
+        "NaN is not a JSON value",
+        id="nan",
+    ),
+    pytest.param(
+        "/deployments",
+        '{"deployments": [], "deployments": []}',
+        "the key 'deployments' appears twice",
+        id="duplicate-key",
+    ),
+    # Ids, checked before anything uses them (a request path, a key of the model).
+    pytest.param(
+        "/deployments",
+        edited(REPORT_DEPLOYMENTS, _set(("deployments", 0, "id"), "../services")),
+        "'../services' is not a valid deployment id",
+        id="deployment-id-path-trick",
+    ),
+    pytest.param(
+        "/services",
+        edited(REPORT_SERVICES, _set(("services", 1, "deployment_id"), "dp_x")),
+        "@ $.services[1].deployment_id",
+        id="service-deployment-id",
+    ),
+    pytest.param(
+        "/query",
+        edited(LIVE_QUERY, _set(("rows", 0, "id"), "inv_../../etc")),
+        "@ $.rows[0].id",
+        id="invocation-id",
+    ),
+    pytest.param(
+        "/query",
+        edited(LIVE_QUERY, _set(("rows", 0, "pinned_deployment_id"), "dp_/deployments")),
+        "@ $.rows[0].pinned_deployment_id",
+        id="pinned-deployment-id",
+    ),
+    pytest.param(
+        "/query",
+        edited(LIVE_QUERY, _set(("rows", 1, "key_holder"), "somebody")),
+        "@ $.rows[1].key_holder",
+        id="key-holder-id",
+    ),
 ]
 
 
@@ -740,6 +795,50 @@ def test_an_answer_that_cannot_be_modelled_is_an_admin_api_error(
     assert caught.value.status == 200
     assert caught.value.url == ADMIN + path
     assert isinstance(caught.value, VersioningError)
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "../services",
+        "dp_131iEjmRB5Z36mzIJBmSNkl/../../query",
+        "%2e%2e",
+        "dp_131iEjmRB5Z36mzIJBmSNkl?x",
+    ],
+)
+def test_a_deployment_id_from_an_answer_never_reaches_a_request_path(trick: str) -> None:
+    """A listed deployment whose id is not a deployment id fails the load before any
+    ``GET /deployments/{id}`` is sent: nothing the server answers chooses another path."""
+    admin = report_admin()
+    admin.answers[("GET", "/deployments")] = (
+        200,
+        edited(REPORT_DEPLOYMENTS, _set(("deployments", 0, "id"), trick)),
+    )
+    with pytest.raises(AdminApiError) as caught:
+        admin.source().load()
+    assert caught.value.problem.startswith(f"{trick!r} is not a valid deployment id")
+    assert caught.value.problem.endswith("@ $.deployments[0].id")
+    assert admin.paths() == [("GET", "/deployments")]
+
+
+def test_an_answer_over_the_size_limit_is_an_admin_api_error() -> None:
+    admin = report_admin()
+    client = httpx.Client(transport=httpx.MockTransport(admin))
+    source = AdminSource(ADMIN, client=client, max_response_bytes=len(REPORT_DEPLOYMENTS) - 1)
+    with pytest.raises(AdminApiError) as caught:
+        source.load()
+    assert caught.value.url == ADMIN + "/deployments"
+    assert f"larger than {len(REPORT_DEPLOYMENTS) - 1} bytes" in caught.value.problem
+
+
+def test_the_default_size_limit_holds_a_cluster_of_100_000_invocations() -> None:
+    """1,000 deployments and 100,000 invocations with 1 KB failure messages each fit in one
+    answer under :data:`DEFAULT_MAX_RESPONSE_BYTES` (the sizes, measured on the JSON)."""
+    row = dict(rows(LIVE_QUERY)[SLOW_GREET], last_failure="x" * 1000)
+    size = len(json.dumps({"rows": [row]})) * 100_000
+    listing = json.loads(REPORT_DEPLOYMENTS)["deployments"][0]
+    assert size < DEFAULT_MAX_RESPONSE_BYTES
+    assert len(json.dumps(listing)) * 1000 < DEFAULT_MAX_RESPONSE_BYTES
 
 
 @pytest.mark.parametrize(
@@ -876,6 +975,18 @@ def test_a_failed_load_leaves_nothing_behind_and_the_next_one_works() -> None:
 def test_a_source_needs_an_http_url_and_a_positive_timeout(url: str, timeout: float) -> None:
     with pytest.raises(ValueError, match=r"admin URL|timeout"):
         AdminSource(url, timeout=timeout)
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5])
+def test_a_source_needs_a_positive_size_limit(limit: Any) -> None:
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        AdminSource(ADMIN, max_response_bytes=limit)
+
+
+def test_a_source_shows_its_url_without_credentials() -> None:
+    source = AdminSource("http://ops:s3cret@127.0.0.1:9070/")
+    assert repr(source) == "AdminSource('http://***@127.0.0.1:9070', timeout=10)"
+    assert source.admin_url == "http://ops:s3cret@127.0.0.1:9070"  # what the requests use
 
 
 def test_a_trailing_slash_on_the_admin_url_is_ignored() -> None:

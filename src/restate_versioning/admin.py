@@ -1,7 +1,7 @@
 """Read a running Restate cluster into a :class:`~restate_versioning.Registry`, over its admin API.
 
-:class:`AdminSource` is an adapter at the edge (the core stays I/O-free; this is the only module
-that imports ``httpx``, from the ``admin`` extra). It only reads: ``GET /deployments``,
+:class:`AdminSource` is an adapter at the edge (the core stays I/O-free; it needs ``httpx``,
+from the ``admin`` extra). It only reads: ``GET /deployments``,
 ``GET /deployments/{id}``, ``GET /services`` and ``POST /query`` (a SQL ``SELECT``), never a
 request that changes the cluster. :meth:`AdminSource.load` turns what they answer into a
 :class:`~restate_versioning.snapshot.RegistrySnapshot` and builds the registry from it, so every
@@ -22,12 +22,22 @@ about a real cluster:
 The answers are read one after another while the cluster keeps running; when they do not fit
 together (a call finished between two reads), the whole read is done again, within the timeout.
 Anything the admin API answers that this library cannot model (an HTTP error, malformed JSON,
-a missing or mistyped field) raises :class:`AdminApiError` and builds nothing.
+a missing or mistyped field, an id that is not one) raises :class:`AdminApiError` and builds
+nothing.
+
+What a hostile or broken server can do is bounded: one deadline ends a whole
+:meth:`AdminSource.load` whatever the peer sends (headers trickled a byte at a time, a
+``100 Continue`` flood, a slow body), each answer is read as it came, never decoded, up to
+``max_response_bytes``, and read as strict JSON (``restate_versioning._json``: no ``NaN``, no
+key twice, at most 128 levels). Every id read from an answer is checked before it
+is used, so nothing the server says reaches another path (``/deployments/../``). Redirects are
+never followed, proxies are not used unless ``trust_env`` asks for them, and credentials in the
+admin URL are sent but never shown.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -37,8 +47,11 @@ from typing import Any
 import attrs
 import httpx
 
-from .errors import InvalidSnapshot, InvalidStateSchema, VersioningError
-from .ids import IdGenerator
+from . import _json
+from ._http import Deadline, DeadlineTransport, environment_proxy
+from .endpoints import redact
+from .errors import InvalidId, InvalidSnapshot, InvalidStateSchema, VersioningError
+from .ids import IdGenerator, parse_deployment_id, parse_invocation_id
 from .model import (
     Deployment,
     Failure,
@@ -55,8 +68,9 @@ from .rules.invocations import KEYED
 from .rules.manifest import effective_handler_type
 from .rules.state import state_from_metadata
 from .snapshot import RegistrySnapshot
+from .transport import _scrub
 
-__all__ = ["INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
 
 #: The one ``POST /query`` :meth:`AdminSource.load` sends. ``scheduled_at`` is selected only
 #: because restate-server 1.7.12 leaves ``scheduled_start_at`` empty unless it is selected too.
@@ -72,6 +86,12 @@ INVOCATIONS_QUERY = (
     "LEFT JOIN sys_keyed_service_status k ON k.invocation_id = i.id"
 )
 
+#: The default size limit of one admin answer: 256 MiB, enough for the ``sys_invocation`` rows
+#: of 100,000 invocations with long failure messages.
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: How much of an error answer's body is read to show it.
+_ERROR_BODY_BYTES = 4096
+
 #: How many times a read whose answers do not fit together is done again.
 _ATTEMPTS = 3
 #: A server error is asked again after these pauses (s), within the timeout: a cluster that
@@ -85,15 +105,16 @@ class AdminApiError(VersioningError):
 
     ``url`` is the request (or the admin URL), ``status`` the HTTP status when there was an
     answer (``None`` when the server could not be reached or did not answer in time), and
-    ``problem`` what was wrong, with the ``$.path`` of a misfit field.
+    ``problem`` what was wrong, with the ``$.path`` of a misfit field. Credentials in the URL
+    are shown as ``***@`` in ``url``, ``problem`` and the message.
     """
 
     def __init__(self, url: str, problem: str, *, status: int | None = None) -> None:
-        self.url = url
+        self.url = redact(url)
         self.status = status
-        self.problem = problem
-        where = f"{url} answered {status}" if status is not None else url
-        super().__init__(f"cannot read the Restate admin API ({where}): {problem}")
+        self.problem = _scrub(problem, url)
+        where = f"{self.url} answered {status}" if status is not None else self.url
+        super().__init__(f"cannot read the Restate admin API ({where}): {self.problem}")
 
 
 class _Misfit(Exception):
@@ -156,6 +177,34 @@ def _str(item: Mapping[str, Any], key: str, path: str) -> str:
 
 def _optional_str(item: Mapping[str, Any], key: str, path: str) -> str | None:
     return None if item.get(key) is None else _str(item, key, path)
+
+
+def _id(item: Mapping[str, Any], key: str, path: str, parse: Callable[[str], object]) -> str:
+    """A deployment or invocation id, checked before anything uses it (a URL path, a key)."""
+    value = _str(item, key, path)
+    try:
+        parse(value)
+    except InvalidId as exc:
+        raise _Misfit(f"{path}.{key}", exc.message[:200]) from None
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_deployment_id(value: str) -> object:
+    """:func:`parse_deployment_id`, remembered: a cluster's rows name few deployments."""
+    return parse_deployment_id(value)
+
+
+def _deployment_id(item: Mapping[str, Any], key: str, path: str) -> str:
+    return _id(item, key, path, _checked_deployment_id)
+
+
+def _optional_deployment_id(item: Mapping[str, Any], key: str, path: str) -> str | None:
+    return None if item.get(key) is None else _deployment_id(item, key, path)
+
+
+def _invocation_id(item: Mapping[str, Any], key: str, path: str) -> str:
+    return _id(item, key, path, parse_invocation_id)
 
 
 def _int(item: Mapping[str, Any], key: str, path: str) -> int:
@@ -234,7 +283,7 @@ def _listed_deployment(value: Any, path: str) -> _ListedDeployment:
         entry = _object(service, spath)
         revisions.append((_str(entry, "name", spath), _int(entry, "revision", spath)))
     return _ListedDeployment(
-        id=_str(item, "id", path),
+        id=_deployment_id(item, "id", path),
         endpoint=endpoint,
         created_at=_time(item, "created_at", path),
         min_protocol_version=_int(item, "min_protocol_version", path),
@@ -279,7 +328,7 @@ def _service_revision(value: Any, path: str) -> ServiceRevision:
         name=name,
         revision=_int(item, "revision", path),
         type=service_type,
-        deployment_id=_str(item, "deployment_id", path),
+        deployment_id=_deployment_id(item, "deployment_id", path),
         public=public,
         handlers=handlers,
         documentation=_optional_str(item, "documentation", path),
@@ -315,7 +364,7 @@ def _row(value: Any, path: str) -> _Row:
     elif key is not None:
         raise _Misfit(f"{path}.target_service_key", f"a Service call has key {key!r}")
     status: InvocationStatus = _one_of(item, "status", path, _STATUSES)
-    pinned = _optional_str(item, "pinned_deployment_id", path)
+    pinned = _optional_deployment_id(item, "pinned_deployment_id", path)
     status = _PINNED_STATUS.get((status, pinned is not None), status)
     protocol = item.get("pinned_service_protocol_version")
     if protocol is not None:
@@ -336,8 +385,11 @@ def _row(value: Any, path: str) -> _Row:
     sequence = item.get("inbox_sequence_number")
     if sequence is not None:
         sequence = _int(item, "inbox_sequence_number", path)
+    holder = item.get("key_holder")
+    if holder is not None and holder != item.get("id"):  # the call itself, mostly
+        _invocation_id(item, "key_holder", path)
     invocation = Invocation(
-        id=_str(item, "id", path),
+        id=_invocation_id(item, "id", path),
         service=_str(item, "target_service_name", path),
         handler=_str(item, "target_handler_name", path),
         key=key,
@@ -366,9 +418,22 @@ def _row(value: Any, path: str) -> _Row:
 class AdminSource:
     """A Restate cluster's admin API (``http://host:9070``), read into a :class:`Registry`.
 
+    ``timeout`` bounds a whole :meth:`load` (or :meth:`snapshot`), every request, retry and
+    byte of every answer included, in seconds: one monotonic deadline that no connect, read or
+    write waits past, whatever the server sends. ``max_response_bytes`` bounds each answer as
+    it arrives (:data:`DEFAULT_MAX_RESPONSE_BYTES` by default); an answer with a
+    ``content-encoding`` other than ``identity`` is refused unread (the requests ask for
+    identity only). Redirects are never followed. ``trust_env``: whether the environment is
+    read (proxy variables such as ``HTTP_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``); by
+    default it is not and the requests go straight to ``admin_url``. Credentials in
+    ``admin_url`` are sent (Basic authentication) and never shown: not in errors, not in
+    ``repr``.
+
     ``client`` is an ``httpx.Client`` to send the requests with (its base URL is not used;
-    it is not closed); without one, each :meth:`load` opens and closes its own. ``timeout``
-    bounds a whole :meth:`load`, every request and retry included, in seconds.
+    it is not closed; its own transport, proxy and environment settings apply: each of its
+    reads waits at most the time left and the deadline is checked between the pieces of an
+    answer);
+    without one, each :meth:`load` opens and closes its own.
 
     State declarations in service metadata (:mod:`restate_versioning.rules.state`) load with
     their revisions; a broken one fails the load with an :class:`AdminApiError` that names the
@@ -376,18 +441,31 @@ class AdminSource:
     """
 
     def __init__(
-        self, admin_url: str, *, client: httpx.Client | None = None, timeout: float = 10
+        self,
+        admin_url: str,
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 10,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        trust_env: bool = False,
     ) -> None:
         if not isinstance(admin_url, str) or not admin_url.startswith(("http://", "https://")):
-            raise ValueError(f"the admin URL must be an http(s) URL, got {admin_url!r}")
+            shown = redact(admin_url) if isinstance(admin_url, str) else admin_url
+            raise ValueError(f"the admin URL must be an http(s) URL, got {shown!r}")
         if not timeout > 0:
             raise ValueError(f"the timeout must be a positive number of seconds, got {timeout!r}")
+        if type(max_response_bytes) is not int or max_response_bytes <= 0:
+            raise ValueError(
+                f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
+            )
         self.admin_url = admin_url.rstrip("/")
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.trust_env = trust_env
         self._client = client
 
     def __repr__(self) -> str:
-        return f"AdminSource({self.admin_url!r}, timeout={self.timeout!r})"
+        return f"AdminSource({redact(self.admin_url)!r}, timeout={self.timeout!r})"
 
     def load(self, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> Registry:
         """The cluster's deployments, services and invocations, as a registry using ``clock``
@@ -397,7 +475,7 @@ class AdminSource:
         deadline = time.monotonic() + self.timeout
         if self._client is not None:
             return self._load(self._client, deadline, clock, ids)
-        with httpx.Client(follow_redirects=False) as client:
+        with self._open() as client:
             return self._load(client, deadline, clock, ids)
 
     def snapshot(self) -> RegistrySnapshot:
@@ -405,8 +483,19 @@ class AdminSource:
         deadline = time.monotonic() + self.timeout
         if self._client is not None:
             return self._consistent(self._client, deadline, Registry.from_snapshot)
-        with httpx.Client(follow_redirects=False) as client:
+        with self._open() as client:
             return self._consistent(client, deadline, Registry.from_snapshot)
+
+    def _open(self) -> httpx.Client:
+        """A client whose network operations end by the deadline, ``timeout`` from now."""
+        try:
+            proxy = environment_proxy(self.admin_url, self.trust_env)
+        except ValueError as exc:
+            raise AdminApiError(self.admin_url, f"cannot use the proxy: {exc}") from None
+        guard = Deadline()
+        guard.start(self.timeout)
+        transport = DeadlineTransport(guard, proxy=proxy, trust_env=self.trust_env)
+        return httpx.Client(transport=transport, trust_env=self.trust_env, follow_redirects=False)
 
     def _load(
         self,
@@ -450,36 +539,66 @@ class AdminSource:
         self, client: httpx.Client, deadline: float, method: str, path: str, body: Any = None
     ) -> Any:
         url = self.admin_url + path
+        late = f"no answer within the timeout of {self.timeout} s"
         for pause in (*_SERVER_ERROR_PAUSES, None):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AdminApiError(url, f"no answer within the timeout of {self.timeout} s")
+                raise AdminApiError(url, late)
             try:
-                response = client.request(
+                with client.stream(
                     method,
                     url,
                     json=body,
-                    headers={"accept": "application/json"},
+                    headers={"accept": "application/json", "accept-encoding": "identity"},
                     timeout=httpx.Timeout(remaining),
-                )
+                    follow_redirects=False,
+                ) as response:
+                    status = response.status_code
+                    encoding = _encoding(response)
+                    if encoding is not None:
+                        raise AdminApiError(
+                            url,
+                            f"the answer is encoded with {encoding!r}; the requests ask for "
+                            f"identity only and nothing is decoded",
+                            status=status,
+                        )
+                    limit = self.max_response_bytes if status == 200 else _ERROR_BODY_BYTES
+                    content = self._body(response, url, deadline, limit)
             except httpx.TimeoutException:
-                raise AdminApiError(
-                    url, f"no answer within the timeout of {self.timeout} s"
-                ) from None
-            except httpx.HTTPError as exc:
+                raise AdminApiError(url, late) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise AdminApiError(url, f"{type(exc).__name__}: {exc}") from None
-            if response.status_code < 500 or pause is None:
+            if status < 500 or pause is None:
                 break
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        if response.status_code != 200:
-            text = " ".join(response.text.split())[:500]
-            raise AdminApiError(url, text or "(empty body)", status=response.status_code)
+        if status != 200:
+            text = " ".join(content.decode("utf-8", errors="replace").split())[:500]
+            raise AdminApiError(url, text or "(empty body)", status=status)
         try:
-            return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AdminApiError(
-                url, f"malformed JSON: {exc}: {response.text[:200]!r}", status=200
-            ) from None
+            return _json.loads(content)
+        except _json.JsonError as exc:
+            excerpt = content[:200].decode("utf-8", errors="replace")
+            raise AdminApiError(url, f"{exc}: {excerpt!r}", status=200) from None
+
+    def _body(self, response: httpx.Response, url: str, deadline: float, limit: int) -> bytes:
+        """The body as it came (never decoded): all of a 200 up to ``limit`` bytes (more is an
+        error), the first ``limit`` bytes of another answer; a timeout past the deadline."""
+        body = bytearray()
+        # An answer already in memory (an httpx.MockTransport's) is not streamed again.
+        chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
+        for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                if response.status_code != 200:
+                    return bytes(body[:limit])
+                raise AdminApiError(
+                    url,
+                    f"the answer is larger than {limit} bytes (max_response_bytes)",
+                    status=200,
+                )
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the answer took too long")
+        return bytes(body)
 
     def _get(
         self, client: httpx.Client, deadline: float, path: str, read: Callable[[Any], Any]
@@ -547,6 +666,13 @@ class AdminSource:
                 f"deployment {entry.id!r} is listed with {expected} but shows {shown}"
             )
         return held
+
+
+def _encoding(response: httpx.Response) -> str | None:
+    """The ``content-encoding`` of an answer, unless it is none or ``identity``."""
+    values = response.headers.get_list("content-encoding", split_commas=True)
+    encodings = [v.strip().lower() for v in values if v.strip().lower() not in ("", "identity")]
+    return ", ".join(encodings) if encodings else None
 
 
 def _snapshot(deployments: list[Deployment], rows: list[_Row]) -> RegistrySnapshot:

@@ -23,20 +23,23 @@ problem. Nothing is registered when discovery fails.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from .endpoints import Endpoint, EndpointKind, parse_endpoint
-from .errors import InvalidEndpoint, InvalidManifest, VersioningError
+from . import _json
+from .endpoints import Endpoint, EndpointKind, parse_endpoint, redact
+from .errors import InvalidEndpoint, InvalidManifest, Problem, VersioningError
 from .manifest import EndpointManifest
 from .registry import Registry
 
 if TYPE_CHECKING:
     import httpx
 
+    from ._http import Deadline
     from .model import Registration
     from .storage.stored import StoredRegistry
 
@@ -86,7 +89,11 @@ class DiscoveryError(VersioningError):
     (``None`` if there was none); ``code`` Restate's code where it has one (``META0003``:
     unreachable, timed out, or a bad status such as 404; ``META0013``: a bad response, e.g. a
     wrong content type; ``META0014``: HTTP/2 refused by what may be an HTTP/1.1-only endpoint).
-    ``reason`` is the message without the endpoint."""
+    ``reason`` is the message without the endpoint.
+
+    Credentials in the endpoint (``http://user:secret@host/``) are never shown: ``endpoint``,
+    ``reason`` and the message have them as ``***@`` (:func:`~restate_versioning.endpoints.redact`),
+    while the request itself went to the endpoint as given."""
 
     def __init__(
         self,
@@ -96,11 +103,11 @@ class DiscoveryError(VersioningError):
         status: int | None = None,
         code: str | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.reason = reason
+        self.endpoint = redact(endpoint)
+        self.reason = _scrub(reason, endpoint)
         self.status = status
         self.code = code
-        super().__init__(f"error when discovering {endpoint!r}: {reason}")
+        super().__init__(f"error when discovering {self.endpoint!r}: {self.reason}")
 
 
 class InvalidDiscoveredManifest(DiscoveryError, InvalidManifest):
@@ -114,14 +121,23 @@ class InvalidDiscoveredManifest(DiscoveryError, InvalidManifest):
         # Not through the two parents' __init__s: their super() calls would chain into each
         # other. The attributes of both are set here.
         self.problems = invalid.problems
-        self.endpoint = endpoint
-        self.reason = invalid.message
+        self.endpoint = redact(endpoint)
+        self.reason = _scrub(invalid.message, endpoint)
         self.status = status
         self.code = invalid.code
-        VersioningError.__init__(self, f"{endpoint!r} answered discovery with an {invalid.message}")
+        VersioningError.__init__(
+            self, f"{self.endpoint!r} answered discovery with an {self.reason}"
+        )
 
     def __str__(self) -> str:
         return self.message
+
+
+def _scrub(text: str, endpoint: str) -> str:
+    """``text`` without the credentials of ``endpoint`` (as ``***@``), wherever they appear."""
+    netloc = re.split(r"[/?#]", endpoint.partition("://")[2], maxsplit=1)[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    return text.replace(userinfo + "@", "***@") if at and userinfo else text
 
 
 class Transport(Protocol):
@@ -189,29 +205,46 @@ class HttpTransport:
     ``httpx`` (the ``http`` extra).
 
     The request: ``GET {endpoint without trailing slash}/discover`` with ``Accept:``
-    :data:`ACCEPT`, plus ``headers[endpoint]`` (the deployment's additional headers, looked up
-    by endpoint identity; they replace a default header of the same name, ``Accept``
-    included). ``http_version="2"`` speaks HTTP/2 with prior knowledge (h2c) to ``http://``
-    endpoints, as the server does, and negotiates with ALPN on ``https://``; ``"1.1"`` speaks
-    HTTP/1.1 only. Redirects are never followed.
+    :data:`ACCEPT` and ``Accept-Encoding: identity``, plus ``headers[endpoint]`` (the
+    deployment's additional headers, looked up by endpoint identity; they replace a default
+    header of the same name, ``Accept`` included). ``http_version="2"`` speaks HTTP/2 with prior
+    knowledge (h2c) to ``http://`` endpoints, as the server does, and negotiates with ALPN on
+    ``https://``; ``"1.1"`` speaks HTTP/1.1 only. Redirects are never followed. Credentials in
+    the endpoint's URL are sent (as Basic authentication), never shown (see
+    :class:`DiscoveryError`).
 
-    The answer: a 2xx whose ``content-type`` is exactly one of :data:`MANIFEST_CONTENT_TYPES`
-    and whose body, at most ``max_response_bytes`` long, is a valid manifest. Statuses in
-    :data:`RETRYABLE_STATUSES`, unreachable endpoints and timeouts are tried again, up to
-    ``retries`` more times, waiting ``backoff`` seconds, then twice as long each time. Each
-    attempt waits at most ``timeout`` seconds for the connection and for each read, and its
-    body must arrive within ``timeout``; all attempts and waits together end within
-    ``timeout * (retries + 1)`` (give or take one connection attempt).
+    The answer: a 2xx whose ``content-type`` is exactly one of :data:`MANIFEST_CONTENT_TYPES`,
+    with no ``content-encoding`` but ``identity``, and whose body, at most
+    ``max_response_bytes`` long, is a valid manifest. Statuses in :data:`RETRYABLE_STATUSES`,
+    unreachable endpoints and timeouts are tried again, up to ``retries`` more times, waiting
+    ``backoff`` seconds, then twice as long each time.
+
+    Time: one monotonic deadline bounds each attempt (``timeout`` seconds, headers and body
+    together) and another all of them with their waits (``timeout * (retries + 1)``), whatever
+    the peer does: headers trickled a byte at a time, a flood of ``100 Continue`` answers, or
+    HTTP/2 PING, SETTINGS, WINDOW_UPDATE or one-byte DATA frames never extend them (no connect,
+    read or write waits past the deadline; see ``restate_versioning._http``). Memory: the body is
+    read as it came, never decoded, up to ``max_response_bytes``; an encoded answer (a gzip
+    bomb) is refused before its body is read. Both go further than the real server's behaviour
+    that this library models: they are the library's own hardening of an edge adapter.
 
     Raises :class:`DiscoveryError`: ``META0003`` for an endpoint that cannot be reached or
     times out, a 404 (wrong path), a redirect (its ``Location`` named), any other non-2xx;
-    ``META0013`` for a missing or wrong content type or a body over ``max_response_bytes``;
-    ``META0014`` when HTTP/2 fails in a way that suggests an HTTP/1.1-only endpoint; no code
-    for a Lambda ARN (it needs a Lambda transport) or an invalid endpoint. A body that is not a
-    valid manifest raises :class:`InvalidDiscoveredManifest` with every problem.
+    ``META0013`` for a missing or wrong content type, an encoded body or a body over
+    ``max_response_bytes``; ``META0014`` when HTTP/2 fails in a way that suggests an
+    HTTP/1.1-only endpoint; no code for a Lambda ARN (it needs a Lambda transport), an invalid
+    endpoint, or a proxy of the environment that cannot be used. A body that is not a valid
+    manifest raises :class:`InvalidDiscoveredManifest` with every problem. Nothing else
+    escapes: whatever the peer sends, the error is one of these.
+
+    ``trust_env``: whether the environment is read (proxy variables such as ``HTTP_PROXY`` and
+    ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``); by default it is not, and discovery goes
+    straight to the endpoint.
 
     ``client``: an ``httpx.Client`` to use instead of one made per discovery (its own HTTP
-    version settings then apply; it is not closed).
+    version, proxy and environment settings then apply; it is not closed). Its transport is its
+    own: each of its reads then waits at most ``timeout`` and the deadline is checked between
+    the pieces of the body, but what happens within one read is up to that transport.
     """
 
     def __init__(
@@ -224,6 +257,7 @@ class HttpTransport:
         backoff: float = 0.2,
         headers: Mapping[str, Mapping[str, str]] | None = None,
         client: httpx.Client | None = None,
+        trust_env: bool = False,
     ) -> None:
         import httpx  # noqa: F401 -- fail now, not at the first discovery, without the extra
 
@@ -239,6 +273,7 @@ class HttpTransport:
         self.max_response_bytes = max_response_bytes
         self.retries = retries
         self.backoff = backoff
+        self.trust_env = trust_env
         self._headers = {
             parse_endpoint(key).key: dict(value) for key, value in (headers or {}).items()
         }
@@ -248,6 +283,8 @@ class HttpTransport:
         """Discover ``endpoint`` over HTTP; see the class docstring."""
         import httpx
 
+        from ._http import Deadline, DeadlineTransport, environment_proxy
+
         parsed = _parse(endpoint)
         if parsed.kind is EndpointKind.LAMBDA:
             raise DiscoveryError(
@@ -256,32 +293,51 @@ class HttpTransport:
                 "(HttpTransport only speaks http and https)",
             )
         url = endpoint.rstrip("/") + _DISCOVER_PATH
-        headers = {"accept": ACCEPT, **self._headers.get(parsed.key, {})}
+        headers = {"accept": ACCEPT, "accept-encoding": "identity"}
+        headers.update(self._headers.get(parsed.key, {}))
+        deadline = Deadline()
         if self._client is not None:
-            return self._attempts(self._client, endpoint, url, headers)
+            return self._attempts(self._client, endpoint, url, headers, deadline)
+        try:
+            proxy = environment_proxy(url, self.trust_env)
+        except ValueError as exc:
+            raise DiscoveryError(endpoint, f"cannot use the proxy: {exc}") from None
         h2 = self.http_version == "2"
         https = url.lower().startswith("https:")
-        with httpx.Client(http1=not h2 or https, http2=h2) as client:
-            del client.headers["accept-encoding"]  # the size limit counts the real bytes
-            return self._attempts(client, endpoint, url, headers)
+        transport = DeadlineTransport(
+            deadline, http1=not h2 or https, http2=h2, proxy=proxy, trust_env=self.trust_env
+        )
+        with httpx.Client(
+            transport=transport, trust_env=self.trust_env, follow_redirects=False
+        ) as client:
+            return self._attempts(client, endpoint, url, headers, deadline)
 
     def _attempts(
-        self, client: httpx.Client, endpoint: str, url: str, headers: dict[str, str]
+        self,
+        client: httpx.Client,
+        endpoint: str,
+        url: str,
+        headers: dict[str, str],
+        deadline: Deadline,
     ) -> Discovery:
-        deadline = time.monotonic() + self.timeout * (self.retries + 1)
+        end = time.monotonic() + self.timeout * (self.retries + 1)
         wait = self.backoff
         for attempt in range(self.retries + 1):
-            remaining = deadline - time.monotonic()
+            remaining = end - time.monotonic()
             if attempt > 0:
                 if remaining <= wait + 0.001:
                     break  # no time left for another attempt after the wait
                 time.sleep(wait)
                 wait *= 2
-                remaining = deadline - time.monotonic()
+                remaining = end - time.monotonic()
+            timeout = min(self.timeout, remaining)
+            deadline.start(timeout)
             try:
-                return self._attempt(client, endpoint, url, headers, min(self.timeout, remaining))
+                return self._attempt(client, endpoint, url, headers, timeout, deadline)
             except _Retryable as retry:
                 error = retry.error
+            finally:
+                deadline.stop()
         raise error
 
     def _attempt(
@@ -291,10 +347,10 @@ class HttpTransport:
         url: str,
         headers: dict[str, str],
         timeout: float,
+        deadline: Deadline,
     ) -> Discovery:
         import httpx
 
-        started = time.monotonic()
         try:
             with client.stream(
                 "GET",
@@ -305,7 +361,7 @@ class HttpTransport:
             ) as response:
                 status = response.status_code
                 if not 200 <= status < 300:
-                    raise self._bad_status(endpoint, response)
+                    raise self._bad_status(endpoint, response, deadline)
                 content_type = response.headers.get("content-type")
                 if content_type not in MANIFEST_CONTENT_TYPES:
                     what = (
@@ -319,8 +375,18 @@ class HttpTransport:
                         status=status,
                         code="META0013",
                     )
+                encoding = _encoding(response)
+                if encoding is not None:
+                    raise DiscoveryError(
+                        endpoint,
+                        f"received a bad response from the SDK: its body is encoded with "
+                        f"{encoding!r}; discovery asks for identity only (Accept-Encoding: "
+                        f"identity) and does not decode",
+                        status=status,
+                        code="META0013",
+                    )
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in _raw(response):
                     body += chunk
                     if len(body) > self.max_response_bytes:
                         raise DiscoveryError(
@@ -330,7 +396,7 @@ class HttpTransport:
                             status=status,
                             code="META0013",
                         )
-                    if time.monotonic() - started > timeout:
+                    if deadline.passed():
                         raise httpx.ReadTimeout("the body took too long")
                 http_version = _HTTP_VERSIONS.get(response.http_version, response.http_version)
                 sdk_version = response.headers.get("x-restate-server")
@@ -353,13 +419,26 @@ class HttpTransport:
                     "HttpTransport(http_version='1.1'))"
                 )
             raise _Retryable(DiscoveryError(endpoint, reason, code=code)) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise DiscoveryError(
+                endpoint,
+                f"error when calling {url!r}: {type(exc).__name__}: {exc}",
+                code="META0003",
+            ) from exc
         try:
-            manifest = EndpointManifest.from_json(bytes(body))
+            # Strict and bounded, as the server's serde_json reads it: no NaN, no key twice,
+            # UTF-8 only, at most _json.MAX_DEPTH levels (deeper is an error, not a crash).
+            document = _json.loads(body, max_bytes=self.max_response_bytes)
+        except _json.JsonError as exc:
+            invalid = InvalidManifest([Problem(exc.path, exc.reason)])
+            raise InvalidDiscoveredManifest(endpoint, invalid, status=status) from None
+        try:
+            manifest = EndpointManifest.from_json(document)
         except InvalidManifest as exc:
             raise InvalidDiscoveredManifest(endpoint, exc, status=status) from exc
         return Discovery(manifest, http_version=http_version, sdk_version=sdk_version)
 
-    def _bad_status(self, endpoint: str, response: httpx.Response) -> Exception:
+    def _bad_status(self, endpoint: str, response: httpx.Response, deadline: Deadline) -> Exception:
         status = response.status_code
         phrase = f"{status} {response.reason_phrase}".strip()
         if 300 <= status < 400:
@@ -367,29 +446,47 @@ class HttpTransport:
             return DiscoveryError(
                 endpoint,
                 f"bad status code '{phrase}': redirects are not followed (it redirects to "
-                f"{location!r}; register the URL that serves discovery instead)",
+                f"{redact(location) if location is not None else None!r}; register the URL "
+                f"that serves discovery instead)",
                 status=status,
                 code="META0003",
             )
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) >= _ERROR_BODY_BYTES:
-                break
-        text = bytes(body[:_ERROR_BODY_BYTES]).decode("utf-8", errors="replace")
+        encoding = _encoding(response)
+        if encoding is not None:
+            text = f"(not shown: encoded with {encoding!r})"
+        else:
+            body = bytearray()
+            for chunk in _raw(response):
+                body += chunk
+                if len(body) >= _ERROR_BODY_BYTES or deadline.passed():
+                    break
+            text = repr(bytes(body[:_ERROR_BODY_BYTES]).decode("utf-8", errors="replace"))
         hint = ""
         if status == 404:
             hint = (
-                f" (wrong path? discovery asks GET {str(response.url)!r}: register the SDK's "
-                f"base URL, without /discover)"
+                f" (wrong path? discovery asks GET {redact(str(response.url))!r}: register the "
+                f"SDK's base URL, without /discover)"
             )
         error = DiscoveryError(
             endpoint,
-            f"bad status code '{phrase}'{hint}. Body: {text!r}",
+            f"bad status code '{phrase}'{hint}. Body: {text}",
             status=status,
             code="META0003",
         )
         return _Retryable(error) if status in RETRYABLE_STATUSES else error
+
+
+def _raw(response: httpx.Response) -> Iterable[bytes]:
+    """The body as it came, never decoded (an answer already in memory, as an
+    ``httpx.MockTransport`` gives, as it is)."""
+    return [response.content] if response.is_stream_consumed else response.iter_raw()
+
+
+def _encoding(response: httpx.Response) -> str | None:
+    """The ``content-encoding`` of an answer, unless it is none or ``identity``."""
+    values = response.headers.get_list("content-encoding", split_commas=True)
+    encodings = [v.strip().lower() for v in values if v.strip().lower() not in ("", "identity")]
+    return ", ".join(encodings) if encodings else None
 
 
 class _Retryable(Exception):
