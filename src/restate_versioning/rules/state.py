@@ -32,9 +32,13 @@ A key no registered revision declared before is new state: nothing to compare it
 revision declares what its own registration gives: its manifest's metadata and that call's
 ``state=`` (a forced re-registration makes a new revision from what the endpoint serves now;
 ``promote`` re-registers the kept manifest with the declarations the deployment had). An
-``UNCHANGED`` registration makes no revision and reads no ``state=``. Replaying a stored
-registry does not check again what was committed (see
-:class:`~restate_versioning.storage.stored.CommandSpec`).
+``UNCHANGED`` registration makes no revision and reads no ``state=``.
+
+Every check is bounded in time and size (:mod:`restate_versioning.schemas`: past a bound the
+key's verdict is ``UNKNOWN``, with the reason), also with ``breaking``. Replaying a stored
+registry runs no state check for what was committed (``register`` and ``promote`` take
+``check_state=False``; see :class:`~restate_versioning.storage.stored.CommandSpec`), so
+reopening a store costs no check, however expensive the declared schemas.
 """
 
 from __future__ import annotations
@@ -238,8 +242,21 @@ def check_state(
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def _compatibility(written: str, read: str) -> SchemaCompatibility:
     """:func:`backward` of two declared schemas (canonical JSON text), kept for the last 1,024
-    pairs: removal plans and replays ask about the same pairs again and again."""
+    pairs of schemas up to :data:`_CACHED_CHARS` characters each: removal plans ask about the
+    same pairs again and again."""
+    if len(written) > _CACHED_CHARS or len(read) > _CACHED_CHARS:
+        return _uncached_compatibility(written, read)
+    return _cached_compatibility(written, read)
+
+
+#: Declared schemas longer than this (as canonical JSON) are compared again each time, not kept.
+_CACHED_CHARS = 16_384
+
+
+def _uncached_compatibility(written: str, read: str) -> SchemaCompatibility:
     return backward(json.loads(written), json.loads(read))
+
+
+_cached_compatibility = functools.lru_cache(maxsize=1024)(_uncached_compatibility)
