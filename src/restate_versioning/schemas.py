@@ -74,6 +74,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend, validator_for
 
 from ._json import JsonError, check_value
+from .errors import InvalidStateSchema, Problem
 
 __all__ = [
     "CHECK_SECONDS",
@@ -209,11 +210,21 @@ _cached_text_problem = functools.lru_cache(maxsize=1024)(_text_problem)
 
 def backward(old: Any, new: Any) -> SchemaCompatibility:
     """Whether every value valid under ``old`` is valid under ``new``: a new reader can read
-    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`)."""
+    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`),
+    else :class:`~restate_versioning.errors.InvalidStateSchema` (a ``ValueError``) names each
+    problem. Never raises anything else, and returns within about :data:`CHECK_SECONDS`
+    (after the meta-schema check)."""
+    problems = []
     for label, schema in (("old", old), ("new", new)):
         problem = schema_problem(schema)
         if problem is not None:
-            raise ValueError(f"the {label} schema {schema!r} is not a valid JSON Schema: {problem}")
+            problems.append(
+                Problem(
+                    label, f"the {label} schema {_short(schema)} is not a JSON Schema: {problem}"
+                )
+            )
+    if problems:
+        raise InvalidStateSchema(problems)
     budget = _Budget()
     token = _BUDGET.set(budget)
     try:
