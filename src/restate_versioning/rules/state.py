@@ -9,7 +9,9 @@ Schema, and a revision is checked against the one whose state it will read:
 * **Declaring.** In the manifest, one service ``metadata`` entry per state key: the key
   :data:`STATE_METADATA_PREFIX` followed by the state key, the value the schema as JSON text
   (:func:`state_metadata` builds them, for an SDK's ``metadata=``). The server keeps service
-  metadata verbatim and relates nothing across revisions. Or through the API:
+  metadata verbatim and relates nothing across revisions; the library reads that text as
+  strict JSON (``restate_versioning._json``: no key twice, no ``NaN``, at most 128 levels). Or
+  through the API:
   ``Registry.register(..., state={"Cart": {"items": schema}})``. Both end up in the revision's
   ``state``. A key declared both ways must have the same schema; only Virtual Objects and
   Workflows keep state; every schema must be a valid JSON Schema.
@@ -48,6 +50,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import _json
 from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
 from ..manifest import ServiceManifest, ServiceType
@@ -127,8 +130,8 @@ def stored_state_problems(revision: ServiceRevision, path: str) -> list[Problem]
     problems: list[Problem] = []
     for key, text in revision.state.items():
         try:
-            schema = json.loads(text)
-        except (TypeError, ValueError) as exc:
+            schema = _json.loads(text)
+        except _json.JsonError as exc:
             problems.append(Problem(f"{path}.state[{key!r}]", f"not JSON text: {exc}"))
             continue
         problem = schema_problem(schema)
@@ -148,8 +151,8 @@ def _from_metadata(
         key = entry.removeprefix(STATE_METADATA_PREFIX)
         where = f"{path}[{entry!r}]"
         try:
-            schema = json.loads(text)
-        except ValueError as exc:
+            schema = _json.loads(text)
+        except _json.JsonError as exc:
             problems.append(Problem(where, f"the schema of state key {key!r} is not JSON: {exc}"))
             continue
         _declare(key, schema, where, found, problems)
