@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import copy
 import json
+import time
+import tracemalloc
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 
-from restate_versioning.schemas import Verdict, backward, forward, schema_problem
+from restate_versioning import InvalidStateSchema, schemas
+from restate_versioning.schemas import (
+    SchemaCompatibility,
+    Verdict,
+    backward,
+    forward,
+    schema_problem,
+)
 
 
 def verdict(old: Any, new: Any) -> Verdict:
@@ -149,7 +158,9 @@ def test_schemas_nested_too_deeply_to_check_are_refused_with_the_reason() -> Non
     deep: dict[str, Any] = {"type": "object"}
     for _ in range(200):
         deep = {"type": "object", "properties": {"a": deep}}
-    assert schema_problem(deep) == "it is nested too deeply to check"
+    assert (
+        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 128 levels)"
+    )
 
 
 def test_integer_bounds_compare_as_integers() -> None:
@@ -416,3 +427,233 @@ def test_pydantic_models_are_open_so_an_added_optional_field_is_a_narrowing() ->
     assert result.verdict is INCOMPATIBLE
     assert {f.path for f in result.findings} == {"$.coupon"}
     assert verdict(CartV1.model_json_schema(), CartV1.model_json_schema()) is COMPATIBLE
+
+
+# --- bounds: a check never runs long or grows large ------------------------------------------
+
+#: A check that should take milliseconds is given this long before it counts as a hang: the
+#: time bound of one check plus a margin for a loaded machine (not a performance target).
+HANG = schemas.CHECK_SECONDS + 3.0
+
+
+def timed_backward(old: Any, new: Any) -> tuple[SchemaCompatibility, float]:
+    started = time.monotonic()
+    result = backward(old, new)
+    return result, time.monotonic() - started
+
+
+def reasons(result: SchemaCompatibility) -> str:
+    return "; ".join(f.reason for f in result.findings)
+
+
+@pytest.mark.parametrize("side", ["old", "new"])
+def test_an_enum_longer_than_the_bound_is_unknown_and_names_the_bound(side: str) -> None:
+    big = {"enum": [f"v{i}" for i in range(5_000)]}
+    small = {"enum": ["v0", "v1"]}
+    old, new = (big, small) if side == "old" else (small, big)
+    result, elapsed = timed_backward(old, new)
+    assert result.verdict is UNKNOWN
+    assert f"enum of 5,000 values, more than the {schemas.MAX_ENUM_VALUES:,}" in reasons(result)
+    assert elapsed < HANG
+
+
+def test_an_unchanged_enum_of_any_size_is_compatible() -> None:
+    statuses = {"enum": [f"s{i}" for i in range(5_000)]}
+    old: dict[str, Any] = {
+        "type": "object",
+        "properties": {"status": statuses, "n": {"type": "integer"}},
+    }
+    new = copy.deepcopy(old)
+    new["properties"]["n"] = {"type": "number"}
+    assert verdict(old, new) is COMPATIBLE
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            {"enum": [f"v{i}" for i in range(1_000)]},
+            {"enum": [f"v{i}" for i in range(999)]},
+            INCOMPATIBLE,
+        ),
+        (
+            {"enum": [f"v{i}" for i in range(999)]},
+            {"enum": [f"v{i}" for i in range(1_000)]},
+            COMPATIBLE,
+        ),
+        (
+            {"enum": [float(i) for i in range(1_000)]},
+            {"enum": list(range(1_000))},  # 1.0 and 1 are one value to the validator
+            COMPATIBLE,
+        ),
+        ({"enum": [True, *range(999)]}, {"enum": list(range(1_000))}, INCOMPATIBLE),
+        (
+            {"type": "string", "enum": [f"v{i}" for i in range(1_000)], "maxLength": 2},
+            {"enum": [f"v{i}" for i in range(10)]},
+            COMPATIBLE,
+        ),
+    ],
+)
+def test_enums_up_to_the_bound_are_compared_value_by_value_without_a_long_search(
+    old: Any, new: Any, expected: Verdict
+) -> None:
+    started = time.monotonic()
+    assert verdict(old, new) is expected
+    assert time.monotonic() - started < HANG
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "bound"),
+    [
+        (
+            {"type": "array", "minItems": 10**9},
+            {"type": "array", "maxItems": 5},
+            "arrays of at least 1,000,000,000 items",
+        ),
+        (
+            {"type": "array", "minItems": 10**18, "uniqueItems": True},
+            {"type": "array", "items": {"type": "string"}},
+            "arrays of at least 1,000,000,000,000,000,000 items",
+        ),
+        (
+            {"type": "string", "minLength": 10**9},
+            {"type": "string", "maxLength": 10},
+            "strings of at least 1,000,000,000 characters",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"lines": {"type": "array", "minItems": 10**9}},
+                "required": ["lines"],
+            },
+            {"type": "object", "properties": {"lines": {"type": "array", "maxItems": 1}}},
+            "arrays of at least 1,000,000,000 items",
+        ),
+    ],
+)
+def test_values_too_large_to_build_are_not_built_and_the_verdict_names_the_bound(
+    old: Any, new: Any, bound: str
+) -> None:
+    tracemalloc.start()
+    try:
+        result, elapsed = timed_backward(old, new)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.verdict is UNKNOWN
+    assert bound in reasons(result)
+    assert peak < 50 * 2**20  # nothing of the size the schema asks for was built
+    assert elapsed < HANG
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (  # re backtracks for ever on "xxx...x": regex does not, and is bounded anyway
+            {"type": "string", "pattern": "^x+$"},
+            {"type": "string", "pattern": "(x+x+)+y"},
+        ),
+        ({"enum": ["a" * 60 + "!"]}, {"type": "string", "pattern": "^(a|aa)+$"}),
+        (
+            {"type": "array", "items": {"enum": ["a" * 60 + "!", "b", "c"]}},
+            {"type": "array", "items": {"type": "string", "pattern": "^(a|aa)+$"}},
+        ),
+        (  # property names are matched too: patternProperties, beside additionalProperties
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {"a" * 60 + "!": {"type": "null"}},
+                    "required": ["a" * 60 + "!"],
+                },
+            },
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "patternProperties": {"^(a|aa)+$": {}},
+                    "additionalProperties": {"type": "null"},
+                },
+                "minItems": 2,
+            },
+        ),
+    ],
+)
+def test_a_pattern_that_backtracks_for_ever_is_matched_within_its_time_bound(
+    old: Any, new: Any
+) -> None:
+    result, elapsed = timed_backward(old, new)
+    assert result.verdict in (UNKNOWN, INCOMPATIBLE)
+    if result.verdict is UNKNOWN:
+        assert f"ran past its bound of {schemas.PATTERN_SECONDS:g} s" in reasons(result)
+    assert elapsed < HANG
+
+
+def test_a_pattern_that_ran_past_its_bound_is_not_matched_again_in_the_same_check() -> None:
+    slow = ["a" * 60 + f"!{i}" for i in range(200)]
+    result, elapsed = timed_backward({"enum": slow}, {"type": "string", "pattern": "^(a|aa)+$"})
+    assert result.verdict is UNKNOWN
+    assert elapsed < HANG  # 200 values, each would take the bound
+
+
+def test_a_check_past_its_time_bound_is_unknown_and_names_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(schemas, "CHECK_SECONDS", 0.0)
+    result = backward({"type": "integer"}, {"type": "string"})
+    assert result.verdict is UNKNOWN
+    assert reasons(result) == "the check stopped at its time bound of 0 s"
+
+
+def test_a_schema_that_refers_to_one_definition_from_many_places_stops_at_the_bound() -> None:
+    """Ten levels of ten properties that all refer to the next level: 10^10 paths."""
+    defs: dict[str, Any] = {"l10": {"type": "integer"}}
+    for level in range(10):
+        defs[f"l{level}"] = {
+            "type": "object",
+            "properties": {f"p{i}": {"$ref": f"#/$defs/l{level + 1}"} for i in range(10)},
+        }
+    old: dict[str, Any] = {"$defs": defs, "$ref": "#/$defs/l0"}
+    new = copy.deepcopy(old)
+    new["$defs"]["l10"] = {"type": "number"}
+    result, elapsed = timed_backward(old, new)
+    assert result.verdict is UNKNOWN
+    assert f"stopped after {schemas.MAX_COMPARISONS:,} comparisons" in reasons(result)
+    assert elapsed < HANG
+
+
+@pytest.mark.parametrize(
+    ("schema", "quoted"),
+    [
+        ({"type": "string", "pattern": "a{4294967296}"}, "the repetition number is too large"),
+        ({"propertyNames": {"pattern": "a{4294967296}"}}, "the repetition number is too large"),
+        ({"type": "string", "pattern": "(" * 2_000 + ")" * 2_000}, "nested too deeply"),
+        ({"type": "number", "maximum": float("inf")}, "inf"),
+        ({"enum": [{1, 2}]}, "{1, 2}"),
+    ],
+)
+def test_schema_problem_names_a_pattern_or_value_it_cannot_read_instead_of_raising(
+    schema: Any, quoted: str
+) -> None:
+    problem = schema_problem(schema)
+    assert problem is not None
+    assert quoted in problem
+
+
+def test_schema_problem_of_a_schema_nested_without_end_is_a_problem_not_a_crash() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(100_000):
+        deep = {"items": deep}
+    assert (
+        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 128 levels)"
+    )
+    looped: dict[str, Any] = {"type": "object", "properties": {}}
+    looped["properties"]["self"] = looped
+    assert (schema_problem(looped) or "").startswith("it is nested too deeply to check")
+
+
+def test_backward_refuses_an_invalid_schema_with_the_librarys_error_quoting_it() -> None:
+    with pytest.raises(InvalidStateSchema, match="'nonsense'") as raised:
+        backward({"type": "integer"}, {"type": "nonsense"})
+    assert [p.path for p in raised.value.problems] == ["new"]

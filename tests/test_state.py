@@ -4,6 +4,7 @@ registration, on promote and in removal plans (RESTATE_RULES §4; the server che
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import attrs
@@ -17,8 +18,10 @@ from restate_versioning import (
     Registry,
     SequentialIds,
     Verdict,
+    schemas,
     state_metadata,
 )
+from restate_versioning.rules import state as state_rules
 from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 from restate_versioning.views import render_removal_plan
@@ -278,3 +281,86 @@ def test_older_revisions_with_calls_in_flight_may_still_write_so_they_are_checke
     ]
     registry.complete(call.id)  # v1 is drained: only v2's writes remain
     assert registry.register(V3, cart({"count": number})).state_checks[0].compatible
+
+
+# --- bounded checks, and no check on replay -------------------------------------------------
+
+#: Big enough that the check says UNKNOWN at a bound rather than searching: an enum past
+#: MAX_ENUM_VALUES and an array too long to build.
+HUGE_ENUM = {"enum": [f"v{i}" for i in range(5_000)]}
+HUGE_ARRAY = {"type": "array", "minItems": 10**9}
+
+
+class CountedChecks:
+    """Counts the comparisons of declared schemas that state checks make."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        compare = state_rules._compatibility
+
+        def counted(written: str, read: str) -> Any:
+            self.calls += 1
+            return compare(written, read)
+
+        monkeypatch.setattr(state_rules, "_compatibility", counted)
+
+
+def test_check_state_false_runs_no_state_check_and_reports_none(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = CountedChecks(monkeypatch)
+    v1 = registry.register(V1, cart({"count": COUNT_V1})).deployment.id
+    result = registry.register(V2, cart({"count": COUNT_TEXT}), check_state=False)
+    assert result.state_checks == ()
+    assert registry.service("Cart").state_schema("count") == COUNT_TEXT  # still declared
+    promoted = registry.promote(v1, check_state=False)
+    assert promoted.state_checks == ()
+    assert registry.service("Cart").state_schema("count") == COUNT_V1
+    assert counted.calls == 0
+
+
+def test_check_state_false_still_refuses_a_bad_declaration(registry: Registry) -> None:
+    with pytest.raises(InvalidStateSchema, match="'nonsense'"):
+        registry.register(V1, cart({"count": {"type": "nonsense"}}), check_state=False)
+    assert registry.deployments() == ()
+
+
+def test_replaying_a_store_runs_no_state_check_however_expensive_the_schemas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reopening a store applies what was committed; it checked its state when it was made."""
+    storage = MemoryStorage()
+    stored = StoredRegistry(storage, clock=ManualClock(), ids=SequentialIds())
+    v1 = stored.register(V1, cart({"count": HUGE_ENUM, "lines": HUGE_ARRAY})).deployment.id
+    for endpoint, count in ((V2, {"enum": ["v0"]}), (V3, COUNT_TEXT)):
+        checked = stored.register(
+            endpoint, cart({"count": count, "lines": HUGE_ARRAY}), breaking=True
+        )
+        assert checked.state_checks  # the live command was checked
+    assert stored.promote(v1, breaking=True).state_checks
+    counted = CountedChecks(monkeypatch)
+    reopened = StoredRegistry(storage, clock=ManualClock())
+    assert counted.calls == 0
+    assert dumps(reopened.registry) == dumps(stored.registry)
+    assert reopened.registry.service("Cart").state_schema("count") == HUGE_ENUM
+
+
+def test_with_breaking_the_check_still_runs_bounded_and_reports_its_bound(
+    registry: Registry,
+) -> None:
+    registry.register(V1, cart({"lines": HUGE_ARRAY, "count": HUGE_ENUM}))
+    started = time.monotonic()
+    result = registry.register(
+        V2,
+        cart({"lines": {"type": "array", "maxItems": 1}, "count": {"enum": ["v0"]}}),
+        breaking=True,
+    )
+    assert time.monotonic() - started < schemas.CHECK_SECONDS * 2 + 3.0  # a hang, not a target
+    (check,) = result.state_checks
+    assert [(k.key, k.verdict) for k in check.keys] == [
+        ("count", Verdict.UNKNOWN),
+        ("lines", Verdict.UNKNOWN),
+    ]
+    text = str(check)
+    assert "more than the 1,000 this check compares" in text
+    assert "arrays of at least 1,000,000,000 items" in text

@@ -270,6 +270,7 @@ class Registry:
         http_version: str | None = None,
         sdk_version: str | None = None,
         state: Mapping[str, Mapping[str, Any]] | None = None,
+        check_state: bool = True,
     ) -> Registration:
         """Register what ``endpoint`` serves, as ``POST /deployments`` does.
 
@@ -286,7 +287,11 @@ class Registry:
         written raises :class:`IncompatibleState` unless ``breaking`` or ``force`` (each check
         is in the result's ``state_checks``); a bad declaration raises
         :class:`InvalidStateSchema`. See :mod:`restate_versioning.rules.state`. ``state`` is
-        read only when revisions are made (not for an ``UNCHANGED`` outcome).
+        read only when revisions are made (not for an ``UNCHANGED`` outcome). Each state check
+        is bounded in time and size (see :mod:`restate_versioning.schemas`), with ``breaking``
+        too. ``check_state=False`` runs no state check at all and reports none (``state_checks``
+        is empty), whatever the schemas: for applying again a registration that was checked
+        when it was made, as replaying a store does; declarations are still read and checked.
         """
         parsed = parse_endpoint(endpoint)
         for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
@@ -316,12 +321,15 @@ class Registry:
             state=state,
             history=self._revisions_newest_first,
             still_writing=self._still_writing,
+            check_state=check_state,
         )
         if not dry_run:
             self._apply(plan, parsed, existing)
         return Registration(plan.outcome, plan.deployment, plan.changes, dry_run, plan.state_checks)
 
-    def promote(self, deployment_id: str, *, breaking: bool = False) -> Registration:
+    def promote(
+        self, deployment_id: str, *, breaking: bool = False, check_state: bool = True
+    ) -> Registration:
         """Make a deployment's services the latest again, for an instant rollback.
 
         This goes further than the server: it is what ``force`` re-registering the same
@@ -329,6 +337,7 @@ class Registry:
         reset from its manifest), without asking the endpoint for its manifest again. Its
         revisions keep the state they declared; when one cannot read the state the revisions
         after it may have written, this raises :class:`IncompatibleState` unless ``breaking``.
+        ``check_state=False`` runs no state check and reports none, as in :meth:`register`.
         """
         deployment = self.deployment(deployment_id)
         manifest = deployment.manifest
@@ -358,6 +367,7 @@ class Registry:
             refuse_incompatible_state=not breaking,
             history=self._revisions_newest_first,
             still_writing=self._still_writing,
+            check_state=check_state,
         )
         self._apply(plan, parsed, deployment)
         return Registration(

@@ -18,35 +18,72 @@ which is what a rollback needs. Each answers a :class:`SchemaCompatibility`:
   (``#/$defs/...``, recursive ones included). Annotations (``title``, ``description``,
   ``default``, ``examples``, ``format``...) do not count: the validator does not assert them.
 * ``INCOMPATIBLE`` only with proof: every such :class:`Finding` carries a counterexample, a value
-  that :mod:`jsonschema` found valid under the old schema and invalid under the new one. The
-  search for it is bounded (:data:`_VALIDATIONS` validations per check).
+  that :mod:`jsonschema` found valid under the old schema and invalid under the new one.
 * ``UNKNOWN`` when a schema uses anything else (``not``, ``if``, ``patternProperties``,
   ``prefixItems``, anchors, a keyword it does not know...), is written for a draft other than
-  2020-12 (its ``$schema``), or when no counterexample could be confirmed. Unknown is never
-  reported as compatible. Two identical schemas are compatible whatever they use.
+  2020-12 (its ``$schema``), when no counterexample could be confirmed, or when the check
+  reached one of its bounds (below). Unknown is never reported as compatible. Two identical
+  schemas are compatible whatever they use.
 
 Objects are read as JSON Schema defines them: without ``"additionalProperties": false`` an
 object may hold any other property with any value, so giving a type to a property the old schema
 did not declare narrows it. Close the old schema to make adding a property compatible.
+
+**Bounds.** A check never runs long or grows large, whatever the schemas: past a bound its
+verdict is ``UNKNOWN``, with a finding whose reason names the bound. Most bounds are counts, so
+the same schemas always get the same answer:
+
+* :data:`MAX_ENUM_VALUES` values in one ``enum`` (an enum is compared value by value, each in
+  constant time when the other side is a plain list of values too);
+* :data:`MAX_VALIDATIONS` validations of candidate values, and :data:`MAX_COMPARISONS`
+  comparisons of a subschema with another (a schema that refers to the same definition from
+  many places is compared once per place);
+* :data:`MAX_BUILT_ITEMS` items in an array and :data:`MAX_BUILT_LENGTH` characters in a string
+  built as a candidate value: a schema that asks for more (``"minItems": 1000000000``) gets no
+  candidate of that size, so no counterexample either;
+* what cannot be counted is timed: a regular expression (``pattern``, ``patternProperties``) is
+  matched against a value for at most :data:`PATTERN_SECONDS` (a pattern that runs past it is
+  not matched again in that check), and a whole check runs for at most :data:`CHECK_SECONDS`.
+  Here this library goes further than :mod:`jsonschema`, whose :mod:`re` matching cannot be
+  stopped: it matches with the `regex <https://pypi.org/project/regex/>`_ package, which reads
+  the patterns :mod:`re` reads (its ``VERSION0``) and can be given a timeout.
+
+:func:`schema_problem` (the meta-schema check) reads at most 128 levels of nesting and a million
+values (the bounds of all JSON the library reads), never matches a pattern against anything,
+and names a pattern that the regular expression engine refuses to compile.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 import attrs
+import regex
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import extend, validator_for
+
+from ._json import JsonError, check_value
+from .errors import InvalidStateSchema, Problem
 
 __all__ = [
+    "CHECK_SECONDS",
+    "MAX_BUILT_ITEMS",
+    "MAX_BUILT_LENGTH",
+    "MAX_COMPARISONS",
+    "MAX_ENUM_VALUES",
+    "MAX_VALIDATIONS",
+    "PATTERN_SECONDS",
     "Finding",
     "SchemaCompatibility",
     "Verdict",
@@ -55,6 +92,22 @@ __all__ = [
     "forward",
     "schema_problem",
 ]
+
+#: The most values one ``enum`` may list for the check to compare it (an unchanged enum of any
+#: size is still compatible: identical subschemas are).
+MAX_ENUM_VALUES = 1_000
+#: How many candidate values one check may validate.
+MAX_VALIDATIONS = 20_000
+#: How many times one check may compare a subschema with another.
+MAX_COMPARISONS = 20_000
+#: The most items an array built as a candidate value may hold.
+MAX_BUILT_ITEMS = 1_000
+#: The most characters a string built as a candidate value may hold.
+MAX_BUILT_LENGTH = 4_096
+#: How long one regular expression may take to match one value, in seconds.
+PATTERN_SECONDS = 0.1
+#: How long one check may run, in seconds.
+CHECK_SECONDS = 2.0
 
 
 class Verdict(enum.Enum):
@@ -107,45 +160,82 @@ def canonical_json(value: Any) -> str:
 
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
-    by default), or ``None``. Answers are kept for the last 1,024 schemas asked about: checking
-    a schema against its meta-schema costs milliseconds."""
+    by default), or ``None``; it never raises. A schema must be made of JSON values, nest at
+    most 128 levels and hold at most a million values, and each ``pattern`` must compile.
+    Answers are kept for the last 1,024 schemas of up to :data:`_CACHED_CHARS` characters
+    asked about: checking a schema against its meta-schema costs milliseconds."""
     if not isinstance(schema, dict | bool):
-        return f"a JSON Schema is an object or a boolean, not {schema!r}"
+        return f"a JSON Schema is an object or a boolean, not {_short(schema)}"
     try:
-        text = canonical_json(schema)
-    except (TypeError, ValueError) as exc:
-        return f"it is not made of JSON values: {exc}"
-    return _text_problem(text)
+        check_value(schema)
+    except JsonError as exc:
+        if exc.reason.startswith("nested deeper"):
+            return f"it is nested too deeply to check ({exc.reason})"
+        return f"it is not made of JSON values: {exc.reason} at {exc.path}"
+    text = canonical_json(schema)
+    if len(text) > _CACHED_CHARS:
+        return _text_problem(text)
+    return _cached_text_problem(text)
 
 
-@functools.lru_cache(maxsize=1024)
+#: Schemas longer than this (as canonical JSON) are checked again each time, not kept.
+_CACHED_CHARS = 16_384
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _text_problem(text: str) -> str | None:
     schema = json.loads(text)
     if isinstance(schema, bool):
         return None
     try:
-        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what re says of a pattern while compiling it
+            validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except RecursionError:
         return "it is nested too deeply to check"
     except SchemaError as exc:
         where = "".join(f"[{p!r}]" for p in exc.path)
-        return f"{exc.message}{' at ' + where if where else ''}"
+        return f"{_short(exc.message)}{' at ' + where if where else ''}"
+    except (OverflowError, re.error, ValueError) as exc:  # re.compile, for format "regex"
+        return f"it has a regular expression that cannot be compiled: {exc}"
     return None
+
+
+_cached_text_problem = functools.lru_cache(maxsize=1024)(_text_problem)
 
 
 def backward(old: Any, new: Any) -> SchemaCompatibility:
     """Whether every value valid under ``old`` is valid under ``new``: a new reader can read
-    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`)."""
+    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`),
+    else :class:`~restate_versioning.errors.InvalidStateSchema` (a ``ValueError``) names each
+    problem. Never raises anything else, and returns within about :data:`CHECK_SECONDS`
+    (after the meta-schema check)."""
+    problems = []
     for label, schema in (("old", old), ("new", new)):
         problem = schema_problem(schema)
         if problem is not None:
-            raise ValueError(f"the {label} schema {schema!r} is not a valid JSON Schema: {problem}")
-    budget = _Budget(_VALIDATIONS)
+            problems.append(
+                Problem(
+                    label, f"the {label} schema {_short(schema)} is not a JSON Schema: {problem}"
+                )
+            )
+    if problems:
+        raise InvalidStateSchema(problems)
+    budget = _Budget()
+    token = _BUDGET.set(budget)
     try:
         return _Check(_Document(old, budget), _Document(new, budget)).run()
     except RecursionError:
         finding = Finding("$", Verdict.UNKNOWN, "the schemas are nested too deeply to compare")
         return SchemaCompatibility(Verdict.UNKNOWN, (finding,))
+    except _Stop as exc:
+        return SchemaCompatibility(Verdict.UNKNOWN, (Finding("$", Verdict.UNKNOWN, str(exc)),))
+    finally:
+        _BUDGET.reset(token)
 
 
 def forward(old: Any, new: Any) -> SchemaCompatibility:
@@ -191,7 +281,6 @@ _STRUCTURE = frozenset({"type", "enum", "const", "anyOf", "oneOf", "allOf", "$re
 _ANY_TYPES = ("null", "boolean", "number", "string", "array", "object")
 _NONE = object()  # no value could be built
 _DEPTH = 6  # how deep values are built
-_VALIDATIONS = 20_000  # how many validations one check may run before it says UNKNOWN
 
 
 @attrs.frozen(eq=False)
@@ -210,36 +299,211 @@ class _Alternative:
 
 
 class _Undecided(Exception):
-    """The validator cannot say whether a value is valid, or the check ran out of budget."""
+    """The validator cannot say whether a value is valid, or the check ran out of validations:
+    that value is not used (the verdict can only become ``UNKNOWN``)."""
+
+
+class _Stop(Exception):
+    """The check reached a bound that ends it: its verdict is ``UNKNOWN``, with this reason."""
 
 
 class _Budget:
-    """How many validations one check may run (the search for counterexamples can branch)."""
+    """What one check may still spend: validations, comparisons and time, and what it noted of
+    the bounds it reached (for the reasons of ``UNKNOWN`` findings)."""
 
-    def __init__(self, validations: int) -> None:
-        self.left = validations
+    def __init__(self) -> None:
+        self.validations = MAX_VALIDATIONS
+        self.comparisons = MAX_COMPARISONS
+        self.seconds = CHECK_SECONDS
+        self.deadline = time.monotonic() + CHECK_SECONDS
+        self.notes: dict[str, None] = {}  # ordered, each once
+        self.slow_patterns: dict[str, str] = {}  # pattern -> why it is not matched again
+        self.pattern_properties = False  # whether a document has patternProperties
+
+    def note(self, reason: str) -> None:
+        self.notes.setdefault(reason)
 
     def spend(self) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise _Undecided("the check ran out of its budget of validations")
+        """One validation; raises :class:`_Undecided` past :data:`MAX_VALIDATIONS` and
+        :class:`_Stop` past the time bound."""
+        self.on_time()
+        self.validations -= 1
+        if self.validations < 0:
+            reason = f"the check ran out of its {MAX_VALIDATIONS:,} validations"
+            self.note(reason)
+            raise _Undecided(reason)
+
+    def compare(self) -> None:
+        """One comparison of subschemas; raises :class:`_Stop` past :data:`MAX_COMPARISONS` or
+        the time bound."""
+        self.on_time()
+        self.comparisons -= 1
+        if self.comparisons < 0:
+            raise _Stop(
+                f"the schemas are too large to compare: the check stopped after "
+                f"{MAX_COMPARISONS:,} comparisons of subschemas"
+            )
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def on_time(self) -> None:
+        if self.remaining() <= 0:
+            raise _Stop(f"the check stopped at its time bound of {self.seconds:g} s")
+
+
+_BUDGET: contextvars.ContextVar[_Budget] = contextvars.ContextVar("restate_versioning.schemas")
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    """``pattern`` compiled by :mod:`regex` (as :mod:`re` reads it), or the reason it is not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return regex.compile(pattern, regex.VERSION0)
+    except (regex.error, OverflowError, RecursionError, ValueError, TypeError) as exc:
+        return f"the pattern {_short(pattern)} cannot be matched here: {exc}"
+
+
+def _search(pattern: str, text: str) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text``, as ``re.search``; within
+    :data:`PATTERN_SECONDS` or raises :class:`_Undecided` (and the pattern is not matched
+    again in this check)."""
+    budget = _BUDGET.get()
+    if pattern in budget.slow_patterns:
+        raise _Undecided(budget.slow_patterns[pattern])
+    compiled = _compiled(pattern)
+    if isinstance(compiled, str):
+        budget.note(compiled)
+        raise _Undecided(compiled)
+    timeout = min(PATTERN_SECONDS, budget.remaining())
+    if timeout <= 0:
+        budget.on_time()
+    try:
+        return compiled.search(text, timeout=timeout) is not None
+    except TimeoutError:
+        budget.on_time()
+        reason = (
+            f"matching the pattern {_short(pattern)} ran past its bound of {PATTERN_SECONDS:g} s"
+        )
+        budget.slow_patterns[pattern] = reason
+        budget.note(reason)
+        raise _Undecided(reason) from None
+
+
+def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{_short(instance)} does not match {_short(pattern)}")
+
+
+def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for name, value in instance.items():
+            if _search(pattern, name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+_ADDITIONAL = Draft202012Validator.VALIDATORS["additionalProperties"]
+_UNEVALUATED = Draft202012Validator.VALIDATORS["unevaluatedProperties"]
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if "patternProperties" not in schema:  # then jsonschema matches no pattern
+        yield from _ADDITIONAL(validator, additional, instance, schema)
+        return
+    if not validator.is_type(instance, "object"):
+        return
+    declared = schema.get("properties", {})
+    extras = [
+        name
+        for name in instance
+        if name not in declared
+        and not any(_search(pattern, name) for pattern in schema["patternProperties"])
+    ]
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif additional is False and extras:
+        yield ValidationError(f"{_short(extras)} match none of the patternProperties")
+
+
+def _unevaluated_properties(
+    validator: Any, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    if _BUDGET.get().pattern_properties:  # jsonschema would match those patterns unbounded
+        raise _Undecided("unevaluatedProperties beside patternProperties is not evaluated here")
+    yield from _UNEVALUATED(validator, unevaluated, instance, schema)
+
+
+#: Draft 2020-12 as :mod:`jsonschema` validates it, with regular expressions matched by
+#: :func:`_search` (bounded in time).
+_BoundedValidator = extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "unevaluatedProperties": _unevaluated_properties,
+    },
+)
+
+
+def _mentions(value: Any, keyword: str) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if keyword in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _key(value: Any) -> Any:
+    """A hashable key for a JSON value: equal for values :mod:`jsonschema` calls equal
+    (``1`` and ``1.0``; never ``true`` and ``1``)."""
+    if isinstance(value, bool) or value is None:
+        return ("b", value)
+    if isinstance(value, int | float):
+        return ("n", Fraction(value))
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, list):
+        return ("l", tuple(_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("d", frozenset((k, _key(v)) for k, v in value.items()))
+    return ("o", id(value))
 
 
 class _Document:
     """A root schema: resolves its local ``$ref`` and validates values against any of its
-    subschemas with :mod:`jsonschema`."""
+    subschemas with :mod:`jsonschema` (patterns matched within a time bound)."""
 
     def __init__(self, root: Any, budget: _Budget) -> None:
         self.root = root
+        self.budget = budget
         self.draft = validator_for(root, default=Draft202012Validator)
-        self._validator = self.draft(root)
+        validating = _BoundedValidator if self.draft is Draft202012Validator else self.draft
+        self._validator = validating(root)
         self._validators: dict[int, tuple[Any, Any]] = {}  # by id(schema), schema kept alive
+        self._listed: dict[int, tuple[Any, frozenset[Any] | None]] = {}
+        self._rests: dict[int, tuple[Any, Any]] = {}
         self._budget = budget
+        if _mentions(root, "patternProperties"):
+            budget.pattern_properties = True
 
     def valid(self, schema: Any, value: Any) -> bool:
         """Whether ``value`` is valid under ``schema`` (a subschema of this document), as
         :mod:`jsonschema` says. Raises :class:`_Undecided` when it cannot say (the value makes
-        the validator fail, or the check has spent its budget)."""
+        the validator fail, a pattern runs past its time, or the check has spent its
+        validations), :class:`_Stop` when the check is out of time."""
         self._budget.spend()
         key = id(schema)
         found = self._validators.get(key)
@@ -249,7 +513,39 @@ class _Document:
         try:
             return bool(found[1].is_valid(value))
         except (ArithmeticError, ValueError, RecursionError) as exc:
-            raise _Undecided(f"validating {value!r} failed: {exc}") from None
+            raise _Undecided(f"validating {_short(value)} failed: {exc}") from None
+
+    def accepts(self, schema: Any, value: Any) -> bool:
+        """:meth:`valid`, in constant time when ``schema`` is (a ``$ref`` to) only a list of
+        values: ``enum`` or ``const`` beside annotations."""
+        schema = self.target(schema)
+        key = id(schema)
+        found = self._listed.get(key)
+        if found is None or found[0] is not schema:
+            listed: frozenset[Any] | None = None
+            if isinstance(schema, dict):
+                keys = set(schema) - _ANNOTATIONS
+                if keys == {"enum"} and isinstance(schema["enum"], list):
+                    listed = frozenset(_key(v) for v in schema["enum"])
+                elif keys == {"const"}:
+                    listed = frozenset({_key(schema["const"])})
+            found = (schema, listed)
+            self._listed[key] = found
+        if found[1] is None:
+            return self.valid(schema, value)
+        self._budget.spend()
+        return _key(value) in found[1]
+
+    def beside_enum(self, schema: dict[str, Any]) -> Any:
+        """``schema`` without its ``enum``: what a listed value must satisfy besides being
+        listed; ``None`` when that is nothing."""
+        key = id(schema)
+        found = self._rests.get(key)
+        if found is None or found[0] is not schema:
+            rest = {k: v for k, v in schema.items() if k != "enum"}
+            found = (schema, rest if set(rest) - _ANNOTATIONS else None)
+            self._rests[key] = found
+        return found[1]
 
     def resolve(self, ref: Any) -> Any:
         if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")) or "%" in ref:
@@ -325,9 +621,22 @@ class _Document:
                     return "uses oneOf with branches that accept values of the same type"
                 return found
         if "enum" in keys or "const" in keys:
-            values = [schema["const"]] if "const" in schema else list(schema["enum"])
+            listed = schema.get("enum", [])
+            if isinstance(listed, list) and len(listed) > MAX_ENUM_VALUES:
+                return (
+                    f"has an enum of {len(listed):,} values, more than the "
+                    f"{MAX_ENUM_VALUES:,} this check compares"
+                )
             try:
-                kept = tuple(v for v in values if self.valid(schema, v))
+                if "const" in schema:  # one value, checked against all the rest
+                    value = schema["const"]
+                    kept = (value,) if self.valid(schema, value) else ()
+                else:  # each listed value is in the enum: check it against the rest only
+                    rest = self.beside_enum(schema)
+                    values = tuple(listed)
+                    kept = (
+                        values if rest is None else tuple(v for v in values if self.valid(rest, v))
+                    )
             except _Undecided as exc:
                 return f"has an enum that cannot be evaluated ({exc})"
             return [_Alternative("enum", {}, kept)] if kept else []
@@ -536,7 +845,8 @@ class _Check:
         self._assumed: set[tuple[int, int]] = set()
         self._instances: dict[tuple[int, int], tuple[Any, Any]] = {}  # schema kept alive
         self._building: set[tuple[int, int]] = set()
-        self._searches = _VALIDATIONS  # values built, at most
+        self._searches = MAX_VALIDATIONS  # values built, at most
+        self._texts: dict[int, tuple[Any, str | None]] = {}  # schema kept alive
 
     def run(self) -> SchemaCompatibility:
         if canonical_json(self.old.root) == canonical_json(self.new.root):
@@ -560,6 +870,8 @@ class _Check:
                 )
             elif local.verdict is Verdict.INCOMPATIBLE:
                 reason = f"{local.reason}, but no counterexample could be confirmed"
+                if self.old.budget.notes:
+                    reason += f" ({'; '.join(self.old.budget.notes)})"
                 findings.append(Finding(local.path, Verdict.UNKNOWN, reason))
             else:
                 findings.append(Finding(local.path, local.verdict, local.reason))
@@ -569,6 +881,18 @@ class _Check:
             Verdict.COMPATIBLE,
         )
         return SchemaCompatibility(verdict, tuple(findings))
+
+    def same(self, old: Any, new: Any) -> bool:
+        """Whether two subschemas are the same text with no ``$ref`` in it (which could point at
+        different definitions), each text made once per check."""
+        return (old_text := self.text(old)) is not None and old_text == self.text(new)
+
+    def text(self, schema: Any) -> str | None:
+        found = self._texts.get(id(schema))
+        if found is None or found[0] is not schema:
+            found = (schema, None if _has_ref(schema) else canonical_json(schema))
+            self._texts[id(schema)] = found
+        return found[1]
 
     def confirms(self, witness: Any) -> bool:
         """Whether ``witness`` is valid under the old schema and invalid under the new one."""
@@ -586,9 +910,8 @@ class _Check:
     def sub(self, old: Any, new: Any, path: str) -> list[_Local]:
         """Why not every value valid under ``old`` (of the old document) is valid under
         ``new`` (of the new one); witnesses are values at ``path``."""
-        if _accepts_anything(new) or (
-            not _has_ref(old) and not _has_ref(new) and canonical_json(old) == canonical_json(new)
-        ):
+        self.old.budget.compare()
+        if _accepts_anything(new) or self.same(old, new):
             return []
         pair = (id(old), id(new))
         if pair in self._assumed:  # a recursive schema: assume what is being shown
@@ -614,7 +937,7 @@ class _Check:
         finite = {"enum": old.values, "null": (None,), "boolean": (False, True)}.get(old.type)
         if finite is not None:
             try:
-                rejected = [v for v in finite if not self.new.valid(new, v)]
+                rejected = [v for v in finite if not self.new.accepts(new, v)]
             except _Undecided as exc:
                 return [_Local(path, Verdict.UNKNOWN, f"cannot compare the listed values: {exc}")]
             if not rejected:
@@ -656,13 +979,19 @@ class _Check:
                 elif isinstance(value, int | float) and not isinstance(value, bool):
                     facets.setdefault(keyword, []).append(value)
         schema = old.schema()
+        notes = self.old.budget.notes
+        before = len(notes)
+        undecided: list[str] = []
         for candidate in self.samples(old, self.old, hints=facets)[:400]:
             try:
                 if self.old.valid(schema, candidate) and not self.new.valid(new, candidate):
                     return _Local(path, Verdict.INCOMPATIBLE, reason, candidate)
-            except _Undecided:
+            except _Undecided as exc:
+                undecided.append(str(exc))
                 continue
-        return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it")
+        why = list(notes)[before:] or undecided[:1]
+        bounds = f" ({'; '.join(why)})" if why else ""
+        return _Local(path, Verdict.UNKNOWN, f"{reason} may not hold: no value shows it{bounds}")
 
     def narrowing(
         self, old: _Alternative, new: _Alternative, node: Any, path: str, reasons: list[str]
@@ -791,9 +1120,14 @@ class _Check:
     def array_around(self, old: _Alternative, item: Any) -> Any:
         if item is _NONE:
             return _NONE
-        fill = self.instance(old.facets.get("items", True), self.old)
         size = max(1, old.facets.get("minItems", 0))
-        return [item] + ([] if fill is _NONE else [fill] * (size - 1))
+        if size > MAX_BUILT_ITEMS:
+            self.old.budget.note(_too_many(size))
+            return _NONE
+        fill = self.instance(old.facets.get("items", True), self.old)
+        if fill is _NONE and size > 1:
+            return _NONE
+        return [item] + [fill] * (size - 1)
 
     def object_around(self, old: _Alternative, name: str | None, value: Any) -> Any:
         """The smallest object of ``old``, with ``name`` set to ``value`` (if any)."""
@@ -882,6 +1216,13 @@ class _Check:
         if kind in ("integer", "number"):
             return _number_samples(facets, kind == "integer", hints)
         if kind == "string":
+            low = facets.get("minLength", 0)
+            if low > MAX_BUILT_LENGTH:
+                document.budget.note(
+                    f"strings of at least {low:,} characters are longer than the "
+                    f"{MAX_BUILT_LENGTH:,} this check builds"
+                )
+                return []
             return _string_samples(facets, hints)
         if depth > _DEPTH:
             return []
@@ -889,6 +1230,9 @@ class _Check:
             item = self.instance(facets.get("items", True), document, depth + 1)
             items = [item] if item is not _NONE else []
             low = facets.get("minItems", 0)
+            if low > MAX_BUILT_ITEMS:
+                document.budget.note(_too_many(low))
+                return []
             wanted = [low, max(low, 1), max(low, 2), facets.get("maxItems", low)]
             wanted += [n + d for n in hints.get("minItems", []) for d in (-1, 0)]
             wanted += [n + d for n in hints.get("maxItems", []) for d in (0, 1)]
@@ -907,6 +1251,13 @@ class _Check:
             return []
         extra = _fresh(set(facets.get("properties", {})))
         return [base, {**base, extra: None}, {**base, extra: 0, _fresh({extra, *base}): ""}]
+
+
+def _too_many(items: int) -> str:
+    return (
+        f"arrays of at least {items:,} items are more than the {MAX_BUILT_ITEMS:,} this check "
+        f"builds"
+    )
 
 
 def _fresh(taken: set[str]) -> str:
@@ -957,7 +1308,7 @@ def _string_samples(
     wanted += [high, high - 1] if "maxLength" in facets else []
     wanted += [int(n) - 1 for n in hints.get("minLength", [])]
     wanted += [int(n) + 1 for n in hints.get("maxLength", [])]
-    lengths = dict.fromkeys(n for n in wanted if low <= n <= high and n <= max(low, 4096))
+    lengths = dict.fromkeys(n for n in wanted if low <= n <= high and n <= MAX_BUILT_LENGTH)
     out = [c * n for n in lengths for c in ("a", "A", "0", " ", "-")]
     out += ["abc", "ABC", "a1", "a b", "a@b.c", "2024-01-01", "x" * 64]
     return list(dict.fromkeys(out))

@@ -51,7 +51,8 @@ from .manifest import (
     general_problems,
     service_problems,
 )
-from .state import StateCheck, check_state, declared_state
+from .state import StateCheck, declared_state
+from .state import check_state as state_check
 
 __all__ = ["RegistrationPlan", "new_service_revision", "plan_registration"]
 
@@ -148,6 +149,7 @@ def plan_registration(
     refuse_incompatible_state: bool | None = None,
     history: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
     still_writing: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
+    check_state: bool = True,
 ) -> RegistrationPlan:
     """Decide a registration. ``manifest`` is called only when the manifest matters;
     ``fallback(service, deployment_id)`` is the highest revision of ``service`` outside that
@@ -156,7 +158,8 @@ def plan_registration(
     latest revision does not declare is checked against the newest one that does), and
     ``still_writing(service)`` the older ones that still have invocations of it in flight.
     Incompatible state refuses the registration when ``refuse_incompatible_state`` (by
-    default: neither ``breaking`` nor ``force``). Raises
+    default: neither ``breaking`` nor ``force``). Without ``check_state`` no state check runs
+    and none is reported (the declarations are still read and checked). Raises
     :class:`InvalidManifest`, :class:`ServiceTypeChanged`, :class:`InvalidStateSchema` or
     :class:`IncompatibleState`."""
     if existing is not None and not force:
@@ -177,8 +180,8 @@ def plan_registration(
         new = new_service_revision(service, revision, deployment_id, declared[service.name])
         revisions[service.name] = new
         changes.append(RevisionChange(service.name, old, revision))
-        if previous is not None and new.state:
-            check = check_state(previous, new, history(service.name), still_writing(service.name))
+        if check_state and previous is not None and new.state:
+            check = state_check(previous, new, history(service.name), still_writing(service.name))
             if check.keys:
                 checks.append(check)
     if refuse_incompatible_state is None:

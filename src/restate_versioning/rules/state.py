@@ -9,7 +9,9 @@ Schema, and a revision is checked against the one whose state it will read:
 * **Declaring.** In the manifest, one service ``metadata`` entry per state key: the key
   :data:`STATE_METADATA_PREFIX` followed by the state key, the value the schema as JSON text
   (:func:`state_metadata` builds them, for an SDK's ``metadata=``). The server keeps service
-  metadata verbatim and relates nothing across revisions. Or through the API:
+  metadata verbatim and relates nothing across revisions; the library reads that text as
+  strict JSON (``restate_versioning._json``: no key twice, no ``NaN``, at most 128 levels). Or
+  through the API:
   ``Registry.register(..., state={"Cart": {"items": schema}})``. Both end up in the revision's
   ``state``. A key declared both ways must have the same schema; only Virtual Objects and
   Workflows keep state; every schema must be a valid JSON Schema.
@@ -32,9 +34,13 @@ A key no registered revision declared before is new state: nothing to compare it
 revision declares what its own registration gives: its manifest's metadata and that call's
 ``state=`` (a forced re-registration makes a new revision from what the endpoint serves now;
 ``promote`` re-registers the kept manifest with the declarations the deployment had). An
-``UNCHANGED`` registration makes no revision and reads no ``state=``. Replaying a stored
-registry does not check again what was committed (see
-:class:`~restate_versioning.storage.stored.CommandSpec`).
+``UNCHANGED`` registration makes no revision and reads no ``state=``.
+
+Every check is bounded in time and size (:mod:`restate_versioning.schemas`: past a bound the
+key's verdict is ``UNKNOWN``, with the reason), also with ``breaking``. Replaying a stored
+registry runs no state check for what was committed (``register`` and ``promote`` take
+``check_state=False``; see :class:`~restate_versioning.storage.stored.CommandSpec`), so
+reopening a store costs no check, however expensive the declared schemas.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import _json
 from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
 from ..manifest import ServiceManifest, ServiceType
@@ -123,8 +130,8 @@ def stored_state_problems(revision: ServiceRevision, path: str) -> list[Problem]
     problems: list[Problem] = []
     for key, text in revision.state.items():
         try:
-            schema = json.loads(text)
-        except (TypeError, ValueError) as exc:
+            schema = _json.loads(text)
+        except _json.JsonError as exc:
             problems.append(Problem(f"{path}.state[{key!r}]", f"not JSON text: {exc}"))
             continue
         problem = schema_problem(schema)
@@ -144,8 +151,8 @@ def _from_metadata(
         key = entry.removeprefix(STATE_METADATA_PREFIX)
         where = f"{path}[{entry!r}]"
         try:
-            schema = json.loads(text)
-        except ValueError as exc:
+            schema = _json.loads(text)
+        except _json.JsonError as exc:
             problems.append(Problem(where, f"the schema of state key {key!r} is not JSON: {exc}"))
             continue
         _declare(key, schema, where, found, problems)
@@ -238,8 +245,21 @@ def check_state(
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def _compatibility(written: str, read: str) -> SchemaCompatibility:
     """:func:`backward` of two declared schemas (canonical JSON text), kept for the last 1,024
-    pairs: removal plans and replays ask about the same pairs again and again."""
+    pairs of schemas up to :data:`_CACHED_CHARS` characters each: removal plans ask about the
+    same pairs again and again."""
+    if len(written) > _CACHED_CHARS or len(read) > _CACHED_CHARS:
+        return _uncached_compatibility(written, read)
+    return _cached_compatibility(written, read)
+
+
+#: Declared schemas longer than this (as canonical JSON) are compared again each time, not kept.
+_CACHED_CHARS = 16_384
+
+
+def _uncached_compatibility(written: str, read: str) -> SchemaCompatibility:
     return backward(json.loads(written), json.loads(read))
+
+
+_cached_compatibility = functools.lru_cache(maxsize=1024)(_uncached_compatibility)

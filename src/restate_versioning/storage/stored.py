@@ -127,14 +127,19 @@ COMMANDS: Mapping[str, CommandSpec] = {
             http_version=a["http_version"],
             sdk_version=a["sdk_version"],
             state=a.get("state"),
+            check_state=a.get("check_state", True),
         ),
         _registration_summary,
-        {"breaking": True},
+        {"breaking": True, "check_state": False},
     ),
     "promote": CommandSpec(
-        lambda r, a: r.promote(a["deployment_id"], breaking=a.get("breaking", False)),
+        lambda r, a: r.promote(
+            a["deployment_id"],
+            breaking=a.get("breaking", False),
+            check_state=a.get("check_state", True),
+        ),
         _registration_summary,
-        {"breaking": True},
+        {"breaking": True, "check_state": False},
     ),
     "set_public": CommandSpec(
         lambda r, a: r.set_public(a["service"], a["public"]),
