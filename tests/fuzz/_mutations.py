@@ -107,7 +107,7 @@ def mutated_values(draw: st.DrawFn, seed: Any, hostile: bool = False) -> Any:
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(value)
         if not paths:
-            return draw(replacement)
+            return _copy(draw(replacement))
         container, key = draw(st.sampled_from(paths))
         operation = draw(
             st.sampled_from(["delete", "replace", "replace", "nest", "double", "self", "type"])
@@ -115,7 +115,7 @@ def mutated_values(draw: st.DrawFn, seed: Any, hostile: bool = False) -> Any:
         if operation == "delete":
             del container[key]
         elif operation == "replace":
-            container[key] = draw(replacement)
+            container[key] = _copy(draw(replacement))  # never change a shared value
         elif operation == "nest":
             inner = container[key]
             for _ in range(draw(st.sampled_from([2, 50, 127, 128, 129, 400]))):

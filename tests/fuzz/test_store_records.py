@@ -89,7 +89,7 @@ def _apply(data: st.DataObject, path: Path, table: str, column: str, row: int, v
                 seed = None
             if seed is not None and len(value) % 2 == 0:
                 value = json.dumps(data.draw(_mutations.mutated_values(seed)))
-        with contextlib.suppress(sqlite3.IntegrityError):  # a sequence number taken twice
+        with contextlib.suppress(sqlite3.IntegrityError, OverflowError):  # taken twice, too big
             db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (value, target))
 
 
