@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean postgres restate conformance docs
+.PHONY: demo test lint typecheck unit bench clean postgres restate conformance docs fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,11 @@ docs: $(STAMP)
 	rm -rf build/docs
 	$(BIN)/python -m pdoc -o build/docs $$($(DOC_MODULES))
 	@echo "the API reference is in build/docs/index.html"
+
+# Bounded fuzzing (tests/fuzz): hostile manifests, endpoints, ids, snapshots, schemas and store
+# records, asserting only library errors, no change on refusal and a time bound per input.
+# FUZZ_EXAMPLES is the number of manifests; the other surfaces get a share of it (see
+# tests/fuzz/_tally.py). `make test` runs a small slice.
+FUZZ_EXAMPLES ?= 50000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider tests/fuzz

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -367,3 +368,377 @@ def test_a_state_file_that_is_not_a_json_object_is_bad_usage(
     (tmp_path / "schema.json").write_text(json.dumps({"TicketObject": {"k": {"type": 3}}}))
     assert "invalid state declaration" in refused(tmp_path, *args, "--state", "schema.json").stderr
     assert as_json(tmp_path, "deployments", "list") == []
+
+
+# --- bad command lines: a table, run in-process --------------------------------------------
+
+KNOWN_DP = "dp_10zwYst2RFibN7qwjN53Ked"  # well formed, never registered
+#: Seconds after which a bad command line counts as hanging (the slowest, an unreachable
+#: endpoint, retries for about 1.5 s).
+HANG_BOUND = 10.0
+SECRET = "secret"  # the password in every URL with credentials below: it must never show
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path) -> Path:
+    """A working directory with a store holding one deployment and one running call, and the
+    files the bad command lines name."""
+    (tmp_path / "manifest.json").write_text(json.dumps(SDK_MANIFEST))
+    with StoredRegistry(SQLiteStorage(tmp_path / STORE)) as stored:
+        stored.register("http://127.0.0.1:9081", SDK_MANIFEST)
+        stored.invoke("TicketObject", "reserve", key="k")
+    files = {
+        "deep.json": "[" * 200 + "]" * 200,
+        "deep-object.json": '{"a":' * 200 + "1" + "}" * 200,
+        "huge.json": "[" + "0," * 600_000 + "0]",
+        "nan.json": '{"services": NaN}',
+        "infinity.json": "[Infinity]",
+        "twice.json": '{"services": [], "services": []}',
+        "list.json": "[1]",
+        "empty-object.json": "{}",
+        "number.json": "3",
+        "not-json.json": "{not json",
+        "truncated.json": json.dumps(SDK_MANIFEST)[:-7],
+        "bad-schema.json": json.dumps({"TicketObject": {"k": {"type": 3}}}),
+        "service-state.json": json.dumps({"Greeter": {"k": {"type": "string"}}}),
+        "not-a-store.db": "not a database",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "latin1.json").write_bytes(b'{"services": "caf\xe9"}')
+    (tmp_path / "a-directory").mkdir()
+    return tmp_path
+
+
+def _store_state(cwd: Path) -> tuple[Any, ...]:
+    """Everything a command could change in the store: its history and its registry."""
+    from restate_versioning import serialization
+
+    with StoredRegistry(SQLiteStorage(cwd / STORE, create=False)) as stored:
+        return stored.history(), serialization.dumps(stored.registry)
+
+
+register_with = ("deployments", "register", "http://127.0.0.1:9085", "--manifest")
+state_with = (*register_with, "manifest.json", "--state")
+unreachable_admin = ("--timeout", "2", "--admin-url", f"http://user:{SECRET}@127.0.0.1:9")
+
+#: (name, command line, exit code, what the message says). Exit 1: one ``error: ...`` line;
+#: exit 2: click's usage message.
+BAD_COMMAND_LINES: list[tuple[str, tuple[str, ...], int, str]] = [
+    # deployment ids of every malformed kind: usage errors
+    ("describe a word", ("deployments", "describe", "nope"), 2, "not a valid deployment id"),
+    ("describe an empty id", ("deployments", "describe", ""), 2, "not a valid deployment id"),
+    ("describe a bare prefix", ("deployments", "remove", "dp_"), 2, "not a valid deployment id"),
+    ("an id too short", ("deployments", "promote", "dp_10zwYst2RF"), 2, "not a valid"),
+    ("an id too long", ("deployments", "plan-removal", KNOWN_DP + "x"), 2, "not a valid"),
+    ("an id with a blank", ("deployments", "describe", " " + KNOWN_DP), 2, "not a valid"),
+    ("an invocation id as deployment", ("deployments", "describe", "inv_1"), 2, "not a valid"),
+    ("an id out of the alphabet", ("deployments", "describe", "dp_" + "!" * 23), 2, "not a"),
+    ("a non-ascii id", ("deployments", "describe", "dp_" + "é" * 23), 2, "not a valid"),
+    ("a very long id", ("deployments", "describe", "dp_" + "a" * 100_000), 2, "not a valid"),
+    # well-formed ids that name nothing: refusals
+    ("describe an unknown id", ("deployments", "describe", KNOWN_DP), 1, "does not exist"),
+    ("plan an unknown id", ("deployments", "plan-removal", KNOWN_DP), 1, "does not exist"),
+    ("remove an unknown id", ("deployments", "remove", KNOWN_DP), 1, "does not exist"),
+    ("promote an unknown id", ("deployments", "promote", KNOWN_DP), 1, "does not exist"),
+    # invocation ids
+    ("kill a word", ("invocations", "kill", "inv_nope"), 1, "inv_nope"),
+    ("suspend an empty id", ("invocations", "suspend", ""), 1, "''"),
+    ("resume a deployment id", ("invocations", "resume", KNOWN_DP), 1, KNOWN_DP),
+    ("complete a very long id", ("invocations", "complete", "inv_" + "1" * 100_000), 1, "inv_"),
+    ("kill unknown well formed", ("invocations", "kill", "inv_1" + "0" * 37), 1, "inv_1"),
+    # wrong types and odd numbers
+    ("a visibility that is no bool", ("services", "set-public", "Greeter", "maybe"), 2, "maybe"),
+    ("set-public an unknown service", ("services", "set-public", "Nope", "0"), 1, "'Nope'"),
+    ("status of an unknown service", ("services", "status", "Nope"), 1, "'Nope'"),
+    ("a delay that is a word", ("invocations", "invoke", "Greeter", "greet", "--delay", "soon"),
+     2, "'soon'"),
+    ("a delay of nan", ("invocations", "invoke", "Greeter", "greet", "--delay", "nan"), 2, "nan"),
+    ("a delay of inf", ("invocations", "invoke", "Greeter", "greet", "--delay", "inf"), 2, "inf"),
+    ("a delay of -inf", ("invocations", "invoke", "Greeter", "greet", "--delay", "-inf"),
+     2, "-inf"),
+    ("a delay of 1e300", ("invocations", "invoke", "Greeter", "greet", "--delay", "1e300"),
+     2, "1e300"),
+    ("a negative delay", ("invocations", "invoke", "Greeter", "greet", "--delay", "-1"), 2, "-1"),
+    ("an empty delay", ("invocations", "invoke", "Greeter", "greet", "--delay", ""), 2, "''"),
+    ("a delay beyond any date", ("invocations", "invoke", "Greeter", "greet", "--delay", "9e12"),
+     1, "beyond any date"),
+    ("a timeout of 0", ("--timeout", "0", "services", "list"), 2, "'0'"),
+    ("a negative timeout", ("--timeout", "-3", "services", "list"), 2, "'-3'"),
+    ("a timeout of nan", ("--timeout", "nan", "services", "list"), 2, "'nan'"),
+    ("a timeout of 1e300", ("--timeout", "1e300", "services", "list"), 2, "'1e300'"),
+    ("a timeout that is a word", ("--timeout", "long", "services", "list"), 2, "'long'"),
+    ("a key for a plain service", ("invocations", "invoke", "Greeter", "greet", "--key", "k"),
+     1, "key"),
+    ("no key for an object", ("invocations", "invoke", "TicketObject", "reserve"), 1, "key"),
+    ("invoke an unknown service", ("invocations", "invoke", "Nope", "greet"), 1, "'Nope'"),
+    ("invoke an unknown handler", ("invocations", "invoke", "Greeter", "nope"), 1, "'nope'"),
+    ("a caller without a handler", ("invocations", "invoke", "Greeter", "greet", "--caller", "x"),
+     1, "'x'"),
+    # missing arguments, unknown verbs and options
+    ("register without an endpoint", ("deployments", "register"), 2, "Missing argument"),
+    ("describe without an id", ("deployments", "describe"), 2, "Missing argument"),
+    ("invoke without a handler", ("invocations", "invoke", "Greeter"), 2, "Missing argument"),
+    ("set-public without a value", ("services", "set-public", "Greeter"), 2, "Missing argument"),
+    ("kill without an id", ("invocations", "kill"), 2, "Missing argument"),
+    ("--store without a value", ("services", "list", "--store"), 2, "No such option"),
+    ("--admin-url without a value", ("--admin-url",), 2, "requires an argument"),
+    ("an unknown verb", ("frobnicate",), 2, "No such command"),
+    ("an unknown sub-verb", ("deployments", "frobnicate"), 2, "No such command"),
+    ("an unknown option", ("--frobnicate", "services", "list"), 2, "No such option"),
+    ("an extra argument", ("services", "list", "extra"), 2, "unexpected extra argument"),
+    # files: missing, directories, devices, unreadable, deep, huge, not strict JSON
+    ("a manifest that is absent", (*register_with, "absent.json"), 2, "does not exist"),
+    ("a manifest that is a directory", (*register_with, "a-directory"), 2, "is a directory"),
+    ("a manifest that is /dev/null", (*register_with, "/dev/null"), 1, "malformed JSON"),
+    ("a manifest that cannot be read", (*register_with, "/proc/self/mem"), 1, "error"),
+    ("a manifest nested 200 deep", (*register_with, "deep.json"), 1, "deeper than 128"),
+    ("a manifest of objects 200 deep", (*register_with, "deep-object.json"), 1, "deeper than"),
+    ("a manifest over 1 MiB", (*register_with, "huge.json"), 1, "larger than the limit"),
+    ("a manifest with NaN", (*register_with, "nan.json"), 1, "NaN is not a JSON value"),
+    ("a manifest with Infinity", (*register_with, "infinity.json"), 1, "Infinity"),
+    ("a manifest with a key twice", (*register_with, "twice.json"), 1, "appears twice"),
+    ("a manifest that is not UTF-8", (*register_with, "latin1.json"), 1, "not UTF-8"),
+    ("a manifest that is not JSON", (*register_with, "not-json.json"), 1, "malformed JSON"),
+    ("a manifest cut short", (*register_with, "truncated.json"), 1, "malformed JSON"),
+    ("a manifest that is a list", (*register_with, "list.json"), 1, "invalid endpoint manifest"),
+    ("a manifest that is a number", (*register_with, "number.json"), 1, "invalid endpoint"),
+    ("a manifest with nothing", (*register_with, "empty-object.json"), 1, "invalid endpoint"),
+    ("a state file that is absent", (*state_with, "absent.json"), 2, "does not exist"),
+    ("a state file that is a directory", (*state_with, "a-directory"), 2, "is a directory"),
+    ("a state file nested 200 deep", (*state_with, "deep.json"), 2, "deeper than 128"),
+    ("a state file over 1 MiB", (*state_with, "huge.json"), 2, "larger than the limit"),
+    ("a state file with NaN", (*state_with, "nan.json"), 2, "NaN is not a JSON value"),
+    ("a state file with a key twice", (*state_with, "twice.json"), 2, "appears twice"),
+    ("a state file that is not UTF-8", (*state_with, "latin1.json"), 2, "not UTF-8"),
+    ("a state file that is a list", (*state_with, "list.json"), 2, "not [1]"),
+    ("a state file with a bad schema", (*state_with, "bad-schema.json"), 1, "invalid state"),
+    ("state for a plain service", (*state_with, "service-state.json"), 1, "invalid state"),
+    # stores that are no store
+    ("/dev/null as the store", ("--store", "/dev/null", "services", "list"), 1, "error"),
+    ("a directory as the store", ("--store", "a-directory", "services", "list"), 2, "directory"),
+    ("a file that is no database", ("--store", "not-a-store.db", "services", "list"),
+     1, "cannot use the store"),
+    ("a store in no directory", ("--store", "absent/dir/x.db", "services", "set-public",
+     "Greeter", "false"), 1, "error"),
+    # endpoints, with and without credentials
+    ("an endpoint that is no URL", (*register_with[:2], "not a url", "--manifest",
+     "manifest.json"), 1, "not a url"),
+    ("an endpoint with another scheme", (*register_with[:2], f"ftp://user:{SECRET}@h/",
+     "--manifest", "manifest.json"), 1, "ftp://***@h/"),
+    ("an endpoint with no host", (*register_with[:2], "http://", "--manifest", "manifest.json"),
+     1, "http://"),
+    ("an endpoint with a bad port", (*register_with[:2], "http://h:99999", "--manifest",
+     "manifest.json"), 1, "99999"),
+    ("a Lambda ARN with no version", (*register_with[:2],
+     "arn:aws:lambda:eu-central-1:123456789012:function:f", "--manifest", "manifest.json"),
+     1, "no function version"),
+    ("an unreachable endpoint with credentials", ("--timeout", "2", *register_with[:2],
+     f"http://user:{SECRET}@127.0.0.1:9"), 1, "http://***@127.0.0.1:9"),
+    ("an unreachable endpoint with a quote in its password", ("--timeout", "2",
+     *register_with[:2], f"http://user:{SECRET}'x@127.0.0.1:9"), 1, "***@127.0.0.1:9"),
+    # a live cluster's admin API
+    ("an admin URL with another scheme", ("--admin-url", f"ftp://user:{SECRET}@h",
+     "services", "list"), 2, "ftp://***@h"),
+    ("an admin URL that is no URL", ("--admin-url", "nope", "deployments", "list"), 2, "'nope'"),
+    ("an unreachable admin URL", (*unreachable_admin, "deployments", "list"),
+     1, "http://***@127.0.0.1:9"),
+    ("an unreachable admin URL, describe", (*unreachable_admin, "deployments", "describe",
+     KNOWN_DP), 1, "http://***@127.0.0.1:9"),
+    ("a write with an admin URL", (*unreachable_admin, "deployments", "remove", KNOWN_DP),
+     2, "read-only"),
+    ("history with an admin URL", (*unreachable_admin, "history"), 2, "--admin-url"),
+]  # fmt: skip
+
+
+def _check_one_failure(result: Any, code: int, says: str) -> None:
+    """The rule for every failing command line: the documented exit code, no traceback, the
+    message quoting the input, and never a URL's password."""
+    from click.testing import Result
+
+    assert isinstance(result, Result)
+    out = result.stdout + result.stderr
+    assert result.exit_code == code, out
+    assert result.exception is None or isinstance(result.exception, SystemExit), out
+    assert "Traceback" not in out
+    assert SECRET not in out
+    if code == 1:
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: ")
+    else:
+        assert result.stderr.count("Error: ") == 1, result.stderr
+    assert says in result.stderr
+
+
+def test_the_table_has_the_issues_sixty_six_kinds_of_bad_command_line() -> None:
+    """The table below covers at least the 66 kinds of bad command line the issue lists, each
+    named once."""
+    names = [name for name, *_ in BAD_COMMAND_LINES]
+    assert len(set(names)) == len(names)
+    assert len(names) >= 66
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [pytest.param(args, code, says, id=name) for name, args, code, says in BAD_COMMAND_LINES],
+)
+def test_a_bad_command_line_is_one_error_and_changes_nothing(
+    bad_inputs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    code: int,
+    says: str,
+) -> None:
+    """Every bad command line exits 1 with one ``error:`` line or 2 with click's usage
+    message, never with a traceback or a password, and leaves the store as it was."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    if "/proc/self/mem" in args and not Path("/proc/self/mem").exists():
+        pytest.skip("needs Linux's /proc")
+    monkeypatch.chdir(bad_inputs)
+    before = _store_state(bad_inputs)
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, list(args), prog_name="restate-versioning")
+    assert time.monotonic() - started < HANG_BOUND  # a hang, not a measure of speed
+    _check_one_failure(result, code, says)
+    assert _store_state(bad_inputs) == before
+
+
+def test_an_unexpected_exception_is_one_error_line_with_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception that is not the library's (a bug, a broken dependency) still becomes one
+    ``error:`` line naming its type, and exit 1: never a traceback."""
+    from click.testing import CliRunner
+
+    from restate_versioning import views
+    from restate_versioning.cli import cli
+
+    def broken(*_: object) -> None:
+        raise RuntimeError(f"boom at http://user:{SECRET}@h/")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(views, "services_list", broken)
+    result = CliRunner().invoke(cli, ["services", "list"])
+    _check_one_failure(result, 1, "unexpected RuntimeError: boom at http://***@h/")
+
+
+def test_credentials_in_an_endpoint_never_show_in_what_the_cli_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint registered with ``user:password@`` is printed with ``***@`` in every table
+    and in JSON."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(SDK_MANIFEST))
+    runner = CliRunner()
+    endpoint = f"http://user:{SECRET}@greeter:9080/"
+    outputs = [
+        runner.invoke(cli, ["deployments", "register", endpoint, "--manifest", "manifest.json"])
+    ]
+    deployment_id = outputs[0].stdout.split()[0]
+    for args in (
+        ["deployments", "list"],
+        ["deployments", "list", "--json"],
+        ["deployments", "describe", deployment_id],
+        ["deployments", "describe", deployment_id, "--json"],
+        ["deployments", "plan-removal", deployment_id],
+        ["history", "--json"],
+    ):
+        outputs.append(runner.invoke(cli, args))
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output
+    assert "http://***@greeter:9080/" in outputs[1].stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("0", 0.0), ("1.5", 1.5), ("86400", 86400.0), ("1e-3", 0.001)]
+)
+def test_a_finite_delay_schedules_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
+) -> None:
+    """``--delay`` takes any finite, non-negative number of seconds that fits a timedelta."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    with StoredRegistry(SQLiteStorage(tmp_path / STORE)) as stored:
+        stored.register("http://127.0.0.1:9081", SDK_MANIFEST)
+    result = CliRunner().invoke(
+        cli, ["invocations", "invoke", "Greeter", "greet", "--delay", value]
+    )
+    assert result.exit_code == 0, result.output
+    expected = "running" if seconds == 0 else "scheduled"
+    assert result.stdout.split()[2] == expected
+
+
+def _silent_listener() -> Any:
+    """A socket on 127.0.0.1 whose connections are accepted by the kernel and never answered:
+    a peer that hangs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    return listener
+
+
+#: How much longer than ``--timeout`` a command may take against a peer that never answers
+#: (starting the interpreter aside): retries, backoff and connection set-up.
+HANG_MARGIN = 6.0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("deployments", "register", "http://127.0.0.1:{port}"), id="discovery"),
+        pytest.param(("--admin-url", "http://127.0.0.1:{port}", "services", "list"), id="admin"),
+    ],
+)
+def test_a_peer_that_never_answers_fails_within_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """``--timeout`` bounds discovery and the admin API: a real socket that accepts and never
+    answers makes the command fail (exit 1, one line) within the timeout plus a margin."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    with _silent_listener() as listener:
+        port = listener.getsockname()[1]
+        command = ["--timeout", "0.5", *(a.format(port=port) for a in args)]
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, command)
+        elapsed = time.monotonic() - started
+    _check_one_failure(result, 1, f"127.0.0.1:{port}")
+    assert elapsed < 0.5 + HANG_MARGIN
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        pytest.param(("invocations", "invoke", "Greeter", "greet", "--delay", "nan"), 2, id="nan"),
+        pytest.param(("--store", "/dev/null", "services", "list"), 1, id="dev-null-store"),
+        pytest.param((*register_with, "deep.json"), 1, id="deep-manifest"),
+        pytest.param((*state_with, "deep.json"), 2, id="deep-state"),
+        pytest.param((*unreachable_admin, "services", "list"), 1, id="admin-credentials"),
+    ],
+)
+def test_no_traceback_reaches_the_terminal_end_to_end(
+    bad_inputs: Path, args: tuple[str, ...], code: int
+) -> None:
+    """Run for real (``python -m restate_versioning``): the same guarantees hold in a real
+    process: the exit code, one line, no traceback, no password."""
+    result = refused(bad_inputs, *args, code=code)
+    assert SECRET not in result.stdout + result.stderr
+    if code == 2:
+        assert result.stderr.count("Error: ") == 1

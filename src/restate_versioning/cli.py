@@ -6,24 +6,36 @@ tables are :mod:`restate_versioning.views`' ``render_*`` text; ``--json`` prints
 as JSON instead.
 
 Exit codes: ``0`` done; ``1`` the library refused or could not do it (a
-:class:`~restate_versioning.VersioningError` or an ``OSError``: one ``error: ...`` line on
-stderr); ``2`` bad usage (click's usage errors, a malformed deployment id, a write with
-``--admin-url``).
+:class:`~restate_versioning.VersioningError`, an ``OSError``, or anything unexpected, shown with
+its type: one ``error: ...`` line on stderr, never a traceback); ``2`` bad usage (click's usage
+errors, a malformed deployment id, a ``--delay`` or ``--timeout`` that is not a finite number
+of seconds in range, a missing file, a write with ``--admin-url``).
+
+What the command line reads is bounded: ``--manifest FILE`` and ``--state FILE`` are read as
+the server reads JSON (UTF-8, no ``NaN``, no key twice, at most 128 levels deep) and may hold at
+most :data:`MAX_FILE_BYTES` (1 MiB, what discovery reads from an endpoint); ``--timeout``
+(default 10 seconds) bounds discovery and each read of a live cluster's admin API. Credentials
+in a URL (``http://user:secret@host/``) are never printed: every URL in what the command line
+prints, on stdout or in an error, is shown by :func:`~restate_versioning.endpoints.redact`.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import click
 
+from . import _json as strict_json
 from . import views
-from .errors import RemovalBlocked, VersioningError
+from .endpoints import redact
+from .errors import InvalidManifest, Problem, RemovalBlocked, VersioningError
 from .ids import parse_deployment_id
 from .manifest import EndpointManifest
 from .model import Invocation, Registration
@@ -32,10 +44,16 @@ from .rules.removal import RemovalPlan
 from .serialization import make_converter
 from .storage import SQLiteStorage, StoredRegistry
 
-__all__ = ["DEFAULT_STORE", "cli", "main"]
+__all__ = ["DEFAULT_STORE", "DEFAULT_TIMEOUT", "MAX_FILE_BYTES", "cli", "main"]
 
 #: Where the registry is kept unless ``--store`` says otherwise.
 DEFAULT_STORE = "restate-versioning.db"
+#: How long, in seconds, discovery and a read of the admin API may take unless ``--timeout``
+#: says otherwise.
+DEFAULT_TIMEOUT = 10.0
+#: The largest ``--manifest`` or ``--state`` file the command line reads, in bytes: what
+#: discovery reads from an endpoint (1 MiB). A larger file is refused without being read whole.
+MAX_FILE_BYTES = 1024 * 1024
 
 _CONVERTER = make_converter()
 
@@ -44,48 +62,168 @@ _CONVERTER = make_converter()
 class _Options:
     store: Path
     admin_url: str | None
+    timeout: float = DEFAULT_TIMEOUT
     stored: StoredRegistry | None = None
 
 
+# A URL with a scheme, up to the first blank or quote: what :func:`_scrub` hands to ``redact``.
+# A scheme starts where no scheme character precedes it: a long run of letters costs one pass.
+_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
+#: The URLs given on this command line, whose credentials are hidden wherever they show up.
+_GIVEN: set[str] = set()
+
+
+def _scrub(text: str) -> str:
+    """``text`` with the credentials of every URL in it shown as ``***`` (by ``redact``): the
+    URLs given on the command line wherever they appear (also quoted, whatever their
+    password holds), then anything else that looks like a URL."""
+    for url in sorted(_GIVEN, key=len, reverse=True):
+        hidden = redact(url)
+        if hidden != url:
+            text = text.replace(repr(url)[1:-1], repr(hidden)[1:-1]).replace(url, hidden)
+    return _URL.sub(lambda match: redact(match.group()), text)
+
+
+def _given(url: str) -> str:
+    """Remember ``url`` as given on the command line, so that its credentials never show."""
+    _GIVEN.add(url)
+    return url
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    click.echo(_scrub(text), err=err)
+
+
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    _echo(f"error: {' '.join(message.splitlines())}", err=True)
     raise SystemExit(1)
 
 
 class _Group(click.Group):
-    """Turns the library's refusals into one ``error: ...`` line and exit code 1."""
+    """Turns every exception that reaches the top into one ``error: ...`` line on stderr and
+    exit code 1, never a traceback: the library's refusals and ``OSError`` by their message,
+    anything else by its type and message. Click's own usage errors (exit 2) and exits pass
+    through; a usage error's message has its URLs' credentials hidden too."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RemovalBlocked as exc:
-            click.echo(views.render_removal_plan(exc.plan))
+            _echo(views.render_removal_plan(exc.plan))
             _fail(
                 f"removing deployment {exc.plan.deployment_id!r} is not safe; "
                 f"use --force to remove it anyway"
             )
+        except click.ClickException as exc:
+            _hide_credentials(exc)
+            raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
         except VersioningError as exc:
             _fail(str(exc))
         except OSError as exc:
             _fail(str(exc))
+        except Exception as exc:
+            _fail(_unexpected(exc))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's ``main``, with a last net for what fails outside :meth:`invoke` (closing the
+        store, parsing): one ``error:`` line and exit 1 there too."""
+        try:
+            return super().main(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # only without standalone mode: the caller handles click's own exits
+        except Exception as exc:
+            _fail(str(exc) if isinstance(exc, VersioningError | OSError) else _unexpected(exc))
+        finally:
+            _GIVEN.clear()
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Click's, with the credentials of any URL in a usage error hidden."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            _hide_credentials(exc)
+            raise
+
+
+def _hide_credentials(exc: click.ClickException) -> None:
+    """Hide the credentials of the URLs in a usage error's message (click declares the
+    message final; it is rewritten once, before it is shown)."""
+    vars(exc)["message"] = _scrub(exc.message)
+
+
+def _unexpected(exc: BaseException) -> str:
+    message = str(exc) or "(no message)"
+    return f"unexpected {type(exc).__name__}: {message}"
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[float, Any]
+else:  # generic only in click's stubs of recent versions
+    _ParamType = click.ParamType
+
+
+class _Seconds(_ParamType):
+    """A number of seconds: finite, not negative (or positive, for a timeout), and small
+    enough for a ``timedelta``. Anything else (``nan``, ``inf``, ``1e300``, ``-1``) is a usage
+    error quoting the value."""
+
+    name = "seconds"
+
+    def __init__(self, *, positive: bool) -> None:
+        self.positive = positive
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            seconds = value
+        else:
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        if seconds < 0 or (self.positive and seconds == 0):
+            needed = "more than 0" if self.positive else "0 or more"
+            self.fail(f"{value!r} seconds: it must be {needed}", param, ctx)
+        try:
+            timedelta(seconds=seconds)
+        except OverflowError:
+            self.fail(f"{value!r} seconds is too long (more than {timedelta.max})", param, ctx)
+        return seconds
 
 
 # --- plumbing -----------------------------------------------------------------------------
 
 
+def _options(ctx: click.Context) -> _Options:
+    options = ctx.find_object(_Options)
+    assert options is not None, "the cli group sets them"
+    return options
+
+
 def _registry(ctx: click.Context) -> Registry:
     """The registry to read: the live cluster, the store, or an empty one if there is no store
     yet (reading creates no file)."""
-    options: _Options = ctx.find_object(_Options)  # type: ignore[assignment]
+    options = _options(ctx)
     if options.admin_url is not None:
         try:
             from .admin import AdminSource
         except ImportError:  # pragma: no cover - httpx is a dev dependency
             _fail("--admin-url needs httpx: pip install 'restate-versioning[admin]'")
         try:
-            source = AdminSource(options.admin_url)
+            source = AdminSource(options.admin_url, timeout=options.timeout)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--admin-url'") from None
+            raise click.BadParameter(_scrub(str(exc)), param_hint="'--admin-url'") from None
         return source.load()
     if options.stored is None and not options.store.exists():
         return Registry()
@@ -94,7 +232,7 @@ def _registry(ctx: click.Context) -> Registry:
 
 def _stored(ctx: click.Context) -> StoredRegistry:
     """The store, for a command that changes it; a usage error with ``--admin-url``."""
-    options: _Options = ctx.find_object(_Options)  # type: ignore[assignment]
+    options = _options(ctx)
     if options.admin_url is not None:
         raise click.UsageError(
             f"{ctx.command_path} changes the registry; --admin-url is read-only", ctx
@@ -113,7 +251,30 @@ def _deployment_id(ctx: click.Context, param: click.Parameter, value: str) -> st
 
 
 def _json(value: Any) -> None:
-    click.echo(json.dumps(_CONVERTER.unstructure(value), indent=2))
+    _echo(json.dumps(_CONVERTER.unstructure(value), indent=2))
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``, read strictly and at most :data:`MAX_FILE_BYTES` of it (a larger
+    file is refused before it is read whole). Raises ``JsonError``, or ``OSError`` if the file
+    cannot be read."""
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise strict_json.JsonError(
+            "$", f"the file is larger than the limit of {MAX_FILE_BYTES} bytes"
+        )
+    return strict_json.loads(data, max_bytes=MAX_FILE_BYTES)
+
+
+def _manifest_file(path: Path) -> EndpointManifest:
+    """The manifest in ``path``; :class:`InvalidManifest` (exit 1) if it is not strict JSON
+    within the size limit, or not a valid manifest."""
+    try:
+        document = _read_json(path)
+    except strict_json.JsonError as exc:
+        raise InvalidManifest([Problem(exc.path, f"{str(path)!r}: {exc.reason}")]) from None
+    return EndpointManifest.from_json(document)
 
 
 def _plan_json(plan: RemovalPlan) -> dict[str, Any]:
@@ -141,12 +302,18 @@ def _state_file(ctx: click.Context, path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        state = json.loads(path.read_bytes())
-    except ValueError as exc:
-        raise click.BadParameter(f"{str(path)!r} is not JSON: {exc}", ctx) from None
-    if not isinstance(state, dict):
+        state = _read_json(path)
+    except strict_json.JsonError as exc:
         raise click.BadParameter(
-            f"{str(path)!r} must hold a JSON object of services, not {state!r}", ctx
+            f"{str(path)!r} is not JSON: {exc}", ctx, param_hint="'--state'"
+        ) from None
+    if not isinstance(state, dict):
+        shown = repr(state)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise click.BadParameter(
+            f"{str(path)!r} must hold a JSON object of services, not {shown}",
+            ctx,
+            param_hint="'--state'",
         )
     return state
 
@@ -171,11 +338,20 @@ deployment_id_argument = click.argument("deployment_id", metavar="ID", callback=
     metavar="URL",
     help="Read a live cluster's admin API (http://host:9070) instead; read-only.",
 )
+@click.option(
+    "--timeout",
+    type=_Seconds(positive=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds that discovery, and each read of the admin API, may take.",
+)
 @click.version_option(package_name="restate-versioning")
 @click.pass_context
-def cli(ctx: click.Context, store: Path, admin_url: str | None) -> None:
+def cli(ctx: click.Context, store: Path, admin_url: str | None, timeout: float) -> None:
     """Restate's versioning rules: deployments, revisions, draining and safe removal."""
-    ctx.obj = _Options(store, admin_url)
+    if admin_url is not None:
+        _given(admin_url)
+    ctx.obj = _Options(store, admin_url, timeout)
 
 
 @cli.group()
@@ -197,7 +373,7 @@ def services_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _json(rows)
     else:
-        click.echo(views.render_services_list(rows))
+        _echo(views.render_services_list(rows))
 
 
 @services.command("status")
@@ -212,9 +388,9 @@ def services_status(ctx: click.Context, service: str | None, as_json: bool) -> N
     if as_json:
         _json({"handlers": rows, "active_keys": keys})
         return
-    click.echo(views.render_services_status(rows))
+    _echo(views.render_services_status(rows))
     if keys:
-        click.echo(views.render_active_keys(keys))
+        _echo(views.render_active_keys(keys))
 
 
 @services.command("set-public")
@@ -225,7 +401,7 @@ def services_set_public(ctx: click.Context, name: str, public: bool) -> None:
     """Make a service's latest revision public or private."""
     revision = _stored(ctx).set_public(name, public)
     visibility = "public" if revision.public else "private"
-    click.echo(f"{revision.name} revision {revision.revision} is now {visibility}")
+    _echo(f"{revision.name} revision {revision.revision} is now {visibility}")
 
 
 @deployments.command("list")
@@ -237,7 +413,7 @@ def deployments_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _json(rows)
     else:
-        click.echo(views.render_deployments_list(rows))
+        _echo(views.render_deployments_list(rows))
 
 
 @deployments.command("describe")
@@ -250,7 +426,7 @@ def deployments_describe(ctx: click.Context, deployment_id: str, as_json: bool) 
     if as_json:
         _json(description)
     else:
-        click.echo(views.render_deployment_description(description))
+        _echo(views.render_deployment_description(description))
 
 
 @deployments.command("register")
@@ -283,12 +459,13 @@ def deployments_register(
 
     A new revision that cannot read the state the revisions before it may have written is
     refused (exit 1) unless --breaking or --force."""
+    _given(endpoint)
     state = _state_file(ctx, state_file)
     stored = _stored(ctx)
     if manifest is not None:
         result = stored.register(
             endpoint,
-            EndpointManifest.from_json(manifest.read_bytes()),
+            _manifest_file(manifest),
             force=force,
             breaking=breaking,
             dry_run=dry_run,
@@ -302,13 +479,13 @@ def deployments_register(
         result = register_endpoint(
             stored,
             endpoint,
-            HttpTransport(),
+            HttpTransport(timeout=_options(ctx).timeout),
             force=force,
             breaking=breaking,
             dry_run=dry_run,
             state=state,
         )
-    click.echo(_registration(result))
+    _echo(_registration(result))
 
 
 @deployments.command("plan-removal")
@@ -319,9 +496,9 @@ def deployments_plan_removal(ctx: click.Context, deployment_id: str, as_json: bo
     """Whether removing a deployment now is safe, why not, and what it would do."""
     plan = _registry(ctx).removal_plan(deployment_id)
     if as_json:
-        click.echo(json.dumps(_plan_json(plan), indent=2))
+        _echo(json.dumps(_plan_json(plan), indent=2))
     else:
-        click.echo(views.render_removal_plan(plan))
+        _echo(views.render_removal_plan(plan))
 
 
 @deployments.command("remove")
@@ -331,11 +508,11 @@ def deployments_plan_removal(ctx: click.Context, deployment_id: str, as_json: bo
 def deployments_remove(ctx: click.Context, deployment_id: str, force: bool) -> None:
     """Remove a deployment; refused (exit 1) unless it is safe or --force is given."""
     removal = _stored(ctx).remove(deployment_id, force=force)
-    click.echo(f"removed {removal.deployment.id}" + (" (forced)" if removal.forced else ""))
+    _echo(f"removed {removal.deployment.id}" + (" (forced)" if removal.forced else ""))
     for blocker in removal.overridden:
-        click.echo(f"  overridden {blocker.kind.value}: {blocker.message}")
+        _echo(f"  overridden {blocker.kind.value}: {blocker.message}")
     for effect in removal.effects:
-        click.echo(f"  {effect}")
+        _echo(f"  {effect}")
 
 
 @deployments.command("drained")
@@ -345,11 +522,11 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
     """The removal plans of every deployment that is safe to remove now."""
     plans: Sequence[RemovalPlan] = _registry(ctx).drained()
     if as_json:
-        click.echo(json.dumps([_plan_json(p) for p in plans], indent=2))
+        _echo(json.dumps([_plan_json(p) for p in plans], indent=2))
     elif not plans:
-        click.echo("No deployment is safe to remove now.")
+        _echo("No deployment is safe to remove now.")
     else:
-        click.echo("\n\n".join(views.render_removal_plan(p) for p in plans))
+        _echo("\n\n".join(views.render_removal_plan(p) for p in plans))
 
 
 @deployments.command("promote")
@@ -359,7 +536,7 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
 def deployments_promote(ctx: click.Context, deployment_id: str, breaking: bool) -> None:
     """Make a deployment's services the latest again (an instant rollback); refused (exit 1)
     if one of them cannot read the state newer revisions may have written, unless --breaking."""
-    click.echo(_registration(_stored(ctx).promote(deployment_id, breaking=breaking)))
+    _echo(_registration(_stored(ctx).promote(deployment_id, breaking=breaking)))
 
 
 @cli.group()
@@ -383,7 +560,9 @@ def _invocation_line(invocation: Invocation) -> str:
 @click.option(
     "--caller", metavar="SERVICE/HANDLER", help="Call from this handler, not the ingress."
 )
-@click.option("--delay", type=click.FloatRange(min=0), help="Start after this many seconds.")
+@click.option(
+    "--delay", type=_Seconds(positive=False), help="Start after this many seconds (0 or more)."
+)
 @click.pass_context
 def invocations_invoke(
     ctx: click.Context,
@@ -401,7 +580,7 @@ def invocations_invoke(
         caller=caller,
         delay=timedelta(seconds=delay) if delay is not None else None,
     )
-    click.echo(_invocation_line(invocation))
+    _echo(_invocation_line(invocation))
 
 
 def _invocation_command(name: str, doc: str) -> None:
@@ -409,7 +588,7 @@ def _invocation_command(name: str, doc: str) -> None:
     @click.argument("invocation_id", metavar="ID")
     @click.pass_context
     def command(ctx: click.Context, invocation_id: str) -> None:
-        click.echo(_invocation_line(getattr(_stored(ctx), name)(invocation_id)))
+        _echo(_invocation_line(getattr(_stored(ctx), name)(invocation_id)))
 
 
 for _name, _doc in (
@@ -430,7 +609,7 @@ def invocations_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _json(found)
     elif found:
-        click.echo(views.render_invocations(found))
+        _echo(views.render_invocations(found))
 
 
 @cli.command("history")
@@ -438,7 +617,7 @@ def invocations_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def history(ctx: click.Context, as_json: bool) -> None:
     """What was done to the store, when, and what it did."""
-    options: _Options = ctx.find_object(_Options)  # type: ignore[assignment]
+    options = _options(ctx)
     if options.admin_url is not None:
         raise click.UsageError("history is kept in a store; --admin-url has none", ctx)
     records = _stored(ctx).history() if options.store.exists() else ()
@@ -446,7 +625,7 @@ def history(ctx: click.Context, as_json: bool) -> None:
         _json(records)
         return
     if records:
-        click.echo(views.render_history(records))
+        _echo(views.render_history(records))
 
 
 def main() -> None:
