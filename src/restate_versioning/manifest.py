@@ -307,29 +307,32 @@ def _freeze_json(value: Any) -> Any:
 
 def _check_json(manifest: EndpointManifest) -> None:
     """Raise :class:`InvalidManifest` unless every option, metadata entry and payload of
-    ``manifest`` is made of JSON values (as ``_json.check_value`` says), at most 128 levels
-    deep and :data:`MAX_MANIFEST_VALUES` values in all: what a value built by hand needs to be
-    registered and written out. Every problem at once, each at its ``$.path``."""
-    problems: list[Problem] = []
-    for index, service in enumerate(manifest.services):
-        path = f"$.services[{index}]"
-        _check_part(dict(service.options), path, problems)
-        if service.metadata is not None:
-            _check_part({"metadata": service.metadata}, path, problems)
-        for handler_index, handler in enumerate(service.handlers):
-            where = f"{path}.handlers[{handler_index}]"
-            _check_part(dict(handler.options), where, problems)
-            parts = {"metadata": handler.metadata, "input": handler.input, "output": handler.output}
-            _check_part({k: v for k, v in parts.items() if v is not None}, where, problems)
-    if problems:
-        raise InvalidManifest(problems)
-
-
-def _check_part(part: Mapping[str, Any], path: str, problems: list[Problem]) -> None:
+    ``manifest`` is made of JSON values (as ``_json.check_value`` says), nested at most 128
+    levels deep counted from the top of the manifest, with at most :data:`MAX_MANIFEST_VALUES`
+    values in all: what a value built by hand needs to have a JSON form. The problem is at its
+    ``$.path``."""
+    skeleton = {
+        "services": [
+            {
+                **service.options,
+                "metadata": service.metadata,
+                "handlers": [
+                    {
+                        **handler.options,
+                        "metadata": handler.metadata,
+                        "input": handler.input,
+                        "output": handler.output,
+                    }
+                    for handler in service.handlers
+                ],
+            }
+            for service in manifest.services
+        ]
+    }
     try:
-        _json.check_value(part, path, max_values=MAX_MANIFEST_VALUES)
+        _json.check_value(skeleton, "$", max_values=MAX_MANIFEST_VALUES)
     except _json.JsonError as exc:
-        problems.append(Problem(exc.path, exc.reason))
+        raise InvalidManifest([Problem(exc.path, exc.reason)]) from None
 
 
 # --- JSON text, read as the server reads it -------------------------------------------------
