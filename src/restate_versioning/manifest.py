@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import enum
 import json
+import math
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
@@ -244,7 +245,14 @@ class EndpointManifest:
         :class:`InvalidManifest` for a value built by hand whose options, metadata or payloads
         hold what is not JSON (or nest deeper than 128 levels): one that :meth:`from_json`
         made always has a JSON form."""
-        _check_json(self)
+        try:
+            return self._json()
+        except _NotJson:
+            pass
+        _check_json(self)  # says where, and why
+        raise InvalidManifest([Problem("$", "the manifest holds what is not a JSON value")])
+
+    def _json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.protocol_mode is not None:
             out["protocolMode"] = self.protocol_mode.value
@@ -256,14 +264,22 @@ class EndpointManifest:
         return out
 
 
-def _common_json(out: dict[str, Any], item: ServiceManifest | HandlerManifest) -> dict[str, Any]:
+# How deep the objects of services and handlers are in a manifest (the manifest is level 1).
+_SERVICE_DEPTH = 3
+_HANDLER_DEPTH = 5
+
+
+def _common_json(
+    out: dict[str, Any], item: ServiceManifest | HandlerManifest, depth: int
+) -> dict[str, Any]:
     if item.documentation is not None:
         out["documentation"] = item.documentation
     if item.ingress_private is not None:
         out["ingressPrivate"] = item.ingress_private
-    out.update(item.options)
+    for name, value in item.options.items():
+        out[name] = _thaw(value, depth + 1)
     if item.metadata is not None:
-        out["metadata"] = dict(item.metadata)
+        out["metadata"] = _thaw(item.metadata, depth + 1)
     return out
 
 
@@ -273,7 +289,7 @@ def _service_json(service: ServiceManifest) -> dict[str, Any]:
         "ty": service.type.value,
         "handlers": [_handler_json(h) for h in service.handlers],
     }
-    return _common_json(out, service)
+    return _common_json(out, service, _SERVICE_DEPTH)
 
 
 def _handler_json(handler: HandlerManifest) -> dict[str, Any]:
@@ -283,16 +299,40 @@ def _handler_json(handler: HandlerManifest) -> dict[str, Any]:
     for field in ("input", "output"):
         payload = getattr(handler, field)
         if payload is not None:
-            out[field] = _thaw(payload)
-    return _common_json(out, handler)
+            out[field] = _thaw(payload, _HANDLER_DEPTH + 1)
+    return _common_json(out, handler, _HANDLER_DEPTH)
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, FrozenMap):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
+class _NotJson(Exception):
+    """What :func:`_thaw` met is no JSON value, or too deep; :func:`_check_json` says more."""
+
+
+def _thaw(value: Any, depth: int) -> Any:
+    """``value``, at level ``depth`` of a manifest, as plain JSON values (dicts and lists),
+    or :class:`_NotJson` if it holds anything else or nests deeper than 128 levels in all
+    (so the recursion is bounded)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float or isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise _NotJson
+    if isinstance(value, str | int):
+        return value
+    if depth > _json.MAX_DEPTH:
+        raise _NotJson
+    if isinstance(value, Mapping):
+        items = value._data.items() if isinstance(value, FrozenMap) else value.items()
+        out: dict[str, Any] = {}
+        for key, item in items:
+            if not isinstance(key, str):
+                raise _NotJson
+            out[key] = _thaw(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_thaw(item, depth + 1) for item in value]
+    raise _NotJson
 
 
 def _freeze_json(value: Any) -> Any:
@@ -373,6 +413,10 @@ def _unquote(shown: str) -> str:
     return key if isinstance(key, str) else shown
 
 
+_LARGE_NUMBER = re.compile(r"[eE]\+?\d{3}|\d{309}")
+_LARGE_NUMBER_BYTES = re.compile(rb"[eE]\+?\d{3}|\d{309}")
+
+
 def _read_text(document: str | bytes | bytearray) -> Any:
     """The JSON value of manifest text, or :class:`InvalidManifest`: one problem at the path of
     what the server refuses too, quoting the start of the input."""
@@ -380,7 +424,14 @@ def _read_text(document: str | bytes | bytearray) -> Any:
     try:
         value = _json.loads(document, max_bytes=MAX_MANIFEST_BYTES)
         # Python reads a number too large for a double (1e400) as infinity; serde refuses it.
-        _json.check_value(value, "$", max_values=MAX_MANIFEST_VALUES)
+        # Only text with a 3-digit exponent or 309 digits in a row can hold one.
+        large = (
+            _LARGE_NUMBER.search(document)
+            if isinstance(document, str)
+            else _LARGE_NUMBER_BYTES.search(document)
+        )
+        if large is not None:
+            _json.check_value(value, "$", max_values=MAX_MANIFEST_VALUES)
     except _json.JsonError as exc:
         path = exc.path
         if path == "$":
