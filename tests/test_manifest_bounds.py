@@ -604,3 +604,17 @@ def test_state_given_to_register_must_be_json_values(
     assert problem.path == "state['Cart']" + path
     assert reason in problem.message
     assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize("key", [7, 10**5000, None], ids=["int", "an-int-of-5001-digits", "none"])
+def test_a_state_key_that_is_not_a_string_is_refused_whatever_it_is(
+    key: Any, registry: Registry
+) -> None:
+    """A key that is not a string, even an integer too long to print, is an
+    :class:`InvalidStateSchema` problem, through ``state_metadata`` and ``register``."""
+    with pytest.raises(InvalidStateSchema, match="a state key is a non-empty string"):
+        state_metadata({key: {}})
+    document = manifest(service("Cart", "VIRTUAL_OBJECT"))
+    with pytest.raises(InvalidStateSchema, match="a state key is a non-empty string"):
+        registry.register(V1, document, state={"Cart": {key: {}}})
+    assert registry.snapshot() == Registry().snapshot()

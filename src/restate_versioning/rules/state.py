@@ -86,7 +86,7 @@ def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:
     problems: list[Problem] = []
     found: dict[str, str] = {}
     for key, schema in schemas.items():
-        _declare(key, schema, f"[{key!r}]", found, problems)
+        _declare(key, schema, f"[{_shown_key(key)}]", found, problems)
     if problems:
         raise InvalidStateSchema(problems)
     return {STATE_METADATA_PREFIX + key: text for key, text in found.items()}
@@ -115,7 +115,9 @@ def declared_state(
             )
         else:
             for key, schema in given.items():
-                _declare(key, schema, f"state[{service.name!r}][{key!r}]", found, problems)
+                _declare(
+                    key, schema, f"state[{service.name!r}][{_shown_key(key)}]", found, problems
+                )
     _stateful(service.name, service.type, found, f"$.services[{index}]", problems)
     if problems:
         raise InvalidStateSchema(problems)
@@ -173,6 +175,12 @@ def _from_metadata(
             continue
         _declare(key, schema, where, found, problems)
     return found
+
+
+def _shown_key(key: object) -> str:
+    """A state key as a path shows it: ``repr`` for a string, a short form for anything else
+    (an ``int`` may be too long for ``repr``)."""
+    return repr(key) if isinstance(key, str) else _show(key)
 
 
 def _stateful(
