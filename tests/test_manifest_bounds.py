@@ -327,6 +327,12 @@ NOT_JSON_VALUES = [
         id="nan-protocol-version",
     ),
     pytest.param(INT_KEY, "$", "the key 7 is not a string", id="an-int-key-at-the-top"),
+    pytest.param(
+        with_handler_input({10**5000: 1}),
+        "$",  # where is not told: what tells it cannot print the key
+        "a key is not a string (an integer too long to print)",
+        id="an-int-key-too-long-to-print",
+    ),
 ]
 
 
@@ -562,6 +568,9 @@ NOT_JSON_SCHEMAS = [
     pytest.param({"maximum": math.nan}, "['cart'].maximum", "nan is not", id="nan"),
     pytest.param({"enum": {1, 2}}, "['cart'].enum", "(set) is not", id="a-set"),
     pytest.param({"properties": {1: {}}}, "['cart'].properties", "the key 1", id="an-int-key"),
+    pytest.param(
+        {"properties": {10**5000: {}}}, "['cart']", "an integer too long", id="a-5001-digit-key"
+    ),
     pytest.param(
         deep_value(3000), "['cart']" + "[0]" * 128, "nested deeper than 128", id="3000-levels"
     ),

@@ -73,6 +73,7 @@ HOSTILE_VALUES = st.one_of(
     st.integers(100, 5_000).map(lambda n: _deep(n)),
     st.integers(2**64 - 2, 2**64 + 2),
     st.integers(4_400, 5_000).map(lambda digits: 10**digits),  # too long for str()
+    st.integers(4_400, 5_000).map(lambda digits: {10**digits: 1}),  # a key too long to print
     st.integers(10_000, 100_000).map(lambda n: "x" * n),
     st.just((({"a": [1]},),)),
 )

@@ -231,7 +231,7 @@ class EndpointManifest:
             parsed = _read_text(document)
         elif isinstance(document, Mapping):
             try:
-                _json.check_value(document, "$", max_values=MAX_MANIFEST_VALUES)
+                _json_value(document, "$", MAX_MANIFEST_VALUES)
             except _json.JsonError as exc:
                 raise InvalidManifest([Problem(exc.path, exc.reason)]) from None
         problems: list[Problem] = []
@@ -370,9 +370,22 @@ def _check_json(manifest: EndpointManifest) -> None:
         ]
     }
     try:
-        _json.check_value(skeleton, "$", max_values=MAX_MANIFEST_VALUES)
+        _json_value(skeleton, "$", MAX_MANIFEST_VALUES)
     except _json.JsonError as exc:
         raise InvalidManifest([Problem(exc.path, exc.reason)]) from None
+
+
+def _json_value(value: Any, path: str, max_values: int = _json.MAX_VALUES) -> None:
+    """``_json.check_value``, raising only :class:`_json.JsonError`: a key it cannot quote (an
+    integer too long for ``str()``, which raises ``ValueError``) is a key that is no string."""
+    try:
+        _json.check_value(value, path, max_values=max_values)
+    except _json.JsonError:
+        raise
+    except ValueError:
+        raise _json.JsonError(
+            path, "a key is not a string (an integer too long to print)"
+        ) from None
 
 
 # --- JSON text, read as the server reads it -------------------------------------------------
@@ -431,7 +444,7 @@ def _read_text(document: str | bytes | bytearray) -> Any:
             else _LARGE_NUMBER_BYTES.search(document)
         )
         if large is not None:
-            _json.check_value(value, "$", max_values=MAX_MANIFEST_VALUES)
+            _json_value(value, "$", MAX_MANIFEST_VALUES)
     except _json.JsonError as exc:
         path = exc.path
         if path == "$":
