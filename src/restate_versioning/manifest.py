@@ -11,21 +11,38 @@ Fields the model does not interpret (timeouts, retention, retry policy, payload 
 kept as they were sent, so a manifest round-trips exactly through :meth:`EndpointManifest.to_json`
 (except that an optional field sent as ``null`` is read, as the server reads it, as absent;
 ``metadata`` and the required fields may not be ``null``).
+
+JSON is read as the server reads it (serde_json), within bounds (:mod:`restate_versioning._json`):
+UTF-8 text only, no ``NaN`` or ``Infinity``, no number too large for a double, no key twice in an
+object, at most 128 levels of nesting and at most :data:`MAX_MANIFEST_BYTES` of text (or, for a
+manifest given as a ``Mapping``, :data:`MAX_MANIFEST_VALUES` values, all of them JSON values).
+Each refusal is an :class:`~restate_versioning.errors.InvalidManifest` problem at the ``$.path``
+of the offending value, worded as the server words it where it has words for it. Going further
+than restate-server 1.7.12: inside ``metadata`` and a payload's ``jsonSchema`` the server keeps
+the last of two equal keys, and the library refuses them as everywhere else; and the server has
+no size limit of its own.
 """
 
 from __future__ import annotations
 
+import ast
 import enum
 import json
+import math
+import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from . import _json
 from ._frozen import FrozenMap, freeze
 from .errors import InvalidManifest, Problem
 
 __all__ = [
+    "MAX_MANIFEST_BYTES",
+    "MAX_MANIFEST_VALUES",
     "EndpointManifest",
     "HandlerManifest",
     "HandlerType",
@@ -33,6 +50,15 @@ __all__ = [
     "ServiceManifest",
     "ServiceType",
 ]
+
+#: The largest manifest read, in bytes of UTF-8 text (1 MiB): what discovery reads at most.
+#: Larger text given to :meth:`EndpointManifest.from_json` (or to ``Registry.register``, or to
+#: the command line) is an :class:`~restate_versioning.errors.InvalidManifest` quoting its size
+#: and the limit. The largest real manifests are a few tens of kilobytes.
+MAX_MANIFEST_BYTES = 1024 * 1024
+#: The most values (scalars, arrays and objects) a manifest given as a ``Mapping`` may hold: as
+#: many as :data:`MAX_MANIFEST_BYTES` of JSON text can (``[0,0,...]``, two bytes a value).
+MAX_MANIFEST_VALUES = MAX_MANIFEST_BYTES // 2
 
 
 class ServiceType(enum.Enum):
@@ -119,6 +145,7 @@ PAYLOAD_FIELDS: Mapping[str, Mapping[str, str]] = {
     "output": {"setContentTypeIfEmpty": "boolean", "contentType": "string", "jsonSchema": "any"},
 }
 _MAX_PROTOCOL = 2**64 - 1  # the server decodes a u64; registration bounds it further
+_MAX_U64 = 2**64 - 1  # durations (milliseconds) and counts: the server decodes a u64
 
 
 @attrs.frozen
@@ -188,15 +215,25 @@ class EndpointManifest:
 
     @classmethod
     def from_json(cls, document: str | bytes | bytearray | Mapping[str, Any]) -> EndpointManifest:
-        """Read a discovery answer. Raises :class:`InvalidManifest` listing every problem."""
+        """Read a discovery answer: JSON text (a ``str``, or UTF-8 bytes) or a ``Mapping``
+        already decoded. Raises :class:`InvalidManifest` listing every problem, and nothing
+        else, whatever ``document`` holds.
+
+        Text is read as the server reads it: malformed JSON, bytes that are not UTF-8, ``NaN``
+        and ``Infinity``, a number too large for a double, a key twice in one object, nesting
+        deeper than 128 levels, or more than :data:`MAX_MANIFEST_BYTES` bytes are each one
+        problem, at the ``$.path`` where it is (``$`` for the size), quoting the start of the
+        input. A ``Mapping`` must hold JSON values only (``None``, ``bool``, ``int``, finite
+        ``float``, ``str``, lists or tuples, mappings with ``str`` keys), at most 128 levels
+        deep and :data:`MAX_MANIFEST_VALUES` values in all."""
         parsed: object = document
         if isinstance(document, str | bytes | bytearray):
+            parsed = _read_text(document)
+        elif isinstance(document, Mapping):
             try:
-                parsed = json.loads(document)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidManifest(
-                    [Problem("$", f"malformed JSON ({exc}) in {document[:80]!r}")]
-                ) from None
+                _json_value(document, "$", MAX_MANIFEST_VALUES)
+            except _json.JsonError as exc:
+                raise InvalidManifest([Problem(exc.path, exc.reason)]) from None
         problems: list[Problem] = []
         manifest = _read_endpoint(parsed, "$", problems)
         if problems or manifest is None:
@@ -204,7 +241,18 @@ class EndpointManifest:
         return manifest
 
     def to_json(self) -> dict[str, Any]:
-        """The discovery JSON of this manifest (the inverse of :meth:`from_json`)."""
+        """The discovery JSON of this manifest (the inverse of :meth:`from_json`). Raises
+        :class:`InvalidManifest` for a value built by hand whose options, metadata or payloads
+        hold what is not JSON (or nest deeper than 128 levels): one that :meth:`from_json`
+        made always has a JSON form."""
+        try:
+            return self._json()
+        except _NotJson:
+            pass
+        _check_json(self)  # says where, and why
+        raise InvalidManifest([Problem("$", "the manifest holds what is not a JSON value")])
+
+    def _json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.protocol_mode is not None:
             out["protocolMode"] = self.protocol_mode.value
@@ -216,14 +264,22 @@ class EndpointManifest:
         return out
 
 
-def _common_json(out: dict[str, Any], item: ServiceManifest | HandlerManifest) -> dict[str, Any]:
+# How deep the objects of services and handlers are in a manifest (the manifest is level 1).
+_SERVICE_DEPTH = 3
+_HANDLER_DEPTH = 5
+
+
+def _common_json(
+    out: dict[str, Any], item: ServiceManifest | HandlerManifest, depth: int
+) -> dict[str, Any]:
     if item.documentation is not None:
         out["documentation"] = item.documentation
     if item.ingress_private is not None:
         out["ingressPrivate"] = item.ingress_private
-    out.update(item.options)
+    for name, value in item.options.items():
+        out[name] = _thaw(value, depth + 1)
     if item.metadata is not None:
-        out["metadata"] = dict(item.metadata)
+        out["metadata"] = _thaw(item.metadata, depth + 1)
     return out
 
 
@@ -233,7 +289,7 @@ def _service_json(service: ServiceManifest) -> dict[str, Any]:
         "ty": service.type.value,
         "handlers": [_handler_json(h) for h in service.handlers],
     }
-    return _common_json(out, service)
+    return _common_json(out, service, _SERVICE_DEPTH)
 
 
 def _handler_json(handler: HandlerManifest) -> dict[str, Any]:
@@ -243,24 +299,227 @@ def _handler_json(handler: HandlerManifest) -> dict[str, Any]:
     for field in ("input", "output"):
         payload = getattr(handler, field)
         if payload is not None:
-            out[field] = _thaw(payload)
-    return _common_json(out, handler)
+            out[field] = _thaw(payload, _HANDLER_DEPTH + 1)
+    return _common_json(out, handler, _HANDLER_DEPTH)
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, FrozenMap):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
+class _NotJson(Exception):
+    """What :func:`_thaw` met is no JSON value, or too deep; :func:`_check_json` says more."""
+
+
+def _thaw(value: Any, depth: int) -> Any:
+    """``value``, at level ``depth`` of a manifest, as plain JSON values (dicts and lists),
+    or :class:`_NotJson` if it holds anything else or nests deeper than 128 levels in all
+    (so the recursion is bounded)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float or isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise _NotJson
+    if isinstance(value, str | int):
+        return value
+    if depth > _json.MAX_DEPTH:
+        raise _NotJson
+    if isinstance(value, Mapping):
+        items = value._data.items() if isinstance(value, FrozenMap) else value.items()
+        out: dict[str, Any] = {}
+        for key, item in items:
+            if not isinstance(key, str):
+                raise _NotJson
+            out[key] = _thaw(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_thaw(item, depth + 1) for item in value]
+    raise _NotJson
 
 
 def _freeze_json(value: Any) -> Any:
+    """``value`` (JSON values, checked: at most 128 levels deep) with mappings frozen and
+    arrays (lists or tuples) as tuples, all the way down, so that it hashes."""
     if isinstance(value, Mapping):
         return FrozenMap({k: _freeze_json(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(_freeze_json(v) for v in value)
     return value
+
+
+def _check_json(manifest: EndpointManifest) -> None:
+    """Raise :class:`InvalidManifest` unless every option, metadata entry and payload of
+    ``manifest`` is made of JSON values (as ``_json.check_value`` says), nested at most 128
+    levels deep counted from the top of the manifest, with at most :data:`MAX_MANIFEST_VALUES`
+    values in all: what a value built by hand needs to have a JSON form. The problem is at its
+    ``$.path``."""
+    skeleton = {
+        "services": [
+            {
+                **service.options,
+                "metadata": service.metadata,
+                "handlers": [
+                    {
+                        **handler.options,
+                        "metadata": handler.metadata,
+                        "input": handler.input,
+                        "output": handler.output,
+                    }
+                    for handler in service.handlers
+                ],
+            }
+            for service in manifest.services
+        ]
+    }
+    try:
+        _json_value(skeleton, "$", MAX_MANIFEST_VALUES)
+    except _json.JsonError as exc:
+        raise InvalidManifest([Problem(exc.path, exc.reason)]) from None
+
+
+def _json_value(value: Any, path: str, max_values: int = _json.MAX_VALUES) -> None:
+    """``_json.check_value``, raising only :class:`_json.JsonError`: a key it cannot quote (an
+    integer too long for ``str()``, which raises ``ValueError``) is a key that is no string."""
+    try:
+        _json.check_value(value, path, max_values=max_values)
+    except _json.JsonError:
+        raise
+    except ValueError:
+        raise _json.JsonError(
+            path, "a key is not a string (an integer too long to print)"
+        ) from None
+
+
+# --- JSON text, read as the server reads it -------------------------------------------------
+
+#: The words serde_json (so restate-server) has for what ``_json`` refuses in text, by the start
+#: of ``_json``'s reason: restate-server 1.7.12 answered "received a bad response from the SDK
+#: that cannot be decoded: <words> at line L column C" (``tests/test_manifest_server.py``).
+_SERDE_WORDS = (
+    ("not UTF-8 text", "invalid unicode code point"),
+    ("nested deeper than", "recursion limit exceeded"),
+    ("NaN is not", "expected value"),
+    ("Infinity is not", "expected value"),
+    ("-Infinity is not", "expected value"),
+    ("inf is not", "number out of range"),  # what Python reads 1e400 as
+    ("-inf is not", "number out of range"),
+)
+_TWICE = re.compile(r"the key (.*) appears twice in one object")
+_CONSTANT = re.compile(r"(NaN|Infinity|-Infinity) is not a JSON value")
+
+
+def _server_words(reason: str) -> str:
+    """``_json``'s ``reason`` for text, after the server's words for it where it has some."""
+    twice = _TWICE.fullmatch(reason)
+    if twice is not None:
+        return f"duplicate field `{_unquote(twice.group(1))}`: {reason}"
+    for start, words in _SERDE_WORDS:
+        if reason.startswith(start):
+            return f"{words}: {reason}"
+    return reason
+
+
+def _unquote(shown: str) -> str:
+    """The text of a key ``_json`` quoted with ``repr``."""
+    try:
+        key = ast.literal_eval(shown)
+    except (ValueError, SyntaxError):
+        return shown
+    return key if isinstance(key, str) else shown
+
+
+_LARGE_NUMBER = re.compile(r"[eE]\+?\d{3}|\d{309}")
+_LARGE_NUMBER_BYTES = re.compile(rb"[eE]\+?\d{3}|\d{309}")
+
+
+def _read_text(document: str | bytes | bytearray) -> Any:
+    """The JSON value of manifest text, or :class:`InvalidManifest`: one problem at the path of
+    what the server refuses too, quoting the start of the input."""
+    quoted = repr(document[:80])
+    try:
+        value = _json.loads(document, max_bytes=MAX_MANIFEST_BYTES)
+        # Python reads a number too large for a double (1e400) as infinity; serde refuses it.
+        # Only text with a 3-digit exponent or 309 digits in a row can hold one.
+        large = (
+            _LARGE_NUMBER.search(document)
+            if isinstance(document, str)
+            else _LARGE_NUMBER_BYTES.search(document)
+        )
+        if large is not None:
+            _json_value(value, "$", MAX_MANIFEST_VALUES)
+    except _json.JsonError as exc:
+        path = exc.path
+        if path == "$":
+            path = _locate(document, exc.reason) or path
+        raise InvalidManifest(
+            [Problem(path, f"{_server_words(exc.reason)}, in {quoted}")]
+        ) from None
+    return value
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+
+
+def _locate(document: str | bytes | bytearray, reason: str) -> str | None:
+    """The ``$.path`` of what ``_json.loads`` refused in UTF-8 JSON text for ``reason``: the
+    second of two equal keys, the first ``NaN``/``Infinity``, or the first container nested
+    deeper than 128 levels; ``None`` for other reasons or if it is not found. One pass over the
+    tokens, without recursion: it must not fail where the reading it explains did."""
+    twice, constant = _TWICE.fullmatch(reason), _CONSTANT.fullmatch(reason)
+    deep = reason.startswith("nested deeper than")
+    if twice is None and constant is None and not deep:
+        return None
+    text = document if isinstance(document, str) else bytes(document).decode("utf-8", "replace")
+    # Per open container: [is an object, its key or index now, keys seen, expecting a key].
+    stack: list[list[Any]] = []
+
+    def here() -> str:
+        return "$" + "".join(f".{at}" if is_object else f"[{at}]" for is_object, at, _, _ in stack)
+
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        top = stack[-1] if stack else None
+        if token in ("{", "["):
+            if deep and len(stack) >= _json.MAX_DEPTH:
+                return here()
+            stack.append([token == "{", "" if token == "{" else 0, set(), token == "{"])
+        elif token in ("}", "]"):
+            if stack:
+                stack.pop()
+        elif top is None:
+            continue
+        elif token == ",":
+            if top[0]:
+                top[3] = True
+            else:
+                top[1] += 1
+        elif token == ":":
+            top[3] = False
+        elif top[0] and top[3] and token.startswith('"'):
+            try:
+                key = json.loads(token)
+            except ValueError:
+                return None
+            top[1] = key
+            if twice is not None and key in top[2] and repr(key) == twice.group(1):
+                return here()
+            top[2].add(key)
+        elif constant is not None and token == constant.group(1):
+            return here()
+    return None
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 3
+_SHOWN.maxstring = 80
+_SHOWN.maxother = 80
+_SHOWN.maxlong = 40
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, cut short: what a problem quotes of a value, whatever its size."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:  # an int too long for str(): Python refuses more than 4,300 digits
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
 
 
 # --- reading, with every problem collected --------------------------------------------------
@@ -275,7 +534,7 @@ def _type_name(value: object) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "array"
     if isinstance(value, Mapping):
         return "object"
@@ -293,19 +552,23 @@ def _check_value(value: object, kind: str) -> str | None:
     elif kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     elif kind == "non-negative integer":
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_U64
+        if not ok and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return f"expected u64 (at most {_MAX_U64}), got {_show(value)}"
     else:  # an enumeration: "PAUSE|KILL", "zstd"
-        ok = value in kind.split("|")
+        ok = isinstance(value, str) and value in kind.split("|")
     if ok:
         return None
-    return f"expected a {kind}, got {value!r}"
+    return f"expected a {kind}, got {_show(value)}"
 
 
 def _object(
     value: object, path: str, allowed: set[str], required: tuple[str, ...], problems: list[Problem]
 ) -> Mapping[str, Any] | None:
     if not isinstance(value, Mapping):
-        problems.append(Problem(path, f"expected an object, got {_type_name(value)} {value!r}"))
+        problems.append(
+            Problem(path, f"expected an object, got {_type_name(value)} {_show(value)}")
+        )
         return None
     ok = True
     for key in value:
@@ -348,7 +611,7 @@ def _enum_check(enum_type: Any) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if isinstance(value, str) and value in names:
             return None
-        return f"expected one of {', '.join(names)}, got {value!r}"
+        return f"expected one of {', '.join(names)}, got {_show(value)}"
 
     return check
 
@@ -360,15 +623,15 @@ def _kind_check(kind: str) -> Callable[[Any], str | None]:
 def _protocol_check(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_PROTOCOL:
         return None
-    return f"expected an integer from 1 to {_MAX_PROTOCOL}, got {value!r}"
+    return f"expected an integer from 1 to {_MAX_PROTOCOL}, got {_show(value)}"
 
 
 def _metadata_check(value: Any) -> str | None:
     if not isinstance(value, Mapping):
-        return f"expected an object of strings, got {value!r}"
+        return f"expected an object of strings, got {_show(value)}"
     bad = [k for k, v in value.items() if not isinstance(v, str)]
     if bad:
-        return f"metadata values must be strings, {bad[0]!r} is {value[bad[0]]!r}"
+        return f"metadata values must be strings, {_show(bad[0])} is {_show(value[bad[0]])}"
     return None
 
 
@@ -415,8 +678,10 @@ def _read_endpoint(value: object, path: str, problems: list[Problem]) -> Endpoin
     )
     services: list[ServiceManifest] = []
     raw_services = source.get("services")
-    if "services" in source and not isinstance(raw_services, list):
-        problems.append(Problem(f"{path}.services", f"expected an array, got {raw_services!r}"))
+    if "services" in source and not isinstance(raw_services, list | tuple):
+        problems.append(
+            Problem(f"{path}.services", f"expected an array, got {_show(raw_services)}")
+        )
     elif raw_services is not None:
         for index, raw in enumerate(raw_services):
             service = _read_service(raw, f"{path}.services[{index}]", problems)
@@ -447,8 +712,10 @@ def _read_service(value: object, path: str, problems: list[Problem]) -> ServiceM
     options = _options(value, SERVICE_OPTIONS, path, problems)
     handlers: list[HandlerManifest] = []
     raw_handlers = value.get("handlers")
-    if "handlers" in value and not isinstance(raw_handlers, list):
-        problems.append(Problem(f"{path}.handlers", f"expected an array, got {raw_handlers!r}"))
+    if "handlers" in value and not isinstance(raw_handlers, list | tuple):
+        problems.append(
+            Problem(f"{path}.handlers", f"expected an array, got {_show(raw_handlers)}")
+        )
     elif raw_handlers is not None:
         for index, raw in enumerate(raw_handlers):
             handler = _read_handler(raw, f"{path}.handlers[{index}]", problems)

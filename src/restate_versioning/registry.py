@@ -275,11 +275,16 @@ class Registry:
         """Register what ``endpoint`` serves, as ``POST /deployments`` does.
 
         ``manifest`` is the endpoint's discovery answer, as an :class:`EndpointManifest` or its
-        JSON. Returns the outcome (``CREATED``, ``UNCHANGED``, ``OVERWRITTEN``), the deployment
-        and how each service's latest revision moved. With ``dry_run`` everything is checked
-        and the would-be result returned, and nothing is stored. Raises
-        :class:`InvalidEndpoint`, :class:`InvalidManifest` (every problem at once) or
-        :class:`ServiceTypeChanged`; see :mod:`restate_versioning.rules.registration`.
+        JSON (text, UTF-8 bytes, or a ``Mapping`` of JSON values), read as
+        :meth:`EndpointManifest.from_json` reads it: at most
+        :data:`~restate_versioning.manifest.MAX_MANIFEST_BYTES` of text, no ``NaN``, no key
+        twice, at most 128 levels deep; an :class:`EndpointManifest` built by hand is checked
+        the same way, through its JSON. Returns the outcome (``CREATED``, ``UNCHANGED``,
+        ``OVERWRITTEN``), the deployment and how each service's latest revision moved. With
+        ``dry_run`` everything is checked and the would-be result returned, and nothing is
+        stored. Raises :class:`InvalidEndpoint`, :class:`InvalidManifest` (every problem at
+        once) or :class:`ServiceTypeChanged`; see :mod:`restate_versioning.rules.registration`.
+        Whatever it raises, the registry is left exactly as it was.
 
         Going further than the server: ``state`` declares the JSON Schema of state keys per
         service (``{"Cart": {"items": schema}}``), beside any in the manifest's service
@@ -302,8 +307,10 @@ class Registry:
         now = self._now()
 
         def resolve() -> EndpointManifest:
+            # A value built by hand is read again from its JSON, so that it is checked as the
+            # server would check the discovery answer it stands for.
             if isinstance(manifest, EndpointManifest):
-                return manifest
+                return EndpointManifest.from_json(manifest.to_json())
             return EndpointManifest.from_json(manifest)
 
         plan = plan_registration(

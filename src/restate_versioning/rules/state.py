@@ -53,7 +53,7 @@ from typing import Any
 from .. import _json
 from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
-from ..manifest import ServiceManifest, ServiceType
+from ..manifest import ServiceManifest, ServiceType, _json_value, _locate, _show
 from ..model import ServiceRevision, StateCheck, StateKeyCheck
 from ..schemas import SchemaCompatibility, backward, canonical_json, schema_problem
 
@@ -79,8 +79,23 @@ STATEFUL = frozenset({ServiceType.VIRTUAL_OBJECT, ServiceType.WORKFLOW})
 
 
 def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:
-    """The service metadata entries that declare these state keys (state key -> JSON Schema)."""
-    return {STATE_METADATA_PREFIX + key: canonical_json(schema) for key, schema in schemas.items()}
+    """The service metadata entries that declare these state keys (state key -> JSON Schema).
+
+    Raises :class:`InvalidStateSchema`, listing every problem, unless ``schemas`` maps
+    non-empty ``str`` keys to JSON Schemas made of JSON values only (no ``NaN``, no
+    non-``str`` key, at most 128 levels deep): each problem is at ``[key]`` and the path of
+    the offending value inside its schema."""
+    if not isinstance(schemas, Mapping):
+        raise InvalidStateSchema(
+            [Problem("$", f"expected a mapping of state key to JSON Schema, got {_show(schemas)}")]
+        )
+    problems: list[Problem] = []
+    found: dict[str, str] = {}
+    for key, schema in schemas.items():
+        _declare(key, schema, f"[{_shown_key(key)}]", found, problems)
+    if problems:
+        raise InvalidStateSchema(problems)
+    return {STATE_METADATA_PREFIX + key: text for key, text in found.items()}
 
 
 def declared_state(
@@ -88,7 +103,9 @@ def declared_state(
 ) -> FrozenMap[str, str]:
     """The state keys ``service`` declares, in its metadata and in ``given`` (from the API),
     each with its schema as canonical JSON text. Raises :class:`InvalidStateSchema` listing
-    every problem."""
+    every problem: among them a schema in metadata that is not JSON text as the server reads
+    it (``NaN``, a key twice, deeper than 128 levels) and one in ``given`` that is not made of
+    JSON values, each at the path of the offending value."""
     metadata = service.metadata or _NOTHING
     if given is None and not any(entry.startswith(STATE_METADATA_PREFIX) for entry in metadata):
         return _NOTHING  # what nearly every service declares: nothing
@@ -99,12 +116,14 @@ def declared_state(
             problems.append(
                 Problem(
                     f"state[{service.name!r}]",
-                    f"expected a mapping of state key to JSON Schema, got {given!r}",
+                    f"expected a mapping of state key to JSON Schema, got {_show(given)}",
                 )
             )
         else:
             for key, schema in given.items():
-                _declare(key, schema, f"state[{service.name!r}][{key!r}]", found, problems)
+                _declare(
+                    key, schema, f"state[{service.name!r}][{_shown_key(key)}]", found, problems
+                )
     _stateful(service.name, service.type, found, f"$.services[{index}]", problems)
     if problems:
         raise InvalidStateSchema(problems)
@@ -153,10 +172,21 @@ def _from_metadata(
         try:
             schema = _json.loads(text)
         except _json.JsonError as exc:
-            problems.append(Problem(where, f"the schema of state key {key!r} is not JSON: {exc}"))
+            inside = (_locate(text, exc.reason) or exc.path).removeprefix("$")
+            problems.append(
+                Problem(
+                    where + inside, f"the schema of state key {key!r} is not JSON: {exc.reason}"
+                )
+            )
             continue
         _declare(key, schema, where, found, problems)
     return found
+
+
+def _shown_key(key: object) -> str:
+    """A state key as a path shows it: ``repr`` for a string, a short form for anything else
+    (an ``int`` may be too long for ``repr``)."""
+    return repr(key) if isinstance(key, str) else _show(key)
 
 
 def _stateful(
@@ -180,7 +210,17 @@ def _declare(
     key: Any, schema: Any, path: str, found: dict[str, str], problems: list[Problem]
 ) -> None:
     if not isinstance(key, str) or not key:
-        problems.append(Problem(path, f"a state key is a non-empty string, not {key!r}"))
+        problems.append(Problem(path, f"a state key is a non-empty string, not {_show(key)}"))
+        return
+    try:
+        _json_value(schema, path)
+    except _json.JsonError as exc:
+        problems.append(
+            Problem(
+                exc.path,
+                f"the schema of state key {key!r} is not made of JSON values: {exc.reason}",
+            )
+        )
         return
     problem = schema_problem(schema)
     if problem is not None:

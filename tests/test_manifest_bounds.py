@@ -1,0 +1,629 @@
+"""Manifests and state schemas are read as the server reads them, within bounds.
+
+restate-server 1.7.12 decodes a discovery answer with serde_json: it refuses ``NaN`` and
+``Infinity``, numbers too large for a double, bytes that are not UTF-8, a field twice in one
+object and nesting deeper than its recursion limit, each as "received a bad response from the
+SDK that cannot be decoded: <words>" (``test_manifest_server.py`` pins those answers). The
+library refuses the same with :class:`InvalidManifest`, one problem at the ``$.path`` of the
+offending value, and never with another exception; it also bounds what it reads
+(:data:`MAX_MANIFEST_BYTES` of text, :data:`MAX_MANIFEST_VALUES` values in a ``Mapping``), and a
+refused registration leaves the registry exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import pytest
+
+from restate_versioning import (
+    STATE_METADATA_PREFIX,
+    EndpointManifest,
+    HandlerManifest,
+    InvalidManifest,
+    InvalidStateSchema,
+    Problem,
+    ProtocolMode,
+    Registry,
+    ServiceManifest,
+    ServiceType,
+    state_metadata,
+)
+from restate_versioning.manifest import MAX_MANIFEST_BYTES, MAX_MANIFEST_VALUES
+from restate_versioning.storage import MemoryStorage, StoredRegistry
+
+from .conftest import SDK_MANIFEST, V1, V2, manifest, service
+
+#: Where a handler's input ``jsonSchema`` sits: six levels down (the manifest, ``services``, the
+#: service, ``handlers``, the handler, ``input``).
+SCHEMA_PATH = "$.services[0].handlers[0].input.jsonSchema"
+SCHEMA_DEPTH = 6
+
+
+def base_text(**service_fields: Any) -> str:
+    """A valid manifest as JSON text: Service ``Greeter`` with handler ``greet``."""
+    return json.dumps(manifest(service("Greeter", **service_fields)))
+
+
+def with_schema(schema_text: str) -> str:
+    """:func:`base_text` with ``schema_text`` (JSON text, maybe not valid) as the handler's
+    input ``jsonSchema``."""
+    text = base_text()
+    return text.replace(
+        '{"name": "greet"}', f'{{"name": "greet", "input": {{"jsonSchema": {schema_text}}}}}'
+    )
+
+
+def nested(levels: int) -> str:
+    """``levels`` arrays, one inside the other, as JSON text."""
+    return "[" * levels + "]" * levels
+
+
+def deep_value(levels: int) -> Any:
+    """``levels`` arrays, one inside the other, as Python lists (built without recursion)."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def only_problem(document: Any) -> Problem:
+    with pytest.raises(InvalidManifest) as raised:
+        EndpointManifest.from_json(document)
+    (problem,) = raised.value.problems
+    assert raised.value.code is None
+    return problem
+
+
+# --- text the server refuses ----------------------------------------------------------------
+
+REFUSED_TEXT = [
+    pytest.param(
+        base_text().replace(
+            '"minProtocolVersion": 5', '"minProtocolVersion": 5, "minProtocolVersion": 6'
+        ),
+        "$.minProtocolVersion",
+        "duplicate field `minProtocolVersion`",
+        id="a-field-twice",
+    ),
+    pytest.param(
+        base_text().replace('"name": "Greeter"', '"name": "Greeter", "name": "Other"'),
+        "$.services[0].name",
+        "duplicate field `name`",
+        id="a-service-field-twice",
+    ),
+    pytest.param(
+        with_schema('{"type": "object", "type": "string"}'),
+        f"{SCHEMA_PATH}.type",
+        "duplicate field `type`",
+        id="a-key-twice-in-a-json-schema",
+    ),
+    pytest.param(
+        base_text().replace('"ty": "SERVICE"', '"ty": "SERVICE", "metadata": {"k": "a", "k": "b"}'),
+        "$.services[0].metadata.k",
+        "duplicate field `k`",
+        id="a-metadata-key-twice",
+    ),
+    pytest.param(
+        base_text(retryPolicyExponentiationFactor=1.5).replace("1.5", "NaN"),
+        "$.services[0].retryPolicyExponentiationFactor",
+        "expected value: NaN is not a JSON value",
+        id="nan-in-an-option",
+    ),
+    pytest.param(
+        with_schema('{"maximum": Infinity}'),
+        f"{SCHEMA_PATH}.maximum",
+        "expected value: Infinity is not a JSON value",
+        id="infinity-in-a-json-schema",
+    ),
+    pytest.param(
+        with_schema("[1, 2, -Infinity]"),
+        f"{SCHEMA_PATH}[2]",
+        "expected value: -Infinity is not a JSON value",
+        id="minus-infinity-in-an-array",
+    ),
+    pytest.param(
+        with_schema('{"maximum": 1e400}'),
+        f"{SCHEMA_PATH}.maximum",
+        "number out of range",
+        id="a-number-too-large-for-a-double",
+    ),
+    pytest.param(
+        with_schema(nested(200)),
+        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
+        "recursion limit exceeded: nested deeper than 128 levels",
+        id="nested-200-levels",
+    ),
+    pytest.param(
+        nested(100_000),
+        "$" + "[0]" * 128,
+        "recursion limit exceeded: nested deeper than 128 levels",
+        id="100000-brackets",
+    ),
+    pytest.param(
+        "{" + '"a": {' * 3000,
+        "$" + ".a" * 128,
+        "recursion limit exceeded",
+        id="3000-unclosed-objects",
+    ),
+    pytest.param(
+        base_text().replace("Greeter", "Gr\u00fc\u00dfer").encode("latin-1"),
+        "$",
+        "invalid unicode code point: not UTF-8 text",
+        id="latin-1-bytes",
+    ),
+    pytest.param(
+        base_text().encode("utf-16"),
+        "$",
+        "invalid unicode code point: not UTF-8 text",
+        id="utf-16-bytes",
+    ),
+    pytest.param(
+        b"\xef\xbb\xbf" + base_text().encode(),
+        "$",
+        "malformed JSON",
+        id="a-utf-8-byte-order-mark",
+    ),
+    pytest.param(
+        base_text(inactivityTimeout=1).replace(
+            '"inactivityTimeout": 1', '"inactivityTimeout": ' + "9" * 5000
+        ),
+        "$",
+        "malformed JSON",
+        id="an-integer-of-5000-digits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "words"), REFUSED_TEXT)
+def test_text_the_server_cannot_decode_is_one_problem_at_its_path_in_the_servers_words(
+    text: str | bytes, path: str, words: str
+) -> None:
+    """Each is one problem, with no code (the server's ``restate_code`` is null too), at the
+    path of the offending value (``$`` when the text as a whole is wrong), starting with the
+    words serde_json has for it and quoting the start of the input; within 5 s, however
+    large or deep the input."""
+    started = time.monotonic()
+    problem = only_problem(text)
+    assert time.monotonic() - started < 5
+    assert problem.path == path
+    assert problem.message.startswith(words)
+    assert repr(text[:80]) in problem.message
+
+
+def test_nesting_up_to_128_levels_is_read_and_frozen() -> None:
+    """128 levels of arrays and objects in all are read, and the manifest freezes, hashes and
+    writes back the same JSON (the library reads one level more than serde_json, which already
+    refuses the 128th)."""
+    text = with_schema(nested(128 - SCHEMA_DEPTH))
+    parsed = EndpointManifest.from_json(text)
+    assert hash(parsed) == hash(EndpointManifest.from_json(text))
+    assert parsed.to_json() == json.loads(text)
+    assert only_problem(with_schema(nested(129 - SCHEMA_DEPTH))).path == SCHEMA_PATH + "[0]" * (
+        128 - SCHEMA_DEPTH
+    )
+
+
+def test_a_key_twice_is_found_where_the_reading_found_it() -> None:
+    """When one object holds a key twice inside another object that does too, the problem is
+    the one the reading met first (the inner object closes first), at its own path."""
+    text = with_schema('{"a": 1, "a": {"b": 1, "b": 2}}')
+    problem = only_problem(text)
+    assert problem.path == f"{SCHEMA_PATH}.a.b"
+    assert problem.message.startswith("duplicate field `b`")
+
+
+# --- sizes ----------------------------------------------------------------------------------
+
+
+def padded(size: int) -> str:
+    """A valid manifest of exactly ``size`` bytes of UTF-8 text (its documentation padded)."""
+    text = base_text(documentation="")
+    return text.replace(
+        '"documentation": ""', '"documentation": "' + "x" * (size - len(text)) + '"'
+    )
+
+
+@pytest.mark.parametrize(
+    "as_input",
+    [
+        pytest.param(lambda text: text, id="str"),
+        pytest.param(lambda text: text.encode(), id="bytes"),
+        pytest.param(lambda text: bytearray(text.encode()), id="bytearray"),
+    ],
+)
+def test_text_over_the_size_limit_is_refused_quoting_its_size_and_the_limit(as_input: Any) -> None:
+    """:data:`MAX_MANIFEST_BYTES` (1 MiB, what discovery reads) of text are read; one byte
+    more is one problem at ``$`` that says how large the input is and what the limit is."""
+    assert MAX_MANIFEST_BYTES == 1024 * 1024
+    assert EndpointManifest.from_json(as_input(padded(MAX_MANIFEST_BYTES))).services
+    problem = only_problem(as_input(padded(MAX_MANIFEST_BYTES + 1)))
+    assert problem.path == "$"
+    assert f"{MAX_MANIFEST_BYTES + 1} bytes is more than the limit of {MAX_MANIFEST_BYTES}" in (
+        problem.message
+    )
+
+
+def test_the_size_of_text_is_counted_in_utf_8_bytes() -> None:
+    """A ``str`` is measured as the UTF-8 bytes it would be sent as: 600,000 characters of
+    two bytes each are over the limit."""
+    text = base_text(documentation="\u00e9" * 600_000)
+    problem = only_problem(text)
+    assert f"{len(text.encode())} bytes is more than the limit" in problem.message
+
+
+def test_a_mapping_with_more_values_than_the_limit_is_refused() -> None:
+    """A manifest given as a ``Mapping`` holds at most :data:`MAX_MANIFEST_VALUES` values (as
+    many as the largest text can), counted before anything else is looked at."""
+    assert MAX_MANIFEST_VALUES == MAX_MANIFEST_BYTES // 2
+    document = manifest(service("Greeter"))
+    document["services"][0]["handlers"][0]["input"] = {"jsonSchema": [0] * MAX_MANIFEST_VALUES}
+    problem = only_problem(document)
+    assert problem.path == "$"
+    assert f"more than {MAX_MANIFEST_VALUES} values" in problem.message
+    document["services"][0]["handlers"][0]["input"] = {"jsonSchema": [0] * 1000}
+    assert EndpointManifest.from_json(document).services
+
+
+# --- a manifest given as Python values ------------------------------------------------------
+
+
+def _self_containing() -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    schema["items"] = schema
+    return schema
+
+
+def with_handler_input(schema: Any) -> dict[str, Any]:
+    document = manifest(service("Greeter"))
+    document["services"][0]["handlers"][0]["input"] = {"jsonSchema": schema}
+    return document
+
+
+INT_KEY: dict[Any, Any] = {**manifest(service("Greeter")), 7: "seven"}
+
+NOT_JSON_VALUES = [
+    pytest.param(with_handler_input(math.nan), SCHEMA_PATH, "nan is not a JSON value", id="nan"),
+    pytest.param(
+        with_handler_input({"maximum": math.inf}),
+        f"{SCHEMA_PATH}.maximum",
+        "inf is not a JSON value",
+        id="infinity",
+    ),
+    pytest.param(
+        with_handler_input({1: "one"}), SCHEMA_PATH, "the key 1 is not a string", id="int-key"
+    ),
+    pytest.param(
+        with_handler_input({"enum": {1, 2}}), f"{SCHEMA_PATH}.enum", "(set) is not", id="a-set"
+    ),
+    pytest.param(
+        with_handler_input({"const": b"x"}), f"{SCHEMA_PATH}.const", "(bytes) is not", id="bytes"
+    ),
+    pytest.param(
+        with_handler_input({"default": object()}),
+        f"{SCHEMA_PATH}.default",
+        "(object) is not",
+        id="an-object",
+    ),
+    pytest.param(
+        with_handler_input(deep_value(5000)),
+        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
+        "nested deeper than 128 levels",
+        id="nested-5000-levels",
+    ),
+    pytest.param(
+        with_handler_input(_self_containing()),
+        SCHEMA_PATH + ".items" * (128 - SCHEMA_DEPTH),
+        "nested deeper than 128 levels",
+        id="a-schema-that-contains-itself",
+    ),
+    pytest.param(
+        {**manifest(service("Greeter")), "minProtocolVersion": math.nan},
+        "$.minProtocolVersion",
+        "nan is not a JSON value",
+        id="nan-protocol-version",
+    ),
+    pytest.param(INT_KEY, "$", "the key 7 is not a string", id="an-int-key-at-the-top"),
+    pytest.param(
+        with_handler_input({10**5000: 1}),
+        "$",  # where is not told: what tells it cannot print the key
+        "a key is not a string (an integer too long to print)",
+        id="an-int-key-too-long-to-print",
+    ),
+]
+
+
+@pytest.mark.parametrize(("document", "path", "reason"), NOT_JSON_VALUES)
+def test_a_mapping_must_hold_json_values_only(document: Any, path: str, reason: str) -> None:
+    """A ``Mapping`` is checked before it is read: a value that JSON cannot hold, a key that
+    is not a string, or nesting deeper than 128 levels (a value that contains itself nests
+    without end) is one problem at its path; no other exception escapes."""
+    problem = only_problem(document)
+    assert problem.path == path
+    assert reason in problem.message
+
+
+def test_arrays_given_as_tuples_are_frozen_all_the_way_down() -> None:
+    """Tuples are JSON arrays; objects inside them are frozen too, so the manifest hashes and
+    writes back lists."""
+    document = with_handler_input(({"type": "object", "properties": ({"a": [1]},)},))
+    parsed = EndpointManifest.from_json(document)
+    assert isinstance(hash(parsed), int)
+    assert parsed.to_json() == with_handler_input([{"type": "object", "properties": [{"a": [1]}]}])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path", "message"),
+    [
+        pytest.param(
+            "minProtocolVersion",
+            10**5000,
+            "$.minProtocolVersion",
+            "an integer of 16610 bits",
+            id="an-integer-of-5001-digits",
+        ),
+        pytest.param(
+            "protocolMode", "X" * 100_000, "$.protocolMode", "'XXXX", id="a-100000-character-string"
+        ),
+        pytest.param(
+            "services",
+            [[[[[[1]]]]]] * 3,
+            "$.services[0]",
+            "expected an object, got array",
+            id="nested-arrays",
+        ),
+    ],
+)
+def test_a_problem_quotes_a_huge_value_in_a_few_words(
+    field: str, value: Any, path: str, message: str
+) -> None:
+    """A problem quotes at most about a hundred characters of a value, whatever its size (an
+    integer too long to print is told by its size)."""
+    with pytest.raises(InvalidManifest) as raised:
+        EndpointManifest.from_json({**manifest(service("Greeter")), field: value})
+    problem = raised.value.problems[0]
+    assert problem.path == path
+    assert message in problem.message
+    assert all(len(p.message) < 300 for p in raised.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "refused"),
+    [
+        ("inactivityTimeout", 2**64 - 1, False),
+        ("inactivityTimeout", 2**64, True),
+        ("retryPolicyMaxAttempts", 2**32, False),
+        ("retryPolicyMaxAttempts", 2**64, True),
+        ("retryPolicyExponentiationFactor", 1e300, False),
+    ],
+)
+def test_integer_options_are_unsigned_64_bit_as_on_the_server(
+    field: str, value: Any, refused: bool
+) -> None:
+    """Durations and counts are read as a u64, as the server reads them: 2**64 is refused
+    ("expected u64"), 2**64 - 1 is not."""
+    document = manifest(service("Greeter", **{field: value}))
+    if not refused:
+        assert EndpointManifest.from_json(document).services[0].options[field] == value
+        return
+    problem = only_problem(document)
+    assert problem.path == f"$.services[0].{field}"
+    assert problem.message.startswith("expected u64")
+
+
+# --- a manifest built by hand ---------------------------------------------------------------
+
+
+def hand_built(**handler: Any) -> EndpointManifest:
+    return EndpointManifest(
+        protocol_mode=ProtocolMode.REQUEST_RESPONSE,
+        min_protocol_version=5,
+        max_protocol_version=7,
+        services=[
+            ServiceManifest(
+                name="Greeter",
+                type=ServiceType.SERVICE,
+                handlers=[HandlerManifest(name="greet", **handler)],
+            )
+        ],
+    )
+
+
+HAND_BUILT = [
+    pytest.param(
+        hand_built(options={"retryPolicyExponentiationFactor": math.nan}),
+        "$.services[0].handlers[0].retryPolicyExponentiationFactor",
+        id="nan-option",
+    ),
+    pytest.param(
+        hand_built(input={"jsonSchema": deep_value(1000)}),
+        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
+        id="schema-1000-deep",
+    ),
+    pytest.param(
+        hand_built(output={"jsonSchema": {"const": {1, 2}}}),
+        "$.services[0].handlers[0].output.jsonSchema.const",
+        id="a-set",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "path"), HAND_BUILT)
+def test_a_hand_built_manifest_that_is_not_json_is_refused_by_to_json_and_register(
+    value: EndpointManifest, path: str, registry: Registry
+) -> None:
+    """``to_json`` and ``register`` refuse a value whose payloads or options JSON cannot hold
+    with :class:`InvalidManifest` at the path, and the registry is left as it was."""
+    with pytest.raises(InvalidManifest) as raised:
+        value.to_json()
+    assert [p.path for p in raised.value.problems] == [path]
+    before = registry.snapshot()
+    with pytest.raises(InvalidManifest):
+        registry.register(V1, value)
+    assert registry.snapshot() == before
+
+
+def test_a_hand_built_manifest_of_the_wrong_types_is_refused_as_its_json_would_be(
+    registry: Registry,
+) -> None:
+    """A value built by hand is checked through its JSON, so a field of the wrong type is the
+    problem the same JSON would be, not a ``TypeError`` further on."""
+    value = hand_built()
+    wrong = EndpointManifest(
+        protocol_mode=value.protocol_mode,
+        min_protocol_version=5,
+        max_protocol_version=7,
+        services=[ServiceManifest(name=7, type=ServiceType.SERVICE, handlers=[])],  # type: ignore[arg-type]
+    )
+    with pytest.raises(InvalidManifest) as raised:
+        registry.register(V1, wrong)
+    assert [p.path for p in raised.value.problems] == ["$.services[0].name"]
+    assert registry.register(V1, value).deployment.manifest == value
+
+
+# --- registration: a refusal changes nothing ------------------------------------------------
+
+REFUSED_REGISTRATIONS = (
+    [pytest.param(text, id=param.id) for param in REFUSED_TEXT for text in [param.values[0]]]
+    + [pytest.param(param.values[0], id=f"mapping-{param.id}") for param in NOT_JSON_VALUES]
+    + [
+        pytest.param(padded(MAX_MANIFEST_BYTES + 1), id="over-the-size-limit"),
+    ]
+)
+
+
+@pytest.fixture
+def stored() -> StoredRegistry:
+    """A stored registry (in memory) that already holds the SDK's services at ``V1``."""
+    registry = StoredRegistry(MemoryStorage())
+    registry.register(V1, SDK_MANIFEST)
+    return registry
+
+
+@pytest.mark.parametrize("document", REFUSED_REGISTRATIONS)
+def test_a_refused_manifest_leaves_the_registry_and_its_store_exactly_as_they_were(
+    document: Any, stored: StoredRegistry
+) -> None:
+    """``register`` (plain, dry run, forced over a known endpoint, and through a stored
+    registry) raises :class:`InvalidManifest` for each of these and changes nothing: the
+    same snapshot and the same history."""
+    before, history = stored.registry.snapshot(), stored.history()
+    for endpoint, force, dry_run in [(V2, False, False), (V2, False, True), (V1, True, False)]:
+        with pytest.raises(InvalidManifest):
+            stored.registry.register(endpoint, document, force=force, dry_run=dry_run)
+        with pytest.raises(InvalidManifest):
+            stored.register(endpoint, document, force=force, dry_run=dry_run)
+        assert stored.registry.snapshot() == before
+        assert stored.history() == history
+    plain = Registry()
+    with pytest.raises(InvalidManifest):
+        plain.register(V1, document)
+    assert plain.snapshot() == Registry().snapshot()
+
+
+# --- state declarations ---------------------------------------------------------------------
+
+STATE_ENTRY = f"$.services[0].metadata['{STATE_METADATA_PREFIX}cart']"
+
+BAD_STATE_TEXT = [
+    pytest.param(
+        '{"type": "object", "type": "array"}', f"{STATE_ENTRY}.type", "appears twice", id="twice"
+    ),
+    pytest.param('{"maximum": NaN}', f"{STATE_ENTRY}.maximum", "NaN is not", id="nan"),
+    pytest.param('{"maximum": 1e400}', f"{STATE_ENTRY}.maximum", "inf is not", id="too-large"),
+    pytest.param(
+        '{"items": ' * 500 + "{}" + "}" * 500,
+        STATE_ENTRY + ".items" * 128,
+        "nested deeper than 128 levels",
+        id="500-levels",
+    ),
+    pytest.param('{"a": ', STATE_ENTRY, "malformed JSON", id="malformed"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "reason"), BAD_STATE_TEXT)
+def test_a_state_schema_in_metadata_is_read_as_strictly_as_a_manifest(
+    text: str, path: str, reason: str, registry: Registry
+) -> None:
+    """The JSON text of a state schema in service metadata is read like the manifest around
+    it: a key twice, ``NaN``, a number too large or nesting deeper than 128 levels is an
+    :class:`InvalidStateSchema` problem at its path inside the schema, and nothing changes."""
+    document = manifest(
+        service("Cart", "VIRTUAL_OBJECT", metadata={f"{STATE_METADATA_PREFIX}cart": text})
+    )
+    before = registry.snapshot()
+    with pytest.raises(InvalidStateSchema) as raised:
+        registry.register(V1, document)
+    (problem,) = raised.value.problems
+    assert problem.path == path
+    assert problem.message.startswith("the schema of state key 'cart' is not")
+    assert reason in problem.message
+    assert registry.snapshot() == before
+
+
+NOT_JSON_SCHEMAS = [
+    pytest.param({"maximum": math.nan}, "['cart'].maximum", "nan is not", id="nan"),
+    pytest.param({"enum": {1, 2}}, "['cart'].enum", "(set) is not", id="a-set"),
+    pytest.param({"properties": {1: {}}}, "['cart'].properties", "the key 1", id="an-int-key"),
+    pytest.param(
+        {"properties": {10**5000: {}}}, "['cart']", "an integer too long", id="a-5001-digit-key"
+    ),
+    pytest.param(
+        deep_value(3000), "['cart']" + "[0]" * 128, "nested deeper than 128", id="3000-levels"
+    ),
+]
+
+
+@pytest.mark.parametrize(("schema", "path", "reason"), NOT_JSON_SCHEMAS)
+def test_state_metadata_refuses_schemas_that_are_not_json_values(
+    schema: Any, path: str, reason: str
+) -> None:
+    """``state_metadata`` raises :class:`InvalidStateSchema` at the path of the offending
+    value inside the schema, not a ``ValueError`` or ``RecursionError``."""
+    with pytest.raises(InvalidStateSchema) as raised:
+        state_metadata({"cart": schema})
+    (problem,) = raised.value.problems
+    assert problem.path == path
+    assert "is not made of JSON values" in problem.message
+    assert reason in problem.message
+
+
+@pytest.mark.parametrize("schemas", [[1, 2], {7: {}}, {"": {}}, {"cart": 3}])
+def test_state_metadata_refuses_what_is_not_a_mapping_of_keys_to_schemas(schemas: Any) -> None:
+    """Not a mapping, a key that is not a non-empty string, a schema that is not a JSON
+    Schema: each is an :class:`InvalidStateSchema`."""
+    with pytest.raises(InvalidStateSchema):
+        state_metadata(schemas)
+
+
+@pytest.mark.parametrize(("schema", "path", "reason"), NOT_JSON_SCHEMAS)
+def test_state_given_to_register_must_be_json_values(
+    schema: Any, path: str, reason: str, registry: Registry
+) -> None:
+    """A schema given through ``register(state=...)`` is checked the same way, at its path,
+    and the registry is left as it was."""
+    document = manifest(service("Cart", "VIRTUAL_OBJECT"))
+    before = registry.snapshot()
+    with pytest.raises(InvalidStateSchema) as raised:
+        registry.register(V1, document, state={"Cart": {"cart": schema}})
+    (problem,) = raised.value.problems
+    assert problem.path == "state['Cart']" + path
+    assert reason in problem.message
+    assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize("key", [7, 10**5000, None], ids=["int", "an-int-of-5001-digits", "none"])
+def test_a_state_key_that_is_not_a_string_is_refused_whatever_it_is(
+    key: Any, registry: Registry
+) -> None:
+    """A key that is not a string, even an integer too long to print, is an
+    :class:`InvalidStateSchema` problem, through ``state_metadata`` and ``register``."""
+    with pytest.raises(InvalidStateSchema, match="a state key is a non-empty string"):
+        state_metadata({key: {}})
+    document = manifest(service("Cart", "VIRTUAL_OBJECT"))
+    with pytest.raises(InvalidStateSchema, match="a state key is a non-empty string"):
+        registry.register(V1, document, state={"Cart": {key: {}}})
+    assert registry.snapshot() == Registry().snapshot()
