@@ -329,8 +329,8 @@ NOT_JSON_VALUES = [
     pytest.param(INT_KEY, "$", "the key 7 is not a string", id="an-int-key-at-the-top"),
     pytest.param(
         with_handler_input({10**5000: 1}),
-        "$",  # where is not told: what tells it cannot print the key
-        "a key is not a string (an integer too long to print)",
+        "$.services[0].handlers[0].input.jsonSchema",
+        "the key an integer of 16610 bits is not a string",
         id="an-int-key-too-long-to-print",
     ),
 ]
@@ -533,7 +533,7 @@ BAD_STATE_TEXT = [
         '{"type": "object", "type": "array"}', f"{STATE_ENTRY}.type", "appears twice", id="twice"
     ),
     pytest.param('{"maximum": NaN}', f"{STATE_ENTRY}.maximum", "NaN is not", id="nan"),
-    pytest.param('{"maximum": 1e400}', f"{STATE_ENTRY}.maximum", "inf is not", id="too-large"),
+    pytest.param('{"maximum": 1e400}', f"{STATE_ENTRY}.maximum", "is out of range", id="too-large"),
     pytest.param(
         '{"items": ' * 500 + "{}" + "}" * 500,
         STATE_ENTRY + ".items" * 128,
@@ -569,7 +569,10 @@ NOT_JSON_SCHEMAS = [
     pytest.param({"enum": {1, 2}}, "['cart'].enum", "(set) is not", id="a-set"),
     pytest.param({"properties": {1: {}}}, "['cart'].properties", "the key 1", id="an-int-key"),
     pytest.param(
-        {"properties": {10**5000: {}}}, "['cart']", "an integer too long", id="a-5001-digit-key"
+        {"properties": {10**5000: {}}},
+        "['cart'].properties",
+        "the key an integer of 16610 bits",
+        id="a-5001-digit-key",
     ),
     pytest.param(
         deep_value(3000), "['cart']" + "[0]" * 128, "nested deeper than 128", id="3000-levels"

@@ -38,16 +38,25 @@ class JsonError(ValueError):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise JsonError("$", f"the key {key!r} appears twice in one object")
-        out[key] = value
+    out = dict(pairs)  # built in C: the hook costs one length comparison per object
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonError("$", f"the key {_describe(key)} appears twice in one object")
+            seen.add(key)
     return out
 
 
 def _constant(name: str) -> Any:
     raise JsonError("$", f"{name} is not a JSON value")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: serde_json's "number out of range"
+        raise JsonError("$", f"the number {_describe(text)} is out of range")
+    return value
 
 
 def loads(data: str | bytes | bytearray, *, max_bytes: int | None = None) -> Any:
@@ -70,7 +79,9 @@ def loads(data: str | bytes | bytearray, *, max_bytes: int | None = None) -> Any
     else:
         raise JsonError("$", f"expected JSON text (str or bytes), got {type(data).__name__}")
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        value = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+        )
     except JsonError:
         raise
     except RecursionError:
@@ -98,8 +109,19 @@ def _check_depth(value: Any) -> None:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    """A short quotation of ``value``: whatever it is, never more than 80 characters, and
+    never an exception (a huge int, a value nested without end)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value) if not isinstance(value, list | dict | tuple) else _short(value)
+    except (RecursionError, ValueError):
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short(value: list[Any] | dict[Any, Any] | tuple[Any, ...]) -> str:
+    return f"a {type(value).__name__} of {len(value)} items"
 
 
 def check_value(value: Any, path: str = "$", *, max_values: int = MAX_VALUES) -> None:

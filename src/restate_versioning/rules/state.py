@@ -53,7 +53,7 @@ from typing import Any
 from .. import _json
 from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
-from ..manifest import ServiceManifest, ServiceType, _json_value, _locate, _show
+from ..manifest import ServiceManifest, ServiceType, _locate, _show
 from ..model import ServiceRevision, StateCheck, StateKeyCheck
 from ..schemas import SchemaCompatibility, backward, canonical_json, schema_problem
 
@@ -213,7 +213,7 @@ def _declare(
         problems.append(Problem(path, f"a state key is a non-empty string, not {_show(key)}"))
         return
     try:
-        _json_value(schema, path)
+        _json.check_value(schema, path)
     except _json.JsonError as exc:
         problems.append(
             Problem(
