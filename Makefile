@@ -61,7 +61,8 @@ docs: $(STAMP)
 # Bounded fuzzing (tests/fuzz): hostile manifests, endpoints, ids, snapshots, schemas and store
 # records, asserting only library errors, no change on refusal and a time bound per input.
 # FUZZ_EXAMPLES is the number of manifests; the other surfaces get a share of it (see
-# tests/fuzz/_tally.py). `make test` runs a small slice.
+# tests/fuzz/_tally.py). `make test` runs a small slice of it, and of the focused fuzz tests
+# beside the tests of each surface (also marked `fuzz`).
 FUZZ_EXAMPLES ?= 50000
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider tests/fuzz

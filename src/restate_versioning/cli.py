@@ -37,7 +37,7 @@ from . import views
 from .endpoints import redact
 from .errors import InvalidManifest, Problem, RemovalBlocked, VersioningError
 from .ids import parse_deployment_id
-from .manifest import EndpointManifest
+from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
 from .model import Invocation, Registration
 from .registry import Registry
 from .rules.removal import RemovalPlan
@@ -51,9 +51,10 @@ DEFAULT_STORE = "restate-versioning.db"
 #: How long, in seconds, discovery and a read of the admin API may take unless ``--timeout``
 #: says otherwise.
 DEFAULT_TIMEOUT = 10.0
-#: The largest ``--manifest`` or ``--state`` file the command line reads, in bytes: what
-#: discovery reads from an endpoint (1 MiB). A larger file is refused without being read whole.
-MAX_FILE_BYTES = 1024 * 1024
+#: The largest ``--manifest`` or ``--state`` file the command line reads, in bytes: the largest
+#: manifest the library reads (:data:`~restate_versioning.manifest.MAX_MANIFEST_BYTES`, 1 MiB,
+#: what discovery reads from an endpoint). A larger file is refused without being read whole.
+MAX_FILE_BYTES = MAX_MANIFEST_BYTES
 
 _CONVERTER = make_converter()
 

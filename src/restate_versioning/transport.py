@@ -33,7 +33,7 @@ import attrs
 from . import _json
 from .endpoints import Endpoint, EndpointKind, parse_endpoint, redact
 from .errors import InvalidEndpoint, InvalidManifest, Problem, VersioningError
-from .manifest import EndpointManifest
+from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ class HttpTransport:
         *,
         http_version: Literal["2", "1.1"] = "2",
         timeout: float = 10,
-        max_response_bytes: int = 1024 * 1024,
+        max_response_bytes: int = MAX_MANIFEST_BYTES,
         retries: int = 3,
         backoff: float = 0.2,
         headers: Mapping[str, Mapping[str, str]] | None = None,
