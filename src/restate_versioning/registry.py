@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .clock import check_time, check_time_after
 from .endpoints import Endpoint, parse_endpoint
 from .errors import (
     DeploymentNotFound,
@@ -32,6 +33,7 @@ from .errors import (
     HandlerNotFound,
     InvalidInvocation,
     InvalidSnapshot,
+    InvalidTime,
     InvalidTransition,
     InvocationNotFound,
     RemovalBlocked,
@@ -185,10 +187,7 @@ class Registry:
     # --- time and ids ---------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = self._clock()
-        if not isinstance(now, datetime) or now.tzinfo is None:
-            raise VersioningError(f"the registry clock must return an aware datetime, got {now!r}")
-        return now
+        return check_time(self._clock(), "the registry clock's time")
 
     def _new_deployment_id(self, now: datetime) -> str:
         deployment_id = self._ids.deployment_id(now)
@@ -713,8 +712,8 @@ class Registry:
                 return self._invocations[previous]
         now = self._now()
         try:
-            due = now + delay if delay else None
-        except OverflowError:
+            due = check_time_after(now, delay, "the due time") if delay else None
+        except InvalidTime:
             raise InvalidInvocation(f"delay {delay!r} is beyond any date", delay=delay) from None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
@@ -961,8 +960,10 @@ class Registry:
 
     def verify(self) -> tuple[str, ...]:
         """Every way the indexes behind statuses, counts, queues and plans differ from a
-        recount from the deployments and invocations (empty when they agree). For property
-        tests: it scans everything, so it is as slow as the registry is large."""
+        recount from the deployments and invocations, and every rule of a consistent snapshot
+        it breaks (:func:`~restate_versioning.snapshot.snapshot_problems`, which
+        :meth:`from_snapshot` applies too): empty when all hold. For property tests: it scans
+        everything, so it is as slow as the registry is large."""
         problems: list[str] = []
         deployments = self._deployments
         revisions: dict[str, dict[int, str]] = {}
@@ -993,7 +994,6 @@ class Registry:
                 pinned.setdefault(where, set()).add(invocation.id)
                 if invocation.status is _PAUSED:
                     paused[where] = paused.get(where, 0) + 1
-        pending = sorted(i.id for i in self._invocations.values() if i.status is _PENDING)
         expected: list[tuple[str, object, object]] = [
             ("revisions", revisions, self._revisions),
             ("latest revisions", latest, self._latest),
@@ -1008,18 +1008,12 @@ class Registry:
             ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items()}),
             ("uncompleted", active, {t: list(ids) for t, ids in self._active.items()}),
             ("status counts", counts, self._counts),
-            ("inboxes", pending, sorted(i for queue in self._inboxes.values() for i in queue)),
         ]
         for name, recounted, kept in expected:
             if recounted != kept:
                 problems.append(f"{name}: recounted {recounted!r}, kept {kept!r}")
-        for lock, queue in self._inboxes.items():
-            if not queue or lock not in self._locks:
-                problems.append(f"the inbox of {lock!r} has no holder or is empty")
-        for lock, holder in self._locks.items():
-            found = self._invocations[holder]
-            if found.status is _COMPLETED or _lock_of(found) != lock:
-                problems.append(f"{lock!r} is held by {holder!r} ({found.status.value})")
+        # The rules a snapshot must pass (queues, locks, ids, times...): one home for each.
+        problems.extend(str(problem) for problem in snapshot_problems(self.snapshot()))
         return tuple(problems)
 
     # --- snapshots --------------------------------------------------------------------------
@@ -1058,7 +1052,10 @@ class Registry:
         ids: IdGenerator | None = None,
     ) -> Registry:
         """A registry holding exactly ``snapshot``; :class:`InvalidSnapshot` lists every
-        inconsistency (dangling ids, duplicate revisions, queues that do not match statuses)."""
+        inconsistency (dangling ids, duplicate revisions, queues and locks that do not match
+        statuses, a call twice in the inboxes, times with no UTC equivalent): the rules
+        :meth:`verify` checks, so a loaded registry's ``verify()`` is empty. Nothing is built
+        on error."""
         problems = snapshot_problems(snapshot)
         if problems:
             raise InvalidSnapshot(problems)
