@@ -36,6 +36,7 @@ from .errors import (
     InvalidTime,
     InvalidTransition,
     InvocationNotFound,
+    Problem,
     RemovalBlocked,
     ServiceNotFound,
     VersioningError,
@@ -93,6 +94,12 @@ def _utc_now() -> datetime:
 def _lock_of(invocation: Invocation) -> tuple[str, str]:
     """The (service, key) an invocation queues and locks on; only keyed services use it."""
     return (invocation.service, invocation.key if invocation.key is not None else "")
+
+
+def _check_name(value: object, what: str) -> None:
+    """A name given to a query (a service, a handler) must be a str."""
+    if not isinstance(value, str):
+        raise InvalidInvocation(f"a {what} name is a str, got {value!r}", **{what: value})
 
 
 def _check_caller(caller: object) -> str:
@@ -253,8 +260,12 @@ class Registry:
         return len(pinned) - self._paused.get(deployment_id, 0)
 
     def was_removed(self, deployment_id: str) -> bool:
-        """Whether a deployment with this id existed and was removed."""
-        return deployment_id in self._removed
+        """Whether a deployment with this id existed and was removed; :class:`InvalidId` for
+        anything that is not a well-formed deployment id."""
+        if isinstance(deployment_id, str) and deployment_id in self._removed:
+            return True
+        parse_deployment_id(deployment_id)
+        return False
 
     # --- registering ----------------------------------------------------------------------
 
@@ -478,6 +489,8 @@ class Registry:
         (RT0011), as on the server.
         """
         plan = self.removal_plan(deployment_id)
+        if not isinstance(force, bool):
+            raise InvalidInvocation(f"force must be True or False, got {force!r}", force=force)
         if not plan.safe and not force:
             raise RemovalBlocked(plan)
         deployment = self._deployments[deployment_id]
@@ -508,7 +521,10 @@ class Registry:
         self._changes += 1
 
     def forget_caller(self, service: str, caller: str) -> None:
-        """Forget that ``caller`` calls ``service`` (recorded and declared)."""
+        """Forget that ``caller`` calls ``service`` (recorded and declared);
+        :class:`InvalidInvocation` if it is not known to (or either is not a str)."""
+        _check_name(service, "service")
+        _check_name(caller, "caller")
         known = caller in self._callers.get(service, {}) or caller in self._declared.get(
             service, {}
         )
@@ -526,7 +542,9 @@ class Registry:
 
     def callers_of(self, service: str) -> tuple[str, ...]:
         """The handlers known to call ``service``: recorded from calls made with ``caller=``,
-        and declared with :meth:`declare_caller`."""
+        and declared with :meth:`declare_caller`. :class:`InvalidInvocation` if ``service`` is
+        not a str."""
+        _check_name(service, "service")
         found = set(self._callers.get(service, ())) | set(self._declared.get(service, ()))
         return tuple(sorted(found))
 
@@ -558,14 +576,17 @@ class Registry:
 
     def pinned_invocations(self, deployment_id: str) -> tuple[Invocation, ...]:
         """The started, uncompleted invocations pinned to a deployment, in the order they were
-        pinned (also for a removed deployment, whose pinned work is stuck)."""
-        if deployment_id not in self._removed:
+        pinned (also for a removed deployment, whose pinned work is stuck). :class:`InvalidId`
+        for a malformed id, :class:`DeploymentNotFound` for an unknown one."""
+        if not isinstance(deployment_id, str) or deployment_id not in self._removed:
             self.deployment(deployment_id)
         return tuple(self._invocations[i] for i in self._pinned.get(deployment_id, ()))
 
     def waiting_invocations(self, service: str) -> tuple[Invocation, ...]:
         """The uncompleted invocations of a service that are pinned nowhere yet (pending,
-        scheduled, or failing to start), oldest first."""
+        scheduled, or failing to start), oldest first. :class:`InvalidInvocation` if ``service``
+        is not a str."""
+        _check_name(service, "service")
         return tuple(self._invocations[i] for i in self._waiting.get(service, ()))
 
     def locked_keys(self) -> tuple[tuple[str, str, str, int], ...]:
@@ -584,7 +605,10 @@ class Registry:
         self, service: str, handler: str, *, skip_suspended: bool = True
     ) -> Invocation | None:
         """The oldest uncompleted invocation of a handler (by default not a suspended one, as
-        ``restate services status`` shows it)."""
+        ``restate services status`` shows it). :class:`InvalidInvocation` if ``service`` or
+        ``handler`` is not a str."""
+        _check_name(service, "service")
+        _check_name(handler, "handler")
         for invocation_id in self._active.get((service, handler), ()):
             invocation = self._invocations[invocation_id]
             if not (skip_suspended and invocation.status is _SUSPENDED):
@@ -1056,6 +1080,10 @@ class Registry:
         statuses, a call twice in the inboxes, times with no UTC equivalent): the rules
         :meth:`verify` checks, so a loaded registry's ``verify()`` is empty. Nothing is built
         on error."""
+        if not isinstance(snapshot, RegistrySnapshot):
+            raise InvalidSnapshot(
+                [Problem("$", f"expected a RegistrySnapshot, got {type(snapshot).__name__}")]
+            )
         problems = snapshot_problems(snapshot)
         if problems:
             raise InvalidSnapshot(problems)
