@@ -137,12 +137,10 @@ def _host_problem(host: str) -> str | None:
 
 
 def _credentials_hidden(text: str) -> str:
-    """``text`` with anything that may be credentials hidden: :func:`redact`, and also the
-    ``...@`` of a text that is not an absolute URL (``user:secret@host``)."""
-    shown = redact(text)
-    if shown == text:
-        shown = _LOOSE_USERINFO.sub(r"\1***@", text, count=1)
-    return shown
+    """``text`` with anything that may be credentials hidden, wherever it is: whatever comes
+    before an ``@`` since the last ``/``, ``?``, ``#`` or ``@`` (``http://user:secret@host``,
+    ``user:secret@host``, and any garbled spelling of them) becomes ``***``."""
+    return _ANY_USERINFO.sub("***@", text)
 
 
 def parse_endpoint(endpoint: object) -> Endpoint:
@@ -220,7 +218,7 @@ def display_endpoint(text: str) -> str:
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
-_LOOSE_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://)?)([^/?#]*)@")
+_ANY_USERINFO = re.compile(r"[^/?#@]*@")
 
 
 def redact(text: str) -> str:
