@@ -38,6 +38,7 @@ from restate_versioning.ids import (
 )
 from restate_versioning.serialization import dumps, loads
 
+from .conftest import manifest, service
 from .test_endpoints import ENDPOINT_INPUTS, check_discovery_takes
 from .test_serialization import populate
 
@@ -113,7 +114,7 @@ def test_any_id_is_parsed_exactly_or_refused_with_invalid_id(value: object) -> N
                 query(value)  # type: ignore[arg-type]
 
 
-MANIFEST = {"minProtocolVersion": 5, "maxProtocolVersion": 5, "services": []}
+MANIFEST = manifest(service("Greeter"))
 
 # --- endpoints ------------------------------------------------------------------------------
 

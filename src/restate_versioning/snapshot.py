@@ -15,7 +15,7 @@ import attrs
 from .clock import check_time
 from .endpoints import parse_endpoint
 from .errors import InvalidTime, Problem, VersioningError
-from .ids import parse_deployment_id, parse_invocation_id
+from .ids import is_deployment_id, is_invocation_id, parse_deployment_id, parse_invocation_id
 from .model import Deployment, Invocation, InvocationStatus
 from .rules.invocations import PINNING, Pin
 from .rules.manifest import SERVICE_NAME
@@ -59,7 +59,8 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
     revisions: dict[tuple[str, int], str] = {}
     for index, deployment in enumerate(snapshot.deployments):
         path = f"$.deployments[{index}]"
-        problems.extend(_id_problems(f"{path}.id", deployment.id, parse_deployment_id))
+        if not is_deployment_id(deployment.id):
+            problems.extend(_id_problems(f"{path}.id", deployment.id, parse_deployment_id))
         if deployment.id in deployment_ids:
             problems.append(Problem(f"{path}.id", f"deployment {deployment.id!r} appears twice"))
         deployment_ids.add(deployment.id)
@@ -107,7 +108,8 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
         problems.append(Problem("$.invocations", "an invocation id appears twice"))
     for index, invocation in enumerate(snapshot.invocations):
         path = f"$.invocations[{index}]"
-        problems.extend(_id_problems(f"{path}.id", invocation.id, parse_invocation_id))
+        if not is_invocation_id(invocation.id):
+            problems.extend(_id_problems(f"{path}.id", invocation.id, parse_invocation_id))
         pinned = invocation.pinned_deployment_id
         if pinned is not None and pinned not in known:
             problems.append(
