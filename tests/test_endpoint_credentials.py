@@ -211,3 +211,16 @@ def test_the_server_keeps_and_compares_credentials_and_the_model_redacts_them(
         f"http://***@127.0.0.1:{port}/",
         f"http://127.0.0.1:{port}/",
     }
+
+
+def test_a_snapshot_that_kept_credentials_loads_them_redacted() -> None:
+    """A snapshot written before credentials were redacted holds the secret: it loads with
+    the endpoint redacted, and the next snapshot no longer holds it."""
+    registry = Registry(ids=SequentialIds())
+    registry.register(WITH_CREDENTIALS, manifest(service("Greeter")))
+    old = dumps(registry).replace("http://***@", f"http://operator:{SECRET}@")
+    assert SECRET in old
+    loaded = loads(old)
+    assert [d.endpoint for d in loaded.deployments()] == ["http://***@127.0.0.1:9081/"]
+    assert loaded.verify() == ()
+    assert SECRET not in dumps(loaded)

@@ -139,8 +139,9 @@ class InvalidSnapshot(VersioningError, ValueError):
 
 class InvalidEndpoint(VersioningError, ValueError):
     """An endpoint that is neither an absolute http(s) URI that discovery can call nor a
-    versioned AWS Lambda ARN. ``endpoint`` is the input with any credentials redacted
-    (``***@``), as the message quotes it; ``reason`` says why."""
+    versioned AWS Lambda ARN. ``endpoint`` is the input as the message quotes it: with
+    whatever precedes an ``@`` (credentials) redacted to ``***``, and cut to 100 characters
+    when it is too long to be an endpoint; ``reason`` says why."""
 
     def __init__(self, endpoint: object, reason: str) -> None:
         self.endpoint = endpoint

@@ -1079,7 +1079,8 @@ class Registry:
         inconsistency (dangling ids, duplicate revisions, queues and locks that do not match
         statuses, a call twice in the inboxes, times with no UTC equivalent): the rules
         :meth:`verify` checks, so a loaded registry's ``verify()`` is empty. Nothing is built
-        on error."""
+        on error. An endpoint with credentials (kept by a version before they were redacted)
+        is loaded redacted (see :mod:`restate_versioning.endpoints`)."""
         if not isinstance(snapshot, RegistrySnapshot):
             raise InvalidSnapshot(
                 [Problem("$", f"expected a RegistrySnapshot, got {type(snapshot).__name__}")]
@@ -1089,8 +1090,11 @@ class Registry:
             raise InvalidSnapshot(problems)
         registry = cls(clock=clock, ids=ids)
         for deployment in snapshot.deployments:
+            endpoint = parse_endpoint(deployment.endpoint)
+            if endpoint.text != deployment.endpoint:  # credentials kept by an older version
+                deployment = attrs.evolve(deployment, endpoint=endpoint.text)
             registry._index_deployment(deployment)
-            registry._by_endpoint[parse_endpoint(deployment.endpoint).key] = deployment.id
+            registry._by_endpoint[endpoint.key] = deployment.id
         registry._removed = set(snapshot.removed_deployment_ids)
         for invocation in snapshot.invocations:
             registry._index(invocation)
