@@ -367,3 +367,228 @@ def test_every_endpoint_error_is_a_versioning_error() -> None:
     """One root: :class:`InvalidEndpoint` is a :class:`VersioningError` and a ``ValueError``."""
     assert issubclass(InvalidEndpoint, VersioningError)
     assert issubclass(InvalidEndpoint, ValueError)
+
+
+# --- what discovery could not call is refused -----------------------------------------------
+
+UNCALLABLE: list[tuple[str, str]] = [
+    ("http://127.0.0.1:9081/a b", "is empty or has spaces"),
+    ("http://127.0.0.1:9081/a\tb", "is empty or has spaces"),
+    ("http://127.0.0.1:9081/\x00", "is empty or has spaces"),
+    ("http://127.0.\x7f0.1:9081/", "is empty or has spaces"),
+    ("http://gree ter:9081/", "is empty or has spaces"),
+    ("http://greeter\u3000:9081/", "is empty or has spaces"),
+    ("http://greeter\u200b.example/", "is empty or has spaces"),
+    ("http://127.0.0.1:9081/\u2028", "is empty or has spaces"),
+    (
+        "http://\uff47\uff52\uff45\uff45\uff54\uff45\uff52.example/",
+        "is not a valid internationalized domain name",
+    ),
+    ("http://bücher_laden.example/", "is not a valid internationalized domain name"),
+    ("http://ü" + "x" * 63 + ".example/", "is not a valid internationalized domain name"),
+    ("http://" + "a" * 64 + ".example/", "has a label that is 64 characters long"),
+    ("http://greeter..example/", "has a label that is empty"),
+    ("http://.greeter/", "has a label that is empty"),
+    ('http://gre"eter/', "has the character '\"'"),
+    ("http://gre{eter/", "has the character '{'"),
+    ("http://gre%eter/", "has the character '%'"),
+    ("http://999.0.0.1:9081/", "is not a valid IPv4 address"),
+    ("http://127.000.0.1:9081/", "is not a valid IPv4 address"),
+    ("http://[::1::2]:9081/", "is not a valid URI"),
+    ("http://127.0.0.1:\uff19\uff10\uff18\uff11/", "is not a valid URI"),
+    ("http://127.0.0.1:-1/", "is not a valid URI"),
+    ("http://127.0.0.1:" + "9" * 6 + "/", "is not a valid URI"),
+    ("http://h/" + "a" * 65536, "characters long: discovery sends at most"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), UNCALLABLE)
+def test_an_endpoint_discovery_could_not_call_is_refused_when_parsed(
+    text: str, reason: str
+) -> None:
+    """Whitespace or a control character anywhere, a host that is no valid IPv4, IPv6 or IDNA
+    2008 name (full-width letters, a label over 63 characters, an empty label), a bad port: the
+    endpoint is refused with :class:`InvalidEndpoint` quoting it and saying why, instead of
+    making discovery fail later with an error of httpx or of the codecs."""
+    with pytest.raises(InvalidEndpoint) as info:
+        parse_endpoint(text)
+    assert reason in str(info.value)
+    assert repr(text[:100]) in str(info.value) or repr(text[:100] + "...") in str(info.value)
+
+
+CALLABLE = [
+    "http://bücher.example:9080/",
+    "http://xn--bcher-kva.example:9080/",
+    "http://greeter.example./",
+    "http://my_service:9080/",
+    "http://" + "a" * 63 + ".example/",
+    "http://[fe80::1%25eth0]:9080/",
+    "http://127.0.0.1:9081/caf%C3%A9/é?q=ü",
+    "http://***@127.0.0.1:9081/",
+]
+
+
+@pytest.mark.parametrize("text", CALLABLE)
+def test_an_endpoint_discovery_can_call_is_accepted(text: str) -> None:
+    """Internationalized hosts that IDNA 2008 encodes, a trailing dot, an underscore (container
+    names), 63-character labels, IPv6 zones, and non-ASCII or percent-encoded paths are
+    endpoints; discovery's URL library takes each of them."""
+    httpx = pytest.importorskip("httpx")
+    endpoint = parse_endpoint(text)
+    assert endpoint.kind is EndpointKind.HTTP
+    httpx.Request("GET", endpoint.text.rstrip("/") + "/discover")
+
+
+# --- credentials are never kept ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("http://user:secret@127.0.0.1:9081/", "http://***@127.0.0.1:9081/"),
+        ("https://user@greeter.example/api", "https://***@greeter.example/api"),
+        ("http://a:b@c@127.0.0.1:9081", "http://***@127.0.0.1:9081"),
+        ("http://127.0.0.1:9081/a@b", "http://127.0.0.1:9081/a@b"),
+    ],
+)
+def test_an_endpoint_keeps_its_credentials_redacted(text: str, kept: str) -> None:
+    """A parsed endpoint's text has ``***@`` where the URL had ``user:password@``: that is
+    what a registry keeps, snapshots, journals and shows. An ``@`` in the path is no
+    credential."""
+    assert parse_endpoint(text).text == kept
+    assert parse_endpoint(kept).text == kept
+
+
+def test_spellings_that_differ_only_in_credentials_are_one_deployment() -> None:
+    """Identity is computed on the redacted endpoint, so ``user:a@`` and ``other:b@`` at one
+    host and path are one deployment (going further than the server, which keeps and compares
+    the credentials: see ``tests/test_endpoint_credentials.py``); without credentials it is
+    another."""
+    first = parse_endpoint("http://user:a@127.0.0.1:9081/")
+    assert first.same_deployment(parse_endpoint("http://other:b@127.0.0.1:9081"))
+    assert not first.same_deployment(parse_endpoint("http://127.0.0.1:9081/"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://user:secret@127.0.0.1:port/",
+        "ftp://user:secret@127.0.0.1/",
+        "user:secret@127.0.0.1:9081",
+        "//user:secret@127.0.0.1:9081/",
+        "http://user:secret@\uff47\uff52\uff45\uff45\uff54\uff45\uff52/",
+        "http://user:secret@127.0.0.1:9081/ x",
+        "http://user:secret@/",
+    ],
+)
+def test_a_refused_endpoint_never_quotes_its_secret(text: str) -> None:
+    """The error of an endpoint with credentials quotes it with the secret redacted, in its
+    message and in its ``endpoint`` attribute."""
+    with pytest.raises(InvalidEndpoint) as info:
+        parse_endpoint(text)
+    assert "secret" not in str(info.value)
+    assert "secret" not in repr(info.value.endpoint)
+    assert "***@" in str(info.value)
+
+
+# --- property: discovery takes whatever is accepted -----------------------------------------
+
+_PIECES = [
+    "http://",
+    "https://",
+    "HTTP://",
+    "user:secret@",
+    "@",
+    ":",
+    ":9080",
+    ":0",
+    ":65536",
+    "/",
+    "?",
+    "#",
+    "%",
+    "%41",
+    "[",
+    "]",
+    "[::1]",
+    "127.0.0.1",
+    "999.1.1.1",
+    "1.2.3",
+    ".",
+    "..",
+    "bücher",
+    "\uff47\uff52\uff45\uff45\uff54\uff45\uff52",
+    "\u3000",
+    "\u200b",
+    "\x00",
+    "\t",
+    " ",
+    "a" * 63,
+    "a" * 64,
+    "xn--",
+    "_",
+    "-",
+    "greeter",
+    "example",
+    "com",
+    "é",
+    "\\",
+    '"',
+    "~",
+    "!",
+    "*",
+]
+_VALID = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["", "user:secret@", "u@"]),
+    st.one_of(hosts, st.sampled_from(["127.0.0.1", "[::1]", "bücher.example"])),
+    st.builds("{}{}".format, st.sampled_from(["", ":9080", ":1"]), paths),
+)
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> str:
+    text = draw(_VALID)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(text)))
+        cut = draw(st.integers(0, 2))
+        insert = draw(st.one_of(st.sampled_from(_PIECES), st.text(max_size=3)))
+        text = text[:at] + insert + text[at + cut :]
+    return text
+
+
+ENDPOINT_INPUTS = st.one_of(
+    _mutated(), st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), st.text()
+)
+
+
+def check_discovery_takes(text: str) -> bool:
+    """Whether ``parse_endpoint`` accepts ``text`` (in at most a second); if it does, httpx
+    takes it and the discovery request, for the endpoint as given and as kept, and the host is
+    one the socket layer encodes (Python's ``idna`` codec, as ``getaddrinfo`` does)."""
+    import time
+
+    httpx = pytest.importorskip("httpx")
+    started = time.monotonic()
+    try:
+        endpoint = parse_endpoint(text)
+    except InvalidEndpoint:
+        return False
+    finally:
+        assert time.monotonic() - started < 1.0
+    if endpoint.kind is EndpointKind.LAMBDA:
+        return True
+    for url in (text, endpoint.text):
+        httpx.URL(url)
+        request = httpx.Request("GET", url.rstrip("/") + "/discover")
+        request.url.raw_host.decode("ascii").encode("idna")
+    return True
+
+
+@given(ENDPOINT_INPUTS)
+def test_whatever_parse_endpoint_accepts_discovery_can_request(text: str) -> None:
+    """Generated and mutated endpoints (credentials, IDNA and full-width hosts, long and empty
+    labels, control characters, odd ports): every one that is accepted is one that httpx
+    parses and builds the discovery request for, and whose host the socket layer takes."""
+    check_discovery_takes(text)

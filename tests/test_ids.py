@@ -494,3 +494,39 @@ def test_a_generated_ulid_holds_the_time_truncated_to_the_millisecond(now: datet
     millis = (now - EPOCH) // MS
     assert parse_deployment_id(SequentialIds().deployment_id(now)).ulid >> 80 == millis
     assert parse_invocation_id(RandomIds(seed=1).invocation_id(now)).uuid >> 80 == millis
+
+
+_ID_LIKE = st.one_of(
+    st.builds(
+        "{}{}".format,
+        st.sampled_from(["dp_1", "inv_1", "dp_2", "inv_", ""]),
+        st.text(alphabet="0123456789abcxyzABCXYZ_é", min_size=20, max_size=35),
+    ),
+    st.builds("dp_1{}".format, st.text(alphabet="0189azAZ", min_size=22, max_size=22)),
+    st.builds("inv_1{}".format, st.text(alphabet="0189azAZ", min_size=33, max_size=33)),
+    st.integers(0, (1 << 128) - 1).map(deployment_id_from_ulid),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(_ID_LIKE)
+@example(deployment_id_from_ulid((1 << 128) - 1))
+@example("dp_1" + "Z" * 22)
+@example(invocation_id_from_parts((1 << 64) - 1, (1 << 128) - 1))
+@example("inv_1" + "z" * 11 + "0" * 22)
+@example("inv_1" + "0" * 11 + "Z" * 22)
+def test_is_an_id_answers_exactly_what_parsing_accepts(value: object) -> None:
+    """``is_deployment_id`` and ``is_invocation_id`` check an id without decoding it (for
+    loading large snapshots fast); they agree with the parsers on every value, the largest
+    numbers and the first ones too large included."""
+    for check, parse in (
+        (is_deployment_id, parse_deployment_id),
+        (is_invocation_id, parse_invocation_id),
+    ):
+        try:
+            parse(value)
+        except InvalidId:
+            assert not check(value)
+        else:
+            assert check(value)

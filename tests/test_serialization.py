@@ -305,3 +305,153 @@ def test_state_that_is_not_a_json_schema_is_refused_in_a_snapshot(registry: Regi
     (problem,) = caught.value.problems
     assert problem.path == "$.deployments[0].services.Cart.state['items']"
     assert "not a JSON Schema" in problem.message
+
+
+# --- JSON a snapshot must be, and consistency a loaded one must have --------------------------
+
+_NOT_JSON_WE_READ: list[tuple[str | bytes, str]] = [
+    ("[" * 2048 + "]" * 2048, "nested deeper than 128 levels"),
+    ('{"format": ' + "[" * 200 + "]" * 200 + "}", "nested deeper than 128 levels"),
+    ('{"format": NaN}', "NaN is not a JSON value"),
+    ('{"format": -Infinity}', "-Infinity is not a JSON value"),
+    ('{"format": "a", "format": "b"}', "the key 'format' appears twice in one object"),
+    (b'{"format": "\xff"}', "not UTF-8 text"),
+    ("{", "malformed JSON"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), _NOT_JSON_WE_READ)
+def test_json_the_library_does_not_read_is_an_invalid_snapshot(
+    text: str | bytes, reason: str
+) -> None:
+    """A snapshot is read as the server reads JSON: about 2 KB of ``[`` (deeper than 128
+    levels), ``NaN`` or ``Infinity``, a key twice, bytes that are not UTF-8 are each an
+    :class:`InvalidSnapshot` with the path of the problem, never a ``RecursionError`` or a
+    ``ValueError`` of :mod:`json`."""
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(text)
+    (problem,) = caught.value.problems
+    assert problem.path == "$"
+    assert reason in problem.message
+
+
+def test_a_duplicate_key_deep_in_a_registry_is_refused(busy: Registry) -> None:
+    """A key twice anywhere in the document (here in a deployment) is refused too: no value
+    silently wins."""
+    text = dumps(busy).replace('"id": ', '"id": "dp_1000000000000000000000", "id": ', 1)
+    with pytest.raises(InvalidSnapshot, match="the key 'id' appears twice"):
+        loads(text)
+
+
+def test_running_out_of_stack_while_structuring_is_an_invalid_snapshot(
+    busy: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``RecursionError`` anywhere while a snapshot is structured is an
+    :class:`InvalidSnapshot` at ``$.registry``, never the bare error (the JSON reader's depth
+    bound keeps real snapshots far from it)."""
+    from restate_versioning import serialization
+
+    class Exhausted:
+        def structure(self, *_: object) -> None:
+            raise RecursionError("maximum recursion depth exceeded")
+
+    text = dumps(busy)
+    monkeypatch.setattr(serialization, "_CONVERTER", Exhausted())
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(text)
+    assert [p.path for p in caught.value.problems] == ["$.registry"]
+
+
+BEYOND_UTC = ["9999-12-31T23:59:59-14:00", "9999-12-31T23:00:00-01:00", "0001-01-01T00:00:00+00:01"]
+
+
+@pytest.mark.parametrize("stamp", BEYOND_UTC)
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        (lambda d: d["registry"]["deployments"][0], "$.registry.deployments[0].created_at"),
+        (lambda d: d["registry"]["invocations"][0], "$.registry.invocations[0].created_at"),
+    ],
+)
+def test_a_timestamp_with_no_utc_equivalent_is_refused_where_it_enters(
+    busy: Registry, stamp: str, where: Any, path: str
+) -> None:
+    """``9999-12-31T23:59:59-14:00`` is a valid ISO 8601 time whose UTC equivalent is past
+    the year 9999: a snapshot holding one is refused with the path, instead of crashing the
+    views and the admin source later."""
+    document = _document(busy)
+    where(document)["created_at"] = stamp
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    assert [p.path for p in caught.value.problems] == [path]
+    assert "no UTC equivalent" in caught.value.problems[0].message
+
+
+def test_a_hand_made_snapshot_with_a_time_beyond_utc_is_refused(busy: Registry) -> None:
+    """:meth:`Registry.from_snapshot` checks times too, with the snapshot's path."""
+    import attrs
+
+    stamp = datetime.fromisoformat(BEYOND_UTC[0])
+    snapshot = busy.snapshot()
+    scheduled = next(i for i in snapshot.invocations if i.execute_at is not None)
+    index = snapshot.invocations.index(scheduled)
+    invocations = list(snapshot.invocations)
+    invocations[index] = attrs.evolve(scheduled, execute_at=stamp)
+    with pytest.raises(InvalidSnapshot) as caught:
+        Registry.from_snapshot(attrs.evolve(snapshot, invocations=tuple(invocations)))
+    assert [p.path for p in caught.value.problems] == [f"$.invocations[{index}].execute_at"]
+
+
+def _inbox(document: dict[str, Any]) -> list[Any]:
+    (inbox,) = document["registry"]["inboxes"]
+    return inbox  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: _inbox(d)[2].append(_inbox(d)[2][0]), ["is listed twice in this inbox"]),
+        (
+            lambda d: d["registry"]["inboxes"].append(copy.deepcopy(_inbox(d))),
+            ["has two inboxes", "is listed twice (in $.inboxes[0])"],
+        ),
+        (lambda d: _inbox(d)[2].clear(), ["has an empty inbox", "is in no inbox"]),
+        (
+            lambda d: d["registry"]["locks"].append(copy.deepcopy(d["registry"]["locks"][0])),
+            ["is listed twice"],
+        ),
+        (
+            lambda d: d["registry"]["locks"][0].__setitem__(2, _inbox(d)[2][0]),
+            ["holds TicketObject/t1 but is pending"],
+        ),
+    ],
+)
+def test_queues_and_locks_that_disagree_with_statuses_are_refused(
+    busy: Registry, change: Any, expected: list[str]
+) -> None:
+    """A call listed twice in one inbox or in two, two inboxes for one key, an empty inbox, a
+    key held twice or by a call that never started: the loaded indexes would be wrong, so
+    the snapshot is refused, with every problem."""
+    document = _document(busy)
+    change(document)
+    with pytest.raises(InvalidSnapshot) as caught:
+        loads(json.dumps(document))
+    messages = [p.message for p in caught.value.problems]
+    for fragment in expected:
+        assert any(fragment in m for m in messages), messages
+
+
+def test_a_loaded_registry_passes_verify_and_verify_applies_the_snapshot_rules(
+    busy: Registry,
+) -> None:
+    """What loads is consistent: ``verify()`` of a loaded registry is empty. ``verify()`` of a
+    live registry applies the same rules a snapshot must pass (one home for each): a call
+    queued twice is reported by both."""
+    loaded = loads(dumps(busy))
+    assert loaded.verify() == ()
+    (queue,) = loaded._inboxes.values()
+    queue.append(queue[0])
+    problems = loaded.verify()
+    assert any("is listed twice in this inbox" in p for p in problems), problems
+    with pytest.raises(InvalidSnapshot, match="is listed twice in this inbox"):
+        Registry.from_snapshot(loaded.snapshot())

@@ -32,6 +32,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidSnapshot",
     "InvalidStateSchema",
+    "InvalidTime",
     "InvalidTransition",
     "InvocationNotFound",
     "Problem",
@@ -137,10 +138,24 @@ class InvalidSnapshot(VersioningError, ValueError):
 
 
 class InvalidEndpoint(VersioningError, ValueError):
-    """An endpoint that is neither an absolute http(s) URI nor a versioned AWS Lambda ARN."""
+    """An endpoint that is neither an absolute http(s) URI that discovery can call nor a
+    versioned AWS Lambda ARN. ``endpoint`` is the input as the message quotes it: with
+    whatever precedes an ``@`` (credentials) redacted to ``***``, and cut to 100 characters
+    when it is too long to be an endpoint; ``reason`` says why."""
 
     def __init__(self, endpoint: object, reason: str) -> None:
         self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(reason)
+
+
+class InvalidTime(VersioningError, ValueError):
+    """A time the library cannot keep: not an aware ``datetime``, or one that has no UTC
+    equivalent (``9999-12-31T23:59:59-14:00``), or that would have none after a delay.
+    ``value`` is the time given, ``reason`` why it is refused."""
+
+    def __init__(self, value: object, reason: str) -> None:
+        self.value = value
         self.reason = reason
         super().__init__(reason)
 

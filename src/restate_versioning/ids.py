@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -183,22 +184,33 @@ def parse_invocation_id(value: object) -> ParsedInvocationId:
     return ParsedInvocationId(id=value, partition_key=_swap64(raw_key), uuid=_swap128(raw_uuid))
 
 
+# Whether an id is well formed, without decoding it: its shape, and its numbers compared as
+# text with the largest ones (after mapping the digits to an alphabet in ASCII order, text
+# order is number order for numbers of one width).
+_ORDERED = str.maketrans(ALPHABET, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_LARGEST_U64 = _encode11(_U64_MAX).translate(_ORDERED)
+_LARGEST_U128 = _encode22(_U128_MAX).translate(_ORDERED)
+_DEPLOYMENT_SHAPE = re.compile(re.escape(DEPLOYMENT_ID_PREFIX) + "[0-9a-zA-Z]{22}")
+_INVOCATION_SHAPE = re.compile(re.escape(INVOCATION_ID_PREFIX) + "[0-9a-zA-Z]{33}")
+
+
 def is_deployment_id(value: object) -> bool:
-    """Whether ``value`` is a well-formed deployment id."""
-    try:
-        parse_deployment_id(value)
-    except InvalidId:
-        return False
-    return True
+    """Whether ``value`` is a well-formed deployment id (what :func:`parse_deployment_id`
+    accepts)."""
+    return (
+        isinstance(value, str)
+        and _DEPLOYMENT_SHAPE.fullmatch(value) is not None
+        and value[4:].translate(_ORDERED) <= _LARGEST_U128
+    )
 
 
 def is_invocation_id(value: object) -> bool:
-    """Whether ``value`` is a well-formed invocation id."""
-    try:
-        parse_invocation_id(value)
-    except InvalidId:
+    """Whether ``value`` is a well-formed invocation id (what :func:`parse_invocation_id`
+    accepts)."""
+    if not isinstance(value, str) or _INVOCATION_SHAPE.fullmatch(value) is None:
         return False
-    return True
+    body = value[5:].translate(_ORDERED)
+    return body[:_U64_WIDTH] <= _LARGEST_U64 and body[_U64_WIDTH:] <= _LARGEST_U128
 
 
 @runtime_checkable

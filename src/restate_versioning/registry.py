@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .clock import check_time, check_time_after
 from .endpoints import Endpoint, parse_endpoint
 from .errors import (
     DeploymentNotFound,
@@ -32,8 +33,10 @@ from .errors import (
     HandlerNotFound,
     InvalidInvocation,
     InvalidSnapshot,
+    InvalidTime,
     InvalidTransition,
     InvocationNotFound,
+    Problem,
     RemovalBlocked,
     ServiceNotFound,
     VersioningError,
@@ -91,6 +94,12 @@ def _utc_now() -> datetime:
 def _lock_of(invocation: Invocation) -> tuple[str, str]:
     """The (service, key) an invocation queues and locks on; only keyed services use it."""
     return (invocation.service, invocation.key if invocation.key is not None else "")
+
+
+def _check_name(value: object, what: str) -> None:
+    """A name given to a query (a service, a handler) must be a str."""
+    if not isinstance(value, str):
+        raise InvalidInvocation(f"a {what} name is a str, got {value!r}", **{what: value})
 
 
 def _check_caller(caller: object) -> str:
@@ -185,10 +194,7 @@ class Registry:
     # --- time and ids ---------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = self._clock()
-        if not isinstance(now, datetime) or now.tzinfo is None:
-            raise VersioningError(f"the registry clock must return an aware datetime, got {now!r}")
-        return now
+        return check_time(self._clock(), "the registry clock's time")
 
     def _new_deployment_id(self, now: datetime) -> str:
         deployment_id = self._ids.deployment_id(now)
@@ -254,8 +260,12 @@ class Registry:
         return len(pinned) - self._paused.get(deployment_id, 0)
 
     def was_removed(self, deployment_id: str) -> bool:
-        """Whether a deployment with this id existed and was removed."""
-        return deployment_id in self._removed
+        """Whether a deployment with this id existed and was removed; :class:`InvalidId` for
+        anything that is not a well-formed deployment id."""
+        if isinstance(deployment_id, str) and deployment_id in self._removed:
+            return True
+        parse_deployment_id(deployment_id)
+        return False
 
     # --- registering ----------------------------------------------------------------------
 
@@ -496,6 +506,8 @@ class Registry:
         (RT0011), as on the server.
         """
         plan = self.removal_plan(deployment_id)
+        if not isinstance(force, bool):
+            raise InvalidInvocation(f"force must be True or False, got {force!r}", force=force)
         if not plan.safe and not force:
             raise RemovalBlocked(plan)
         deployment = self._deployments[deployment_id]
@@ -526,7 +538,10 @@ class Registry:
         self._changes += 1
 
     def forget_caller(self, service: str, caller: str) -> None:
-        """Forget that ``caller`` calls ``service`` (recorded and declared)."""
+        """Forget that ``caller`` calls ``service`` (recorded and declared);
+        :class:`InvalidInvocation` if it is not known to (or either is not a str)."""
+        _check_name(service, "service")
+        _check_name(caller, "caller")
         known = caller in self._callers.get(service, {}) or caller in self._declared.get(
             service, {}
         )
@@ -544,7 +559,9 @@ class Registry:
 
     def callers_of(self, service: str) -> tuple[str, ...]:
         """The handlers known to call ``service``: recorded from calls made with ``caller=``,
-        and declared with :meth:`declare_caller`."""
+        and declared with :meth:`declare_caller`. :class:`InvalidInvocation` if ``service`` is
+        not a str."""
+        _check_name(service, "service")
         found = set(self._callers.get(service, ())) | set(self._declared.get(service, ()))
         return tuple(sorted(found))
 
@@ -576,14 +593,17 @@ class Registry:
 
     def pinned_invocations(self, deployment_id: str) -> tuple[Invocation, ...]:
         """The started, uncompleted invocations pinned to a deployment, in the order they were
-        pinned (also for a removed deployment, whose pinned work is stuck)."""
-        if deployment_id not in self._removed:
+        pinned (also for a removed deployment, whose pinned work is stuck). :class:`InvalidId`
+        for a malformed id, :class:`DeploymentNotFound` for an unknown one."""
+        if not isinstance(deployment_id, str) or deployment_id not in self._removed:
             self.deployment(deployment_id)
         return tuple(self._invocations[i] for i in self._pinned.get(deployment_id, ()))
 
     def waiting_invocations(self, service: str) -> tuple[Invocation, ...]:
         """The uncompleted invocations of a service that are pinned nowhere yet (pending,
-        scheduled, or failing to start), oldest first."""
+        scheduled, or failing to start), oldest first. :class:`InvalidInvocation` if ``service``
+        is not a str."""
+        _check_name(service, "service")
         return tuple(self._invocations[i] for i in self._waiting.get(service, ()))
 
     def locked_keys(self) -> tuple[tuple[str, str, str, int], ...]:
@@ -602,7 +622,10 @@ class Registry:
         self, service: str, handler: str, *, skip_suspended: bool = True
     ) -> Invocation | None:
         """The oldest uncompleted invocation of a handler (by default not a suspended one, as
-        ``restate services status`` shows it)."""
+        ``restate services status`` shows it). :class:`InvalidInvocation` if ``service`` or
+        ``handler`` is not a str."""
+        _check_name(service, "service")
+        _check_name(handler, "handler")
         for invocation_id in self._active.get((service, handler), ()):
             invocation = self._invocations[invocation_id]
             if not (skip_suspended and invocation.status is _SUSPENDED):
@@ -730,8 +753,8 @@ class Registry:
                 return self._invocations[previous]
         now = self._now()
         try:
-            due = now + delay if delay else None
-        except OverflowError:
+            due = check_time_after(now, delay, "the due time") if delay else None
+        except InvalidTime:
             raise InvalidInvocation(f"delay {delay!r} is beyond any date", delay=delay) from None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
@@ -978,8 +1001,10 @@ class Registry:
 
     def verify(self) -> tuple[str, ...]:
         """Every way the indexes behind statuses, counts, queues and plans differ from a
-        recount from the deployments and invocations (empty when they agree). For property
-        tests: it scans everything, so it is as slow as the registry is large."""
+        recount from the deployments and invocations, and every rule of a consistent snapshot
+        it breaks (:func:`~restate_versioning.snapshot.snapshot_problems`, which
+        :meth:`from_snapshot` applies too): empty when all hold. For property tests: it scans
+        everything, so it is as slow as the registry is large."""
         problems: list[str] = []
         deployments = self._deployments
         revisions: dict[str, dict[int, str]] = {}
@@ -1010,7 +1035,6 @@ class Registry:
                 pinned.setdefault(where, set()).add(invocation.id)
                 if invocation.status is _PAUSED:
                     paused[where] = paused.get(where, 0) + 1
-        pending = sorted(i.id for i in self._invocations.values() if i.status is _PENDING)
         expected: list[tuple[str, object, object]] = [
             ("revisions", revisions, self._revisions),
             ("latest revisions", latest, self._latest),
@@ -1025,18 +1049,12 @@ class Registry:
             ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items()}),
             ("uncompleted", active, {t: list(ids) for t, ids in self._active.items()}),
             ("status counts", counts, self._counts),
-            ("inboxes", pending, sorted(i for queue in self._inboxes.values() for i in queue)),
         ]
         for name, recounted, kept in expected:
             if recounted != kept:
                 problems.append(f"{name}: recounted {recounted!r}, kept {kept!r}")
-        for lock, queue in self._inboxes.items():
-            if not queue or lock not in self._locks:
-                problems.append(f"the inbox of {lock!r} has no holder or is empty")
-        for lock, holder in self._locks.items():
-            found = self._invocations[holder]
-            if found.status is _COMPLETED or _lock_of(found) != lock:
-                problems.append(f"{lock!r} is held by {holder!r} ({found.status.value})")
+        # The rules a snapshot must pass (queues, locks, ids, times...): one home for each.
+        problems.extend(str(problem) for problem in snapshot_problems(self.snapshot()))
         return tuple(problems)
 
     # --- snapshots --------------------------------------------------------------------------
@@ -1075,14 +1093,25 @@ class Registry:
         ids: IdGenerator | None = None,
     ) -> Registry:
         """A registry holding exactly ``snapshot``; :class:`InvalidSnapshot` lists every
-        inconsistency (dangling ids, duplicate revisions, queues that do not match statuses)."""
+        inconsistency (dangling ids, duplicate revisions, queues and locks that do not match
+        statuses, a call twice in the inboxes, times with no UTC equivalent): the rules
+        :meth:`verify` checks, so a loaded registry's ``verify()`` is empty. Nothing is built
+        on error. An endpoint with credentials (kept by a version before they were redacted)
+        is loaded redacted (see :mod:`restate_versioning.endpoints`)."""
+        if not isinstance(snapshot, RegistrySnapshot):
+            raise InvalidSnapshot(
+                [Problem("$", f"expected a RegistrySnapshot, got {type(snapshot).__name__}")]
+            )
         problems = snapshot_problems(snapshot)
         if problems:
             raise InvalidSnapshot(problems)
         registry = cls(clock=clock, ids=ids)
         for deployment in snapshot.deployments:
+            endpoint = parse_endpoint(deployment.endpoint)
+            if endpoint.text != deployment.endpoint:  # credentials kept by an older version
+                deployment = attrs.evolve(deployment, endpoint=endpoint.text)
             registry._index_deployment(deployment)
-            registry._by_endpoint[parse_endpoint(deployment.endpoint).key] = deployment.id
+            registry._by_endpoint[endpoint.key] = deployment.id
         registry._removed = set(snapshot.removed_deployment_ids)
         for invocation in snapshot.invocations:
             registry._index(invocation)

@@ -5,7 +5,10 @@
   frozen mappings as objects), so other tools can reuse them.
 * :func:`dumps` / :func:`loads`: a whole registry as JSON. A snapshot carries a format name and
   version; unknown keys, a foreign or newer format and dangling references are refused with
-  :class:`~restate_versioning.InvalidSnapshot`, listing every problem with its ``$.path``.
+  :class:`~restate_versioning.InvalidSnapshot`, listing every problem with its ``$.path``. The
+  JSON is read strictly (:mod:`restate_versioning._json`: UTF-8, no ``NaN``, no key twice, at
+  most 128 levels deep), timestamps must have a UTC equivalent, and a loaded registry passes
+  the same consistency checks as :meth:`Registry.verify`.
 * :func:`admin_services` / :func:`admin_deployments`: what ``GET /services`` and
   ``GET /deployments`` of a restate-server 1.7 answer for the same state, with the server's
   field names and spellings (the fields the model knows: versioning, not timeouts).
@@ -22,9 +25,11 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.v import format_exception
 
+from . import _json
 from ._frozen import FrozenMap
+from .clock import check_time
 from .endpoints import EndpointKind, display_endpoint
-from .errors import InvalidSnapshot, Problem, VersioningError
+from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError
 from .ids import IdGenerator
 from .manifest import EndpointManifest
 from .model import Deployment, ServiceRevision, ServiceType
@@ -47,12 +52,23 @@ FORMAT = "restate-versioning/registry"
 FORMAT_VERSION = 1
 
 
+class _Refused(ValueError):
+    """A value a structuring hook of this library refuses; its message is the problem's."""
+
+
 def _structure_datetime(value: Any, _: type) -> datetime:
     if not isinstance(value, str):
-        raise ValueError(f"expected an ISO 8601 timestamp string, got {value!r}")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no UTC offset")
+        raise _Refused(f"expected an ISO 8601 timestamp string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Refused(f"{value!r} is not an ISO 8601 timestamp") from None
+    if parsed.utcoffset() is None:
+        raise _Refused(f"timestamp {value!r} has no UTC offset")
+    try:
+        check_time(parsed, "timestamp")
+    except InvalidTime as exc:
+        raise _Refused(exc.reason) from None
     return parsed
 
 
@@ -115,9 +131,9 @@ def loads(
     """A registry from a JSON snapshot made by :func:`dumps`; raises
     :class:`InvalidSnapshot` listing every problem, and builds nothing on error."""
     try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidSnapshot([Problem("$", f"malformed JSON: {exc}")]) from None
+        document = _json.loads(text)
+    except _json.JsonError as exc:
+        raise InvalidSnapshot([Problem(exc.path, exc.reason)]) from None
     if not isinstance(document, dict):
         raise InvalidSnapshot([Problem("$", f"expected an object, got {type(document).__name__}")])
     problems = []
@@ -145,13 +161,15 @@ def loads(
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
         messages = cattrs.transform_error(exc, path="$.registry", format_exception=_format_error)
         raise InvalidSnapshot([_problem(m) for m in messages]) from None
+    except RecursionError:  # never with JSON read by _json, which bounds the depth
+        raise InvalidSnapshot([Problem("$.registry", "nested too deeply")]) from None
     except Exception as exc:  # a document of the wrong shape altogether, e.g. a list
         raise InvalidSnapshot([Problem("$.registry", f"{type(exc).__name__}: {exc}")]) from None
     return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
 
 
 def _format_error(exc: BaseException, type_: type | None) -> str:
-    if isinstance(exc, VersioningError):
+    if isinstance(exc, VersioningError | _Refused):
         return str(exc)
     return format_exception(exc, type_)
 
@@ -165,7 +183,10 @@ def _problem(message: str) -> Problem:
 
 
 def _admin_time(value: datetime) -> str:
-    utc = value.astimezone(UTC)
+    """As the server prints a time: UTC, nanoseconds, ``Z``. Raises :class:`InvalidTime` for a
+    time with no UTC equivalent (which no registry holds: every time is checked where it
+    enters)."""
+    utc = check_time(value, "a deployment's creation time").astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond * 1000:09d}Z"
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import attrs
 
+from .clock import check_time
 from .endpoints import parse_endpoint
-from .errors import Problem, VersioningError
-from .ids import parse_deployment_id, parse_invocation_id
+from .errors import InvalidTime, Problem, VersioningError
+from .ids import is_deployment_id, is_invocation_id, parse_deployment_id, parse_invocation_id
 from .model import Deployment, Invocation, InvocationStatus
 from .rules.invocations import PINNING, Pin
 from .rules.manifest import SERVICE_NAME
@@ -48,17 +49,22 @@ class RegistrySnapshot:
 
 def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
     """Every inconsistency of a snapshot: duplicate ids, endpoints or revisions, dangling
-    references, queues and locks that do not match the invocations' statuses."""
+    references, queues and locks that do not match the invocations' statuses (a call twice in
+    an inbox or in two, a key held twice or by a call that never started), times with no UTC
+    equivalent. :meth:`Registry.from_snapshot` refuses a snapshot with any of them, and
+    :meth:`Registry.verify` reports them for a live registry: these are the rules both apply."""
     problems: list[Problem] = []
     deployment_ids: set[str] = set()
     endpoints: dict[str, str] = {}
     revisions: dict[tuple[str, int], str] = {}
     for index, deployment in enumerate(snapshot.deployments):
         path = f"$.deployments[{index}]"
-        problems.extend(_id_problems(f"{path}.id", deployment.id, parse_deployment_id))
+        if not is_deployment_id(deployment.id):
+            problems.extend(_id_problems(f"{path}.id", deployment.id, parse_deployment_id))
         if deployment.id in deployment_ids:
             problems.append(Problem(f"{path}.id", f"deployment {deployment.id!r} appears twice"))
         deployment_ids.add(deployment.id)
+        problems.extend(_time_problems(f"{path}.created_at", deployment.created_at))
         try:
             key = parse_endpoint(deployment.endpoint).key
         except VersioningError as exc:
@@ -102,7 +108,8 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
         problems.append(Problem("$.invocations", "an invocation id appears twice"))
     for index, invocation in enumerate(snapshot.invocations):
         path = f"$.invocations[{index}]"
-        problems.extend(_id_problems(f"{path}.id", invocation.id, parse_invocation_id))
+        if not is_invocation_id(invocation.id):
+            problems.extend(_id_problems(f"{path}.id", invocation.id, parse_invocation_id))
         pinned = invocation.pinned_deployment_id
         if pinned is not None and pinned not in known:
             problems.append(
@@ -119,13 +126,72 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
             )
         if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
             problems.append(Problem(f"{path}.execute_at", "a scheduled invocation needs a time"))
-    inboxed: set[str] = set()
-    locked = {(s, k) for s, k, _ in snapshot.locks}
+        problems.extend(_time_problems(f"{path}.created_at", invocation.created_at))
+        if invocation.execute_at is not None:
+            problems.extend(_time_problems(f"{path}.execute_at", invocation.execute_at))
+    problems.extend(_queue_problems(snapshot, invocations))
+    problems.extend(_caller_problems(snapshot))
+    problems.extend(_pinned_problems(snapshot))
+    return problems
+
+
+def _inbox_problem(service: str, key: str, queued: object, holder: str | None) -> str | None:
+    """Why the inbox of ``service``/``key`` cannot be as it is (``queued``: the ids waiting,
+    ``holder``: the id holding the key, if any), or ``None``."""
+    if not queued:
+        return f"{service}/{key} has an empty inbox"
+    if holder is None:
+        return f"{service}/{key} has an inbox but no lock holder"
+    return None
+
+
+def _lock_problem(service: str, key: str, holder: str, found: Invocation | None) -> str | None:
+    """Why ``holder`` (found as ``found``, ``None`` if unknown) cannot hold ``service``/``key``:
+    it must be a started, uncompleted invocation of that key."""
+    if found is None or (found.service, found.key) != (service, key):
+        return f"{holder!r} is not an invocation of {service}/{key}"
+    if found.status is InvocationStatus.COMPLETED:
+        return f"{holder!r} is completed"
+    if found.status.is_queued:
+        return f"{holder!r} holds {service}/{key} but is {found.status.value}"
+    return None
+
+
+def _queue_problems(
+    snapshot: RegistrySnapshot, invocations: dict[str, Invocation]
+) -> list[Problem]:
+    """Inboxes, locks and workflow runs against the invocations' statuses: every pending call
+    in exactly one inbox, the one of its key, once; one holder per key, a started call of
+    that key; one run per workflow key."""
+    problems: list[Problem] = []
+    holders: dict[tuple[str, str], str] = {}
+    for field, entries in (("locks", snapshot.locks), ("workflow_runs", snapshot.workflow_runs)):
+        seen: set[tuple[str, str]] = set()
+        for index, (service, key, invocation_id) in enumerate(entries):
+            path = f"$.{field}[{index}]"
+            if (service, key) in seen:
+                problems.append(Problem(path, f"{service}/{key} is listed twice"))
+            seen.add((service, key))
+            found = invocations.get(invocation_id)
+            if field == "locks":
+                holders[(service, key)] = invocation_id
+                reason = _lock_problem(service, key, invocation_id, found)
+            elif found is None or (found.service, found.key) != (service, key):
+                reason = f"{invocation_id!r} is not an invocation of {service}/{key}"
+            else:
+                reason = None
+            if reason is not None:
+                problems.append(Problem(path, reason))
+    inboxed: dict[str, int] = {}
+    inbox_keys: set[tuple[str, str]] = set()
     for index, (service, key, queued) in enumerate(snapshot.inboxes):
-        if (service, key) not in locked:
-            problems.append(
-                Problem(f"$.inboxes[{index}]", f"{service}/{key} has an inbox but no lock holder")
-            )
+        path = f"$.inboxes[{index}]"
+        if (service, key) in inbox_keys:
+            problems.append(Problem(path, f"{service}/{key} has two inboxes"))
+        inbox_keys.add((service, key))
+        reason = _inbox_problem(service, key, queued, holders.get((service, key)))
+        if reason is not None:
+            problems.append(Problem(path, reason))
         for invocation_id in queued:
             found = invocations.get(invocation_id)
             if (
@@ -134,32 +200,32 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
                 or (found.service, found.key) != (service, key)
             ):
                 problems.append(
+                    Problem(path, f"{invocation_id!r} is not a pending call of {service}/{key}")
+                )
+            elif invocation_id in inboxed:
+                where = inboxed[invocation_id]
+                problems.append(
                     Problem(
-                        f"$.inboxes[{index}]",
-                        f"{invocation_id!r} is not a pending call of {service}/{key}",
+                        path,
+                        f"{invocation_id!r} is listed twice"
+                        + (" in this inbox" if where == index else f" (in $.inboxes[{where}])"),
                     )
                 )
-            inboxed.add(invocation_id)
+            inboxed.setdefault(invocation_id, index)
     for invocation in snapshot.invocations:
         if invocation.status is InvocationStatus.PENDING and invocation.id not in inboxed:
             problems.append(
                 Problem("$.inboxes", f"pending invocation {invocation.id!r} is in no inbox")
             )
-    for field, entries in (("locks", snapshot.locks), ("workflow_runs", snapshot.workflow_runs)):
-        for index, (service, key, invocation_id) in enumerate(entries):
-            found = invocations.get(invocation_id)
-            if found is None or (found.service, found.key) != (service, key):
-                problems.append(
-                    Problem(
-                        f"$.{field}[{index}]",
-                        f"{invocation_id!r} is not an invocation of {service}/{key}",
-                    )
-                )
-            elif field == "locks" and found.status is InvocationStatus.COMPLETED:
-                problems.append(Problem(f"$.locks[{index}]", f"{invocation_id!r} is completed"))
-    problems.extend(_caller_problems(snapshot))
-    problems.extend(_pinned_problems(snapshot))
     return problems
+
+
+def _time_problems(path: str, value: object) -> list[Problem]:
+    try:
+        check_time(value, "the time")
+    except InvalidTime as exc:
+        return [Problem(path, exc.reason)]
+    return []
 
 
 def _pinned_problems(snapshot: RegistrySnapshot) -> list[Problem]:
