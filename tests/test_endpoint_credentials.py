@@ -224,3 +224,21 @@ def test_a_snapshot_that_kept_credentials_loads_them_redacted() -> None:
     assert [d.endpoint for d in loaded.deployments()] == ["http://***@127.0.0.1:9081/"]
     assert loaded.verify() == ()
     assert SECRET not in dumps(loaded)
+
+
+def test_a_stored_registry_journals_an_endpoint_without_its_secret(tmp_path: Any) -> None:
+    """The journal keeps what the registry keeps: the endpoint redacted. No record or snapshot
+    of the store holds the secret, and reopening it gives the same state."""
+    from restate_versioning.storage import SQLiteStorage, StoredRegistry
+
+    path = tmp_path / "store.db"
+    clock = ManualClock()
+    with StoredRegistry(SQLiteStorage(path), clock=clock, ids=SequentialIds()) as stored:
+        stored.register(WITH_CREDENTIALS, SDK_MANIFEST)
+        stored.register(WITH_CREDENTIALS, SDK_MANIFEST, force=True)
+        state = stored.registry.snapshot()
+        history = stored.history()
+    assert SECRET not in repr(history)
+    assert SECRET.encode() not in path.read_bytes()
+    with StoredRegistry(SQLiteStorage(path), clock=clock) as reopened:
+        assert reopened.registry.snapshot() == state

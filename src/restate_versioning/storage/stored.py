@@ -523,8 +523,13 @@ class StoredRegistry:
             result = spec.run(self._registry, arguments)
             if self._registry.changes == before:
                 return result
-            if command == "register":  # keep the manifest as JSON, whatever form it came in
-                arguments = {**arguments, "manifest": result.deployment.manifest.to_json()}
+            if command == "register":  # the manifest as JSON, the endpoint as it is kept
+                deployment = result.deployment  # (without credentials: endpoints.redact)
+                arguments = {
+                    **arguments,
+                    "endpoint": deployment.endpoint,
+                    "manifest": deployment.manifest.to_json(),
+                }
             try:
                 record = self._record(command, spec, arguments, result)
             except BaseException as exc:
