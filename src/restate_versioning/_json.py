@@ -19,6 +19,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import quote
+
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "JsonError", "check_value", "loads"]
 
 #: How deeply arrays and objects may nest: serde_json's limit, which the server's decoding has.
@@ -108,20 +110,8 @@ def _check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
-def _describe(value: Any) -> str:
-    """A short quotation of ``value``: whatever it is, never more than 80 characters, and
-    never an exception (a huge int, a value nested without end)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        return f"an integer of {value.bit_length()} bits"
-    try:
-        text = repr(value) if not isinstance(value, list | dict | tuple) else _short(value)
-    except (RecursionError, ValueError):
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _short(value: list[Any] | dict[Any, Any] | tuple[Any, ...]) -> str:
-    return f"a {type(value).__name__} of {len(value)} items"
+#: A short quotation of a value in a message (one home: :func:`errors.quote`).
+_describe = quote
 
 
 def check_value(value: Any, path: str = "$", *, max_values: int = MAX_VALUES) -> None:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import attrs
 import idna
 
-from .errors import InvalidEndpoint
+from .errors import InvalidEndpoint, quote
 
 __all__ = [
     "MAX_ENDPOINT_LENGTH",
@@ -140,7 +140,12 @@ def _credentials_hidden(text: str) -> str:
     """``text`` with anything that may be credentials hidden, wherever it is: whatever comes
     before an ``@`` since the last ``/``, ``?``, ``#`` or ``@`` (``http://user:secret@host``,
     ``user:secret@host``, and any garbled spelling of them) becomes ``***``."""
-    return _ANY_USERINFO.sub("***@", text)
+    if "@" not in text:
+        return text
+    *segments, last = text.split("@")
+    # the run before each "@" back to the last "/", "?" or "#": one pass, whatever the length
+    hidden = [s[: max(s.rfind("/"), s.rfind("?"), s.rfind("#")) + 1] + "***" for s in segments]
+    return "@".join([*hidden, last])
 
 
 def parse_endpoint(endpoint: object) -> Endpoint:
@@ -153,7 +158,7 @@ def parse_endpoint(endpoint: object) -> Endpoint:
         endpoint = endpoint.text
     if not isinstance(endpoint, str):
         raise InvalidEndpoint(
-            endpoint, f"an endpoint is a URI or Lambda ARN string, not {endpoint!r}"
+            endpoint, f"an endpoint is a URI or Lambda ARN string, not {quote(endpoint)}"
         )
     shown = _credentials_hidden(endpoint)
     if not endpoint or any(not c.isprintable() or c.isspace() for c in endpoint):
@@ -218,7 +223,6 @@ def display_endpoint(text: str) -> str:
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
-_ANY_USERINFO = re.compile(r"[^/?#@]*@")
 
 
 def redact(text: str) -> str:

@@ -2,14 +2,16 @@
 
 One root, :class:`VersioningError`, and one subclass per decision a caller has to make. Each
 error carries its data as attributes (ids, names, Restate's error code where Restate has one)
-and a message that quotes the offending input with ``!r``. Errors about bad input also derive
-from the matching builtin (``ValueError``, ``LookupError``) so generic handlers keep working.
+and a message that quotes the offending input (:func:`quote`: its ``repr``, cut short). Errors
+about bad input also derive from the matching builtin (``ValueError``, ``LookupError``) so
+generic handlers keep working.
 
 A command that raises any of these has changed nothing.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -42,7 +44,35 @@ __all__ = [
     "ServiceTypeChanged",
     "StorageError",
     "VersioningError",
+    "quote",
 ]
+
+
+class _Quoting(reprlib.Repr):
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = 80
+        self.maxother = 80
+        self.maxlong = 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 256:  # str() of a huge int is slow, and refused past 4,300 digits
+            return f"an integer of {x.bit_length()} bits"
+        return super().repr_int(x, level)
+
+
+_QUOTING = _Quoting()
+
+
+def quote(value: object) -> str:
+    """``repr(value)``, cut short: how an error quotes an input, whatever it is (a huge string,
+    an integer of thousands of digits, a list nested thousands deep, an object whose ``repr``
+    fails), in a few dozen characters and never with an exception."""
+    try:
+        return _QUOTING.repr(value)
+    except Exception:  # a repr of the caller's own that fails
+        return f"<a {type(value).__name__}>"
 
 
 class VersioningError(Exception):
@@ -167,7 +197,7 @@ class InvalidId(VersioningError, ValueError):
         self.value = value
         self.kind = kind
         self.reason = reason
-        super().__init__(f"{value!r} is not a valid {kind} id: {reason}")
+        super().__init__(f"{quote(value)} is not a valid {kind} id: {reason}")
 
 
 class ServiceTypeChanged(VersioningError):
@@ -180,7 +210,7 @@ class ServiceTypeChanged(VersioningError):
         self.old_type = old_type
         self.new_type = new_type
         super().__init__(
-            f"detected a new service revision for {service!r} changing the service type from "
+            f"detected a new service revision for {quote(service)} changing the service type from "
             f"previous revision. Service type cannot be changed across revisions."
         )
 
@@ -190,7 +220,7 @@ class DeploymentNotFound(VersioningError, LookupError):
 
     def __init__(self, deployment_id: str) -> None:
         self.deployment_id = deployment_id
-        super().__init__(f"The requested deployment {deployment_id!r} does not exist")
+        super().__init__(f"The requested deployment {quote(deployment_id)} does not exist")
 
 
 class DeploymentRemoved(DeploymentNotFound):
@@ -198,7 +228,7 @@ class DeploymentRemoved(DeploymentNotFound):
 
     def __init__(self, deployment_id: str) -> None:
         super().__init__(deployment_id)
-        self.message = f"deployment {deployment_id!r} was removed"
+        self.message = f"deployment {quote(deployment_id)} was removed"
         self.args = (self.message,)
 
 
@@ -221,7 +251,8 @@ class ServiceNotFound(VersioningError, LookupError):
     def __init__(self, service: str) -> None:
         self.service = service
         super().__init__(
-            f"service {service!r} not found, make sure to register the service before calling it."
+            f"service {quote(service)} not found, make sure to register the service before "
+            f"calling it."
         )
 
 
@@ -233,7 +264,8 @@ class HandlerNotFound(VersioningError, LookupError):
         self.handler = handler
         self.revision = revision
         super().__init__(
-            f"the service {service!r} exists, but the handler {handler!r} was not found, check "
+            f"the service {quote(service)} exists, but the handler {quote(handler)} was not "
+            f"found, check "
             f"that the handler exists in the latest registered service version."
             f" (revision {revision})"
         )
@@ -245,7 +277,9 @@ class ServiceNotPublic(VersioningError):
     def __init__(self, service: str, handler: str) -> None:
         self.service = service
         self.handler = handler
-        super().__init__(f"the invoked service is not public ({service!r}, handler {handler!r})")
+        super().__init__(
+            f"the invoked service is not public ({quote(service)}, handler {quote(handler)})"
+        )
 
 
 class InvocationNotFound(VersioningError, LookupError):
@@ -253,7 +287,7 @@ class InvocationNotFound(VersioningError, LookupError):
 
     def __init__(self, invocation_id: str) -> None:
         self.invocation_id = invocation_id
-        super().__init__(f"invocation {invocation_id!r} not found")
+        super().__init__(f"invocation {quote(invocation_id)} not found")
 
 
 class InvalidInvocation(VersioningError, ValueError):
@@ -283,7 +317,7 @@ class InvalidTransition(VersioningError):
         self.allowed = tuple(allowed)
         allowed_text = ", ".join(self.allowed) if self.allowed else "nothing"
         super().__init__(
-            f"cannot {action} invocation {invocation_id!r}: it is {status.value}"
+            f"cannot {action} invocation {quote(invocation_id)}: it is {status.value}"
             f" (a {status.value} invocation allows: {allowed_text})"
         )
 

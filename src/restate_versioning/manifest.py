@@ -30,7 +30,6 @@ import enum
 import json
 import math
 import re
-import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ import attrs
 
 from . import _json
 from ._frozen import FrozenMap, freeze
-from .errors import InvalidManifest, Problem
+from .errors import InvalidManifest, Problem, quote
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -484,19 +483,8 @@ def _locate(document: str | bytes | bytearray, reason: str) -> str | None:
     return None
 
 
-_SHOWN = reprlib.Repr()
-_SHOWN.maxlevel = 3
-_SHOWN.maxstring = 80
-_SHOWN.maxother = 80
-_SHOWN.maxlong = 40
-
-
-def _show(value: object) -> str:
-    """``repr(value)``, cut short: what a problem quotes of a value, whatever its size."""
-    try:
-        return _SHOWN.repr(value)
-    except ValueError:  # an int too long for str(): Python refuses more than 4,300 digits
-        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "?"
+#: What a problem quotes of a value, whatever its size (one home: :func:`errors.quote`).
+_show = quote
 
 
 # --- reading, with every problem collected --------------------------------------------------

@@ -40,6 +40,7 @@ from .errors import (
     RemovalBlocked,
     ServiceNotFound,
     VersioningError,
+    quote,
 )
 from .ids import IdGenerator, RandomIds, parse_deployment_id, parse_invocation_id
 from .manifest import EndpointManifest
@@ -99,14 +100,14 @@ def _lock_of(invocation: Invocation) -> tuple[str, str]:
 def _check_name(value: object, what: str) -> None:
     """A name given to a query (a service, a handler) must be a str."""
     if not isinstance(value, str):
-        raise InvalidInvocation(f"a {what} name is a str, got {value!r}", **{what: value})
+        raise InvalidInvocation(f"a {what} name is a str, got {quote(value)}", **{what: value})
 
 
 def _check_caller(caller: object) -> str:
     service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
     if not SERVICE_NAME.fullmatch(service) or not handler:
         raise InvalidInvocation(
-            f"caller must name the calling handler as 'Service/handler', got {caller!r}",
+            f"caller must name the calling handler as 'Service/handler', got {quote(caller)}",
             caller=caller,
         )
     assert isinstance(caller, str)
@@ -311,7 +312,9 @@ class Registry:
         parsed = parse_endpoint(endpoint)
         for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
             if value is not None and not isinstance(value, str):
-                raise InvalidInvocation(f"{name} must be a str, got {value!r}", **{name: value})
+                raise InvalidInvocation(
+                    f"{name} must be a str, got {quote(value)}", **{name: value}
+                )
         existing_id = self._by_endpoint.get(parsed.key)
         existing = self._deployments[existing_id] if existing_id is not None else None
         now = self._now()
@@ -463,7 +466,9 @@ class Registry:
         latest revision only; the next revision takes its visibility from its manifest again."""
         current = self.service(name)
         if not isinstance(public, bool):
-            raise InvalidInvocation(f"public must be True or False, got {public!r}", public=public)
+            raise InvalidInvocation(
+                f"public must be True or False, got {quote(public)}", public=public
+            )
         updated = attrs.evolve(current, public=public)
         deployment = self._deployments[current.deployment_id]
         self._deployments[deployment.id] = attrs.evolve(
@@ -507,7 +512,7 @@ class Registry:
         """
         plan = self.removal_plan(deployment_id)
         if not isinstance(force, bool):
-            raise InvalidInvocation(f"force must be True or False, got {force!r}", force=force)
+            raise InvalidInvocation(f"force must be True or False, got {quote(force)}", force=force)
         if not plan.safe and not force:
             raise RemovalBlocked(plan)
         deployment = self._deployments[deployment_id]
@@ -533,7 +538,7 @@ class Registry:
         revision of ``service`` while the caller's service stays."""
         _check_caller(caller)
         if not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
-            raise InvalidInvocation(f"invalid service name {service!r}", service=service)
+            raise InvalidInvocation(f"invalid service name {quote(service)}", service=service)
         self._declared.setdefault(service, {})[caller] = None
         self._changes += 1
 
@@ -547,7 +552,9 @@ class Registry:
         )
         if not known:
             raise InvalidInvocation(
-                f"{caller!r} is not known to call {service!r}", service=service, caller=caller
+                f"{quote(caller)} is not known to call {quote(service)}",
+                service=service,
+                caller=caller,
             )
         for index in (self._callers, self._declared):
             found = index.get(service)
@@ -755,7 +762,9 @@ class Registry:
         try:
             due = check_time_after(now, delay, "the due time") if delay else None
         except InvalidTime:
-            raise InvalidInvocation(f"delay {delay!r} is beyond any date", delay=delay) from None
+            raise InvalidInvocation(
+                f"delay {quote(delay)} is beyond any date", delay=delay
+            ) from None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
@@ -812,18 +821,18 @@ class Registry:
             if not isinstance(key, str):
                 raise InvalidInvocation(
                     f"{latest.name!r} is a {latest.type.value}: calls need a key (a str), "
-                    f"got {key!r}",
+                    f"got {quote(key)}",
                     key=key,
                 )
         elif key is not None:
             raise InvalidInvocation(
-                f"{latest.name!r} is a SERVICE: calls take no key, got {key!r}", key=key
+                f"{latest.name!r} is a SERVICE: calls take no key, got {quote(key)}", key=key
             )
         if caller is not None:
             _check_caller(caller)
         if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
             raise InvalidInvocation(
-                f"delay must be a non-negative timedelta, got {delay!r}", delay=delay
+                f"delay must be a non-negative timedelta, got {quote(delay)}", delay=delay
             )
 
     def start_due(self) -> tuple[Invocation, ...]:
@@ -899,7 +908,7 @@ class Registry:
             if deployment != "keep":
                 raise InvalidInvocation(
                     f"invocation {invocation.id!r} never started, so it is pinned nowhere and "
-                    f"cannot be moved to {deployment!r}: resume it without a deployment",
+                    f"cannot be moved to {quote(deployment)}: resume it without a deployment",
                     invocation_id=invocation.id,
                     deployment=deployment,
                 )

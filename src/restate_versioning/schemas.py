@@ -74,7 +74,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend, validator_for
 
 from ._json import JsonError, check_value
-from .errors import InvalidStateSchema, Problem
+from .errors import InvalidStateSchema, Problem, quote
 
 __all__ = [
     "CHECK_SECONDS",
@@ -165,7 +165,7 @@ def schema_problem(schema: Any) -> str | None:
     Answers are kept for the last 1,024 schemas of up to :data:`_CACHED_CHARS` characters
     asked about: checking a schema against its meta-schema costs milliseconds."""
     if not isinstance(schema, dict | bool):
-        return f"a JSON Schema is an object or a boolean, not {_short(schema)}"
+        return f"a JSON Schema is an object or a boolean, not {quote(schema)}"
     try:
         check_value(schema)
     except JsonError as exc:
@@ -182,11 +182,6 @@ def schema_problem(schema: Any) -> str | None:
 _CACHED_CHARS = 16_384
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _text_problem(text: str) -> str | None:
     schema = json.loads(text)
     if isinstance(schema, bool):
@@ -199,7 +194,7 @@ def _text_problem(text: str) -> str | None:
         return "it is nested too deeply to check"
     except SchemaError as exc:
         where = "".join(f"[{p!r}]" for p in exc.path)
-        return f"{_short(exc.message)}{' at ' + where if where else ''}"
+        return f"{quote(exc.message)}{' at ' + where if where else ''}"
     except (OverflowError, re.error, ValueError) as exc:  # re.compile, for format "regex"
         return f"it has a regular expression that cannot be compiled: {exc}"
     return None
@@ -220,7 +215,7 @@ def backward(old: Any, new: Any) -> SchemaCompatibility:
         if problem is not None:
             problems.append(
                 Problem(
-                    label, f"the {label} schema {_short(schema)} is not a JSON Schema: {problem}"
+                    label, f"the {label} schema {quote(schema)} is not a JSON Schema: {problem}"
                 )
             )
     if problems:
@@ -363,7 +358,7 @@ def _compiled(pattern: str) -> Any:
             warnings.simplefilter("ignore")
             return regex.compile(pattern, regex.VERSION0)
     except (regex.error, OverflowError, RecursionError, ValueError, TypeError) as exc:
-        return f"the pattern {_short(pattern)} cannot be matched here: {exc}"
+        return f"the pattern {quote(pattern)} cannot be matched here: {exc}"
 
 
 def _search(pattern: str, text: str) -> bool:
@@ -385,7 +380,7 @@ def _search(pattern: str, text: str) -> bool:
     except TimeoutError:
         budget.on_time()
         reason = (
-            f"matching the pattern {_short(pattern)} ran past its bound of {PATTERN_SECONDS:g} s"
+            f"matching the pattern {quote(pattern)} ran past its bound of {PATTERN_SECONDS:g} s"
         )
         budget.slow_patterns[pattern] = reason
         budget.note(reason)
@@ -394,7 +389,7 @@ def _search(pattern: str, text: str) -> bool:
 
 def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and not _search(pattern, instance):
-        yield ValidationError(f"{_short(instance)} does not match {_short(pattern)}")
+        yield ValidationError(f"{quote(instance)} does not match {quote(pattern)}")
 
 
 def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator[Any]:
@@ -429,7 +424,7 @@ def _additional_properties(
         for name in extras:
             yield from validator.descend(instance[name], additional, path=name)
     elif additional is False and extras:
-        yield ValidationError(f"{_short(extras)} match none of the patternProperties")
+        yield ValidationError(f"{quote(extras)} match none of the patternProperties")
 
 
 def _unevaluated_properties(
@@ -513,7 +508,7 @@ class _Document:
         try:
             return bool(found[1].is_valid(value))
         except (ArithmeticError, ValueError, RecursionError) as exc:
-            raise _Undecided(f"validating {_short(value)} failed: {exc}") from None
+            raise _Undecided(f"validating {quote(value)} failed: {exc}") from None
 
     def accepts(self, schema: Any, value: Any) -> bool:
         """:meth:`valid`, in constant time when ``schema`` is (a ``$ref`` to) only a list of

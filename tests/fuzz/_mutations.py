@@ -97,6 +97,14 @@ def _paths(value: Any, limit: int = 400) -> list[tuple[Any, Any]]:
     return found
 
 
+def _as_text(value: Any) -> str:
+    """``str(value)``, or a stand-in for a value too deep (or too large) to print."""
+    try:
+        return str(value)
+    except (RecursionError, ValueError):
+        return "[" * 200
+
+
 @st.composite
 def mutated_values(draw: st.DrawFn, seed: Any, hostile: bool = False) -> Any:
     """``seed`` (a JSON value) changed in one to three places: a member removed or replaced by
@@ -127,7 +135,7 @@ def mutated_values(draw: st.DrawFn, seed: Any, hostile: bool = False) -> Any:
             container[key] = _copy(value)
         else:
             old = container[key]
-            swaps: list[Any] = [str(old), [old], {"v": old}, None, True, 0, 1.5, -1]
+            swaps: list[Any] = [_as_text(old), [old], {"v": old}, None, True, 0, 1.5, -1]
             container[key] = draw(st.sampled_from(swaps))
     return value
 

@@ -72,11 +72,6 @@ def _one_id(value: Any, lookup: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="InvalidId's message quotes a non-string input with repr(), which raises "
-    "RecursionError for a list nested 5,000 deep (remove this mark once fixed)",
-    strict=False,
-)
 def test_a_hostile_id_is_parsed_or_refused_and_a_refused_lookup_changes_nothing() -> None:
     """Any value given as an id is parsed or refused with ``InvalidId``, and any registry
     command or query by id succeeds or is refused with the library's error, the registry as it

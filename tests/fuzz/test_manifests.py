@@ -57,11 +57,6 @@ def _one_manifest(document: Any, force: bool, breaking: bool) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="manifests: hostile Python values and deep nesting are not all InvalidManifest yet "
-    "(fixed on the manifest branch; remove this mark once merged)",
-    strict=False,
-)
 def test_a_hostile_manifest_is_read_or_refused_and_a_refused_registration_changes_nothing() -> None:
     """A manifest, as text, bytes or Python values (generated, or a mutated real one), is read
     or refused with the library's error within the time bound; registering it (read, or as

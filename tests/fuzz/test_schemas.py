@@ -38,11 +38,6 @@ def _one_pair(pair: tuple[Any, Any], direction: Any) -> None:
     _tally.attempt(SURFACE, pair, lambda: direction(old, new), (VersioningError,))
 
 
-@pytest.mark.xfail(
-    reason="schemas: backward/forward raise a bare ValueError for a schema that is not one "
-    "(fixed on the schemas branch; remove this mark once merged)",
-    strict=False,
-)
 def test_a_hostile_schema_is_compared_or_refused_with_the_librarys_error() -> None:
     """``schema_problem`` answers for any value without raising, and ``backward``/``forward``
     compare any two values or refuse them with the library's error, within the time bound."""

@@ -25,12 +25,15 @@ from . import _mutations, _tally
 pytestmark = pytest.mark.fuzz
 
 SURFACE = "store records"
-_TABLES = ("meta", "records", "snapshots")
+_KEPT = ("meta", "records")
 
 
 def _rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What a refusal must leave as it was: the meta data and every record. (Snapshots are an
+    optimisation: a store that opened, and then refused to read a damaged older record for
+    its history, may snapshot the state it opened to when it closes.)"""
     with sqlite3.connect(path) as db:
-        return {t: sorted(db.execute(f"SELECT * FROM {t}"), key=repr) for t in _TABLES}
+        return {t: sorted(db.execute(f"SELECT * FROM {t}"), key=repr) for t in _KEPT}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from ..errors import (
     InvalidStateSchema,
     Problem,
     ServiceTypeChanged,
+    quote,
 )
 from ..manifest import EndpointManifest, ServiceManifest
 from ..model import (
@@ -225,7 +226,11 @@ def _declared_state(
     problems: list[Problem] = []
     if state is not None and not isinstance(state, Mapping):
         raise InvalidStateSchema(
-            [Problem("state", f"expected a mapping of service name to state keys, got {state!r}")]
+            [
+                Problem(
+                    "state", f"expected a mapping of service name to state keys, got {quote(state)}"
+                )
+            ]
         )
     for name in state or {}:
         if name not in services:
