@@ -1087,3 +1087,12 @@ def test_a_server_error_is_asked_again_within_the_timeout() -> None:
     client = httpx.Client(transport=httpx.MockTransport(flaky))
     assert len(list(AdminSource(ADMIN, client=client).load().invocations())) == 5
     assert admin.paths().count(("POST", "/query")) == 3
+
+
+def test_a_time_with_no_utc_equivalent_in_an_answer_is_an_admin_api_error() -> None:
+    """A timestamp the server could not have meant (``9999-12-31T23:59:59-14:00`` has no UTC
+    equivalent) is an :class:`AdminApiError` naming the field, not an ``OverflowError``."""
+    from restate_versioning.admin import _Misfit, _time
+
+    with pytest.raises(_Misfit, match=r"no UTC equivalent @ \$\.x\.created_at"):
+        _time({"created_at": "9999-12-31T23:59:59-14:00"}, "created_at", "$.x")

@@ -630,3 +630,14 @@ def test_a_state_key_that_is_not_a_string_is_refused_whatever_it_is(
     with pytest.raises(InvalidStateSchema, match="a state key is a non-empty string"):
         registry.register(V1, document, state={"Cart": {key: {}}})
     assert registry.snapshot() == Registry().snapshot()
+
+
+def test_a_message_spells_out_at_most_twenty_problems_and_keeps_them_all() -> None:
+    """A manifest with thousands of problems keeps every one in ``problems``, and its message
+    names the first twenty and how many more there are: a message stays a few kilobytes."""
+    bad = [{"name": f"S{i}", "ty": "ACTOR", "handlers": []} for i in range(5000)]
+    with pytest.raises(InvalidManifest) as raised:
+        EndpointManifest.from_json(json.dumps(manifest(*bad)))
+    assert len(raised.value.problems) == 5000
+    assert raised.value.message.endswith("; and 4980 more")
+    assert len(raised.value.message) < 10_000

@@ -23,6 +23,7 @@ from .errors import InvalidInvocation as InvalidInvocation
 from .errors import InvalidManifest as InvalidManifest
 from .errors import InvalidSnapshot as InvalidSnapshot
 from .errors import InvalidStateSchema as InvalidStateSchema
+from .errors import InvalidTime as InvalidTime
 from .errors import InvalidTransition as InvalidTransition
 from .errors import InvocationNotFound as InvocationNotFound
 from .errors import Problem as Problem
@@ -96,6 +97,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidSnapshot",
     "InvalidStateSchema",
+    "InvalidTime",
     "InvalidTransition",
     "Invocation",
     "InvocationNotFound",

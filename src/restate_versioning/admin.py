@@ -244,7 +244,10 @@ def _time(item: Mapping[str, Any], key: str, path: str) -> datetime:
     except ValueError as exc:
         raise _Misfit(f"{path}.{key}", f"{value!r} is not a valid time: {exc}") from None
     micros = int((fraction or "0")[:6].ljust(6, "0"))
-    return parsed.replace(microsecond=micros).astimezone(UTC)
+    try:
+        return parsed.replace(microsecond=micros).astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00: no UTC equivalent
+        raise _Misfit(f"{path}.{key}", f"{value!r} has no UTC equivalent") from None
 
 
 def _optional_time(item: Mapping[str, Any], key: str, path: str) -> datetime | None:

@@ -106,8 +106,15 @@ class Problem:
         return f"{prefix}{self.message} @ {self.path}"
 
 
+#: How many problems an error's message spells out (``problems`` holds them all): a manifest
+#: of thousands of bad handlers must not make a message of megabytes.
+_PROBLEMS_SHOWN = 20
+
+
 def _problems_text(problems: Sequence[Problem]) -> str:
-    return "; ".join(str(p) for p in problems)
+    shown = "; ".join(str(p) for p in problems[:_PROBLEMS_SHOWN])
+    more = len(problems) - _PROBLEMS_SHOWN
+    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 class InvalidManifest(VersioningError, ValueError):
