@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any
 
+import attrs
 import pytest
 
 from restate_versioning import (
@@ -641,3 +642,18 @@ def test_a_message_spells_out_at_most_twenty_problems_and_keeps_them_all() -> No
     assert len(raised.value.problems) == 5000
     assert raised.value.message.endswith("; and 4980 more")
     assert len(raised.value.message) < 10_000
+
+
+def test_a_manifest_that_was_read_is_taken_as_it_is_and_one_built_by_hand_is_read_again() -> None:
+    """``from_json`` marks what it made (``was_read``): registering it does not read it again,
+    while a value built or changed by hand is read again through its JSON before it counts."""
+    read = EndpointManifest.from_json(json.dumps(manifest(service("Greeter"))))
+    assert read.was_read
+    changed = attrs.evolve(read, min_protocol_version=5)
+    assert not changed.was_read
+    registry = Registry()
+    assert registry.register(V1, read).deployment.manifest is read
+    again = registry.register(V2, changed).deployment.manifest
+    assert again is not changed
+    assert again == changed
+    assert again.was_read

@@ -30,6 +30,7 @@ import enum
 import json
 import math
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -237,7 +238,14 @@ class EndpointManifest:
         manifest = _read_endpoint(parsed, "$", problems)
         if problems or manifest is None:
             raise InvalidManifest(problems)
+        _READ[id(manifest)] = manifest
         return manifest
+
+    @property
+    def was_read(self) -> bool:
+        """Whether :meth:`from_json` made this value (so it was checked as the server checks a
+        discovery answer), rather than code building it by hand."""
+        return _READ.get(id(self)) is self
 
     def to_json(self) -> dict[str, Any]:
         """The discovery JSON of this manifest (the inverse of :meth:`from_json`). Raises
@@ -266,6 +274,11 @@ class EndpointManifest:
 # How deep the objects of services and handlers are in a manifest (the manifest is level 1).
 _SERVICE_DEPTH = 3
 _HANDLER_DEPTH = 5
+
+
+#: The manifests :meth:`EndpointManifest.from_json` made, by ``id`` (they go when they are no
+#: longer used): a registration takes them as they are, and reads one built by hand again.
+_READ: weakref.WeakValueDictionary[int, EndpointManifest] = weakref.WeakValueDictionary()
 
 
 def _common_json(

@@ -321,8 +321,10 @@ class Registry:
 
         def resolve() -> EndpointManifest:
             # A value built by hand is read again from its JSON, so that it is checked as the
-            # server would check the discovery answer it stands for.
+            # server would check the discovery answer it stands for; one read is taken as it is.
             if isinstance(manifest, EndpointManifest):
+                if manifest.was_read:
+                    return manifest
                 return EndpointManifest.from_json(manifest.to_json())
             return EndpointManifest.from_json(manifest)
 
