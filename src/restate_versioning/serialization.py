@@ -29,7 +29,7 @@ from . import _json
 from ._frozen import FrozenMap
 from .clock import check_time
 from .endpoints import EndpointKind, display_endpoint
-from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError
+from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError, quote
 from .ids import IdGenerator
 from .manifest import EndpointManifest
 from .model import Deployment, ServiceRevision, ServiceType
@@ -131,14 +131,16 @@ def loads(
     """A registry from a JSON snapshot made by :func:`dumps`; raises
     :class:`InvalidSnapshot` listing every problem, and builds nothing on error."""
     try:
-        document = _json.loads(text)
+        # Its shape is fixed and its kept manifests are read as manifests are: no depth walk.
+        document = _json.loads(text, walk_depth=False)
     except _json.JsonError as exc:
         raise InvalidSnapshot([Problem(exc.path, exc.reason)]) from None
     if not isinstance(document, dict):
         raise InvalidSnapshot([Problem("$", f"expected an object, got {type(document).__name__}")])
     problems = []
     if document.get("format") != FORMAT:
-        problems.append(Problem("$.format", f"expected {FORMAT!r}, got {document.get('format')!r}"))
+        shown = quote(document.get("format"))
+        problems.append(Problem("$.format", f"expected {FORMAT!r}, got {shown}"))
     version = document.get("version")
     if type(version) is not int or version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
