@@ -730,7 +730,7 @@ BAD_ANSWERS = [
         id="scheduled-without-time",
     ),
     # Strict JSON (restate_versioning._json), as the server's own decoder reads it.
-    pytest.param("/deployments", "[" * 2000, "nested deeper than 128 levels @ $", id="deep-lists"),
+    pytest.param("/deployments", "[" * 2000, "nested deeper than 127 levels @ $", id="deep-lists"),
     pytest.param(
         "/services", '{"services":' * 200 + "[]" + "}" * 200, "nested deeper", id="deep-objects"
     ),

@@ -231,7 +231,7 @@ def test_whatever_a_broken_peer_sends_discovery_ends_in_a_discovery_error_with_i
     [
         (b"", "malformed JSON"),
         (b"\xff\xfe{}", "not UTF-8"),
-        (b"[" * 5000, "nested deeper than 128 levels"),
+        (b"[" * 5000, "nested deeper than 127 levels"),
         (b'{"minProtocolVersion": NaN}', "NaN is not a JSON value"),
         (b'{"services": [], "services": []}', "appears twice"),
         (b"[]", "expected an object"),

@@ -134,19 +134,19 @@ REFUSED_TEXT = [
     ),
     pytest.param(
         with_schema(nested(200)),
-        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
-        "recursion limit exceeded: nested deeper than 128 levels",
+        SCHEMA_PATH + "[0]" * (127 - SCHEMA_DEPTH),
+        "recursion limit exceeded: nested deeper than 127 levels",
         id="nested-200-levels",
     ),
     pytest.param(
         nested(100_000),
-        "$" + "[0]" * 128,
-        "recursion limit exceeded: nested deeper than 128 levels",
+        "$" + "[0]" * 127,
+        "recursion limit exceeded: nested deeper than 127 levels",
         id="100000-brackets",
     ),
     pytest.param(
         "{" + '"a": {' * 3000,
-        "$" + ".a" * 128,
+        "$" + ".a" * 127,
         "recursion limit exceeded",
         id="3000-unclosed-objects",
     ),
@@ -195,16 +195,16 @@ def test_text_the_server_cannot_decode_is_one_problem_at_its_path_in_the_servers
     assert repr(text[:80]) in problem.message
 
 
-def test_nesting_up_to_128_levels_is_read_and_frozen() -> None:
-    """128 levels of arrays and objects in all are read, and the manifest freezes, hashes and
-    writes back the same JSON (the library reads one level more than serde_json, which already
-    refuses the 128th)."""
-    text = with_schema(nested(128 - SCHEMA_DEPTH))
+def test_nesting_up_to_127_levels_is_read_and_frozen() -> None:
+    """127 levels of arrays and objects in all are read, and the manifest freezes, hashes and
+    writes back the same JSON; the 128th level is refused, as serde_json (the server) refuses
+    it."""
+    text = with_schema(nested(127 - SCHEMA_DEPTH))
     parsed = EndpointManifest.from_json(text)
     assert hash(parsed) == hash(EndpointManifest.from_json(text))
     assert parsed.to_json() == json.loads(text)
-    assert only_problem(with_schema(nested(129 - SCHEMA_DEPTH))).path == SCHEMA_PATH + "[0]" * (
-        128 - SCHEMA_DEPTH
+    assert only_problem(with_schema(nested(128 - SCHEMA_DEPTH))).path == SCHEMA_PATH + "[0]" * (
+        127 - SCHEMA_DEPTH
     )
 
 
@@ -311,14 +311,14 @@ NOT_JSON_VALUES = [
     ),
     pytest.param(
         with_handler_input(deep_value(5000)),
-        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
-        "nested deeper than 128 levels",
+        SCHEMA_PATH + "[0]" * (127 - SCHEMA_DEPTH),
+        "nested deeper than 127 levels",
         id="nested-5000-levels",
     ),
     pytest.param(
         with_handler_input(_self_containing()),
-        SCHEMA_PATH + ".items" * (128 - SCHEMA_DEPTH),
-        "nested deeper than 128 levels",
+        SCHEMA_PATH + ".items" * (127 - SCHEMA_DEPTH),
+        "nested deeper than 127 levels",
         id="a-schema-that-contains-itself",
     ),
     pytest.param(
@@ -340,7 +340,7 @@ NOT_JSON_VALUES = [
 @pytest.mark.parametrize(("document", "path", "reason"), NOT_JSON_VALUES)
 def test_a_mapping_must_hold_json_values_only(document: Any, path: str, reason: str) -> None:
     """A ``Mapping`` is checked before it is read: a value that JSON cannot hold, a key that
-    is not a string, or nesting deeper than 128 levels (a value that contains itself nests
+    is not a string, or nesting deeper than 127 levels (a value that contains itself nests
     without end) is one problem at its path; no other exception escapes."""
     problem = only_problem(document)
     assert problem.path == path
@@ -441,7 +441,7 @@ HAND_BUILT = [
     ),
     pytest.param(
         hand_built(input={"jsonSchema": deep_value(1000)}),
-        SCHEMA_PATH + "[0]" * (128 - SCHEMA_DEPTH),
+        SCHEMA_PATH + "[0]" * (127 - SCHEMA_DEPTH),
         id="schema-1000-deep",
     ),
     pytest.param(
@@ -537,8 +537,8 @@ BAD_STATE_TEXT = [
     pytest.param('{"maximum": 1e400}', f"{STATE_ENTRY}.maximum", "is out of range", id="too-large"),
     pytest.param(
         '{"items": ' * 500 + "{}" + "}" * 500,
-        STATE_ENTRY + ".items" * 128,
-        "nested deeper than 128 levels",
+        STATE_ENTRY + ".items" * 127,
+        "nested deeper than 127 levels",
         id="500-levels",
     ),
     pytest.param('{"a": ', STATE_ENTRY, "malformed JSON", id="malformed"),
@@ -550,7 +550,7 @@ def test_a_state_schema_in_metadata_is_read_as_strictly_as_a_manifest(
     text: str, path: str, reason: str, registry: Registry
 ) -> None:
     """The JSON text of a state schema in service metadata is read like the manifest around
-    it: a key twice, ``NaN``, a number too large or nesting deeper than 128 levels is an
+    it: a key twice, ``NaN``, a number too large or nesting deeper than 127 levels is an
     :class:`InvalidStateSchema` problem at its path inside the schema, and nothing changes."""
     document = manifest(
         service("Cart", "VIRTUAL_OBJECT", metadata={f"{STATE_METADATA_PREFIX}cart": text})
@@ -576,7 +576,7 @@ NOT_JSON_SCHEMAS = [
         id="a-5001-digit-key",
     ),
     pytest.param(
-        deep_value(3000), "['cart']" + "[0]" * 128, "nested deeper than 128", id="3000-levels"
+        deep_value(3000), "['cart']" + "[0]" * 127, "nested deeper than 127", id="3000-levels"
     ),
 ]
 

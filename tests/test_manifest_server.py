@@ -55,6 +55,7 @@ REFUSED: list[Any] = [
     pytest.param(with_schema('{"maximum": NaN}'), "expected value", id="nan"),
     pytest.param(with_schema("[Infinity]"), "expected value", id="infinity"),
     pytest.param(with_schema('{"maximum": 1e400}'), "number out of range", id="1e400"),
+    pytest.param(with_schema(nested(122)), "recursion limit exceeded", id="128-levels"),
     pytest.param(with_schema(nested(123)), "recursion limit exceeded", id="129-levels"),
     pytest.param(with_schema(nested(5000)), "recursion limit exceeded", id="5006-levels"),
     pytest.param(

@@ -159,7 +159,7 @@ def test_schemas_nested_too_deeply_to_check_are_refused_with_the_reason() -> Non
     for _ in range(200):
         deep = {"type": "object", "properties": {"a": deep}}
     assert (
-        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 128 levels)"
+        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 127 levels)"
     )
 
 
@@ -646,7 +646,7 @@ def test_schema_problem_of_a_schema_nested_without_end_is_a_problem_not_a_crash(
     for _ in range(100_000):
         deep = {"items": deep}
     assert (
-        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 128 levels)"
+        schema_problem(deep) == "it is nested too deeply to check (nested deeper than 127 levels)"
     )
     looped: dict[str, Any] = {"type": "object", "properties": {}}
     looped["properties"]["self"] = looped

@@ -310,7 +310,7 @@ def test_state_that_is_not_a_json_schema_is_refused_in_a_snapshot(registry: Regi
 # --- JSON a snapshot must be, and consistency a loaded one must have --------------------------
 
 _NOT_JSON_WE_READ: list[tuple[str | bytes, str]] = [
-    ("[" * 2048 + "]" * 2048, "nested deeper than 128 levels"),
+    ("[" * 2048 + "]" * 2048, "nested deeper than 127 levels"),
     ('{"format": NaN}', "NaN is not a JSON value"),
     ('{"format": -Infinity}', "-Infinity is not a JSON value"),
     ('{"format": "a", "format": "b"}', "the key 'format' appears twice in one object"),
@@ -323,7 +323,7 @@ _NOT_JSON_WE_READ: list[tuple[str | bytes, str]] = [
 def test_json_the_library_does_not_read_is_an_invalid_snapshot(
     text: str | bytes, reason: str
 ) -> None:
-    """A snapshot is read as the server reads JSON: about 2 KB of ``[`` (deeper than 128
+    """A snapshot is read as the server reads JSON: about 2 KB of ``[`` (deeper than 127
     levels), ``NaN`` or ``Infinity``, a key twice, bytes that are not UTF-8 are each an
     :class:`InvalidSnapshot` with the path of the problem, never a ``RecursionError`` or a
     ``ValueError`` of :mod:`json`."""
@@ -459,7 +459,7 @@ def test_a_loaded_registry_passes_verify_and_verify_applies_the_snapshot_rules(
 def test_a_deep_value_where_a_snapshot_has_a_fixed_shape_is_refused_as_the_wrong_shape() -> None:
     """Nesting not deep enough to exhaust the stack, where a snapshot has a fixed shape, is an
     :class:`InvalidSnapshot` at its path (the kept manifests, a snapshot's free-form part, are
-    read as manifests are: 128 levels at most)."""
+    read as manifests are: 127 levels at most)."""
     with pytest.raises(InvalidSnapshot) as caught:
         loads('{"format": ' + "[" * 200 + "]" * 200 + "}")
     (problem, *_) = caught.value.problems

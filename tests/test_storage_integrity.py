@@ -159,7 +159,7 @@ DAMAGE = {
         True,
         "unknown argument 'extra'",
     ),
-    "deep-nesting": (lambda body: "[" * 2000 + "]" * 2000, True, "nested deeper than 128"),
+    "deep-nesting": (lambda body: "[" * 2000 + "]" * 2000, True, "nested deeper than 127"),
     "a-key-twice": (lambda body: body[:-1] + ',"ids":[]}', True, "appears twice"),
     "nan": (edit(lambda d: d.update(summary=float("nan"))), True, "NaN is not a JSON value"),
 }

@@ -1,13 +1,13 @@
 """JSON that comes from outside the library: read strictly, within bounds, as the server reads it.
 
 Restate's server decodes JSON with serde_json, which refuses ``NaN`` and ``Infinity`` (they are
-not JSON), bytes that are not UTF-8, and nesting deeper than 128 arrays and objects; a Restate
-manifest with a key twice is refused too. Python's :mod:`json` takes all of these, and raises a
-bare :class:`RecursionError` a little deeper. :func:`loads` reads JSON the way the server does,
-and :func:`check_value` checks a value given as Python objects (a manifest passed as a
-``Mapping``) the same way. Both raise :class:`JsonError` with the ``$.path`` of the problem, which
-each caller turns into its own error (``InvalidManifest``, ``InvalidSnapshot``, ``StorageError``,
-``AdminApiError``).
+not JSON), bytes that are not UTF-8, and nesting deeper than 127 arrays and objects (it refuses
+the 128th); a Restate manifest with a key twice is refused too. Python's :mod:`json` takes all
+of these, and raises a bare :class:`RecursionError` a little deeper. :func:`loads` reads JSON
+the way the server does, and :func:`check_value` checks a value given as Python objects (a
+manifest passed as a ``Mapping``) the same way. Both raise :class:`JsonError` with the
+``$.path`` of the problem, which each caller turns into its own error (``InvalidManifest``,
+``InvalidSnapshot``, ``StorageError``, ``AdminApiError``).
 
 This is the one home of those bounds: every reader of outside JSON in the library goes through it.
 """
@@ -23,8 +23,9 @@ from .errors import quote
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "JsonError", "check_value", "loads"]
 
-#: How deeply arrays and objects may nest: serde_json's limit, which the server's decoding has.
-MAX_DEPTH = 128
+#: How deeply arrays and objects may nest: serde_json's recursion limit, which the server's
+#: decoding has (restate-server 1.7.12 reads 127 levels and refuses the 128th).
+MAX_DEPTH = 127
 #: How many values (scalars and containers) :func:`check_value` looks at before it says the
 #: value is too large: about what the largest manifest discovery reads (1 MiB) can hold.
 MAX_VALUES = 1_000_000

@@ -29,7 +29,7 @@ What a hostile or broken server can do is bounded: one deadline ends a whole
 :meth:`AdminSource.load` whatever the peer sends (headers trickled a byte at a time, a
 ``100 Continue`` flood, a slow body), each answer is read as it came, never decoded, up to
 ``max_response_bytes``, and read as strict JSON (``restate_versioning._json``: no ``NaN``, no
-key twice, at most 128 levels). Every id read from an answer is checked before it
+key twice, at most 127 levels). Every id read from an answer is checked before it
 is used, so nothing the server says reaches another path (``/deployments/../``). Redirects are
 never followed, proxies are not used unless ``trust_env`` asks for them, and credentials in the
 admin URL are sent but never shown.

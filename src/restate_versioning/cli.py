@@ -12,7 +12,7 @@ errors, a malformed deployment id, a ``--delay`` or ``--timeout`` that is not a 
 of seconds in range, a missing file, a write with ``--admin-url``).
 
 What the command line reads is bounded: ``--manifest FILE`` and ``--state FILE`` are read as
-the server reads JSON (UTF-8, no ``NaN``, no key twice, at most 128 levels deep) and may hold at
+the server reads JSON (UTF-8, no ``NaN``, no key twice, at most 127 levels deep) and may hold at
 most :data:`MAX_FILE_BYTES` (1 MiB, what discovery reads from an endpoint); ``--timeout``
 (default 10 seconds) bounds discovery and each read of a live cluster's admin API. Credentials
 in a URL (``http://user:secret@host/``) are never printed: every URL in what the command line

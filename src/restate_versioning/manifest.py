@@ -14,7 +14,7 @@ kept as they were sent, so a manifest round-trips exactly through :meth:`Endpoin
 
 JSON is read as the server reads it (serde_json), within bounds (:mod:`restate_versioning._json`):
 UTF-8 text only, no ``NaN`` or ``Infinity``, no number too large for a double, no key twice in an
-object, at most 128 levels of nesting and at most :data:`MAX_MANIFEST_BYTES` of text (or, for a
+object, at most 127 levels of nesting and at most :data:`MAX_MANIFEST_BYTES` of text (or, for a
 manifest given as a ``Mapping``, :data:`MAX_MANIFEST_VALUES` values, all of them JSON values).
 Each refusal is an :class:`~restate_versioning.errors.InvalidManifest` problem at the ``$.path``
 of the offending value, worded as the server words it where it has words for it. Going further
@@ -221,10 +221,10 @@ class EndpointManifest:
 
         Text is read as the server reads it: malformed JSON, bytes that are not UTF-8, ``NaN``
         and ``Infinity``, a number too large for a double, a key twice in one object, nesting
-        deeper than 128 levels, or more than :data:`MAX_MANIFEST_BYTES` bytes are each one
+        deeper than 127 levels, or more than :data:`MAX_MANIFEST_BYTES` bytes are each one
         problem, at the ``$.path`` where it is (``$`` for the size), quoting the start of the
         input. A ``Mapping`` must hold JSON values only (``None``, ``bool``, ``int``, finite
-        ``float``, ``str``, lists or tuples, mappings with ``str`` keys), at most 128 levels
+        ``float``, ``str``, lists or tuples, mappings with ``str`` keys), at most 127 levels
         deep and :data:`MAX_MANIFEST_VALUES` values in all."""
         parsed: object = document
         if isinstance(document, str | bytes | bytearray):
@@ -250,7 +250,7 @@ class EndpointManifest:
     def to_json(self) -> dict[str, Any]:
         """The discovery JSON of this manifest (the inverse of :meth:`from_json`). Raises
         :class:`InvalidManifest` for a value built by hand whose options, metadata or payloads
-        hold what is not JSON (or nest deeper than 128 levels): one that :meth:`from_json`
+        hold what is not JSON (or nest deeper than 127 levels): one that :meth:`from_json`
         made always has a JSON form."""
         try:
             return self._json()
@@ -321,7 +321,7 @@ class _NotJson(Exception):
 
 def _thaw(value: Any, depth: int) -> Any:
     """``value``, at level ``depth`` of a manifest, as plain JSON values (dicts and lists),
-    or :class:`_NotJson` if it holds anything else or nests deeper than 128 levels in all
+    or :class:`_NotJson` if it holds anything else or nests deeper than 127 levels in all
     (so the recursion is bounded)."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -348,7 +348,7 @@ def _thaw(value: Any, depth: int) -> Any:
 
 
 def _freeze_json(value: Any) -> Any:
-    """``value`` (JSON values, checked: at most 128 levels deep) with mappings frozen and
+    """``value`` (JSON values, checked: at most 127 levels deep) with mappings frozen and
     arrays (lists or tuples) as tuples, all the way down, so that it hashes."""
     if isinstance(value, Mapping):
         return FrozenMap({k: _freeze_json(v) for k, v in value.items()})
@@ -359,7 +359,7 @@ def _freeze_json(value: Any) -> Any:
 
 def _check_json(manifest: EndpointManifest) -> None:
     """Raise :class:`InvalidManifest` unless every option, metadata entry and payload of
-    ``manifest`` is made of JSON values (as ``_json.check_value`` says), nested at most 128
+    ``manifest`` is made of JSON values (as ``_json.check_value`` says), nested at most 127
     levels deep counted from the top of the manifest, with at most :data:`MAX_MANIFEST_VALUES`
     values in all: what a value built by hand needs to have a JSON form. The problem is at its
     ``$.path``."""
@@ -447,7 +447,7 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
 def _locate(document: str | bytes | bytearray, reason: str) -> str | None:
     """The ``$.path`` of what ``_json.loads`` refused in UTF-8 JSON text for ``reason``: the
     second of two equal keys, the first ``NaN``/``Infinity``, or the first container nested
-    deeper than 128 levels; ``None`` for other reasons or if it is not found. One pass over the
+    deeper than 127 levels; ``None`` for other reasons or if it is not found. One pass over the
     tokens, without recursion: it must not fail where the reading it explains did."""
     twice, constant = _TWICE.fullmatch(reason), _CONSTANT.fullmatch(reason)
     deep = reason.startswith("nested deeper than")

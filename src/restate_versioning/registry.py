@@ -289,7 +289,7 @@ class Registry:
         JSON (text, UTF-8 bytes, or a ``Mapping`` of JSON values), read as
         :meth:`EndpointManifest.from_json` reads it: at most
         :data:`~restate_versioning.manifest.MAX_MANIFEST_BYTES` of text, no ``NaN``, no key
-        twice, at most 128 levels deep; an :class:`EndpointManifest` built by hand is checked
+        twice, at most 127 levels deep; an :class:`EndpointManifest` built by hand is checked
         the same way, through its JSON. Returns the outcome (``CREATED``, ``UNCHANGED``,
         ``OVERWRITTEN``), the deployment and how each service's latest revision moved. With
         ``dry_run`` everything is checked and the would-be result returned, and nothing is

@@ -48,7 +48,7 @@ the same schemas always get the same answer:
   stopped: it matches with the `regex <https://pypi.org/project/regex/>`_ package, which reads
   the patterns :mod:`re` reads (its ``VERSION0``) and can be given a timeout.
 
-:func:`schema_problem` (the meta-schema check) reads at most 128 levels of nesting and a million
+:func:`schema_problem` (the meta-schema check) reads at most 127 levels of nesting and a million
 values (the bounds of all JSON the library reads), never matches a pattern against anything,
 and names a pattern that the regular expression engine refuses to compile.
 """
@@ -161,7 +161,7 @@ def canonical_json(value: Any) -> str:
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
     by default), or ``None``; it never raises. A schema must be made of JSON values, nest at
-    most 128 levels and hold at most a million values, and each ``pattern`` must compile.
+    most 127 levels and hold at most a million values, and each ``pattern`` must compile.
     Answers are kept for the last 1,024 schemas of up to :data:`_CACHED_CHARS` characters
     asked about: checking a schema against its meta-schema costs milliseconds."""
     if not isinstance(schema, dict | bool):

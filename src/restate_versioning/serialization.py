@@ -7,7 +7,7 @@
   version; unknown keys, a foreign or newer format and dangling references are refused with
   :class:`~restate_versioning.InvalidSnapshot`, listing every problem with its ``$.path``. The
   JSON is read strictly (:mod:`restate_versioning._json`: UTF-8, no ``NaN``, no key twice, at
-  most 128 levels deep), timestamps must have a UTC equivalent, and a loaded registry passes
+  most 127 levels deep), timestamps must have a UTC equivalent, and a loaded registry passes
   the same consistency checks as :meth:`Registry.verify`.
 * :func:`admin_services` / :func:`admin_deployments`: what ``GET /services`` and
   ``GET /deployments`` of a restate-server 1.7 answer for the same state, with the server's

@@ -10,7 +10,7 @@ Schema, and a revision is checked against the one whose state it will read:
   :data:`STATE_METADATA_PREFIX` followed by the state key, the value the schema as JSON text
   (:func:`state_metadata` builds them, for an SDK's ``metadata=``). The server keeps service
   metadata verbatim and relates nothing across revisions; the library reads that text as
-  strict JSON (``restate_versioning._json``: no key twice, no ``NaN``, at most 128 levels). Or
+  strict JSON (``restate_versioning._json``: no key twice, no ``NaN``, at most 127 levels). Or
   through the API:
   ``Registry.register(..., state={"Cart": {"items": schema}})``. Both end up in the revision's
   ``state``. A key declared both ways must have the same schema; only Virtual Objects and
@@ -83,7 +83,7 @@ def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:
 
     Raises :class:`InvalidStateSchema`, listing every problem, unless ``schemas`` maps
     non-empty ``str`` keys to JSON Schemas made of JSON values only (no ``NaN``, no
-    non-``str`` key, at most 128 levels deep): each problem is at ``[key]`` and the path of
+    non-``str`` key, at most 127 levels deep): each problem is at ``[key]`` and the path of
     the offending value inside its schema."""
     if not isinstance(schemas, Mapping):
         raise InvalidStateSchema(
@@ -104,7 +104,7 @@ def declared_state(
     """The state keys ``service`` declares, in its metadata and in ``given`` (from the API),
     each with its schema as canonical JSON text. Raises :class:`InvalidStateSchema` listing
     every problem: among them a schema in metadata that is not JSON text as the server reads
-    it (``NaN``, a key twice, deeper than 128 levels) and one in ``given`` that is not made of
+    it (``NaN``, a key twice, deeper than 127 levels) and one in ``given`` that is not made of
     JSON values, each at the path of the offending value."""
     metadata = service.metadata or _NOTHING
     if given is None and not any(entry.startswith(STATE_METADATA_PREFIX) for entry in metadata):

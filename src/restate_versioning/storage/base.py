@@ -163,7 +163,7 @@ def check_sequences(records: Sequence[CommandRecord], expected_version: int) -> 
 def record_body(record: CommandRecord) -> str:
     """The JSON an adapter stores beside a record's sequence, time and command. Raises
     ``ValueError`` (a :class:`.._json.JsonError`) if the arguments are not JSON values that
-    :func:`record_from_row` would read back (a ``NaN``, an object, nesting past 128 levels)."""
+    :func:`record_from_row` would read back (a ``NaN``, an object, nesting past 127 levels)."""
     body = {
         "arguments": _thaw(record.arguments),
         "ids": list(record.ids),
