@@ -1,7 +1,8 @@
 """A registry that survives restarts: keep it in a SQLite file, reopen it, read its history.
 
 Every command that changes the registry is one record in the store; reopening replays them (from
-the newest snapshot), so the second process below sees exactly what the first one committed.
+the newest snapshot), so the second registry below, opened on the same file as another process
+would open it, sees exactly what the first one committed.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def main() -> None:
             v1 = first.register("http://greeter-v1:9080", MANIFEST).deployment
             call = first.invoke("Greeter", "greet")
             first.register("http://greeter-v2:9080", MANIFEST)
-            print(f"first process: {v1.id} is {first.registry.deployment_status(v1.id).value}")
+            print(f"first registry: {v1.id} is {first.registry.deployment_status(v1.id).value}")
 
         with StoredRegistry(SQLiteStorage(path)) as second:
-            print(f"second process sees {len(second.registry.deployments())} deployments")
+            print(f"the registry opened again sees {len(second.registry.deployments())} deployments")
             second.complete(call.id)
             print(f"after the call completes, {v1.id} is ", end="")
             print(second.registry.deployment_status(v1.id).value)

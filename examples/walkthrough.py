@@ -1,6 +1,7 @@
 """The versioning story in one run: Greeter v1, a long invocation, v2, routing, and status.
 
-Run it with ``make demo`` (or ``python examples/walkthrough.py``). Everything happens in an
+Run it with ``python examples/walkthrough.py`` (``make demo`` tells the same story through the
+command line, ``examples/cli_walkthrough.py``). Everything happens in an
 embedded registry with a manual clock and sequential ids, so every run prints the same.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -149,3 +150,52 @@ def restate_server() -> Iterator[RestateServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- no process outlives the test session ---------------------------------------------------
+
+#: Set for the whole session: every process the tests start inherits it (the helpers that start
+#: servers pass the environment on), so a process left behind, a child or a grandchild that was
+#: handed to init, is found at the end by its environment.
+SESSION_MARK = "VERSIONING_TEST_SESSION"
+
+
+def marked_processes(mark: str) -> list[int]:
+    """The processes (other than this one) whose environment holds ``SESSION_MARK=mark``."""
+    needle = f"{SESSION_MARK}={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if needle in environment.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ.setdefault(SESSION_MARK, f"{os.getpid()}-{time.time_ns()}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if a process it started is still running (after a moment's grace for
+    processes that were killed and are being reaped)."""
+    if not Path("/proc").is_dir():
+        return
+    mark = os.environ[SESSION_MARK]
+    deadline = time.monotonic() + 3
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        commands = []
+        for pid in left:
+            try:
+                commands.append(f"{pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()!r}")
+            except OSError:
+                continue
+        if commands:
+            print("\nprocesses the tests started are still running:\n" + "\n".join(commands))
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -70,7 +70,7 @@ def test_the_benchmarks_baseline_does_the_same_work_as_the_registry() -> None:
 
 def test_the_stored_registry_example_survives_a_restart() -> None:
     out = output_of("stored_registry.py")
-    assert "second process sees 2 deployments" in out
+    assert "the registry opened again sees 2 deployments" in out
     assert "is Drained" in out
     assert "  4. complete: " in out
 
