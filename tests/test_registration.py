@@ -7,6 +7,7 @@ says what the server answered.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,9 @@ from restate_versioning import (
     ServiceTypeChanged,
     VersioningError,
 )
+from restate_versioning.manifest import Discovery
 from restate_versioning.rules.invocations import is_public
+from restate_versioning.storage import MemoryStorage, StoredRegistry
 
 from .conftest import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
 
@@ -378,3 +381,44 @@ def test_discovery_details_must_be_text(registry: Registry, argument: str) -> No
     with pytest.raises(InvalidInvocation, match="must be a str, got 2"):
         registry.register(V1, SDK_MANIFEST, **{argument: 2})  # type: ignore[arg-type]
     assert registry.deployments() == ()
+
+
+def test_register_takes_what_a_transport_discovers_with_its_http_and_sdk_version(
+    registry: Registry,
+) -> None:
+    """``register(url, transport.discover(url))`` registers the discovered manifest and records
+    the HTTP version and SDK version discovery saw (unless they are given)."""
+    discovery = Discovery(
+        EndpointManifest.from_json(SDK_MANIFEST), "HTTP/1.1", "restate-sdk-python/1.3.0"
+    )
+    deployment = registry.register(V1, discovery).deployment
+    assert (deployment.http_version, deployment.sdk_version) == (
+        "HTTP/1.1",
+        "restate-sdk-python/1.3.0",
+    )
+    assert deployment.manifest == discovery.manifest
+    given = registry.register(V2, discovery, http_version="HTTP/2.0").deployment
+    assert given.http_version == "HTTP/2.0"
+
+
+def test_a_stored_registry_takes_what_a_transport_discovers_too() -> None:
+    """The journaled ``register`` takes a :class:`Discovery` as the registry does, and a reopened
+    store holds the same deployment."""
+    storage = MemoryStorage()
+    discovery = Discovery(EndpointManifest.from_json(SDK_MANIFEST), "HTTP/2.0", "sdk/1")
+    deployment = StoredRegistry(storage, ids=SequentialIds()).register(V1, discovery).deployment
+    assert (deployment.http_version, deployment.sdk_version) == ("HTTP/2.0", "sdk/1")
+    assert StoredRegistry(storage).registry.deployments() == (deployment,)
+
+
+@pytest.mark.parametrize("manifest", [42, None, ["services"], object()])
+def test_register_refuses_what_it_cannot_take_saying_what_it_takes(
+    manifest: Any, registry: Registry
+) -> None:
+    """Anything that is not a discovery answer is an :class:`InvalidManifest` that names what
+    ``register`` takes and quotes what it got, and nothing changes."""
+    before = registry.snapshot()
+    with pytest.raises(InvalidManifest, match="register takes what discovery answered") as raised:
+        registry.register(V1, manifest)
+    assert "Discovery" in raised.value.message
+    assert registry.snapshot() == before

@@ -43,6 +43,7 @@ from .errors import InvalidManifest, Problem, quote
 __all__ = [
     "MAX_MANIFEST_BYTES",
     "MAX_MANIFEST_VALUES",
+    "Discovery",
     "EndpointManifest",
     "HandlerManifest",
     "HandlerType",
@@ -746,3 +747,16 @@ def _read_handler(value: object, path: str, problems: list[Problem]) -> HandlerM
         output=payloads.get("output"),
         options=options,
     )
+
+
+@attrs.frozen
+class Discovery:
+    """What an endpoint answered to discovery: its manifest, the HTTP version of the answer as
+    the server prints it (``"HTTP/2.0"``, ``"HTTP/1.1"``; ``None`` for Lambda or when unknown)
+    and the SDK that served it (the ``x-restate-server`` header, e.g.
+    ``"restate-sdk-python/1.3.0"``), as :meth:`Registry.register` records them: what a
+    :class:`~restate_versioning.transport.Transport` discovers, ``register`` takes."""
+
+    manifest: EndpointManifest
+    http_version: str | None = None
+    sdk_version: str | None = None

@@ -32,6 +32,7 @@ from .errors import (
     DeploymentRemoved,
     HandlerNotFound,
     InvalidInvocation,
+    InvalidManifest,
     InvalidSnapshot,
     InvalidTime,
     InvalidTransition,
@@ -43,7 +44,7 @@ from .errors import (
     quote,
 )
 from .ids import IdGenerator, RandomIds, parse_deployment_id, parse_invocation_id
-from .manifest import EndpointManifest
+from .manifest import Discovery, EndpointManifest
 from .model import (
     Deployment,
     DeploymentStatus,
@@ -76,7 +77,8 @@ __all__ = ["Clock", "Registry", "ResumeTarget"]
 
 Clock = Callable[[], datetime]
 ResumeTarget = Literal["keep", "latest"] | str
-ManifestInput = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
+ManifestInput = Discovery | EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
+_MANIFEST_INPUTS = (Discovery, EndpointManifest, str, bytes, bytearray, Mapping)
 
 _RUNNING = InvocationStatus.RUNNING
 _COMPLETED = InvocationStatus.COMPLETED
@@ -285,8 +287,11 @@ class Registry:
     ) -> Registration:
         """Register what ``endpoint`` serves, as ``POST /deployments`` does.
 
-        ``manifest`` is the endpoint's discovery answer, as an :class:`EndpointManifest` or its
-        JSON (text, UTF-8 bytes, or a ``Mapping`` of JSON values), read as
+        ``manifest`` is the endpoint's discovery answer: a
+        :class:`~restate_versioning.manifest.Discovery` (what a transport discovers; its HTTP
+        version and SDK version are taken unless ``http_version``/``sdk_version`` are given),
+        an :class:`EndpointManifest`, or its JSON (text, UTF-8 bytes, or a ``Mapping`` of JSON
+        values); anything else is an :class:`InvalidManifest` saying what it takes. Read as
         :meth:`EndpointManifest.from_json` reads it: at most
         :data:`~restate_versioning.manifest.MAX_MANIFEST_BYTES` of text, no ``NaN``, no key
         twice, at most 127 levels deep; an :class:`EndpointManifest` built by hand is checked
@@ -310,6 +315,21 @@ class Registry:
         when it was made, as replaying a store does; declarations are still read and checked.
         """
         parsed = parse_endpoint(endpoint)
+        if not isinstance(manifest, _MANIFEST_INPUTS):
+            raise InvalidManifest(
+                [
+                    Problem(
+                        "$",
+                        "register takes what discovery answered: a Discovery (what a transport "
+                        "discovers), an EndpointManifest, its JSON as text or UTF-8 bytes, or a "
+                        f"Mapping of JSON values; got {quote(manifest)}",
+                    )
+                ]
+            )
+        if isinstance(manifest, Discovery):  # what a transport discovered: take all of it
+            http_version = manifest.http_version if http_version is None else http_version
+            sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
+            manifest = manifest.manifest
         for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
             if value is not None and not isinstance(value, str):
                 raise InvalidInvocation(

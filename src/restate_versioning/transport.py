@@ -28,12 +28,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import attrs
-
 from . import _json
 from .endpoints import Endpoint, EndpointKind, parse_endpoint, redact
 from .errors import InvalidEndpoint, InvalidManifest, Problem, VersioningError
 from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
+from .manifest import Discovery as Discovery  # its home is the manifest's module
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -69,18 +68,6 @@ _DISCOVER_PATH = "/discover"
 _ERROR_BODY_BYTES = 1024
 #: ``httpx`` names HTTP/2 ``"HTTP/2"``; the server prints the version as ``"HTTP/2.0"``.
 _HTTP_VERSIONS = {"HTTP/2": "HTTP/2.0", "HTTP/3": "HTTP/3.0"}
-
-
-@attrs.frozen
-class Discovery:
-    """What an endpoint answered to discovery: its manifest, the HTTP version of the answer as
-    the server prints it (``"HTTP/2.0"``, ``"HTTP/1.1"``; ``None`` for Lambda or when unknown)
-    and the SDK that served it (the ``x-restate-server`` header, e.g.
-    ``"restate-sdk-python/1.3.0"``), as :meth:`Registry.register` records them."""
-
-    manifest: EndpointManifest
-    http_version: str | None = None
-    sdk_version: str | None = None
 
 
 class DiscoveryError(VersioningError):

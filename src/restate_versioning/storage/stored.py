@@ -41,7 +41,7 @@ from ..errors import (
     VersioningError,
 )
 from ..ids import IdGenerator, RandomIds
-from ..manifest import EndpointManifest
+from ..manifest import Discovery, EndpointManifest
 from ..model import Invocation, Registration, ServiceRevision
 from ..registry import Clock, ManifestInput, Registry, ResumeTarget
 from ..rules.removal import Removal
@@ -609,6 +609,10 @@ class StoredRegistry:
         ``state`` is journaled as JSON, so it must be JSON values."""
         if state is not None:
             state = _json_copy(state)
+        if isinstance(manifest, Discovery):  # what a transport discovered: take all of it
+            http_version = manifest.http_version if http_version is None else http_version
+            sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
+            manifest = manifest.manifest
         if dry_run:
             self.refresh()
             return self._registry.register(
