@@ -15,6 +15,7 @@ from restate_versioning import (
     IncompatibleState,
     InvalidStateSchema,
     ManualClock,
+    RandomIds,
     Registry,
     SequentialIds,
     Verdict,
@@ -22,6 +23,7 @@ from restate_versioning import (
     state_metadata,
 )
 from restate_versioning.rules import state as state_rules
+from restate_versioning.rules.registration import UNASSIGNED
 from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 from restate_versioning.views import render_removal_plan
@@ -364,3 +366,34 @@ def test_with_breaking_the_check_still_runs_bounded_and_reports_its_bound(
     text = str(check)
     assert "more than the 1,000 this check compares" in text
     assert "arrays of at least 1,000,000,000 items" in text
+
+
+def _ids_of(registry: Registry) -> list[str]:
+    return [d.id for d in registry.deployments()]
+
+
+def test_a_refused_registration_takes_no_id_from_the_generator() -> None:
+    """A registration refused for its state draws no id: the registrations after it get the
+    ids they would have had without it, so a harness's ids do not shift."""
+    refused = Registry(clock=ManualClock(), ids=SequentialIds())
+    refused.register(V1, cart({"count": COUNT_V1}))
+    with pytest.raises(IncompatibleState) as raised:
+        refused.register(V2, cart({"count": COUNT_TEXT}))
+    assert raised.value.checks[0].reader_deployment_id == UNASSIGNED
+    refused.register(V3, cart({"count": COUNT_WIDER}))
+    plain = Registry(clock=ManualClock(), ids=SequentialIds())
+    plain.register(V1, cart({"count": COUNT_V1}))
+    plain.register(V3, cart({"count": COUNT_WIDER}))
+    assert _ids_of(refused) == _ids_of(plain)
+
+
+def test_a_dry_run_shows_the_id_the_registration_would_get_and_takes_none() -> None:
+    """A dry run shows the id the registration would get (what ``SequentialIds`` and a seeded
+    ``RandomIds`` give next), and the registration made afterwards gets exactly that id."""
+    for ids in (SequentialIds(), RandomIds(seed=7)):
+        registry = Registry(clock=ManualClock(), ids=ids)
+        registry.register(V1, cart({"count": COUNT_V1}))
+        shown = registry.register(V2, cart({"count": COUNT_WIDER}), dry_run=True)
+        made = registry.register(V2, cart({"count": COUNT_WIDER}))
+        assert shown.deployment.id == made.deployment.id
+        assert shown.state_checks[0].reader_deployment_id == made.deployment.id

@@ -216,7 +216,9 @@ def is_invocation_id(value: object) -> bool:
 @runtime_checkable
 class IdGenerator(Protocol):
     """Makes new ids. Implementations must return well-formed ids (see this module) that they
-    have never returned before; ``now`` is the registry clock's time, for time-ordered ids."""
+    have never returned before; ``now`` is the registry clock's time, for time-ordered ids.
+    A generator may also have ``peek_deployment_id(now)``: the id ``deployment_id(now)`` would
+    return, without taking it, which a dry-run registration shows (the shipped ones have it)."""
 
     def deployment_id(self, now: datetime) -> str:
         """A new ``dp_...`` id."""
@@ -250,6 +252,17 @@ class RandomIds:
     def deployment_id(self, now: datetime) -> str:
         return deployment_id_from_ulid(_ulid(now, self._bits(80)))
 
+    def peek_deployment_id(self, now: datetime) -> str:
+        """The id :meth:`deployment_id` would return now, without taking it (with a seed; an
+        unseeded generator has no sequence to keep, and gives a fresh random id)."""
+        if self._random is None:
+            return self.deployment_id(now)
+        state = self._random.getstate()
+        try:
+            return self.deployment_id(now)
+        finally:
+            self._random.setstate(state)
+
     def invocation_id(self, now: datetime) -> str:
         return invocation_id_from_parts(self._bits(64), _ulid(now, self._bits(80)))
 
@@ -267,6 +280,11 @@ class SequentialIds:
         n = self._next_deployment
         self._next_deployment += 1
         return deployment_id_from_ulid(_ulid(now, n))
+
+    def peek_deployment_id(self, now: datetime) -> str:
+        """The id :meth:`deployment_id` would return now, without taking it: what a dry run
+        shows."""
+        return deployment_id_from_ulid(_ulid(now, self._next_deployment))
 
     def invocation_id(self, now: datetime) -> str:
         n = self._next_invocation

@@ -199,6 +199,17 @@ class Registry:
     def _now(self) -> datetime:
         return check_time(self._clock(), "the registry clock's time")
 
+    def _next_deployment_id(self, now: datetime) -> str:
+        """The id the next registration would get, without taking it, where the generator can
+        tell (``peek_deployment_id``, as :class:`SequentialIds` and a seeded :class:`RandomIds`
+        can); otherwise one drawn as usual (a random id: nothing later depends on it)."""
+        peek = getattr(self._ids, "peek_deployment_id", None)
+        if peek is None:
+            return self._new_deployment_id(now)
+        deployment_id = peek(now)
+        parse_deployment_id(deployment_id)
+        return str(deployment_id)
+
     def _new_deployment_id(self, now: datetime) -> str:
         deployment_id = self._ids.deployment_id(now)
         parse_deployment_id(deployment_id)
@@ -354,7 +365,7 @@ class Registry:
             existing=existing,
             latest=self._latest,
             fallback=self._fallback,
-            new_id=lambda: self._new_deployment_id(now),
+            new_id=lambda: (self._next_deployment_id if dry_run else self._new_deployment_id)(now),
             now=now,
             force=force,
             breaking=breaking,

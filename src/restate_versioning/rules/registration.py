@@ -55,7 +55,10 @@ from .manifest import (
 from .state import StateCheck, declared_state
 from .state import check_state as state_check
 
-__all__ = ["RegistrationPlan", "new_service_revision", "plan_registration"]
+__all__ = ["UNASSIGNED", "RegistrationPlan", "new_service_revision", "plan_registration"]
+
+#: The deployment id a refused registration's state checks name: none was drawn for it.
+UNASSIGNED = "(no id: not registered)"
 
 
 @attrs.frozen
@@ -170,7 +173,14 @@ def plan_registration(
     indexed = effective_services(resolved)
     services = {name: service for name, (_, service) in indexed.items()}
     declared = _declared_state(indexed, state)
-    deployment_id = existing.id if existing is not None else new_id()
+    if refuse_incompatible_state is None:
+        refuse_incompatible_state = not (breaking or force)
+    # A refused registration takes no id: when the state check may still refuse it, the new
+    # deployment's id is drawn only once it has passed (UNASSIGNED until then).
+    may_refuse = check_state and refuse_incompatible_state and any(declared.values())
+    deployment_id = existing.id if existing is not None else None
+    if deployment_id is None:
+        deployment_id = UNASSIGNED if may_refuse else new_id()
     revisions: dict[str, ServiceRevision] = {}
     changes: list[RevisionChange] = []
     checks: list[StateCheck] = []
@@ -185,11 +195,13 @@ def plan_registration(
             check = state_check(previous, new, history(service.name), still_writing(service.name))
             if check.keys:
                 checks.append(check)
-    if refuse_incompatible_state is None:
-        refuse_incompatible_state = not (breaking or force)
     incompatible = [c for c in checks if c.verdict is Verdict.INCOMPATIBLE]
     if incompatible and refuse_incompatible_state:
         raise IncompatibleState(incompatible)
+    if deployment_id == UNASSIGNED:
+        deployment_id = new_id()
+        revisions = {n: attrs.evolve(r, deployment_id=deployment_id) for n, r in revisions.items()}
+        checks = [attrs.evolve(c, reader_deployment_id=deployment_id) for c in checks]
     dropped: list[str] = []
     if existing is not None:
         for name, held in existing.services.items():

@@ -269,6 +269,11 @@ class _RecordedIds:
     def deployment_id(self, now: datetime) -> str:
         return self._next(self.source.deployment_id, now)
 
+    def peek_deployment_id(self, now: datetime) -> str:
+        """The source's next id, not taken (a dry run; see ``Registry.register``)."""
+        peek = getattr(self.source, "peek_deployment_id", None)
+        return str(peek(now)) if peek is not None else self.source.deployment_id(now)
+
     def invocation_id(self, now: datetime) -> str:
         return self._next(self.source.invocation_id, now)
 
