@@ -31,7 +31,9 @@ def main() -> None:
             print(f"first registry: {v1.id} is {first.registry.deployment_status(v1.id).value}")
 
         with StoredRegistry(SQLiteStorage(path)) as second:
-            print(f"the registry opened again sees {len(second.registry.deployments())} deployments")
+            print(
+                f"the registry opened again sees {len(second.registry.deployments())} deployments"
+            )
             second.complete(call.id)
             print(f"after the call completes, {v1.id} is ", end="")
             print(second.registry.deployment_status(v1.id).value)

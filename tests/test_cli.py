@@ -43,6 +43,12 @@ def ok(cwd: Path, *args: str) -> str:
     return result.stdout
 
 
+def shows_blocked(cwd: Path, *args: str) -> str:
+    """Run a command that shows something and exits 1 (``plan-removal`` of an unsafe removal):
+    what it printed on stdout."""
+    return refused(cwd, *args).stdout
+
+
 def as_json(cwd: Path, *args: str) -> Any:
     return json.loads(ok(cwd, *args, "--json"))
 
@@ -152,10 +158,13 @@ def test_removal_is_refused_with_its_blockers_then_promote_makes_it_safe(
 ) -> None:
     v1 = register(tmp_path, "http://greeter-v1:9080")
     v2 = register(tmp_path, "http://greeter-v2:9080")
-    plan = ok(tmp_path, "deployments", "plan-removal", v2)
+    plan = shows_blocked(tmp_path, "deployments", "plan-removal", v2)
     assert "NOT safe to remove" in plan
     assert "ROLLBACK" in plan
-    assert as_json(tmp_path, "deployments", "plan-removal", v2)["safe"] is False
+    assert (
+        json.loads(shows_blocked(tmp_path, "deployments", "plan-removal", v2, "--json"))["safe"]
+        is False
+    )
 
     blocked = refused(tmp_path, "deployments", "remove", v2)
     assert "ROLLBACK" in blocked.stdout
@@ -196,7 +205,7 @@ def test_a_running_invocation_shows_in_status_and_blocks_removal(
     assert handlers[0]["oldest"]["id"] == call.id
     assert as_json(tmp_path, "deployments", "list")[1]["status"] == "Draining"
 
-    plan = as_json(tmp_path, "deployments", "plan-removal", v1)
+    plan = json.loads(shows_blocked(tmp_path, "deployments", "plan-removal", v1, "--json"))
     assert [b["kind"] for b in plan["blockers"]] == ["IN_FLIGHT"]
     assert "IN_FLIGHT" in refused(tmp_path, "deployments", "remove", v1).stdout
 
@@ -325,7 +334,7 @@ def test_invocations_move_through_their_statuses(tmp_path: Path, manifest_file: 
     assert delayed.split()[2] == "scheduled"
     ok(tmp_path, "invocations", "kill", delayed.split()[0])
     refused(tmp_path, "invocations", "complete", invocation_id)  # completing twice
-    refused(tmp_path, "invocations", "kill", "inv_nope")
+    refused(tmp_path, "invocations", "kill", "inv_nope", code=2)
     refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "-1", code=2)
 
 
@@ -346,10 +355,12 @@ def test_register_checks_declared_state_and_promote_is_checked_as_a_rollback(
     failure = refused(tmp_path, "deployments", "promote", v1)
     assert "incompatible state" in failure.stderr
     assert "'seats'" in failure.stderr
-    plan = ok(tmp_path, "deployments", "plan-removal", v2)
+    plan = shows_blocked(tmp_path, "deployments", "plan-removal", v2)
     assert "Warnings:" in plan
     assert "rolling 'TicketObject' back to revision 1" in plan
-    warnings = as_json(tmp_path, "deployments", "plan-removal", v2)["warnings"]
+    warnings = json.loads(shows_blocked(tmp_path, "deployments", "plan-removal", v2, "--json"))[
+        "warnings"
+    ]
     assert warnings[0]["check"]["keys"][0]["compatibility"]["verdict"] == "incompatible"
     promoted = ok(tmp_path, "deployments", "promote", v1, "--breaking")
     assert "incompatible" in promoted
@@ -442,11 +453,11 @@ BAD_COMMAND_LINES: list[tuple[str, tuple[str, ...], int, str]] = [
     ("remove an unknown id", ("deployments", "remove", KNOWN_DP), 1, "does not exist"),
     ("promote an unknown id", ("deployments", "promote", KNOWN_DP), 1, "does not exist"),
     # invocation ids
-    ("kill a word", ("invocations", "kill", "inv_nope"), 1, "inv_nope"),
-    ("suspend an empty id", ("invocations", "suspend", ""), 1, "''"),
-    ("resume a deployment id", ("invocations", "resume", KNOWN_DP), 1, KNOWN_DP),
-    ("complete a very long id", ("invocations", "complete", "inv_" + "1" * 100_000), 1, "inv_"),
-    ("kill unknown well formed", ("invocations", "kill", "inv_1" + "0" * 37), 1, "inv_1"),
+    ("kill a word", ("invocations", "kill", "inv_nope"), 2, "inv_nope"),
+    ("suspend an empty id", ("invocations", "suspend", ""), 2, "''"),
+    ("resume a deployment id", ("invocations", "resume", KNOWN_DP), 2, KNOWN_DP),
+    ("complete a very long id", ("invocations", "complete", "inv_" + "1" * 100_000), 2, "inv_"),
+    ("kill an id 4 characters too long", ("invocations", "kill", "inv_1" + "0" * 37), 2, "inv_1"),
     # wrong types and odd numbers
     ("a visibility that is no bool", ("services", "set-public", "Greeter", "maybe"), 2, "maybe"),
     ("set-public an unknown service", ("services", "set-public", "Nope", "0"), 1, "'Nope'"),
@@ -643,17 +654,19 @@ def test_credentials_in_an_endpoint_never_show_in_what_the_cli_prints(
         runner.invoke(cli, ["deployments", "register", endpoint, "--manifest", "manifest.json"])
     ]
     deployment_id = outputs[0].stdout.split()[0]
-    for args in (
-        ["deployments", "list"],
-        ["deployments", "list", "--json"],
-        ["deployments", "describe", deployment_id],
-        ["deployments", "describe", deployment_id, "--json"],
-        ["deployments", "plan-removal", deployment_id],
-        ["history", "--json"],
+    codes = [0]
+    for args, code in (
+        (["deployments", "list"], 0),
+        (["deployments", "list", "--json"], 0),
+        (["deployments", "describe", deployment_id], 0),
+        (["deployments", "describe", deployment_id, "--json"], 0),
+        (["deployments", "plan-removal", deployment_id], 1),  # not safe (public): exit 1
+        (["history", "--json"], 0),
     ):
         outputs.append(runner.invoke(cli, args))
-    for result in outputs:
-        assert result.exit_code == 0, result.output
+        codes.append(code)
+    for result, code in zip(outputs, codes, strict=True):
+        assert result.exit_code == code, result.output
         assert SECRET not in result.output
     assert "http://***@greeter:9080/" in outputs[1].stdout
 

@@ -5,11 +5,12 @@ working directory), or read, read-only, from a live cluster's admin API (``--adm
 tables are :mod:`restate_versioning.views`' ``render_*`` text; ``--json`` prints the same rows
 as JSON instead.
 
-Exit codes: ``0`` done; ``1`` the library refused or could not do it (a
-:class:`~restate_versioning.VersioningError`, an ``OSError``, or anything unexpected, shown with
-its type: one ``error: ...`` line on stderr, never a traceback); ``2`` bad usage (click's usage
-errors, a malformed deployment id, a ``--delay`` or ``--timeout`` that is not a finite number
-of seconds in range, a missing file, a write with ``--admin-url``).
+Exit codes, one table: ``0`` done (for ``plan-removal``: the removal is safe); ``1`` refused or
+blocked: the library refused or could not do it, or ``plan-removal`` found the removal not safe
+(a :class:`~restate_versioning.VersioningError`, an ``OSError``, or anything unexpected, shown
+with its type: one ``error: ...`` line on stderr, never a traceback); ``2`` bad usage (click's
+usage errors, a malformed deployment or invocation id, a ``--delay`` or ``--timeout`` that is
+not a finite number of seconds in range, a missing file, a write with ``--admin-url``).
 
 What the command line reads is bounded: ``--manifest FILE`` and ``--state FILE`` are read as
 the server reads JSON (UTF-8, no ``NaN``, no key twice, at most 127 levels deep) and may hold at
@@ -36,7 +37,7 @@ from . import _json as strict_json
 from . import views
 from .endpoints import redact
 from .errors import InvalidManifest, Problem, RemovalBlocked, VersioningError
-from .ids import parse_deployment_id
+from .ids import parse_deployment_id, parse_invocation_id
 from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
 from .model import Invocation, Registration
 from .registry import Registry
@@ -246,6 +247,14 @@ def _stored(ctx: click.Context) -> StoredRegistry:
 def _deployment_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         parse_deployment_id(value)
+    except VersioningError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def _invocation_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_invocation_id(value)
     except VersioningError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
     return value
@@ -494,12 +503,17 @@ def deployments_register(
 @json_option
 @click.pass_context
 def deployments_plan_removal(ctx: click.Context, deployment_id: str, as_json: bool) -> None:
-    """Whether removing a deployment now is safe, why not, and what it would do."""
+    """Whether removing a deployment now is safe, why not, and what it would do.
+
+    Exit 0 when it is safe, 1 when it is not (the plan is printed either way), so a script can
+    ask `if restate-versioning deployments plan-removal ID; then ...`."""
     plan = _registry(ctx).removal_plan(deployment_id)
     if as_json:
         _echo(json.dumps(_plan_json(plan), indent=2))
     else:
         _echo(views.render_removal_plan(plan))
+    if not plan.safe:
+        _fail(f"removing deployment {plan.deployment_id!r} now is not safe (see the plan)")
 
 
 @deployments.command("remove")
@@ -586,7 +600,7 @@ def invocations_invoke(
 
 def _invocation_command(name: str, doc: str) -> None:
     @invocations.command(name, help=doc)
-    @click.argument("invocation_id", metavar="ID")
+    @click.argument("invocation_id", metavar="ID", callback=_invocation_id)
     @click.pass_context
     def command(ctx: click.Context, invocation_id: str) -> None:
         _echo(_invocation_line(getattr(_stored(ctx), name)(invocation_id)))
