@@ -161,7 +161,8 @@ SESSION_MARK = "VERSIONING_TEST_SESSION"
 
 
 def marked_processes(mark: str) -> list[int]:
-    """The processes (other than this one) whose environment holds ``SESSION_MARK=mark``."""
+    """The processes (other than this one) whose environment holds ``SESSION_MARK=mark``,
+    except this interpreter's own multiprocessing resource tracker, which ends with it."""
     needle = f"{SESSION_MARK}={mark}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -169,10 +170,15 @@ def marked_processes(mark: str) -> list[int]:
             continue
         try:
             environment = (entry / "environ").read_bytes()
-        except OSError:  # gone meanwhile, or not ours to read
+            if needle not in environment.split(b"\0"):
+                continue
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
             continue
-        if needle in environment.split(b"\0"):
-            found.append(int(entry.name))
+        if parent == os.getpid() and b"multiprocessing.resource_tracker" in command:
+            continue
+        found.append(int(entry.name))
     return found
 
 
