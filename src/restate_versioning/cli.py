@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -244,20 +244,23 @@ def _stored(ctx: click.Context) -> StoredRegistry:
     return options.stored
 
 
-def _deployment_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        parse_deployment_id(value)
-    except VersioningError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return value
+def _id_of(
+    parse: Callable[[object], object],
+) -> Callable[[click.Context, click.Parameter, str], str]:
+    """A click callback: a malformed id (as ``parse`` says) is bad usage (exit 2)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        try:
+            parse(value)
+        except VersioningError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+        return value
+
+    return check
 
 
-def _invocation_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        parse_invocation_id(value)
-    except VersioningError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return value
+_deployment_id = _id_of(parse_deployment_id)
+_invocation_id = _id_of(parse_invocation_id)
 
 
 def _json(value: Any) -> None:
