@@ -9,18 +9,16 @@ deadline plus a margin (the margin catches a hang, it does not measure speed).
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -34,6 +32,7 @@ from restate_versioning.transport import (
 )
 
 from .conftest import SDK_MANIFEST
+from .discovery_endpoint import discovery_endpoint
 from .hostile_peers import (
     V4,
     Behaviour,
@@ -396,41 +395,13 @@ def test_credentials_are_not_shown_when_the_endpoint_cannot_be_reached() -> None
 # --- proxies ---------------------------------------------------------------------------------
 
 
-class _ProxyHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        type(self).seen.append(self.path)
-        self.send_response(200)
-        self.send_header("content-type", V4)
-        self.send_header("content-length", str(len(MANIFEST_BODY)))
-        self.end_headers()
-        self.wfile.write(MANIFEST_BODY)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def proxy() -> Iterator[tuple[str, list[str]]]:
     """A forward proxy on 127.0.0.1 that answers every request with the SDK's manifest and
     records the requested URLs."""
     seen: list[str] = []
-
-    class Handler(_ProxyHandler):
-        pass
-
-    Handler.seen = seen
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with discovery_endpoint(lambda: MANIFEST_BODY, seen) as url:
+        yield url, seen
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ words.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,9 +21,8 @@ import pytest
 from restate_versioning import EndpointManifest, InvalidManifest
 
 from .conftest import manifest, service
+from .discovery_endpoint import discovery_endpoint
 from .restate_server import RestateServer
-
-V4 = "application/vnd.restate.endpointmanifest.v4+json"
 
 BASE = json.dumps(manifest(service("Probe")))
 
@@ -86,33 +83,11 @@ class _Answers:
     body: bytes = b""
 
 
-class _Endpoint(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        body = _Answers.body
-        self.send_response(200)
-        self.send_header("content-type", V4)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """An HTTP/1.1 endpoint on 127.0.0.1 that answers discovery with ``_Answers.body``."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with discovery_endpoint(lambda: _Answers.body) as url:
+        yield url
 
 
 def server_answer(server: RestateServer, endpoint: str, body: str | bytes) -> httpx.Response:

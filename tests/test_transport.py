@@ -10,7 +10,6 @@ the retried statuses are the server's (``restate-server``'s ``DiscoveryError``).
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import socket
 import threading
@@ -41,6 +40,7 @@ from restate_versioning.transport import (
 )
 
 from .conftest import SDK_MANIFEST, V1, V2, manifest, service
+from .discovery_endpoint import discovery_endpoint
 
 httpx = pytest.importorskip("httpx")
 hypercorn_asyncio = pytest.importorskip("hypercorn.asyncio")
@@ -169,32 +169,11 @@ def server(scripted_server: ScriptedServer) -> ScriptedServer:
     return scripted_server
 
 
-class _Http11Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        self.send_response(200)
-        self.send_header("content-type", V4)
-        self.send_header("content-length", str(len(MANIFEST_BODY)))
-        self.end_headers()
-        self.wfile.write(MANIFEST_BODY)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def http11_url() -> Iterator[str]:
     """An endpoint that only speaks HTTP/1.1 (``http.server``) and answers the SDK manifest."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Http11Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with discovery_endpoint(lambda: MANIFEST_BODY) as url:
+        yield url
 
 
 @pytest.fixture
