@@ -632,6 +632,7 @@ def test_an_unexpected_exception_is_one_error_line_with_its_type(
         raise RuntimeError(f"boom at http://user:{SECRET}@h/")
 
     monkeypatch.chdir(tmp_path)
+    SQLiteStorage(tmp_path / "restate-versioning.db").close()  # a store, so no note of none
     monkeypatch.setattr(views, "services_list", broken)
     result = CliRunner().invoke(cli, ["services", "list"])
     _check_one_failure(result, 1, "unexpected RuntimeError: boom at http://***@h/")
@@ -755,3 +756,47 @@ def test_no_traceback_reaches_the_terminal_end_to_end(
     assert SECRET not in result.stdout + result.stderr
     if code == 2:
         assert result.stderr.count("Error: ") == 1
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "extra"),
+    [
+        ("h2", ["deployments", "register", "http://127.0.0.1:9/"], "http"),
+        ("httpx", ["deployments", "register", "http://127.0.0.1:9/"], "http"),
+        ("httpx", ["--admin-url", "http://127.0.0.1:9/", "services", "list"], "admin"),
+    ],
+)
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra_to_install(
+    module: str, args: list[str], extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an optional dependency (h2 for HTTP/2 discovery, httpx for discovery and the
+    admin API) a verb that needs it is one ``error:`` line naming the extra, never a traceback."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # import refuses it, as if not installed
+    if module == "httpx":  # the modules that import httpx at their top must be imported again
+        for name in ("restate_versioning.transport", "restate_versioning.admin"):
+            monkeypatch.delitem(sys.modules, name, raising=False)
+    result = CliRunner().invoke(cli, args)
+    _check_one_failure(result, 1, f"pip install 'restate-versioning[{extra}]'")
+
+
+def test_reading_a_store_that_does_not_exist_says_so_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read verb on a store path where no store is yet shows the empty registry, says on
+    stderr that there is no store there (naming the file), and creates nothing."""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--store", "nowhere.db", "deployments", "list"])
+    assert result.exit_code == 0
+    assert "there is no store at 'nowhere.db'" in result.stderr
+    assert not (tmp_path / "nowhere.db").exists()

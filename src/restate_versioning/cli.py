@@ -96,6 +96,23 @@ def _echo(text: str, *, err: bool = False) -> None:
     click.echo(_scrub(text), err=err)
 
 
+#: The extra that installs each optional dependency the command line may need.
+_EXTRAS = {"httpx": "http", "h2": "http", "psycopg": "postgres", "hypothesis": "testing"}
+
+
+def _missing(exc: ImportError) -> str:
+    """One line for an optional dependency that is not installed: which, and the extra."""
+    text = str(exc)
+    name = exc.name or next((m for m in _EXTRAS if f"'{m}'" in text or f" {m} " in text), None)
+    top = (name or "").partition(".")[0]
+    if top in _EXTRAS:
+        return (
+            f"this needs {top!r}, which is not installed: "
+            f"pip install 'restate-versioning[{_EXTRAS[top]}]'"
+        )
+    return f"a module this needs is not installed: {text}"
+
+
 def _fail(message: str) -> NoReturn:
     _echo(f"error: {' '.join(message.splitlines())}", err=True)
     raise SystemExit(1)
@@ -125,6 +142,8 @@ class _Group(click.Group):
             _fail(str(exc))
         except OSError as exc:
             _fail(str(exc))
+        except ImportError as exc:
+            _fail(_missing(exc))
         except Exception as exc:
             _fail(_unexpected(exc))
 
@@ -228,6 +247,7 @@ def _registry(ctx: click.Context) -> Registry:
             raise click.BadParameter(_scrub(str(exc)), param_hint="'--admin-url'") from None
         return source.load()
     if options.stored is None and not options.store.exists():
+        _echo(f"note: there is no store at {str(options.store)!r} yet: an empty registry", err=True)
         return Registry()
     return _stored(ctx).registry
 

@@ -23,6 +23,7 @@ problem. Nothing is registered when discovery fails.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -250,6 +251,12 @@ class HttpTransport:
 
         if http_version not in ("2", "1.1"):
             raise ValueError(f"http_version must be '2' or '1.1', not {http_version!r}")
+        if http_version == "2" and importlib.util.find_spec("h2") is None:
+            raise ImportError(
+                "HttpTransport speaks HTTP/2 (h2c, as the server does) unless "
+                "http_version='1.1', and that needs 'h2': pip install 'restate-versioning[http]'",
+                name="h2",
+            )
         if timeout <= 0 or max_response_bytes <= 0 or retries < 0 or backoff < 0:
             raise ValueError(
                 "timeout and max_response_bytes must be positive, retries and backoff not "
