@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from restate_versioning import ManualClock, Registry, SequentialIds
 
@@ -63,6 +64,17 @@ def manifest(
     out["services"] = list(services)
     out.update(extra)
     return out
+
+
+def fuzz_settings(default_examples: int) -> settings:
+    """Hypothesis settings of a focused fuzz test (marker ``fuzz``): ``$FUZZ_EXAMPLES`` inputs,
+    or ``default_examples`` (the slice ``make test`` runs); no deadline, as each test bounds the
+    time of one input itself."""
+    return settings(
+        max_examples=int(os.environ.get("FUZZ_EXAMPLES", str(default_examples))),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 V1 = "http://127.0.0.1:9081"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -18,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from restate_versioning import (
@@ -38,21 +37,17 @@ from restate_versioning.ids import (
 )
 from restate_versioning.serialization import dumps, loads
 
-from .conftest import manifest, service
+from .conftest import fuzz_settings, manifest, service
 from .test_endpoints import ENDPOINT_INPUTS, check_discovery_takes
 from .test_serialization import populate
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 #: Seconds any one input may take: far above the milliseconds each takes, far below a hang.
 BOUND = 2.0
 
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+#: 150 inputs per surface in ``make test``; ``FUZZ_EXAMPLES`` sets more.
+FUZZ = fuzz_settings(150)
 
 
 class _Bounded:

@@ -16,13 +16,12 @@ Each must make :meth:`EndpointManifest.from_json` return a manifest or raise
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from restate_versioning import (
@@ -35,21 +34,16 @@ from restate_versioning import (
 )
 from restate_versioning.testing.strategies import manifests
 
-from .conftest import DATA, SDK_MANIFEST, V1, V2
+from .conftest import DATA, SDK_MANIFEST, V1, V2, fuzz_settings
 
 pytestmark = pytest.mark.fuzz
 
-#: How many inputs each test tries (``FUZZ_EXAMPLES`` raises it).
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 #: Seconds one input may take, reading and registering it twice: enough on a loaded machine,
 #: far less than a hang or a quadratic blow-up on a 1 MiB input would take.
 TIME_BOUND = 5.0
 
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,  # the time bound is checked per input, with its own margin
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+#: 60 inputs per test in ``make test``; ``FUZZ_EXAMPLES`` sets more.
+FUZZ = fuzz_settings(60)
 
 #: The real manifests the mutations start from.
 SEEDS: list[dict[str, Any]] = [SDK_MANIFEST] + [

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, note
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
@@ -34,15 +33,12 @@ from restate_versioning import (
 from restate_versioning.schemas import backward, forward, schema_problem
 from restate_versioning.testing.strategies import evolved_schemas, state_schemas
 
+from ..conftest import fuzz_settings
+
 pytestmark = pytest.mark.fuzz
 
-#: How many inputs each fuzz test tries: a few dozen by default, to keep ``make test`` short.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+#: A few dozen inputs per test in ``make test``; ``FUZZ_EXAMPLES`` sets more.
+FUZZ = fuzz_settings(30)
 #: The time one input may take before it counts as a hang: the meta-schema checks, then
 #: backward and forward, each within CHECK_SECONDS, plus a margin for a loaded machine.
 HANG = 2 * schemas.CHECK_SECONDS + 4.0
