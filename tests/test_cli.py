@@ -328,7 +328,7 @@ def test_invocations_move_through_their_statuses(tmp_path: Path, manifest_file: 
     listed = as_json(tmp_path, "invocations", "list")
     assert [i["status"] for i in listed] == ["completed", "running"]
     table = ok(tmp_path, "invocations", "list").splitlines()
-    assert table[0].split() == ["ID", "TARGET", "STATUS", "DEPLOYMENT"]
+    assert table[0].split() == ["ID", "TARGET", "STATUS", "DEPLOYMENT", "INVOKED-BY"]
     assert [row.split()[2] for row in table[1:]] == ["completed", "running"]
     delayed = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "60")
     assert delayed.split()[2] == "scheduled"
@@ -800,3 +800,20 @@ def test_reading_a_store_that_does_not_exist_says_so_on_stderr(
     assert result.exit_code == 0
     assert "there is no store at 'nowhere.db'" in result.stderr
     assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_a_call_can_be_made_from_an_invocation_by_its_id(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    register(tmp_path, "http://127.0.0.1:9081")
+    line = ok(tmp_path, "invocations", "invoke", "TicketObject", "reserve", "--key", "k")
+    caller_id = line.split()[0]
+    ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--caller", caller_id)
+    (called,) = [i for i in as_json(tmp_path, "invocations", "list") if i["service"] == "Greeter"]
+    assert (called["caller"], called["caller_id"], called["caller_key"]) == (
+        "TicketObject/reserve",
+        caller_id,
+        "k",
+    )
+    ok(tmp_path, "invocations", "complete", caller_id)
+    refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--caller", caller_id)

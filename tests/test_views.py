@@ -199,9 +199,10 @@ def test_invocations_render_a_line_each_with_target_status_and_pin(registry: Reg
     running = registry.invoke("TicketObject", "reserve", key="k")
     waiting = registry.invoke("TicketObject", "reserve", key="k")
     assert render_invocations(tuple(registry.invocations())).splitlines() == [
-        " ID                                      TARGET                  STATUS   DEPLOYMENT",
-        f" {running.id}  TicketObject/k/reserve  running  {v1}",
-        f" {waiting.id}  TicketObject/k/reserve  pending  -",
+        " ID                                      TARGET                  STATUS   "
+        "DEPLOYMENT                  INVOKED-BY",
+        f" {running.id}  TicketObject/k/reserve  running  {v1}  -",
+        f" {waiting.id}  TicketObject/k/reserve  pending  -                           -",
     ]
 
 

@@ -17,6 +17,7 @@ from .errors import DeploymentNotFound as DeploymentNotFound
 from .errors import DeploymentRemoved as DeploymentRemoved
 from .errors import HandlerNotFound as HandlerNotFound
 from .errors import IncompatibleState as IncompatibleState
+from .errors import InvalidCaller as InvalidCaller
 from .errors import InvalidEndpoint as InvalidEndpoint
 from .errors import InvalidId as InvalidId
 from .errors import InvalidInvocation as InvalidInvocation
@@ -91,6 +92,7 @@ __all__ = [
     "HandlerType",
     "IdGenerator",
     "IncompatibleState",
+    "InvalidCaller",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",

@@ -14,7 +14,8 @@ about a real cluster:
 * removed deployments: the ids invocations are pinned to that no longer exist, so invocations
   left pinned to a force-removed deployment (RT0011) load;
 * invocations from ``sys_invocation``, completed ones included (a completed workflow run still
-  answers for its key); their pin, caller (``invoked_by_target``), due time and last failure;
+  answers for its key); their pin, caller (``invoked_by_id`` and ``invoked_by_target``, its key
+  kept), due time and last failure;
 * the inbox of each Virtual Object key (``sys_inbox``, in sequence order), the call holding
   the key (``sys_keyed_service_status``), each workflow key's run, and the callers recorded
   from ``invoked_by_target``.
@@ -78,7 +79,7 @@ INVOCATIONS_QUERY = (
     "SELECT i.id, i.target, i.target_service_name, i.target_service_key, "
     "i.target_handler_name, i.target_service_ty, i.status, i.pinned_deployment_id, "
     "i.pinned_service_protocol_version, i.created_at, i.running_at, i.invoked_by_service_name, "
-    "i.invoked_by_target, i.scheduled_at, i.scheduled_start_at, i.last_failure, "
+    "i.invoked_by_target, i.invoked_by_id, i.scheduled_at, i.scheduled_start_at, i.last_failure, "
     "i.last_failure_error_code, b.sequence_number AS inbox_sequence_number, "
     "k.invocation_id AS key_holder "
     "FROM sys_invocation i "
@@ -376,11 +377,21 @@ def _row(value: Any, path: str) -> _Row:
         pinned = protocol = None  # not started: pinned when it starts (RESTATE_RULES §3.2)
     caller_target = _optional_str(item, "invoked_by_target", path)
     caller_service = _optional_str(item, "invoked_by_service_name", path)
-    caller = None
+    caller = caller_key = caller_id = None
     if caller_target is not None:
-        # "Caller/call", or "Object/key/handler" for a keyed caller: the model names the handler.
+        # "Caller/call", or "Object/key/handler" for a keyed caller (a key may hold "/", a
+        # handler name never does): the model keeps the handler and the key apart.
         service = caller_service or caller_target.partition("/")[0]
-        caller = f"{service}/{caller_target.rpartition('/')[2]}"
+        if not caller_target.startswith(f"{service}/"):
+            raise _Misfit(
+                f"{path}.invoked_by_target",
+                f"{caller_target!r} is not a target of {service!r} (invoked_by_service_name)",
+            )
+        middle, _, handler = caller_target[len(service) + 1 :].rpartition("/")
+        caller = f"{service}/{handler}"
+        caller_key = middle if middle or caller_target.count("/") > 1 else None
+        if item.get("invoked_by_id") is not None:
+            caller_id = _invocation_id(item, "invoked_by_id", path)
     failure = None
     message = _optional_str(item, "last_failure", path)
     if message is not None and status is not InvocationStatus.COMPLETED:
@@ -403,6 +414,8 @@ def _row(value: Any, path: str) -> _Row:
         pinned_protocol_version=protocol,
         execute_at=_optional_time(item, "scheduled_start_at", path),
         last_failure=failure,
+        caller_id=caller_id,
+        caller_key=caller_key,
     )
     if status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
         raise _Misfit(f"{path}.scheduled_start_at", "a scheduled invocation has no start time")

@@ -596,7 +596,10 @@ def _invocation_line(invocation: Invocation) -> str:
 @click.argument("handler")
 @click.option("--key", help="The key of a Virtual Object or Workflow.")
 @click.option(
-    "--caller", metavar="SERVICE/HANDLER", help="Call from this handler, not the ingress."
+    "--caller",
+    metavar="ID|SERVICE/HANDLER",
+    help="Call from this invocation (inv_…, started and not completed), or from this handler, "
+    "not the ingress.",
 )
 @click.option(
     "--delay", type=_Seconds(positive=False), help="Start after this many seconds (0 or more)."

@@ -28,6 +28,7 @@ __all__ = [
     "DeploymentRemoved",
     "HandlerNotFound",
     "IncompatibleState",
+    "InvalidCaller",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",
@@ -305,6 +306,25 @@ class InvalidInvocation(VersioningError, ValueError):
         self.reason = reason
         self.data = data
         super().__init__(reason)
+
+
+class InvalidCaller(InvalidInvocation):
+    """A call made from an invocation that makes no calls: one that has not started yet (it
+    is queued, so no handler code runs) or one that has completed. ``caller_id`` and ``status``
+    say which, and when."""
+
+    def __init__(self, caller_id: str, status: InvocationStatus) -> None:
+        self.caller_id = caller_id
+        self.status = status
+        why = (
+            "a finished invocation makes no calls"
+            if status.value == "completed"
+            else "it has not started, so no handler code of it runs yet"
+        )
+        super().__init__(
+            f"invocation {quote(caller_id)} cannot make a call: it is {status.value} ({why})",
+            caller=caller_id,
+        )
 
 
 class InvalidTransition(VersioningError):

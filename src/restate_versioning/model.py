@@ -183,7 +183,9 @@ class Invocation:
     ``pinned_deployment_id`` and ``pinned_protocol_version`` stay ``None`` until the invocation
     starts running; from then on every attempt, suspension and resumption uses them.
     ``caller`` is the calling handler (``"Service/handler"``) or ``None`` for an ingress call.
-    ``execute_at`` is when a delayed call becomes due.
+    When the call was made from a known invocation, ``caller_id`` is that invocation's id (the
+    server's ``invoked_by_id``) and ``caller_key`` its key, if its service is keyed; see
+    :attr:`invoked_by_target`. ``execute_at`` is when a delayed call becomes due.
     """
 
     id: str
@@ -197,6 +199,17 @@ class Invocation:
     pinned_protocol_version: int | None = None
     execute_at: datetime | None = None
     last_failure: Failure | None = None
+    caller_id: str | None = None
+    caller_key: str | None = None
+
+    @property
+    def invoked_by_target(self) -> str | None:
+        """The caller as ``sys_invocation.invoked_by_target`` shows it: ``"Service/handler"``,
+        or ``"Object/key/handler"`` for a keyed caller; ``None`` for an ingress call."""
+        if self.caller is None or self.caller_key is None:
+            return self.caller
+        service, _, handler = self.caller.partition("/")
+        return f"{service}/{self.caller_key}/{handler}"
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ from .errors import (
     DeploymentNotFound,
     DeploymentRemoved,
     HandlerNotFound,
+    InvalidCaller,
     InvalidInvocation,
     InvalidManifest,
     InvalidSnapshot,
@@ -109,7 +110,8 @@ def _check_caller(caller: object) -> str:
     service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
     if not SERVICE_NAME.fullmatch(service) or not handler:
         raise InvalidInvocation(
-            f"caller must name the calling handler as 'Service/handler', got {quote(caller)}",
+            "caller is the calling invocation (an Invocation or its 'inv_…' id) or the "
+            f"calling handler as 'Service/handler', got {quote(caller)}",
             caller=caller,
         )
     assert isinstance(caller, str)
@@ -138,6 +140,8 @@ def _moved(
         else pinned_protocol_version,
         invocation.execute_at,
         invocation.last_failure if last_failure is _UNSET else last_failure,
+        invocation.caller_id,
+        invocation.caller_key,
     )
 
 
@@ -527,7 +531,17 @@ class Registry:
             callers=self.callers_of,
             waiting=self._waiting_of,
             in_flight=(len(pinned), tuple(islice(pinned, LISTED_INVOCATIONS))),
+            calling=self._calling_into,
         )
+
+    def _calling_into(self, service: str) -> Iterator[tuple[str, str]]:
+        """The calling handler and invocation of each call into ``service`` in progress."""
+        for (name, _), ids in list(self._active.items()):
+            if name == service:
+                for invocation_id in ids:
+                    found = self._invocations[invocation_id]
+                    if found.caller is not None and found.caller_id is not None:
+                        yield found.caller, found.caller_id
 
     def _waiting_of(self, service: str) -> tuple[int, tuple[str, ...]]:
         waiting = self._waiting.get(service, {})
@@ -762,11 +776,18 @@ class Registry:
         handler: str,
         *,
         key: str | None = None,
-        caller: str | None = None,
+        caller: str | Invocation | None = None,
         delay: timedelta | None = None,
     ) -> Invocation:
         """Call ``service``/``handler``, from the ingress (``caller=None``) or from another
-        handler (``caller="Service/handler"``).
+        handler: the calling invocation (an :class:`Invocation` or its ``inv_…`` id), or just
+        the calling handler (``caller="Service/handler"``) when the calling invocation is not
+        modelled.
+
+        A calling invocation must be started and not completed (:class:`InvalidCaller`
+        otherwise): the new invocation records its id (``caller_id``, the server's
+        ``invoked_by_id``), its handler (``caller``) and its key (``caller_key``), so
+        ``invoked_by_target`` is ``"Object/key/handler"`` for a keyed caller, as on the server.
 
         Routed to the latest revision. It starts at once (``RUNNING``, pinned), waits behind an
         exclusive call on the same key (``PENDING``), or waits for ``delay`` (``SCHEDULED``);
@@ -779,6 +800,11 @@ class Registry:
         target = latest.handlers.get(handler) if isinstance(handler, str) else None
         if target is None:
             raise HandlerNotFound(service, handler, latest.revision)
+        calling = self._calling_invocation(caller)
+        if calling is not None:
+            caller = f"{calling.service}/{calling.handler}"
+        elif caller is not None:
+            caller = _check_caller(caller)
         self._check_call(latest, key, caller, delay)
         check_ingress(latest, target, caller)
         lock = (service, key if key is not None else "")  # only keyed services use it
@@ -798,6 +824,8 @@ class Registry:
             raise InvalidInvocation(
                 f"delay {quote(delay)} is beyond any date", delay=delay
             ) from None
+        caller_id = calling.id if calling is not None else None
+        caller_key = calling.key if calling is not None else None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
@@ -815,12 +843,27 @@ class Registry:
                 now,
                 None,
                 due,
+                None,
+                caller_id,
+                caller_key,
             )
             self._scheduled_seq += 1
             heapq.heappush(self._scheduled, (due, self._scheduled_seq, invocation_id))
         elif decision is Admission.WAIT:
             invocation = Invocation(
-                invocation_id, service, handler, key, caller, InvocationStatus.PENDING, None, now
+                invocation_id,
+                service,
+                handler,
+                key,
+                caller,
+                InvocationStatus.PENDING,
+                None,
+                now,
+                None,
+                None,
+                None,
+                caller_id,
+                caller_key,
             )
             self._inboxes.setdefault(lock, deque()).append(invocation_id)
         else:
@@ -835,6 +878,10 @@ class Registry:
                 deployment_id,
                 now,
                 pinned_protocol_version(self._deployments[deployment_id]),
+                None,
+                None,
+                caller_id,
+                caller_key,
             )
             if decision is Admission.START_HOLDING_KEY:
                 self._locks[lock] = invocation_id
@@ -842,6 +889,28 @@ class Registry:
             self._workflow_runs[lock] = invocation_id
         self._index(invocation)
         return invocation
+
+    def _calling_invocation(self, caller: object) -> Invocation | None:
+        """The invocation a call is made from, when ``caller`` names one (an
+        :class:`Invocation`, or an ``inv_…`` id): known, started and not completed."""
+        if isinstance(caller, Invocation):
+            caller_id: object = caller.id
+        elif isinstance(caller, str) and "/" not in caller and caller.startswith("inv_"):
+            caller_id = caller
+        else:
+            return None  # None, "Service/handler", or what _check_call refuses
+        if not isinstance(caller_id, str):
+            raise InvalidInvocation(
+                f"caller is an invocation, its 'Service/handler', or None, got {quote(caller)}",
+                caller=caller,
+            )
+        parse_invocation_id(caller_id)
+        calling = self._invocations.get(caller_id)
+        if calling is None:
+            raise InvocationNotFound(caller_id)
+        if calling.pinned_deployment_id is None or calling.status is InvocationStatus.COMPLETED:
+            raise InvalidCaller(caller_id, calling.status)
+        return calling
 
     def _check_call(
         self,
@@ -861,8 +930,6 @@ class Registry:
             raise InvalidInvocation(
                 f"{latest.name!r} is a SERVICE: calls take no key, got {quote(key)}", key=key
             )
-        if caller is not None:
-            _check_caller(caller)
         if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
             raise InvalidInvocation(
                 f"delay must be a non-negative timedelta, got {quote(delay)}", delay=delay

@@ -124,6 +124,15 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
             problems.append(
                 Problem(f"{path}.status", f"a {invocation.status.value} invocation is not pinned")
             )
+        if invocation.caller_id is not None and not is_invocation_id(invocation.caller_id):
+            problems.extend(
+                _id_problems(f"{path}.caller_id", invocation.caller_id, parse_invocation_id)
+            )
+        if invocation.caller is None and (invocation.caller_id, invocation.caller_key) != (
+            None,
+            None,
+        ):
+            problems.append(Problem(f"{path}.caller", "a call from an invocation names its caller"))
         if invocation.status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
             problems.append(Problem(f"{path}.execute_at", "a scheduled invocation needs a time"))
         problems.extend(_time_problems(f"{path}.created_at", invocation.created_at))

@@ -451,16 +451,18 @@ def render_removal_plan(plan: RemovalPlan) -> str:
 
 
 def render_invocations(invocations: Sequence[Invocation]) -> str:
-    """Invocations, a line each: id, target (``Service[/key]/handler``), status, and the
-    deployment it is pinned to."""
+    """Invocations, a line each: id, target (``Service[/key]/handler``), status, the
+    deployment it is pinned to, and who called it (the calling invocation's id and target, as
+    ``invoked_by_id`` and ``invoked_by_target`` show them; ``-`` for an ingress call)."""
     return _table(
-        ("ID", "TARGET", "STATUS", "DEPLOYMENT"),
+        ("ID", "TARGET", "STATUS", "DEPLOYMENT", "INVOKED-BY"),
         [
             (
                 i.id,
                 "/".join(p for p in (i.service, i.key, i.handler) if p is not None),
                 i.status.value,
                 i.pinned_deployment_id or "-",
+                " ".join(p for p in (i.caller_id, i.invoked_by_target) if p is not None) or "-",
             )
             for i in invocations
         ],

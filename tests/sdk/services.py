@@ -203,3 +203,22 @@ def _cart(state: type[BaseModel]) -> Any:
 
 cart_v1 = _cart(CartStateV1)
 cart_v2 = _cart(CartStateV2)
+
+
+# --- calls made from invocations (tests/test_callers_server.py) -------------------------------
+#
+# ``Forwarder/{key}/forward`` sends a one-way call to ``Greeter/greet`` (which sleeps, so the
+# called invocation stays in flight) and then sleeps itself, so the calling invocation is
+# started and not completed while a test looks at both.
+
+Forwarder = restate.VirtualObject("Forwarder")
+
+
+@Forwarder.handler()
+async def forward(ctx: restate.ObjectContext, name: str) -> str:
+    ctx.service_send(greet, f"slow-{name}")
+    await ctx.sleep(SLOW)
+    return f"forwarded {name}"
+
+
+app_callers = restate.app(services=[Greeter, Forwarder], protocol="bidi")

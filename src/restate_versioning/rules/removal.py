@@ -28,7 +28,7 @@ A rollback is already a ``ROLLBACK`` blocker; the warning says what it would do 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -99,7 +99,9 @@ class Blocker:
     """One reason the removal is unsafe: the services concerned; for ``QUEUED`` and
     ``IN_FLIGHT`` the first :data:`LISTED_INVOCATIONS` invocations concerned (oldest queued,
     first pinned) and ``count``, how
-    many there are in all; for ``CALLERS`` the calling handlers; for ``ROLLBACK`` the rollbacks.
+    many there are in all; for ``CALLERS`` the calling handlers and, in ``caller_ids``, the first
+    :data:`LISTED_INVOCATIONS` calling invocations behind calls into those services that are
+    still in progress; for ``ROLLBACK`` the rollbacks.
     ``message`` is the sentence a person acts on (see :data:`MESSAGES`)."""
 
     kind: BlockerKind
@@ -108,6 +110,7 @@ class Blocker:
     count: int = 0
     callers: tuple[str, ...] = ()
     rollbacks: tuple[Effect, ...] = ()
+    caller_ids: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -200,7 +203,9 @@ MESSAGES: Mapping[BlockerKind, Callable[[Blocker], str]] = {
     ),
     BlockerKind.CALLERS: lambda b: (
         f"services that would vanish still have callers that stay ({', '.join(b.callers)} "
-        f"call {_names(b.services)}). Change the callers' business logic first."
+        f"call {_names(b.services)}"
+        + (f"; calls in progress come from {', '.join(b.caller_ids)}" if b.caller_ids else "")
+        + "). Change the callers' business logic first."
     ),
     BlockerKind.QUEUED: lambda b: (
         f"{b.count} invocation(s) of {_names(b.services)} have not started yet (pending, "
@@ -223,10 +228,12 @@ def plan_removal(
     callers: Callable[[str], Sequence[str]],
     waiting: Callable[[str], tuple[int, Sequence[str]]],
     in_flight: tuple[int, Sequence[str]],
+    calling: Callable[[str], Iterable[tuple[str, str]]] = lambda _: (),
 ) -> RemovalPlan:
     """Decide a removal from what the registry knows. ``callers(service)`` are the handlers
-    (``"Service/handler"``) known to call it; ``waiting(service)`` and ``in_flight`` are counts
-    with the first invocation ids (oldest queued; first pinned)."""
+    (``"Service/handler"``) known to call it; ``calling(service)`` the calling handler and the
+    calling invocation's id of each call into it in progress; ``waiting(service)`` and
+    ``in_flight`` are counts with the first invocation ids (oldest queued; first pinned)."""
     effects: list[Effect] = []
     warnings: list[StateWarning] = []
     for name, held in deployment.services.items():
@@ -262,6 +269,7 @@ def plan_removal(
         blockers.append(Blocker(BlockerKind.PUBLIC, public))
     called: list[str] = []
     staying_callers: set[str] = set()
+    caller_ids: dict[str, None] = {}
     for name in vanishing:
         found = [
             caller
@@ -271,9 +279,17 @@ def plan_removal(
         if found:
             called.append(name)
             staying_callers.update(found)
+            for caller, caller_id in calling(name):
+                if caller in found and len(caller_ids) < LISTED_INVOCATIONS:
+                    caller_ids[caller_id] = None
     if called:
         blockers.append(
-            Blocker(BlockerKind.CALLERS, tuple(called), callers=tuple(sorted(staying_callers)))
+            Blocker(
+                BlockerKind.CALLERS,
+                tuple(called),
+                callers=tuple(sorted(staying_callers)),
+                caller_ids=tuple(caller_ids),
+            )
         )
     queued_ids: list[str] = []
     queued_count = 0

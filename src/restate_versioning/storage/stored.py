@@ -677,15 +677,17 @@ class StoredRegistry:
         handler: str,
         *,
         key: str | None = None,
-        caller: str | None = None,
+        caller: str | Invocation | None = None,
         delay: timedelta | None = None,
     ) -> Invocation:
-        """:meth:`Registry.invoke`, journaled."""
+        """:meth:`Registry.invoke`, journaled (a calling invocation as its id)."""
+        if isinstance(caller, Invocation) and not isinstance(caller.id, str):
+            self._registry.invoke(service, handler, key=key, caller=caller, delay=delay)
         arguments: dict[str, Any] = {
             "service": service,
             "handler": handler,
             "key": key,
-            "caller": caller,
+            "caller": caller.id if isinstance(caller, Invocation) else caller,
         }
         if delay is not None:
             if not isinstance(delay, timedelta):

@@ -204,7 +204,7 @@ class VersioningMachine(RuleBasedStateMachine):
         service=st.sampled_from((*SERVICES, "Nope")),
         handler=st.sampled_from(HANDLERS),
         key=st.sampled_from([None, "k1", "k2"]),
-        caller=st.sampled_from(CALLERS),
+        caller=st.one_of(st.sampled_from(CALLERS), st.integers(0, 100)),
         delay=st.sampled_from([None, timedelta(0), timedelta(seconds=5)]),
     )
     def invoke(
@@ -212,9 +212,12 @@ class VersioningMachine(RuleBasedStateMachine):
         service: str,
         handler: str,
         key: str | None,
-        caller: str | None,
+        caller: str | int | None,
         delay: timedelta | None,
     ) -> None:
+        """A call from the ingress, a handler, or an invocation made earlier (an index)."""
+        if isinstance(caller, int):
+            caller = self._pick(self.invocation_ids, caller)
         invocation = self.attempt(
             f"invoke({service}/{handler}, {key=}, {caller=}, {delay=})",
             lambda: self.registry.invoke(service, handler, key=key, caller=caller, delay=delay),
