@@ -19,6 +19,7 @@ from restate_versioning.serialization import (
     dumps,
     loads,
 )
+from restate_versioning.views import describe_deployment
 
 from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
 
@@ -188,7 +189,10 @@ def test_admin_deployments_use_the_servers_field_names_and_spellings() -> None:
     registry = Registry(clock=clock, ids=SequentialIds())
     bidi = dict(SDK_MANIFEST, protocolMode="BIDI_STREAM")
     deployment = registry.register(
-        "http://127.0.0.1:9081", bidi, sdk_version="restate-sdk-python/1.3.0"
+        "http://127.0.0.1:9081",
+        bidi,
+        http_version="HTTP/2.0",
+        sdk_version="restate-sdk-python/1.3.0",
     ).deployment
     (view,) = admin_deployments(registry)["deployments"]
     assert view == {
@@ -465,3 +469,16 @@ def test_a_deep_value_where_a_snapshot_has_a_fixed_shape_is_refused_as_the_wrong
     (problem, *_) = caught.value.problems
     assert problem.path == "$.format"
     assert len(problem.message) < 200
+
+
+@pytest.mark.parametrize("mode", ["BIDI_STREAM", "REQUEST_RESPONSE"])
+def test_the_http_version_is_unknown_without_a_discovery(mode: str) -> None:
+    """Real SDKs serve either protocol mode over h2c or HTTP/1.1: the mode tells nothing."""
+    registry = Registry(ids=SequentialIds())
+    deployment = registry.register(
+        "http://127.0.0.1:9081", dict(SDK_MANIFEST, protocolMode=mode)
+    ).deployment
+    assert deployment.transport is None
+    (view,) = admin_deployments(registry)["deployments"]
+    assert "http_version" not in view
+    assert describe_deployment(registry, deployment.id).transport == "unknown (not discovered)"

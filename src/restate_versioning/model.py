@@ -160,12 +160,12 @@ class Deployment:
         return parse_endpoint(self.endpoint).kind
 
     @property
-    def transport(self) -> str:
-        """The HTTP version the server speaks to it: as discovered, or by default HTTP/2 (h2c)
-        to a BIDI_STREAM endpoint and HTTP/1.1 to a REQUEST_RESPONSE one (RESTATE_RULES §7)."""
-        if self.http_version is not None:
-            return self.http_version
-        return "HTTP/2.0" if self.protocol_mode is ProtocolMode.BIDI_STREAM else "HTTP/1.1"
+    def transport(self) -> str | None:
+        """The HTTP version the server speaks to it, as discovered (``http_version``); ``None``
+        when the manifest was given without a discovery, since it cannot be told from the
+        protocol mode: real SDKs serve REQUEST_RESPONSE over h2c and BIDI_STREAM over
+        HTTP/1.1 as well."""
+        return self.http_version
 
 
 @attrs.frozen

@@ -228,7 +228,8 @@ def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
     else:
         out["uri"] = display_endpoint(deployment.endpoint)
         out["protocol_type"] = deployment.protocol_mode.title
-        out["http_version"] = deployment.transport
+        if deployment.transport is not None:  # the server always knows it; here, if discovered
+            out["http_version"] = deployment.transport
     out["created_at"] = _admin_time(deployment.created_at)
     out["min_protocol_version"] = deployment.min_protocol_version
     out["max_protocol_version"] = deployment.max_protocol_version

@@ -280,7 +280,7 @@ def describe_deployment(registry: Registry, deployment_id: str) -> DeploymentDes
     return DeploymentDescription(
         deployment.id,
         _deployment_type(deployment),
-        deployment.transport if http else "AWS Lambda",
+        (deployment.transport or "unknown (not discovered)") if http else "AWS Lambda",
         _STYLE[deployment.protocol_mode],
         display_endpoint(deployment.endpoint),
         deployment.sdk_version,
