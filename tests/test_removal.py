@@ -321,20 +321,23 @@ def test_a_caller_that_repeats_a_workflow_run_is_a_caller_too(registry: Registry
     assert blocker.callers == ("Caller/greet",)
 
 
-def test_a_paused_invocation_is_invisible_to_the_cli_status_but_blocks_the_removal(
+def test_a_paused_call_keeps_its_deployment_draining_and_blocks_the_removal(
     registry: Registry,
 ) -> None:
-    """RESTATE_RULES §5.6: the CLI does not count paused invocations, so it calls the
-    deployment Drained; resuming the paused call would break, so the plan says IN_FLIGHT."""
+    """A paused call keeps its pin, and the real CLI counts it (``status != 'completed'``):
+    the old deployment is Draining 1, as ``tests/test_lifecycle_server.py`` shows."""
     old = registry.register(V1, SDK_MANIFEST).deployment.id
     paused = registry.pause(registry.invoke("Greeter", "greet").id)
     registry.register(V2, SDK_MANIFEST)
-    assert registry.deployment_status(old) is DeploymentStatus.DRAINED
-    assert registry.active_invocations(old) == 0
+    assert registry.deployment_status(old) is DeploymentStatus.DRAINING
+    assert registry.active_invocations(old) == 1
     assert registry.in_flight_count(old) == 1
     plan = registry.removal_plan(old)
     assert [(b.kind, b.invocation_ids) for b in plan.blockers] == [
         (BlockerKind.IN_FLIGHT, (paused.id,))
     ]
+    assert registry.drained() == ()
     registry.resume(paused.id)
     assert registry.deployment_status(old) is DeploymentStatus.DRAINING
+    registry.complete(paused.id)
+    assert registry.deployment_status(old) is DeploymentStatus.DRAINED

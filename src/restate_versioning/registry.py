@@ -176,7 +176,6 @@ class Registry:
         # Invocations and the indexes over them (kept exact by _index and _reindex).
         self._invocations: dict[str, Invocation] = {}
         self._pinned: dict[str, dict[str, None]] = {}  # deployment -> in-flight ids, pin order
-        self._paused: dict[str, int] = {}  # deployment -> how many of those are paused
         self._waiting: dict[str, dict[str, None]] = {}  # service -> unpinned, uncompleted ids
         self._active: dict[tuple[str, str], dict[str, None]] = {}  # target -> uncompleted ids
         self._counts: dict[tuple[str, str, InvocationStatus], int] = {}  # target, status -> n
@@ -263,19 +262,17 @@ class Registry:
 
     def deployment_status(self, deployment_id: str) -> DeploymentStatus:
         """``ACTIVE``, ``DRAINING`` or ``DRAINED``, as the ``restate`` CLI computes it: paused
-        invocations do not keep a deployment draining there (the removal plan counts them)."""
+        invocations keep their pin and keep a deployment draining, as every other started,
+        uncompleted one does."""
         held = self._latest_held.get(deployment_id) if isinstance(deployment_id, str) else None
         if held is None:  # every registered deployment has an entry
             self.deployment(deployment_id)  # raises the precise error
         return deployment_status(held or 0, self._counted(deployment_id))
 
     def _counted(self, deployment_id: str) -> int:
-        """The invocations the CLI counts for a deployment: pinned, not completed, not
-        paused (RESTATE_RULES §5.6)."""
-        pinned = self._pinned.get(deployment_id)
-        if pinned is None:
-            return 0
-        return len(pinned) - self._paused.get(deployment_id, 0)
+        """The invocations the CLI counts for a deployment: pinned and not completed
+        (``pinned_deployment_id = X AND status != 'completed'``), paused ones included."""
+        return len(self._pinned.get(deployment_id, ()))
 
     def was_removed(self, deployment_id: str) -> bool:
         """Whether a deployment with this id existed and was removed; :class:`InvalidId` for
@@ -641,7 +638,8 @@ class Registry:
         return len(self._pinned.get(deployment_id, ()))
 
     def active_invocations(self, deployment_id: str) -> int:
-        """The CLI's ACTIVE-INVOCATIONS: pinned, uncompleted invocations, not paused ones."""
+        """The CLI's ACTIVE-INVOCATIONS: pinned, uncompleted invocations, paused ones
+        included."""
         self.deployment(deployment_id)
         return self._counted(deployment_id)
 
@@ -706,8 +704,6 @@ class Registry:
             _add(self._waiting, invocation.service, invocation_id)
         elif status in _IN_FLIGHT:
             _add(self._pinned, pinned, invocation_id)
-            if status is _PAUSED:
-                self._paused[pinned] = self._paused.get(pinned, 0) + 1
 
     def _reindex(self, old: Invocation, new: Invocation) -> None:
         """Move an invocation between index entries as its status and pin change."""
@@ -734,16 +730,6 @@ class Registry:
                 _discard(self._pinned, old_pin, invocation_id)
             if new_pin is not None:
                 _add(self._pinned, new_pin, invocation_id)
-        old_paused = old_pin if old.status is _PAUSED else None
-        new_paused = new_pin if new.status is _PAUSED else None
-        if old_paused != new_paused:
-            paused = self._paused
-            if old_paused is not None:
-                paused[old_paused] -= 1
-                if not paused[old_paused]:
-                    del paused[old_paused]
-            if new_paused is not None:
-                paused[new_paused] = paused.get(new_paused, 0) + 1
         was_waiting = old.pinned_deployment_id is None
         is_waiting = new.pinned_deployment_id is None and not done
         if was_waiting != is_waiting:
@@ -1127,7 +1113,6 @@ class Registry:
         for revision in latest.values():
             held[revision.deployment_id] += 1
         pinned: dict[str, set[str]] = {}
-        paused: dict[str, int] = {}
         waiting: dict[str, list[str]] = {}
         active: dict[tuple[str, str], list[str]] = {}
         counts: dict[tuple[str, str, InvocationStatus], int] = {}
@@ -1142,8 +1127,6 @@ class Registry:
                 waiting.setdefault(invocation.service, []).append(invocation.id)
             elif invocation.status in _IN_FLIGHT:
                 pinned.setdefault(where, set()).add(invocation.id)
-                if invocation.status is _PAUSED:
-                    paused[where] = paused.get(where, 0) + 1
         expected: list[tuple[str, object, object]] = [
             ("revisions", revisions, self._revisions),
             ("latest revisions", latest, self._latest),
@@ -1154,7 +1137,6 @@ class Registry:
                 self._by_endpoint,
             ),
             ("pinned", pinned, {d: set(ids) for d, ids in self._pinned.items()}),
-            ("paused", paused, self._paused),
             ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items()}),
             ("uncompleted", active, {t: list(ids) for t, ids in self._active.items()}),
             ("status counts", counts, self._counts),

@@ -222,3 +222,21 @@ async def forward(ctx: restate.ObjectContext, name: str) -> str:
 
 
 app_callers = restate.app(services=[Greeter, Forwarder], protocol="bidi")
+
+
+# --- the invocation lifecycle (tests/test_lifecycle_server.py) --------------------------------
+#
+# ``Holder/hold`` runs a first step (so it is pinned) and then waits on an awakeable that
+# nobody resolves: the call stays running, pinned, until a test pauses or kills it.
+
+Holder = restate.Service("Holder")
+
+
+@Holder.handler()
+async def hold(ctx: restate.Context, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    _, promise = ctx.awakeable(type_hint=str)
+    return f"{name}: {await promise}"
+
+
+app_lifecycle = restate.app(services=[Holder], protocol="bidi")

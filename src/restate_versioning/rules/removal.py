@@ -1,8 +1,8 @@
 """When removing a deployment is safe, and what it would do (RESTATE_RULES §5).
 
 The server removes any deployment with ``force`` and checks nothing; the ``restate`` CLI only
-refuses Active deployments and counts pinned invocations, so it misses queued, scheduled and
-paused work and callers. This is the check people can trust. It goes further than the server
+refuses Active deployments and counts pinned invocations, so it misses queued and scheduled
+work and callers. This is the check people can trust. It goes further than the server
 and the CLI on purpose: every reason a removal is unsafe is a :class:`Blocker` of one
 :class:`BlockerKind`, each with the services and invocations concerned and a sentence a person
 can act on.
