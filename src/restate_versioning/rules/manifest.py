@@ -215,14 +215,14 @@ def _handler_problems(
                 Problem(
                     f"{path}.workflowCompletionRetention",
                     f"{handler.name} sets the workflow_completion_retention, but it's not a "
-                    f"Workflow handler",
+                    f"WORKFLOW handler",
                 )
             )
         if "idempotencyRetention" in handler.options and effective is HandlerType.WORKFLOW:
             problems.append(
                 Problem(
                     f"{path}.idempotencyRetention",
-                    f"{handler.name} sets the idempotency_retention, but it's a Workflow handler",
+                    f"{handler.name} sets the idempotency_retention, but it's a WORKFLOW handler",
                 )
             )
     if service.ingress_private is True and handler.ingress_private is False:
