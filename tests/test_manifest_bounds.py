@@ -33,10 +33,15 @@ from restate_versioning import (
     ServiceType,
     state_metadata,
 )
-from restate_versioning.manifest import MAX_MANIFEST_BYTES, MAX_MANIFEST_VALUES
+from restate_versioning.manifest import (
+    DURATION_OPTIONS,
+    MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_VALUES,
+    MAX_U64,
+)
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, V1, V2, manifest, service
+from .conftest import SDK_MANIFEST, V1, V2, handler, manifest, service
 
 #: Where a handler's input ``jsonSchema`` sits: six levels down (the manifest, ``services``, the
 #: service, ``handlers``, the handler, ``input``).
@@ -391,28 +396,110 @@ def test_a_problem_quotes_a_huge_value_in_a_few_words(
     assert all(len(p.message) < 300 for p in raised.value.problems)
 
 
+#: Every option that is an integer (durations in milliseconds, and the count of attempts), with
+#: where it may be: a service and a handler, or (``workflowCompletionRetention``) a Workflow's
+#: run handler only.
+INTEGER_OPTIONS = [*DURATION_OPTIONS, "retryPolicyMaxAttempts"]
+AT_EVERY_LEVEL = [
+    pytest.param(option, level, id=f"{level}-{option}")
+    for option in INTEGER_OPTIONS
+    for level in ("service", "handler")
+    if not (option == "workflowCompletionRetention" and level == "service")
+]
+
+
+def with_option(option: str, level: str, value: Any) -> tuple[dict[str, Any], str]:
+    """A registrable manifest with ``option`` set to ``value`` on its service or its handler,
+    and the ``$.path`` of the option."""
+    if option == "workflowCompletionRetention":
+        handlers = [handler("run", "WORKFLOW", **{option: value})]
+        return manifest(service("Signup", "WORKFLOW", handlers)), f"{HANDLER}.{option}"
+    if level == "service":
+        return manifest(service("Greeter", **{option: value})), f"$.services[0].{option}"
+    document = manifest(service("Greeter", handlers=[handler("greet", **{option: value})]))
+    return document, f"{HANDLER}.{option}"
+
+
+HANDLER = "$.services[0].handlers[0]"
+U64_WORDS = "invalid type: floating point `1.8446744073709552e+19`, expected u64"
+
+
+@pytest.mark.parametrize(("option", "level"), AT_EVERY_LEVEL)
+def test_an_integer_option_above_u64_max_is_refused_in_the_servers_words(
+    option: str, level: str, registry: Registry
+) -> None:
+    """Durations and counts are u64 on the server: serde_json reads 2**64 as a double and
+    restate-server 1.7.12 answers 500 ("invalid type: floating point
+    `1.8446744073709552e+19`, expected u64"). The problem starts with those words and names the
+    option, the value and the bound, at the option's path; as text, as a ``Mapping``, and
+    through ``register``, which changes nothing."""
+    document, path = with_option(option, level, 2**64)
+    for given in (document, json.dumps(document)):
+        problem = only_problem(given)
+        assert problem.path == path
+        assert problem.message == (
+            f"{U64_WORDS}: {option} is 18446744073709551616, above 18446744073709551615, "
+            f"the largest u64"
+        )
+    before = registry.snapshot()
+    with pytest.raises(InvalidManifest):
+        registry.register(V1, document)
+    assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize(("option", "level"), AT_EVERY_LEVEL)
+def test_the_largest_u64_is_read_in_every_integer_option(option: str, level: str) -> None:
+    """2**64 - 1 (:data:`MAX_U64`) is a u64, so it is read and kept (a duration that long is
+    refused when registering, not when reading: ``test_manifest_rules.py``)."""
+    document, _ = with_option(option, level, MAX_U64)
+    parsed = EndpointManifest.from_json(document)
+    service_manifest = parsed.services[0]
+    options = (
+        service_manifest.options if level == "service" else service_manifest.handlers[0].options
+    )
+    assert options[option] == MAX_U64
+    assert parsed.to_json() == document
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "refused"),
+    ("value", "words"),
     [
-        ("inactivityTimeout", 2**64 - 1, False),
-        ("inactivityTimeout", 2**64, True),
-        ("retryPolicyMaxAttempts", 2**32, False),
-        ("retryPolicyMaxAttempts", 2**64, True),
-        ("retryPolicyExponentiationFactor", 1e300, False),
+        pytest.param(
+            2**64 + 12345,
+            "invalid type: floating point `1.8446744073709564e+19`, expected u64:",
+            id="2**64+12345",
+        ),
+        pytest.param(10**20, "invalid type: floating point `1e+20`, expected u64:", id="10**20"),
+        # serde_json keeps the first 20 digits and scales them: 1.2345678901234567e+23, where
+        # the nearest double is 1.2345678901234569e+23
+        pytest.param(
+            123456789012345678901234,
+            "invalid type: floating point `1.2345678901234567e+23`, expected u64:",
+            id="24-digits",
+        ),
+        pytest.param(10**400, "number out of range", id="10**400"),
+        pytest.param(10**5000, "number out of range", id="10**5000"),
     ],
 )
-def test_integer_options_are_unsigned_64_bit_as_on_the_server(
-    field: str, value: Any, refused: bool
+def test_an_integer_above_u64_max_is_told_as_the_double_the_server_reads(
+    value: int, words: str
 ) -> None:
-    """Durations and counts are read as a u64, as the server reads them: 2**64 is refused
-    ("expected u64"), 2**64 - 1 is not."""
-    document = manifest(service("Greeter", **{field: value}))
-    if not refused:
-        assert EndpointManifest.from_json(document).services[0].options[field] == value
-        return
-    problem = only_problem(document)
-    assert problem.path == f"$.services[0].{field}"
-    assert problem.message.startswith("expected u64")
+    """The server quotes the double serde_json reads for the integer (or, past the largest
+    double, says "number out of range"); the problem quotes the same, then the integer cut
+    short."""
+    problem = only_problem(manifest(service("Greeter", retryPolicyMaxAttempts=value)))
+    assert problem.message.startswith(words)
+    assert "retryPolicyMaxAttempts is " in problem.message
+    assert problem.message.endswith("above 18446744073709551615, the largest u64")
+    assert len(problem.message) < 300
+
+
+def test_a_float_or_a_negative_integer_option_is_refused_as_before() -> None:
+    """Only integers above the bound get the u64 words; a negative one or a double is still
+    "expected a non-negative integer"."""
+    for value in (-1, 2.0**64, -(2**64)):
+        problem = only_problem(manifest(service("Greeter", retryPolicyMaxAttempts=value)))
+        assert problem.message.startswith("expected a non-negative integer")
 
 
 # --- a manifest built by hand ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from restate_versioning import (
     VersioningError,
     parse_endpoint,
 )
+from restate_versioning.manifest import DURATION_OPTIONS, MAX_DURATION_MILLIS
 from restate_versioning.rules.manifest import (
     HANDLER_NAME,
     HANDLER_TYPES,
@@ -464,33 +465,196 @@ def test_bidi_stream_over_lambda_is_refused_with_meta0015() -> None:
     assert registry.register(arn, document(service())).outcome is Outcome.CREATED
 
 
-# --- handler options (from Restate's schema registry; not observed on the server) -----------
+# --- handler options (observed on restate-server 1.7.12: 400, no code) ------------------------
 
 
 @pytest.mark.parametrize(
-    ("service_type", "ty", "option", "allowed"),
+    ("service_type", "ty", "option", "message"),
     [
-        ("WORKFLOW", "WORKFLOW", "workflowCompletionRetention", True),
-        ("WORKFLOW", "SHARED", "workflowCompletionRetention", False),
-        ("VIRTUAL_OBJECT", "EXCLUSIVE", "workflowCompletionRetention", False),
-        ("SERVICE", None, "workflowCompletionRetention", False),
-        ("WORKFLOW", "WORKFLOW", "idempotencyRetention", False),
-        ("WORKFLOW", "SHARED", "idempotencyRetention", True),
-        ("SERVICE", None, "idempotencyRetention", True),
+        ("WORKFLOW", "WORKFLOW", "workflowCompletionRetention", None),
+        (
+            "WORKFLOW",
+            "SHARED",
+            "workflowCompletionRetention",
+            "h sets the workflow_completion_retention, but it's not a WORKFLOW handler",
+        ),
+        (
+            "VIRTUAL_OBJECT",
+            "EXCLUSIVE",
+            "workflowCompletionRetention",
+            "h sets the workflow_completion_retention, but it's not a WORKFLOW handler",
+        ),
+        (
+            "SERVICE",
+            None,
+            "workflowCompletionRetention",
+            "h sets the workflow_completion_retention, but it's not a WORKFLOW handler",
+        ),
+        (
+            "WORKFLOW",
+            "WORKFLOW",
+            "idempotencyRetention",
+            "h sets the idempotency_retention, but it's a WORKFLOW handler",
+        ),
+        ("WORKFLOW", "SHARED", "idempotencyRetention", None),
+        ("SERVICE", None, "idempotencyRetention", None),
     ],
 )
 def test_retention_options_fit_the_handler_type(
-    service_type: str, ty: str | None, option: str, allowed: bool
+    service_type: str, ty: str | None, option: str, message: str | None
 ) -> None:
     """``workflowCompletionRetention`` is only for a Workflow's run handler;
-    ``idempotencyRetention`` is for any handler but that one."""
+    ``idempotencyRetention`` is for any handler but that one. Refused in the server's words
+    (it spells the type ``WORKFLOW`` here, where "invalid combination" says ``Workflow``)."""
     doc = document(service("S", service_type, handler("h", ty, **{option: 1000})))
     found = problems(doc)
-    if allowed:
+    if message is None:
         assert found == []
     else:
-        assert [p.path for p in found] == [f"$.services[0].handlers[0].{option}"]
+        assert [(p.path, p.message, p.code) for p in found] == [
+            (f"$.services[0].handlers[0].{option}", message, None)
+        ]
         assert refused(doc).problems == tuple(found)
+
+
+# --- durations the server cannot hold (observed: it panics) ----------------------------------
+
+DURATIONS_AT_EVERY_LEVEL = [
+    pytest.param(option, level, id=f"{level}-{option}")
+    for option in DURATION_OPTIONS
+    for level in ("service", "handler")
+    if not (option == "workflowCompletionRetention" and level == "service")
+]
+
+
+def with_duration(option: str, level: str, millis: int) -> tuple[dict[str, Any], str]:
+    """A registrable manifest with the duration ``option`` set to ``millis`` on its service or
+    its handler, and the ``$.path`` of the option."""
+    options: dict[str, Any] = {option: millis}
+    if option == "workflowCompletionRetention":
+        doc = document(service("W", "WORKFLOW", handler("run", "WORKFLOW", **options)))
+        return doc, f"$.services[0].handlers[0].{option}"
+    if level == "service":
+        return document(service("S", "SERVICE", **options)), f"$.services[0].{option}"
+    doc = document(service("S", "SERVICE", handler("h", **options)))
+    return doc, f"$.services[0].handlers[0].{option}"
+
+
+def duration_message(option: str, millis: int) -> str:
+    return (
+        f"{option} is {millis} ms, longer than restate-server holds: at most 631107417600999 ms "
+        f"(631107417600 s and 999 ms, about 20,000 years)"
+    )
+
+
+def test_the_longest_duration_is_7304484_days_and_999_milliseconds() -> None:
+    """631,107,417,600 s, that is 7,304,484 days (its time library's bound: the years -9999
+    to 9999), and any milliseconds: the largest value restate-server 1.7.12 registered, found
+    by bisection."""
+    assert MAX_DURATION_MILLIS == 631_107_417_600 * 1000 + 999
+    assert MAX_DURATION_MILLIS // 1000 == 7_304_484 * 86_400
+
+
+@pytest.mark.parametrize(("option", "level"), DURATIONS_AT_EVERY_LEVEL)
+def test_a_duration_longer_than_the_server_holds_is_refused_naming_the_option_and_the_bound(
+    option: str, level: str
+) -> None:
+    """One millisecond above :data:`MAX_DURATION_MILLIS`, in any duration option of a service
+    or a handler, is an :class:`InvalidManifest` problem (no code) at the option's path that
+    names it, its value and the bound; the registry is left as it was, for a dry run too. The
+    manifest itself reads: the server decodes it, and panics when registering it."""
+    millis = MAX_DURATION_MILLIS + 1
+    doc, path = with_duration(option, level, millis)
+    assert EndpointManifest.from_json(doc).services
+    error = refused(doc)
+    assert [(p.path, p.message, p.code) for p in error.problems] == [
+        (path, duration_message(option, millis), None)
+    ]
+    assert error.code is None
+    assert problems(doc) == list(error.problems)
+    registry = new_registry()
+    with pytest.raises(InvalidManifest):
+        registry.register("http://127.0.0.1:9090/case", doc, dry_run=True)
+    assert registry.deployments() == ()
+
+
+@pytest.mark.parametrize(("option", "level"), DURATIONS_AT_EVERY_LEVEL)
+def test_the_longest_duration_the_server_holds_registers(option: str, level: str) -> None:
+    """:data:`MAX_DURATION_MILLIS` itself registers in every duration option, and is kept."""
+    doc, _ = with_duration(option, level, MAX_DURATION_MILLIS)
+    assert problems(doc) == []
+    kept = new_registry().register("http://127.0.0.1:9090/case", doc).deployment.manifest
+    assert kept is not None
+    assert kept.to_json() == doc
+
+
+@pytest.mark.parametrize(
+    "millis",
+    [
+        pytest.param(int(timedelta.max / timedelta(milliseconds=1)), id="timedelta.max"),
+        pytest.param(2**63, id="2**63"),
+        pytest.param(2**64 - 1, id="u64-max"),
+    ],
+)
+def test_a_duration_from_ordinary_sdk_code_that_the_server_cannot_hold_is_refused(
+    millis: int,
+) -> None:
+    """``journal_retention=timedelta.max`` in the Python SDK is 86,399,999,999,999,999 ms; it
+    and every u64 above the bound are refused (the server panicked on each)."""
+    doc, path = with_duration("journalRetention", "handler", millis)
+    assert [(p.path, p.message) for p in refused(doc).problems] == [
+        (path, duration_message("journalRetention", millis))
+    ]
+
+
+def test_every_long_duration_is_listed_after_every_other_problem() -> None:
+    """The server checks handler types and retention options of every service first (it
+    answered 400 for those) and panics on a long duration only after: the durations come last,
+    so the code and the first problem are what the server reports."""
+    long = MAX_DURATION_MILLIS + 1
+    doc = document(
+        service("P", "SERVICE", handler("h", abortTimeout=long), journalRetention=long),
+        service("Q", "VIRTUAL_OBJECT", handler("r", "WORKFLOW")),
+        service("W", "WORKFLOW", handler("c", "SHARED", workflowCompletionRetention=long)),
+    )
+    assert [p.path for p in refused(doc).problems] == [
+        "$.services[1].handlers[0].ty",
+        "$.services[2].handlers[0].workflowCompletionRetention",
+        "$.services[0].journalRetention",
+        "$.services[0].handlers[0].abortTimeout",
+        "$.services[2].handlers[0].workflowCompletionRetention",
+    ]
+
+
+def test_a_service_type_change_is_reported_before_a_long_duration() -> None:
+    """Observed: a Service registered again as a VirtualObject with a long duration is 409
+    META0006, not a panic; with ``breaking`` the long duration is the problem."""
+    registry = new_registry()
+    registry.register("http://127.0.0.1:9090/a", document(service("P")))
+    doc = document(service("P", "VIRTUAL_OBJECT", journalRetention=MAX_DURATION_MILLIS + 1))
+    before = registry.snapshot()
+    with pytest.raises(ServiceTypeChanged):
+        registry.register("http://127.0.0.1:9090/b", doc)
+    with pytest.raises(InvalidManifest) as info:
+        registry.register("http://127.0.0.1:9090/b", doc, breaking=True)
+    assert [p.path for p in info.value.problems] == ["$.services[0].journalRetention"]
+    assert registry.snapshot() == before
+
+
+def test_only_the_definition_a_registration_takes_is_held_to_the_bound() -> None:
+    """A service or handler named twice is served by its last definition: a long duration in
+    an earlier one is not registered, so it is no problem; in the last one it is, at its own
+    path."""
+    long = MAX_DURATION_MILLIS + 1
+    earlier = document(
+        service("S", "SERVICE", journalRetention=long),
+        service("S", "SERVICE", handler("h", abortTimeout=long), handler("h")),
+    )
+    assert problems(earlier) == []
+    later = document(
+        service("S", "SERVICE", handler("h"), handler("g"), handler("h", abortTimeout=long))
+    )
+    assert [p.path for p in refused(later).problems] == ["$.services[0].handlers[2].abortTimeout"]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,10 @@ registration rule and lives in :mod:`restate_versioning.rules.manifest`.
 Fields the model does not interpret (timeouts, retention, retry policy, payload descriptions) are
 kept as they were sent, so a manifest round-trips exactly through :meth:`EndpointManifest.to_json`
 (except that an optional field sent as ``null`` is read, as the server reads it, as absent;
-``metadata`` and the required fields may not be ``null``).
+``metadata`` and the required fields may not be ``null``). A duration or a count above
+:data:`MAX_U64` is refused here, in the server's words; a duration above
+:data:`MAX_DURATION_MILLIS`, which the server decodes and then panics on, is refused when
+registering (:mod:`restate_versioning.rules.manifest`), going further than the server.
 
 JSON is read as the server reads it (serde_json), within bounds (:mod:`restate_versioning._json`):
 UTF-8 text only, no ``NaN`` or ``Infinity``, no number too large for a double, no key twice in an
@@ -41,8 +44,11 @@ from ._frozen import FrozenMap, freeze
 from .errors import InvalidManifest, Problem, quote
 
 __all__ = [
+    "DURATION_OPTIONS",
+    "MAX_DURATION_MILLIS",
     "MAX_MANIFEST_BYTES",
     "MAX_MANIFEST_VALUES",
+    "MAX_U64",
     "Discovery",
     "EndpointManifest",
     "HandlerManifest",
@@ -60,6 +66,20 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 #: The most values (scalars, arrays and objects) a manifest given as a ``Mapping`` may hold: as
 #: many as :data:`MAX_MANIFEST_BYTES` of JSON text can (``[0,0,...]``, two bytes a value).
 MAX_MANIFEST_VALUES = MAX_MANIFEST_BYTES // 2
+#: The largest integer a duration (milliseconds) or a count (``retryPolicyMaxAttempts``) may be
+#: in a manifest: restate-server decodes each as a u64. A larger one is an
+#: :class:`~restate_versioning.errors.InvalidManifest` problem at its ``$.path`` in the server's
+#: words ("invalid type: floating point `1.8446744073709552e+19`, expected u64": serde_json
+#: reads it as a double; restate-server 1.7.12 answers 500 with no code).
+MAX_U64 = 2**64 - 1
+#: The longest duration, in milliseconds, that restate-server 1.7.12 holds in a manifest option:
+#: 631,107,417,600 s (7,304,484 days, about 20,000 years: its time library's bound) and 999 ms,
+#: the largest value it registered (found by bisection on the real server). Registering a longer
+#: one makes the server panic (it closes the connection without an answer), and one in a handler
+#: is stored first, after which ``GET /services`` and ``GET /deployments/{id}`` panic too. The
+#: model refuses it when registering, going further than the server: see
+#: :func:`restate_versioning.rules.manifest.duration_problems`.
+MAX_DURATION_MILLIS = 631_107_417_600_999
 
 
 class ServiceType(enum.Enum):
@@ -120,18 +140,21 @@ _FLAVORS = {
 
 JsonValue = Any
 
-# Options that the server reads from a service or handler definition but that do not change the
-# versioning rules; the model keeps them verbatim. The value says which JSON type each takes.
-_DURATION_OPTIONS = (
+#: The options that are durations, in milliseconds (``workflowCompletionRetention`` is a
+#: handler's only): each at most :data:`MAX_DURATION_MILLIS` to register.
+DURATION_OPTIONS = (
     "inactivityTimeout",
     "abortTimeout",
     "journalRetention",
     "idempotencyRetention",
     "retryPolicyInitialInterval",
     "retryPolicyMaxInterval",
+    "workflowCompletionRetention",
 )
+# Options that the server reads from a service or handler definition but that do not change the
+# versioning rules; the model keeps them verbatim. The value says which JSON type each takes.
 SERVICE_OPTIONS: Mapping[str, str] = {
-    **dict.fromkeys(_DURATION_OPTIONS, "non-negative integer"),
+    **dict.fromkeys(DURATION_OPTIONS[:-1], "non-negative integer"),  # all but the workflow's
     "enableLazyState": "boolean",
     "retryPolicyMaxAttempts": "non-negative integer",
     "retryPolicyExponentiationFactor": "number",
@@ -145,8 +168,7 @@ PAYLOAD_FIELDS: Mapping[str, Mapping[str, str]] = {
     "input": {"required": "boolean", "contentType": "string", "jsonSchema": "any"},
     "output": {"setContentTypeIfEmpty": "boolean", "contentType": "string", "jsonSchema": "any"},
 }
-_MAX_PROTOCOL = 2**64 - 1  # the server decodes a u64; registration bounds it further
-_MAX_U64 = 2**64 - 1  # durations (milliseconds) and counts: the server decodes a u64
+_MAX_PROTOCOL = MAX_U64  # the server decodes a u64; registration bounds it further
 
 
 @attrs.frozen
@@ -531,9 +553,7 @@ def _check_value(value: object, kind: str) -> str | None:
     elif kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     elif kind == "non-negative integer":
-        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_U64
-        if not ok and isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return f"expected u64 (at most {_MAX_U64}), got {_show(value)}"
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_U64
     else:  # an enumeration: "PAUSE|KILL", "zstd"
         ok = isinstance(value, str) and value in kind.split("|")
     if ok:
@@ -614,12 +634,48 @@ def _metadata_check(value: Any) -> str | None:
     return None
 
 
+def _as_serde_reads(value: int) -> float:
+    """The double serde_json (so restate-server) reads for the JSON integer ``value``, which is
+    above :data:`MAX_U64`: the longest prefix of its digits that fits a u64, times ten to the
+    number of digits left, rounded twice as serde_json rounds it (``inf`` where it says
+    "number out of range")."""
+    if value.bit_length() > 4096:  # more than 1,200 digits: far beyond the largest double
+        return math.inf
+    digits = str(value)
+    significand = used = 0
+    for digit in map(int, digits):
+        if significand > MAX_U64 // 10 or (significand == MAX_U64 // 10 and digit > MAX_U64 % 10):
+            break
+        significand, used = significand * 10 + digit, used + 1
+    exponent = len(digits) - used
+    if exponent > 308:
+        return math.inf
+    return float(significand) * float(f"1e{exponent}")
+
+
+def _u64_problem(name: str, value: int) -> str:
+    """What is wrong with the integer option ``name`` set to ``value``, above :data:`MAX_U64`:
+    the server's words first (restate-server 1.7.12 answers 500, no code, "... cannot be
+    decoded: <words> at line L column C"), then the field, the value and the bound."""
+    read = _as_serde_reads(value)
+    words = (
+        f"invalid type: floating point `{read!r}`, expected u64"
+        if math.isfinite(read)
+        else "number out of range"
+    )
+    return f"{words}: {name} is {_show(value)}, above {MAX_U64}, the largest u64"
+
+
 def _options(
     obj: Mapping[str, Any], table: Mapping[str, str], path: str, problems: list[Problem]
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name, kind in table.items():
         if obj.get(name) is not None:  # null is the same as absent
+            value = obj[name]
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_U64:
+                problems.append(Problem(f"{path}.{name}", _u64_problem(name, int(value))))
+                continue
             error = _check_value(obj[name], kind)
             if error is None:
                 options[name] = obj[name]

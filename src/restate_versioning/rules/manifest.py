@@ -2,6 +2,10 @@
 
 Each rule is a table or a short check; :func:`manifest_problems` runs them all and returns every
 problem, so a caller sees everything wrong at once (the server stops at the first).
+
+Going further than restate-server 1.7.12: a duration above
+:data:`~restate_versioning.manifest.MAX_DURATION_MILLIS` is refused (:func:`duration_problems`),
+where the server panics, after every other check, and may keep a broken revision.
 """
 
 from __future__ import annotations
@@ -10,8 +14,14 @@ import re
 from collections.abc import Mapping
 
 from ..endpoints import Endpoint, EndpointKind
-from ..errors import Problem
-from ..manifest import EndpointManifest, HandlerManifest, ServiceManifest
+from ..errors import Problem, quote
+from ..manifest import (
+    DURATION_OPTIONS,
+    MAX_DURATION_MILLIS,
+    EndpointManifest,
+    HandlerManifest,
+    ServiceManifest,
+)
 from ..model import HandlerType, ProtocolMode, ServiceType
 
 __all__ = [
@@ -19,6 +29,7 @@ __all__ = [
     "HANDLER_TYPES",
     "SERVICE_NAME",
     "SUPPORTED_PROTOCOL_VERSIONS",
+    "duration_problems",
     "effective_handler_type",
     "effective_services",
     "general_problems",
@@ -109,13 +120,61 @@ def _effective_handlers(service: ServiceManifest) -> list[HandlerManifest]:
 def manifest_problems(manifest: EndpointManifest, endpoint: Endpoint) -> list[Problem]:
     """Every reason the server would refuse to register ``manifest`` at ``endpoint``, in the
     order the server checks them: names, then protocol, then reserved names, then each
-    service's handlers.
+    service's handlers, then (going further than the server) durations it cannot hold.
 
     As on the server, a service or handler named twice is no problem: the last one wins.
     """
     problems = general_problems(manifest, endpoint)
     for index, service in effective_services(manifest).values():
         problems.extend(service_problems(service, index))
+    problems.extend(duration_problems(manifest))
+    return problems
+
+
+#: The longest duration restate-server holds, in whole seconds (its time library's bound).
+_MAX_DURATION_SECONDS = MAX_DURATION_MILLIS // 1000
+
+
+def duration_problems(manifest: EndpointManifest) -> list[Problem]:
+    """A problem for each duration option (:data:`~restate_versioning.manifest.DURATION_OPTIONS`)
+    of a service or handler the registration takes that is longer than
+    :data:`~restate_versioning.manifest.MAX_DURATION_MILLIS`, at its ``$.path``, naming the
+    option, its value and the bound. Ordinary SDK code reaches them:
+    ``journal_retention=timedelta.max`` is about 8.6e16 ms.
+
+    This goes further than restate-server 1.7.12, which decodes such a manifest and then
+    panics once every other check has passed (the connection closes without an answer, with a
+    dry run too). A service-level one leaves nothing behind, but one in a handler (other than
+    the retry policy's intervals) is stored first: from then on ``GET /services`` panics until
+    a new revision of the service replaces it, and ``GET /deployments/{id}`` of that deployment
+    and registering the same manifest again panic for good. So the model refuses it; it comes
+    after every other problem, as the server reaches it last. As elsewhere, only the last
+    definition of a service or handler named twice counts (the server took a long duration in
+    an earlier one)."""
+    problems: list[Problem] = []
+    for index, service in effective_services(manifest).values():
+        path = f"$.services[{index}]"
+        problems.extend(_long_durations(service.options, path))
+        last = {handler.name: position for position, handler in enumerate(service.handlers)}
+        for position in last.values():
+            handler = service.handlers[position]
+            problems.extend(_long_durations(handler.options, f"{path}.handlers[{position}]"))
+    return problems
+
+
+def _long_durations(options: Mapping[str, object], path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for name in DURATION_OPTIONS:
+        value = options.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_DURATION_MILLIS:
+            problems.append(
+                Problem(
+                    f"{path}.{name}",
+                    f"{name} is {quote(value)} ms, longer than restate-server holds: at most "
+                    f"{MAX_DURATION_MILLIS} ms ({_MAX_DURATION_SECONDS} s and "
+                    f"{MAX_DURATION_MILLIS % 1000} ms, about 20,000 years)",
+                )
+            )
     return problems
 
 
@@ -215,14 +274,14 @@ def _handler_problems(
                 Problem(
                     f"{path}.workflowCompletionRetention",
                     f"{handler.name} sets the workflow_completion_retention, but it's not a "
-                    f"Workflow handler",
+                    f"WORKFLOW handler",
                 )
             )
         if "idempotencyRetention" in handler.options and effective is HandlerType.WORKFLOW:
             problems.append(
                 Problem(
                     f"{path}.idempotencyRetention",
-                    f"{handler.name} sets the idempotency_retention, but it's a Workflow handler",
+                    f"{handler.name} sets the idempotency_retention, but it's a WORKFLOW handler",
                 )
             )
     if service.ingress_private is True and handler.ingress_private is False:

@@ -47,6 +47,7 @@ from ..model import (
 )
 from ..schemas import Verdict
 from .manifest import (
+    duration_problems,
     effective_handler_type,
     effective_services,
     general_problems,
@@ -116,7 +117,8 @@ def _check(
     The server first checks names, protocol and reserved names, then builds each service's
     revision in turn: the type check (META0006) and then its handlers. So a type change is
     what it reports when no problem came before it; otherwise the type change joins the
-    problems of :class:`InvalidManifest`.
+    problems of :class:`InvalidManifest`. Durations longer than the server holds come last (the
+    server panics on them once everything else has passed; the model refuses them).
     """
     problems = general_problems(manifest, endpoint)
     for index, service in effective_services(manifest).values():
@@ -132,6 +134,7 @@ def _check(
                 )
             )
         problems.extend(service_problems(service, index))
+    problems.extend(duration_problems(manifest))  # the server gets there last (and panics)
     if problems:
         raise InvalidManifest(problems)
 
