@@ -481,23 +481,27 @@ def test_a_running_or_unpinned_invocation_cannot_be_moved(registry: Registry, v1
     assert registry.snapshot() == before
 
 
-def test_a_retry_of_work_that_never_started_still_waits_for_its_key(
+def test_a_due_exclusive_call_that_cannot_start_holds_its_key_while_it_retries(
     registry: Registry, clock: ManualClock
 ) -> None:
-    """Whether a call queues depends on its handler in the revision it would run on, whenever
-    its turn comes: a retry of an exclusive call that could not start waits behind the call
-    holding its key, and takes the key when that one completes."""
+    """As on the server (``tests/test_lifecycle_server.py``): a delayed exclusive call that
+    falls due on a free key with no deployment left fails its attempt (RT0011) and holds the
+    key, so a later call waits behind it; the retry runs it on the next deployment."""
     v1 = registry.register(V1, SDK_MANIFEST).deployment.id
     early = registry.invoke("TicketObject", "reserve", key="k", delay=timedelta(seconds=1))
     registry.remove(v1, force=True)
     clock.advance(timedelta(seconds=1))
-    registry.start_due()
-    registry.register(V2, SDK_MANIFEST)
-    holder = registry.invoke("TicketObject", "reserve", key="k")
-    assert registry.resume(early.id).status is S.PENDING
-    registry.complete(holder.id)
-    assert registry.invocation(early.id).status is S.RUNNING
+    (failed,) = registry.start_due()
+    assert (failed.status, failed.pinned_deployment_id) == (S.BACKING_OFF, None)
     assert registry.locked_keys() == (("TicketObject", "k", early.id, 0),)
+    v2 = registry.register(V2, SDK_MANIFEST).deployment.id
+    later = registry.invoke("TicketObject", "reserve", key="k")
+    assert later.status is S.PENDING
+    resumed = registry.resume(early.id)
+    assert (resumed.status, resumed.pinned_deployment_id) == (S.RUNNING, v2)
+    registry.complete(early.id)
+    assert registry.invocation(later.id).status is S.RUNNING
+    assert registry.locked_keys() == (("TicketObject", "k", later.id, 0),)
 
 
 def test_a_call_that_fails_to_start_keeps_the_key_it_queued_for(registry: Registry) -> None:

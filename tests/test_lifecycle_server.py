@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -47,20 +47,30 @@ def server() -> Iterator[RestateServer]:
 
 
 @pytest.fixture(scope="module")
-def endpoints() -> Iterator[tuple[str, str]]:
+def endpoint() -> Iterator[Callable[[str], str]]:
+    """Start a new endpoint serving ``tests.sdk.services:{app}`` (a new URL, so registering
+    it makes new revisions); all are stopped at the end of the module."""
     from .sdk.endpoint import SdkUnavailable
 
     started: list[SdkEndpoint] = []
-    try:
+
+    def start(app: str) -> str:
         try:
-            for _ in range(2):
-                started.append(SdkEndpoint.start("tests.sdk.services:app_lifecycle"))
+            started.append(SdkEndpoint.start(f"tests.sdk.services:{app}"))
         except SdkUnavailable as exc:
             _needed(f"no Restate Python SDK endpoint: {exc}")
-        yield started[0].url, started[1].url
+        return started[-1].url
+
+    try:
+        yield start
     finally:
-        for endpoint in started:
-            endpoint.stop()
+        for each in started:
+            each.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoints(endpoint: Callable[[str], str]) -> tuple[str, str]:
+    return endpoint("app_lifecycle"), endpoint("app_lifecycle")
 
 
 @attrs.frozen
@@ -80,18 +90,29 @@ class Live:
         invocation_id: str = answer.json()["invocationId"]
         return invocation_id
 
-    def status(self, invocation_id: str) -> dict[str, Any]:
+    def query(self, query: str) -> list[dict[str, Any]]:
         answer = self.client.post(
             f"{self.server.admin_url}/query",
-            json={
-                "query": "SELECT status, pinned_deployment_id FROM sys_invocation "
-                f"WHERE id = '{invocation_id}'"
-            },
+            json={"query": query},
             headers={"accept": "application/json"},
         )
         answer.raise_for_status()
         rows: list[dict[str, Any]] = answer.json()["rows"]
+        return rows
+
+    def status(self, invocation_id: str) -> dict[str, Any]:
+        rows = self.query(
+            "SELECT status, pinned_deployment_id, last_failure_error_code, last_failure "
+            f"FROM sys_invocation WHERE id = '{invocation_id}'"
+        )
         return rows[0] if rows else {}
+
+    def key_holder(self, service: str, key: str) -> str | None:
+        rows = self.query(
+            "SELECT invocation_id FROM sys_keyed_service_status "
+            f"WHERE service_name = '{service}' AND service_key = '{key}'"
+        )
+        return str(rows[0]["invocation_id"]) if rows else None
 
     def wait_for(self, invocation_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -144,3 +165,68 @@ def test_a_paused_call_keeps_its_deployment_draining_on_the_server_and_the_model
     assert model.active_invocations(model_old) == 1
     assert not model.removal_plan(model_old).safe
     assert model.drained() == ()
+
+
+def test_calls_keep_the_handler_type_they_were_sent_with_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: sent exclusive, a call stays queued on its held key
+    after a new revision makes the handler shared; sent shared, it runs at once on a held key
+    after a new revision makes it exclusive."""
+    live.register(endpoint("lifecycle_exclusive"))
+    holder = live.send("/B/k1/hold/send", "hold")
+    live.wait_for(holder, "running")
+    waiting = live.send("/B/k1/h1/send", "now")
+    delayed = live.send("/B/k1/h1/send?delay=2s", "later")
+    live.register(endpoint("lifecycle_shared"))
+    shared = live.send("/B/k1/h1/send?delay=2s", "shared")
+    live.register(endpoint("lifecycle_exclusive"))
+    live.wait_for(shared, "completed")  # sent shared: ran although k1 is held
+    time.sleep(0.5)
+    assert live.status(delayed)["status"] == "pending"
+    assert live.status(waiting)["status"] == "pending"
+    assert live.key_holder("B", "k1") == holder
+    killed = live.client.patch(f"{live.server.admin_url}/invocations/{holder}/kill")
+    assert killed.status_code == 200, killed.text
+    live.wait_for(delayed, "completed")
+
+
+def test_a_due_call_on_a_held_key_waits_with_no_deployment_left_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: after every deployment of B is force-removed, a
+    due call on a held key stays pending; one on a free key fails (RT0011), holding it."""
+    live.register(endpoint("lifecycle_exclusive"))
+    holder = live.send("/B/k3/hold/send", "hold")
+    live.wait_for(holder, "running")
+    delayed = live.send("/B/k3/h1/send?delay=2s", "held")
+    free = live.send("/B/k4/h1/send?delay=2s", "free")
+    listed = live.client.get(f"{live.server.admin_url}/deployments").json()["deployments"]
+    for deployment in listed:
+        if any(s["name"] == "B" for s in deployment["services"]):
+            url = f"{live.server.admin_url}/deployments/{deployment['id']}?force=true"
+            assert live.client.delete(url).status_code == 202
+    failed = live.wait_for(free, "backing-off")
+    assert (failed.get("pinned_deployment_id"), failed["last_failure_error_code"]) == (
+        None,
+        "RT0011",
+    )
+    assert live.key_holder("B", "k4") == free
+    time.sleep(0.5)
+    assert live.status(delayed)["status"] == "pending"
+    assert live.key_holder("B", "k3") == holder
+
+
+def test_a_due_call_whose_handler_is_gone_fails_unpinned_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: the latest revision has no ``h2``, so the SDK
+    answers the attempt 404: RT0012, backing-off, pinned nowhere, holding its key."""
+    live.register(endpoint("lifecycle_exclusive"))
+    delayed = live.send("/B/k5/h2/send?delay=2s", "gone")
+    live.register(endpoint("lifecycle_without_h2"))
+    failed = live.wait_for(delayed, "backing-off")
+    assert failed.get("pinned_deployment_id") is None
+    assert failed["last_failure_error_code"] == "RT0012"
+    assert failed["last_failure"].endswith("unexpected http status code: 404 Not Found")
+    assert live.key_holder("B", "k5") == delayed

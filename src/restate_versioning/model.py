@@ -186,6 +186,10 @@ class Invocation:
     When the call was made from a known invocation, ``caller_id`` is that invocation's id (the
     server's ``invoked_by_id``) and ``caller_key`` its key, if its service is keyed; see
     :attr:`invoked_by_target`. ``execute_at`` is when a delayed call becomes due.
+    ``handler_type`` is the handler's type in the revision the call was sent to: whether it
+    queues on its key is decided by it, even after a newer revision changes the handler
+    (``None`` where it is not known, as for calls read from a live cluster: then the latest
+    revision decides).
     """
 
     id: str
@@ -201,6 +205,7 @@ class Invocation:
     last_failure: Failure | None = None
     caller_id: str | None = None
     caller_key: str | None = None
+    handler_type: HandlerType | None = None
 
     @property
     def invoked_by_target(self) -> str | None:

@@ -60,10 +60,11 @@ from .model import (
 from .rules.deployment_status import deployment_status
 from .rules.invocations import (
     KEYED,
-    NO_DEPLOYMENT,
+    NO_DEPLOYMENT_CODE,
     PINNED_DEPLOYMENT_MISSING,
     Action,
     Admission,
+    Admitted,
     admission,
     check_ingress,
     next_status,
@@ -87,7 +88,6 @@ _SUSPENDED = InvocationStatus.SUSPENDED
 _PAUSED = InvocationStatus.PAUSED
 _PENDING = InvocationStatus.PENDING
 _IN_FLIGHT = frozenset(s for s in InvocationStatus if s.is_in_flight)
-_FAIL_CODE = "RT0011"
 _UNSET: Any = object()
 
 
@@ -142,6 +142,7 @@ def _moved(
         invocation.last_failure if last_failure is _UNSET else last_failure,
         invocation.caller_id,
         invocation.caller_key,
+        invocation.handler_type,
     )
 
 
@@ -816,7 +817,7 @@ class Registry:
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
             raise VersioningError(f"the id generator returned {invocation_id!r} twice")
-        decision = admission(latest, handler, self._locks.get(lock), invocation_id)
+        admitted = admission(latest, handler, self._locks.get(lock), invocation_id, target.type)
         if due is not None:
             invocation = Invocation(
                 invocation_id,
@@ -832,10 +833,11 @@ class Registry:
                 None,
                 caller_id,
                 caller_key,
+                target.type,
             )
             self._scheduled_seq += 1
             heapq.heappush(self._scheduled, (due, self._scheduled_seq, invocation_id))
-        elif decision is Admission.WAIT:
+        elif admitted.decision is Admission.WAIT:
             invocation = Invocation(
                 invocation_id,
                 service,
@@ -850,6 +852,7 @@ class Registry:
                 None,
                 caller_id,
                 caller_key,
+                target.type,
             )
             self._inboxes.setdefault(lock, deque()).append(invocation_id)
         else:
@@ -868,8 +871,9 @@ class Registry:
                 None,
                 caller_id,
                 caller_key,
+                target.type,
             )
-            if decision is Admission.START_HOLDING_KEY:
+            if admitted.holds_key:
                 self._locks[lock] = invocation_id
         if target.type is HandlerType.WORKFLOW:
             self._workflow_runs[lock] = invocation_id
@@ -937,32 +941,31 @@ class Registry:
 
     def _admit(self, invocation: Invocation, action: Action) -> Invocation:
         """Work pinned nowhere gets its turn (a due delayed call, a retry of one that could not
-        start): it starts on the latest revision, taking its key if its handler is exclusive
-        there, or waits in its key's inbox, or fails to start (see ``rules.invocations``)."""
+        start): it waits in its key's inbox, or starts on the latest revision, or fails its
+        attempt (see ``rules.invocations.admission``), taking its key if it was sent to an
+        exclusive handler."""
         lock = _lock_of(invocation)
-        decision = admission(
+        admitted = admission(
             self._latest.get(invocation.service),
             invocation.handler,
             self._locks.get(lock),
             invocation.id,
+            invocation.handler_type,
         )
-        if decision is Admission.WAIT:
+        if admitted.decision is Admission.WAIT:
             queued = self._replace(invocation, Action.ENQUEUE)
             self._inboxes.setdefault(lock, deque()).append(invocation.id)
             return queued
-        if decision is Admission.START_HOLDING_KEY:
-            self._locks[lock] = invocation.id
-        return self._start(invocation, action)
+        return self._start(invocation, action, admitted)
 
-    def _start(self, invocation: Invocation, action: Action) -> Invocation:
+    def _start(self, invocation: Invocation, action: Action, admitted: Admitted) -> Invocation:
         """Begin an attempt of an unpinned invocation on the latest revision (pinning it), or
-        fail the attempt if its service has no deployment left."""
-        latest = self._latest.get(invocation.service)
-        if latest is None:
-            return self._replace(
-                invocation, Action.FAIL, last_failure=Failure(_FAIL_CODE, NO_DEPLOYMENT)
-            )
-        deployment = self._deployments[latest.deployment_id]
+        fail the attempt, pinned nowhere, as ``admitted`` says; take its key if it says so."""
+        if admitted.holds_key:
+            self._locks[_lock_of(invocation)] = invocation.id
+        if admitted.failure is not None:
+            return self._replace(invocation, Action.FAIL, last_failure=Failure(*admitted.failure))
+        deployment = self._deployments[self._latest[invocation.service].deployment_id]
         return self._replace(
             invocation,
             action,
@@ -1004,7 +1007,7 @@ class Registry:
             return self._replace(
                 invocation,
                 Action.FAIL,
-                last_failure=Failure(_FAIL_CODE, PINNED_DEPLOYMENT_MISSING),
+                last_failure=Failure(NO_DEPLOYMENT_CODE, PINNED_DEPLOYMENT_MISSING),
             )
         return self._replace(
             invocation, Action.RESUME, pinned_deployment_id=target, last_failure=None
@@ -1084,13 +1087,15 @@ class Registry:
             waiting = self._invocations[inbox.popleft()]
             if not inbox:
                 del self._inboxes[lock]
-            if admission(self._latest.get(waiting.service), waiting.handler, None, waiting.id) in (
-                Admission.FAIL,
-                Admission.START_HOLDING_KEY,
-            ):
-                # It was queued for the key: it holds it while it runs, or while it retries.
-                self._locks[lock] = waiting.id
-            self._start(waiting, Action.START)
+            # It was queued for the key: it was sent to an exclusive handler.
+            admitted = admission(
+                self._latest.get(waiting.service),
+                waiting.handler,
+                None,
+                waiting.id,
+                waiting.handler_type or HandlerType.EXCLUSIVE,
+            )
+            self._start(waiting, Action.START, admitted)
 
     # --- self-check -------------------------------------------------------------------------
 

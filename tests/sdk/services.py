@@ -240,3 +240,32 @@ async def hold(ctx: restate.Context, name: str) -> str:
 
 
 app_lifecycle = restate.app(services=[Holder], protocol="bidi")
+
+
+def _lifecycle_object(h1_kind: Literal["exclusive", "shared"], *, h2: bool = True) -> Any:
+    """``B``: an exclusive ``hold`` that takes its key and waits on an awakeable nobody
+    resolves, ``h1`` exclusive or shared, and (unless ``h2=False``) an exclusive ``h2``."""
+    b = restate.VirtualObject("B")
+
+    @b.handler("hold")
+    async def hold_key(ctx: restate.ObjectContext, name: str) -> str:
+        await ctx.run("first step", lambda: name)
+        _, promise = ctx.awakeable(type_hint=str)
+        return await promise
+
+    @b.handler("h1", kind=h1_kind)
+    async def h1(ctx: Any, name: str) -> str:
+        return f"h1 {name}"
+
+    if h2:
+
+        @b.handler("h2")
+        async def h2_handler(ctx: restate.ObjectContext, name: str) -> str:
+            return f"h2 {name}"
+
+    return restate.app(services=[b], protocol="bidi")
+
+
+lifecycle_exclusive = _lifecycle_object("exclusive")
+lifecycle_shared = _lifecycle_object("shared")
+lifecycle_without_h2 = _lifecycle_object("exclusive", h2=False)

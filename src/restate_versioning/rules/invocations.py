@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+import attrs
+
 from ..errors import InvalidTransition, ServiceNotPublic
 from ..model import (
     Deployment,
@@ -30,14 +32,18 @@ from ..model import (
 )
 
 __all__ = [
+    "HANDLER_NOT_FOUND",
+    "HANDLER_NOT_FOUND_CODE",
     "KEYED",
     "MAX_PINNED_PROTOCOL_VERSION",
     "NO_DEPLOYMENT",
+    "NO_DEPLOYMENT_CODE",
     "PINNED_DEPLOYMENT_MISSING",
     "PINNING",
     "TRANSITIONS",
     "Action",
     "Admission",
+    "Admitted",
     "Pin",
     "admission",
     "check_ingress",
@@ -127,7 +133,7 @@ KEYED: Mapping[ServiceType, bool] = {
     ServiceType.WORKFLOW: True,
 }
 
-#: RT0011 for work whose service has no deployment left.
+#: The message of :data:`NO_DEPLOYMENT_CODE` for work whose service has no deployment left.
 NO_DEPLOYMENT = "no deployment was found to process the invocation"
 #: RT0011 for a started invocation whose pinned deployment was force-removed.
 PINNED_DEPLOYMENT_MISSING = (
@@ -165,25 +171,59 @@ class Admission(enum.Enum):
     """What happens when work that is pinned nowhere gets its turn to start."""
 
     START = "start"  # it runs now
-    START_HOLDING_KEY = "start holding its key"  # an exclusive call: runs now, takes its key
     WAIT = "wait"  # an exclusive call whose key another call holds: inboxed (pending)
-    FAIL = "fail"  # its service has no deployment left: the attempt fails (RT0011)
+    FAIL = "fail"  # its attempt fails before it starts: backing-off, pinned nowhere
+
+
+@attrs.frozen
+class Admitted:
+    """The decision :func:`admission` makes: what happens, whether the call holds its key
+    from now on (an exclusive call that starts, or that fails and retries), and for
+    :attr:`Admission.FAIL` the failure (code and message) its attempt ends with."""
+
+    decision: Admission
+    holds_key: bool = False
+    failure: tuple[str, str] | None = None
+
+
+#: RT0011: work whose service has no deployment left.
+NO_DEPLOYMENT_CODE = "RT0011"
+#: RT0012: the latest revision has no such handler, so the deployment answers the attempt 404.
+HANDLER_NOT_FOUND_CODE = "RT0012"
+#: The message of :data:`HANDLER_NOT_FOUND_CODE`, as ``sys_invocation.last_failure`` shows it
+#: after the server's ``[500 Internal]`` prefix.
+HANDLER_NOT_FOUND = "unexpected http status code: 404 Not Found"
 
 
 def admission(
-    latest: ServiceRevision | None, handler: str, key_holder: str | None, invocation_id: str
-) -> Admission:
-    """The one home of admission (RESTATE_RULES §3.2, §3.7): a call is routed to the latest
-    revision, and whether it queues depends on its handler's type *there*. ``key_holder`` is
-    the invocation holding the call's key, if any."""
+    latest: ServiceRevision | None,
+    handler: str,
+    key_holder: str | None,
+    invocation_id: str,
+    sent_type: HandlerType | None = None,
+) -> Admitted:
+    """The one home of admission: a call is routed to the latest revision, but whether it
+    queues on its key is decided by the handler type it was *sent* with (``sent_type``, the
+    type in the latest revision when it was sent; where that is not known, the type in the
+    latest revision now). So an exclusive call waits behind its key even if a newer revision
+    made the handler shared, or left the service no deployment at all; a call sent to a shared
+    handler runs at once even if the handler is exclusive now. ``key_holder`` is the
+    invocation holding the call's key, if any.
+
+    A call that does not wait fails its attempt, pinned nowhere, if its service has no
+    deployment left (RT0011) or the latest revision has no such handler (RT0012, the SDK's
+    404); an exclusive one holds its key while it retries."""
+    if sent_type is None:
+        now = latest.handlers.get(handler) if latest is not None else None
+        sent_type = now.type if now is not None else None
+    exclusive = sent_type is HandlerType.EXCLUSIVE
+    if exclusive and key_holder is not None and key_holder != invocation_id:
+        return Admitted(Admission.WAIT)
     if latest is None:
-        return Admission.FAIL
-    target = latest.handlers.get(handler)
-    if target is None or target.type is not HandlerType.EXCLUSIVE:
-        return Admission.START
-    if key_holder is not None and key_holder != invocation_id:
-        return Admission.WAIT
-    return Admission.START_HOLDING_KEY
+        return Admitted(Admission.FAIL, exclusive, (NO_DEPLOYMENT_CODE, NO_DEPLOYMENT))
+    if handler not in latest.handlers:
+        return Admitted(Admission.FAIL, exclusive, (HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND))
+    return Admitted(Admission.START, exclusive)
 
 
 #: The highest service protocol version restate-server 1.7.12 pins an invocation to: it
