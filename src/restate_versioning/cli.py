@@ -503,7 +503,7 @@ def cli(ctx: click.Context, store: Path, admin_url: str | None, timeout: float) 
 
 @cli.group()
 def services() -> None:
-    """Services and their latest revisions."""
+    """Services: their latest revisions, status, visibility and callers."""
 
 
 @cli.group()
@@ -528,7 +528,10 @@ def services_list(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def services_status(ctx: click.Context, service: str | None, as_json: bool) -> None:
-    """Uncompleted invocations per handler, and locked keys (`restate services status`)."""
+    """Uncompleted invocations per handler, and locked keys (`restate services status`).
+
+    A service whose last deployment was removed with --force still shows while calls of it are
+    stuck (the server's own says it does not exist); one that never existed is not found."""
     registry = _registry(ctx)
     rows = views.services_status(registry, service)
     keys = views.active_keys(registry, service)
@@ -545,9 +548,10 @@ def services_status(ctx: click.Context, service: str | None, as_json: bool) -> N
 @json_option
 @click.pass_context
 def services_callers(ctx: click.Context, service: str, as_json: bool) -> None:
-    """The handlers known to call SERVICE: recorded from calls made with --caller, and
-    declared with declare-caller. While one of them stays, removing SERVICE's last revision is
-    not safe (a CALLERS blocker)."""
+    """The handlers known to call SERVICE.
+
+    Recorded from calls made with --caller, and declared with declare-caller. While one of
+    them stays, removing SERVICE's last revision is not safe (a CALLERS blocker)."""
     callers = _registry(ctx).callers_of(service)
     if as_json:
         _json(callers)
@@ -562,8 +566,10 @@ def services_callers(ctx: click.Context, service: str, as_json: bool) -> None:
 @click.argument("caller", metavar="CALLER")
 @click.pass_context
 def services_declare_caller(ctx: click.Context, service: str, caller: str) -> None:
-    """Record that handler CALLER (Service/handler) calls SERVICE, before any call is made: it
-    blocks removing SERVICE's last revision while CALLER's service stays."""
+    """Declare that handler CALLER calls SERVICE.
+
+    CALLER is Service/handler. Declared before any call is made, it blocks removing SERVICE's
+    last revision while CALLER's service stays (a CALLERS blocker), as a recorded call does."""
     _stored(ctx).declare_caller(service, caller)
     _echo(f"{caller} calls {service}: declared")
 
@@ -573,8 +579,10 @@ def services_declare_caller(ctx: click.Context, service: str, caller: str) -> No
 @click.argument("caller", metavar="CALLER")
 @click.pass_context
 def services_forget_caller(ctx: click.Context, service: str, caller: str) -> None:
-    """Forget that handler CALLER (Service/handler) calls SERVICE, whether declared or recorded
-    from calls; refused (exit 1) if it is not known to."""
+    """Forget that handler CALLER calls SERVICE.
+
+    CALLER is Service/handler, declared or recorded from calls; refused (exit 1) if it is not
+    known to call SERVICE. Once no caller that stays is left, the CALLERS blocker is gone."""
     _stored(ctx).forget_caller(service, caller)
     _echo(f"{caller} calls {service}: forgotten")
 
@@ -835,18 +843,22 @@ def _resume_target(ctx: click.Context, param: click.Parameter, value: str) -> st
 )
 @click.pass_context
 def invocations_resume(ctx: click.Context, invocation_id: str, deployment: str) -> None:
-    """The next attempt of a suspended, paused or retrying call: where it is pinned, or moved
-    with --deployment to a deployment that serves its service and speaks its protocol
-    version. If the deployment it runs on was removed, the attempt fails (backing-off,
-    RT0011); a call that never started starts on the latest revision."""
+    """The next attempt of a suspended, paused or retrying call.
+
+    It runs where it is pinned, or is moved with --deployment to a deployment that serves its
+    service and speaks its protocol version. If the deployment it runs on was removed, the
+    attempt fails (backing-off, RT0011); a call that never started starts on the latest
+    revision."""
     _echo(_invocation_line(_stored(ctx).resume(invocation_id, deployment)))
 
 
 @invocations.command("start-due")
 @click.pass_context
 def invocations_start_due(ctx: click.Context) -> None:
-    """Start every scheduled call whose time has come (by the wall clock), in due order: each
-    starts on the latest revision, or waits behind its key (pending), or, if its service has
+    """Start the scheduled calls that are due.
+
+    Every scheduled call whose time has come (by the wall clock), in due order: each starts on
+    the latest revision, or waits behind its key (pending), or, if its service has
     no deployment left, fails its attempt (backing-off, RT0011)."""
     started = _stored(ctx).start_due()
     if not started:
