@@ -1,9 +1,11 @@
 """The versioning story through the command line, on an embedded store (``make demo``).
 
-Greeter v1 also serves Legacy, a service being retired. A long call runs on v1; v2 arrives
-without Legacy; the plan says what blocks removing v1; Legacy is made private; the long call
-completes (v1 drains); v1 is removed. Every step is a real ``restate-versioning`` command on a
-SQLite store in a temporary folder.
+Greeter v1 also serves Legacy, a service being retired, which Greeter's handler calls. A long
+call runs on v1 and a call to Legacy is scheduled; v2 arrives without Legacy; the plan says
+what blocks removing v1, and each blocker is cleared from the command line: Legacy is made
+private, its caller is forgotten, the scheduled call is started once due and completes, and
+the long call is paused and resumed on the latest deployment (v1 drains). v1 is removed. Every
+step is a real ``restate-versioning`` command on a SQLite store in a temporary folder.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -53,17 +56,26 @@ def main() -> None:
 
         v1 = run("deployments", "register", "http://greeter-v1:9080", "--manifest", "v1.json")
         v1_id = v1.split()[0]
+        run("services", "declare-caller", "Legacy", "Greeter/greet")  # v1's greet calls Legacy
         call = run("invocations", "invoke", "Greeter", "greet").split()[0]
+        later = run("invocations", "invoke", "Legacy", "old", "--delay", "1").split()[0]
         run("services", "list")
         run("deployments", "register", "http://greeter-v2:9080", "--manifest", "v2.json")
         run("services", "status")
         run("deployments", "list")
         run("deployments", "plan-removal", v1_id, expect=1)  # not safe: exit 1, and why
         run("deployments", "remove", v1_id, expect=1)
-        run("services", "set-public", "Legacy", "false")
-        run("invocations", "complete", call)
+        run("services", "set-public", "Legacy", "false")  # PUBLIC: no new calls from outside
+        run("services", "callers", "Legacy")
+        run("services", "forget-caller", "Legacy", "Greeter/greet")  # CALLERS: v2 does not call
+        time.sleep(1)  # the scheduled call's time comes (the store runs on the wall clock)
+        run("invocations", "start-due")  # QUEUED: it starts, on v1, where Legacy still is
+        run("invocations", "complete", later)
+        run("invocations", "pause", call)  # IN_FLIGHT: the long call moves to the latest
+        run("invocations", "resume", call, "--deployment", "latest")
         run("deployments", "plan-removal", v1_id)
         run("deployments", "remove", v1_id)
+        run("invocations", "complete", call)
         run("history")
 
 

@@ -8,17 +8,19 @@ never a traceback), 2 bad usage (unknown verb, malformed id, missing file, a wri
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pytest
 
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST
+from .conftest import SDK_MANIFEST, handler, manifest, service
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer
@@ -266,6 +268,11 @@ def test_a_store_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
         ("deployments", "remove", "dp_10zwYst2RFibN7qwjN53Ked"),
         ("deployments", "promote", "dp_10zwYst2RFibN7qwjN53Ked"),
         ("services", "set-public", "Greeter", "false"),
+        ("services", "declare-caller", "Greeter", "Signup/run"),
+        ("services", "forget-caller", "Greeter", "Signup/run"),
+        ("invocations", "start-due"),
+        ("invocations", "pause", "inv_1jRQOV56MSwg31yZ8yWogce9XtMqZWNr6F"),
+        ("invocations", "resume", "inv_1jRQOV56MSwg31yZ8yWogce9XtMqZWNr6F"),
         ("history",),
     ],
 )
@@ -355,6 +362,7 @@ def test_register_checks_declared_state_and_promote_is_checked_as_a_rollback(
     failure = refused(tmp_path, "deployments", "promote", v1)
     assert "incompatible state" in failure.stderr
     assert "'seats'" in failure.stderr
+    assert failure.stderr.endswith("(--breaking does it anyway)\n")  # the flag, not breaking=
     plan = shows_blocked(tmp_path, "deployments", "plan-removal", v2)
     assert "Warnings:" in plan
     assert "rolling 'TicketObject' back to revision 1" in plan
@@ -379,6 +387,265 @@ def test_a_state_file_that_is_not_a_json_object_is_bad_usage(
     (tmp_path / "schema.json").write_text(json.dumps({"TicketObject": {"k": {"type": 3}}}))
     assert "invalid state declaration" in refused(tmp_path, *args, "--state", "schema.json").stderr
     assert as_json(tmp_path, "deployments", "list") == []
+
+
+# --- every blocker cleared from the command line --------------------------------------------
+
+
+def write_manifest(cwd: Path, name: str, *services: str) -> str:
+    """A manifest file ``name`` serving these plain services, each with a ``run`` handler."""
+    document = manifest(*(service(s, handlers=[handler("run")]) for s in services))
+    (cwd / name).write_text(json.dumps(document))
+    return name
+
+
+def test_a_declared_caller_blocks_removal_until_forgotten_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    billing = ok(
+        tmp_path, "deployments", "register", "http://billing:9080",
+        "--manifest", write_manifest(tmp_path, "billing.json", "Payments"),
+    ).split()[0]  # fmt: skip
+    ok(
+        tmp_path, "deployments", "register", "http://checkout:9080",
+        "--manifest", write_manifest(tmp_path, "checkout.json", "Checkout"),
+    )  # fmt: skip
+    ok(tmp_path, "services", "set-public", "Payments", "false")
+    assert "No handler is known to call 'Payments'." in ok(
+        tmp_path, "services", "callers", "Payments"
+    )
+    declared = ok(tmp_path, "services", "declare-caller", "Payments", "Checkout/run")
+    assert declared == "Checkout/run calls Payments: declared\n"
+    assert ok(tmp_path, "services", "callers", "Payments") == "Checkout/run\n"
+    assert as_json(tmp_path, "services", "callers", "Payments") == ["Checkout/run"]
+
+    plan = shows_blocked(tmp_path, "deployments", "plan-removal", billing)
+    assert "CALLERS: services that would vanish still have callers that stay" in plan
+    assert "services callers Payments lists them" in plan
+    assert "services forget-caller SERVICE CALLER" in plan
+    assert "CALLERS" in refused(tmp_path, "deployments", "remove", billing).stdout
+
+    forgotten = ok(tmp_path, "services", "forget-caller", "Payments", "Checkout/run")
+    assert forgotten == "Checkout/run calls Payments: forgotten\n"
+    assert as_json(tmp_path, "services", "callers", "Payments") == []
+    assert "is safe to remove." in ok(tmp_path, "deployments", "plan-removal", billing)
+    again = refused(tmp_path, "services", "forget-caller", "Payments", "Checkout/run")
+    assert "'Checkout/run' is not known to call 'Payments'" in again.stderr
+    bad = refused(tmp_path, "services", "declare-caller", "Payments", "Checkout")
+    assert "'Checkout'" in bad.stderr
+    assert [r["command"] for r in as_json(tmp_path, "history")][-2:] == [
+        "declare_caller",
+        "forget_caller",
+    ]
+
+
+def test_a_scheduled_call_starts_when_start_due_runs_after_its_time(
+    tmp_path: Path, manifest_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store has no process of its own: a due call stays scheduled through other commands
+    until ``invocations start-due`` starts it, on the latest revision. (In-process, so that
+    "not due yet" does not depend on how fast an interpreter starts.)"""
+    from click.testing import CliRunner
+
+    from restate_versioning.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def line(*args: str) -> str:
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    register(tmp_path, "http://greeter-v1:9080")
+    later = line("invocations", "invoke", "Greeter", "greet", "--delay", "1").split()[0]
+    assert line("invocations", "start-due") == "No scheduled call is due.\n"
+    time.sleep(1.1)
+    v2 = register(tmp_path, "http://greeter-v2:9080")  # another command: it starts nothing
+    assert [i["status"] for i in as_json(tmp_path, "invocations", "list")] == ["scheduled"]
+    assert line("invocations", "start-due").split() == [later, "Greeter/greet", "running", v2]
+    assert line("invocations", "start-due") == "No scheduled call is due.\n"
+    assert "start_due" in line("history")
+    assert "time has come by the wall clock" in " ".join(line("invocations", "--help").split())
+
+
+def test_a_paused_call_resumes_where_it_is_pinned_or_on_the_deployment_given(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    v1 = register(tmp_path, "http://greeter-v1:9080")
+    first = ok(tmp_path, "invocations", "invoke", "Greeter", "greet").split()[0]
+    second = ok(tmp_path, "invocations", "invoke", "Greeter", "greet").split()[0]
+    v2 = register(tmp_path, "http://greeter-v2:9080")
+    assert ok(tmp_path, "invocations", "pause", first).split()[2:] == ["paused", v1]
+    assert "IN_FLIGHT" in shows_blocked(tmp_path, "deployments", "plan-removal", v1)
+    moved = ok(tmp_path, "invocations", "resume", first, "--deployment", "latest")
+    assert moved.split()[2:] == ["running", v2]
+    ok(tmp_path, "invocations", "pause", first)
+    assert ok(tmp_path, "invocations", "resume", first, "--deployment", v1).split()[3] == v1
+    ok(tmp_path, "invocations", "suspend", second)
+    assert ok(tmp_path, "invocations", "resume", second).split()[2:] == ["running", v1]
+    refused(tmp_path, "invocations", "resume", second)  # running: nothing to resume
+    ok(tmp_path, "invocations", "pause", second)
+    assert (
+        "--deployment"
+        in refused(tmp_path, "invocations", "resume", second, "--deployment", "nope", code=2).stderr
+    )
+    unknown = refused(tmp_path, "invocations", "resume", second, "--deployment", KNOWN_DP)
+    assert "does not exist" in unknown.stderr
+    assert ok(tmp_path, "invocations", "resume", second, "--deployment", "keep").split()[3] == v1
+
+
+def test_services_status_shows_the_calls_stuck_after_a_forced_removal(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    """The service is gone with its only deployment, but its calls are stuck there: its
+    status still shows them. A service that never existed is still not found."""
+    v1 = register(tmp_path, "http://greeter-v1:9080")
+    call = ok(tmp_path, "invocations", "invoke", "Greeter", "greet").split()[0]
+    ok(tmp_path, "deployments", "remove", v1, "--force")
+    assert "Greeter" not in ok(tmp_path, "services", "list")
+    status = ok(tmp_path, "services", "status", "Greeter")
+    assert call in status
+    handlers = as_json(tmp_path, "services", "status", "Greeter")["handlers"]
+    assert [(h["handler"], h["counts"]) for h in handlers] == [("greet", [["running", 1]])]
+    assert call in ok(tmp_path, "services", "status")
+    assert "'Nope' not found" in refused(tmp_path, "services", "status", "Nope").stderr
+    ok(tmp_path, "invocations", "kill", call)
+    assert "'Greeter' not found" in refused(tmp_path, "services", "status", "Greeter").stderr
+
+
+def test_services_status_on_a_live_cluster_shows_the_calls_stuck_after_a_forced_removal(
+    tmp_path: Path, sdk_bidi_url: str
+) -> None:
+    """On a real restate-server 1.7.12 of its own (the service must vanish): a slow call is
+    in flight and the only deployment of Greeter is removed with force. The real ``restate
+    services status Greeter`` then says the service does not exist (exit 1); ours, read from
+    the same cluster, shows the stuck call."""
+    import httpx
+
+    from .restate_server import RestateServer, RestateUnavailable
+
+    try:
+        server = RestateServer.start()
+    except RestateUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"restate-server is needed on CI: {exc}")
+        pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    with server:
+        answer = httpx.post(
+            f"{server.admin_url}/deployments", json={"uri": sdk_bidi_url}, timeout=30
+        )
+        assert answer.status_code == 201, answer.text
+        deployment_id = answer.json()["id"]
+        sent = httpx.post(f"{server.ingress_url}/Greeter/greet/send", json="slow", timeout=30)
+        assert sent.status_code == 202, sent.text
+        call = sent.json()["invocationId"]
+        live = ("--admin-url", server.admin_url)
+        deadline = time.monotonic() + 30
+        while call not in ok(tmp_path, *live, "services", "status", "Greeter"):
+            assert time.monotonic() < deadline, "the call never showed"
+            time.sleep(0.2)
+        removed = httpx.delete(
+            f"{server.admin_url}/deployments/{deployment_id}", params={"force": "true"}, timeout=30
+        )
+        assert removed.status_code == 202, removed.text
+        real = server.cli("services", "status", "Greeter")
+        assert real.returncode == 1
+        assert "The requested service 'Greeter' does not exist" in real.stdout + real.stderr
+        assert "Greeter" not in ok(tmp_path, *live, "services", "list")
+        handlers = as_json(tmp_path, *live, "services", "status", "Greeter")["handlers"]
+        assert [h["handler"] for h in handlers] == ["greet"]
+        assert handlers[0]["oldest"]["id"] == call
+        assert handlers[0]["oldest"]["pinned_deployment_id"] == deployment_id
+        assert "'Nope' not found" in refused(tmp_path, *live, "services", "status", "Nope").stderr
+
+
+def test_refusals_name_the_flags_not_the_python_arguments(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    v1 = register(tmp_path, "http://greeter-v1:9080")
+    no_key = refused(tmp_path, "invocations", "invoke", "TicketObject", "reserve").stderr
+    assert "calls need --key KEY" in no_key
+    assert "(a str)" not in no_key
+    a_key = refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--key", "k").stderr
+    assert "calls take no --key, got 'k'" in a_key
+    beyond = refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "9e12")
+    assert "--delay 9e+12 seconds is beyond any date" in beyond.stderr
+    assert "timedelta" not in beyond.stderr
+    plan = shows_blocked(tmp_path, "deployments", "plan-removal", v1)
+    assert "(services set-public Greeter false; services set-public TicketObject false;" in plan
+    assert "set_public(" not in plan
+    forced = ok(tmp_path, "deployments", "remove", v1, "--force")
+    assert "set_public(" not in forced
+    assert "services set-public Signup false" in forced
+
+    # a call pinned to the removed deployment: its next attempt fails; it cannot be moved then
+    v2 = register(tmp_path, "http://greeter-v2:9080")
+    call = ok(tmp_path, "invocations", "invoke", "Greeter", "greet").split()[0]
+    ok(tmp_path, "deployments", "remove", v2, "--force")
+    ok(tmp_path, "invocations", "pause", call)
+    assert ok(tmp_path, "invocations", "resume", call).split()[2] == "backing-off"
+    stuck = refused(tmp_path, "invocations", "resume", call, "--deployment", "latest").stderr
+    assert "resumes only with --deployment keep" in stuck
+    # a call that never started (its service had no deployment left) is pinned nowhere
+    register(tmp_path, "http://greeter-v3:9080")
+    later = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--delay", "0.1").split()[0]
+    v3 = as_json(tmp_path, "deployments", "list")[0]["id"]
+    ok(tmp_path, "deployments", "remove", v3, "--force")
+    time.sleep(0.2)
+    assert ok(tmp_path, "invocations", "start-due").split()[2:] == ["backing-off", "-"]
+    ok(tmp_path, "invocations", "pause", later)
+    nowhere = refused(tmp_path, "invocations", "resume", later, "--deployment", "latest")
+    assert "resume it without --deployment (or with --deployment keep)" in nowhere.stderr
+
+
+def test_a_promote_without_a_kept_manifest_says_the_flag() -> None:
+    """A deployment read without its manifest (as from a live cluster) cannot be promoted:
+    the command line's words for it say ``--force``, not ``force=True``."""
+    from restate_versioning import Registry, VersioningError
+    from restate_versioning.cli import _in_flags
+
+    registry = Registry()
+    registry.register("http://greeter-v1:9080", SDK_MANIFEST)
+    snapshot = registry.snapshot()
+    deployments = tuple(attrs.evolve(d, manifest=None) for d in snapshot.deployments)
+    bare = Registry.from_snapshot(attrs.evolve(snapshot, deployments=deployments))
+    with pytest.raises(VersioningError) as raised:
+        bare.promote(deployments[0].id)
+    assert "force=True" in str(raised.value)  # the library speaks Python
+    assert _in_flags(raised.value).endswith("register its endpoint again with --force")
+
+
+def test_re_registering_a_known_endpoint_with_another_manifest_is_unchanged_and_says_why(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    """As the server does no discovery of a known endpoint, the registry keeps the first
+    manifest: the second file is not read at all (not even when it is not a manifest), the
+    output says so and that ``--force`` overwrites."""
+    v1 = register(tmp_path, "http://greeter-v1:9080")
+    other = write_manifest(tmp_path, "other.json", "Other")
+    (tmp_path / "broken.json").write_text("{not json")
+    for name in (other, "broken.json"):
+        out = ok(tmp_path, "deployments", "register", "http://greeter-v1:9080", "--manifest", name)
+        first, note = out.splitlines()
+        assert first == f"{v1} UNCHANGED: http://greeter-v1:9080"
+        assert "is already registered: the manifest was not read again" in note
+        assert f"(--manifest {name!r} is ignored)" in note
+        assert note.endswith("--force overwrites it")
+    assert [s["name"] for s in as_json(tmp_path, "services", "list")] == [
+        "Greeter",
+        "Signup",
+        "TicketObject",
+    ]
+    dry = ok(tmp_path, "deployments", "register", "http://greeter-v1:9080/", "--manifest", other,
+             "--dry-run")  # fmt: skip
+    assert "would be UNCHANGED" in dry
+    assert "was not read again" in dry
+    forced = ok(tmp_path, "deployments", "register", "http://greeter-v1:9080", "--manifest", other,
+                "--force")  # fmt: skip
+    assert f"{v1} OVERWRITTEN" in forced
+    assert "not read again" not in forced
+    assert [s["name"] for s in as_json(tmp_path, "services", "list")] == ["Other"]
+    assert len(as_json(tmp_path, "history")) == 2  # UNCHANGED is not journaled
 
 
 # --- bad command lines: a table, run in-process --------------------------------------------

@@ -84,12 +84,23 @@ def test_the_harness_example_keeps_a_draining_deployment_and_retires_it_once_dra
 
 
 def test_the_demo_tells_the_story_through_the_command_line() -> None:
-    """``make demo``: register, a long call, v2, status, plan, make private, drain, remove."""
+    """``make demo``: register, a caller, a long call and a scheduled one, v2, status, plan;
+    every blocker cleared from the command line (private, forget the caller, start what is
+    due, move the long call to the latest); remove."""
     out = output_of("cli_walkthrough.py")
-    assert "$ restate-versioning deployments plan-removal" in out
-    assert "PUBLIC: 'Legacy' would vanish" in out
+    steps = out.split("$ restate-versioning ")
+    blocked = next(s for s in steps if s.startswith("deployments plan-removal"))
+    for kind in ("PUBLIC: 'Legacy' would vanish", "CALLERS", "QUEUED", "IN_FLIGHT"):
+        assert kind in blocked
     assert "error: removing deployment" in out
     assert "Legacy revision 1 is now private" in out
+    assert "Greeter/greet calls Legacy: forgotten" in out
+    started = next(s for s in steps if s.startswith("invocations start-due"))
+    assert "Legacy/old  running" in started
+    moved = next(s for s in steps if s.startswith("invocations resume"))
+    assert "--deployment latest" in moved
+    v2 = next(s for s in steps if "greeter-v2:9080 --manifest" in s).splitlines()[1].split()[0]
+    assert moved.splitlines()[1].split()[2:] == ["running", v2]
     assert "is safe to remove." in out
     assert "removed dp_" in out
 

@@ -18,6 +18,12 @@ most :data:`MAX_FILE_BYTES` (1 MiB, what discovery reads from an endpoint); ``--
 (default 10 seconds) bounds discovery and each read of a live cluster's admin API. Credentials
 in a URL (``http://user:secret@host/``) are never printed: every URL in what the command line
 prints, on stdout or in an error, is shown by :func:`~restate_versioning.endpoints.redact`.
+
+Refusals speak in flags and verbs: where a library message, written for Python callers, names
+a Python argument (``key=``, ``breaking=True``, ``set_public(name, False)``), the command line
+says its flag or verb instead (:data:`FLAG_WORDS`, :data:`BLOCKER_WORDS`), and a removal plan's
+blockers name the verbs that clear them. Delayed calls start when ``invocations start-due``
+runs, not by themselves (see ``invocations --help``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -36,16 +43,33 @@ import click
 from . import _json as strict_json
 from . import views
 from .endpoints import redact
-from .errors import InvalidManifest, Problem, RemovalBlocked, VersioningError
+from .errors import (
+    IncompatibleState,
+    InvalidInvocation,
+    InvalidManifest,
+    InvalidTransition,
+    Problem,
+    RemovalBlocked,
+    VersioningError,
+    quote,
+)
 from .ids import parse_deployment_id, parse_invocation_id
 from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
-from .model import Invocation, Registration
+from .model import Invocation, Outcome, Registration
 from .registry import Registry
-from .rules.removal import RemovalPlan
+from .rules.removal import Blocker, BlockerKind, RemovalPlan
 from .serialization import make_converter
 from .storage import SQLiteStorage, StoredRegistry
 
-__all__ = ["DEFAULT_STORE", "DEFAULT_TIMEOUT", "MAX_FILE_BYTES", "cli", "main"]
+__all__ = [
+    "BLOCKER_WORDS",
+    "DEFAULT_STORE",
+    "DEFAULT_TIMEOUT",
+    "FLAG_WORDS",
+    "MAX_FILE_BYTES",
+    "cli",
+    "main",
+]
 
 #: Where the registry is kept unless ``--store`` says otherwise.
 DEFAULT_STORE = "restate-versioning.db"
@@ -113,6 +137,94 @@ def _missing(exc: ImportError) -> str:
     return f"a module this needs is not installed: {text}"
 
 
+#: Where a library message, written for Python callers, names a Python argument, and what the
+#: command line says instead: ``(the kind of error, the field of its data the words are about
+#: or None, the library's words, the command line's words)``. Every refusal the command line
+#: prints goes through it (:func:`_in_flags`, which also gives a ``delay`` in seconds, as
+#: ``--delay`` takes it, not as a ``timedelta``); the library's messages stay as they are.
+FLAG_WORDS: tuple[tuple[type[VersioningError], str | None, str, str], ...] = (
+    (IncompatibleState, None, "(breaking=True does it anyway)", "(--breaking does it anyway)"),
+    (InvalidInvocation, "key", "calls need a key (a str), got None", "calls need --key KEY"),
+    (InvalidInvocation, "key", "calls take no key, got", "calls take no --key, got"),
+    (
+        InvalidInvocation,
+        "deployment",
+        "resume it without a deployment",
+        "resume it without --deployment (or with --deployment keep)",
+    ),
+    (
+        InvalidTransition,
+        None,
+        "invocation allows: keep)",
+        "invocation resumes only with --deployment keep)",
+    ),
+    (
+        VersioningError,
+        None,
+        "register its endpoint again with force=True",
+        "register its endpoint again with --force",
+    ),
+)
+
+
+def _in_flags(exc: VersioningError) -> str:
+    """The message of ``exc`` as the command line says it: with its flags, not Python's
+    arguments (:data:`FLAG_WORDS`)."""
+    text = str(exc)
+    data = exc.data if isinstance(exc, InvalidInvocation) else {}
+    for kind, field, library, words in FLAG_WORDS:
+        if isinstance(exc, kind) and (field is None or field in data):
+            text = text.replace(library, words)
+    delay = data.get("delay")
+    if isinstance(delay, timedelta):  # in seconds, as --delay takes it, not as a timedelta
+        text = text.replace(f"delay {quote(delay)}", f"--delay {delay.total_seconds():g} seconds")
+    return text
+
+
+def _names(services: Sequence[str]) -> str:
+    return " ".join(shlex.quote(s) for s in services)
+
+
+#: What a removal plan's blocker says on the command line: the library's sentence, with the
+#: verbs that clear it (:func:`_render_plan`).
+BLOCKER_WORDS: dict[BlockerKind, Callable[[Blocker], str]] = {
+    BlockerKind.PUBLIC: lambda b: b.message.replace(
+        "(set_public(name, False))",
+        "(" + "; ".join(f"services set-public {_names([s])} false" for s in b.services) + ")",
+    ),
+    BlockerKind.CALLERS: lambda b: b.message.replace(
+        "Change the callers' business logic first.",
+        "Change the callers' business logic first, then forget each caller "
+        f"(services callers {_names(b.services) if len(b.services) == 1 else 'SERVICE'} "
+        "lists them; "
+        "services forget-caller SERVICE CALLER forgets one).",
+    ),
+    BlockerKind.QUEUED: lambda b: b.message.replace(
+        "Let them run or kill them first.",
+        "Let them run (invocations start-due starts the scheduled ones that are due) or kill "
+        "them (invocations kill ID) first.",
+    ),
+    BlockerKind.IN_FLIGHT: lambda b: b.message.replace(
+        "Wait until it is drained.",
+        "Wait until it is drained (invocations complete ID, or invocations kill ID).",
+    ),
+}
+
+
+def _blocker(blocker: Blocker) -> str:
+    words = BLOCKER_WORDS.get(blocker.kind)
+    return words(blocker) if words is not None else blocker.message
+
+
+def _render_plan(plan: RemovalPlan) -> str:
+    """:func:`views.render_removal_plan`, with each blocker as the command line says it."""
+    text = views.render_removal_plan(plan)
+    for blocker in plan.blockers:
+        kind = blocker.kind.value
+        text = text.replace(f"{kind}: {blocker.message}", f"{kind}: {_blocker(blocker)}")
+    return text
+
+
 def _fail(message: str) -> NoReturn:
     _echo(f"error: {' '.join(message.splitlines())}", err=True)
     raise SystemExit(1)
@@ -128,7 +240,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RemovalBlocked as exc:
-            _echo(views.render_removal_plan(exc.plan))
+            _echo(_render_plan(exc.plan))
             _fail(
                 f"removing deployment {exc.plan.deployment_id!r} is not safe; "
                 f"use --force to remove it anyway"
@@ -139,7 +251,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.Abort):
             raise
         except VersioningError as exc:
-            _fail(str(exc))
+            _fail(_in_flags(exc))
         except OSError as exc:
             _fail(str(exc))
         except ImportError as exc:
@@ -155,7 +267,9 @@ class _Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # only without standalone mode: the caller handles click's own exits
         except Exception as exc:
-            _fail(str(exc) if isinstance(exc, VersioningError | OSError) else _unexpected(exc))
+            if isinstance(exc, VersioningError):
+                _fail(_in_flags(exc))
+            _fail(str(exc) if isinstance(exc, OSError) else _unexpected(exc))
         finally:
             _GIVEN.clear()
 
@@ -389,7 +503,7 @@ def cli(ctx: click.Context, store: Path, admin_url: str | None, timeout: float) 
 
 @cli.group()
 def services() -> None:
-    """Services and their latest revisions."""
+    """Services: their latest revisions, status, visibility and callers."""
 
 
 @cli.group()
@@ -414,7 +528,10 @@ def services_list(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def services_status(ctx: click.Context, service: str | None, as_json: bool) -> None:
-    """Uncompleted invocations per handler, and locked keys (`restate services status`)."""
+    """Uncompleted invocations per handler, and locked keys (`restate services status`).
+
+    A service whose last deployment was removed with --force still shows while calls of it are
+    stuck (the server's own says it does not exist); one that never existed is not found."""
     registry = _registry(ctx)
     rows = views.services_status(registry, service)
     keys = views.active_keys(registry, service)
@@ -424,6 +541,50 @@ def services_status(ctx: click.Context, service: str | None, as_json: bool) -> N
     _echo(views.render_services_status(rows))
     if keys:
         _echo(views.render_active_keys(keys))
+
+
+@services.command("callers")
+@click.argument("service")
+@json_option
+@click.pass_context
+def services_callers(ctx: click.Context, service: str, as_json: bool) -> None:
+    """The handlers known to call SERVICE.
+
+    Recorded from calls made with --caller, and declared with declare-caller. While one of
+    them stays, removing SERVICE's last revision is not safe (a CALLERS blocker)."""
+    callers = _registry(ctx).callers_of(service)
+    if as_json:
+        _json(callers)
+    elif not callers:
+        _echo(f"No handler is known to call {service!r}.")
+    else:
+        _echo("\n".join(callers))
+
+
+@services.command("declare-caller")
+@click.argument("service")
+@click.argument("caller", metavar="CALLER")
+@click.pass_context
+def services_declare_caller(ctx: click.Context, service: str, caller: str) -> None:
+    """Declare that handler CALLER calls SERVICE.
+
+    CALLER is Service/handler. Declared before any call is made, it blocks removing SERVICE's
+    last revision while CALLER's service stays (a CALLERS blocker), as a recorded call does."""
+    _stored(ctx).declare_caller(service, caller)
+    _echo(f"{caller} calls {service}: declared")
+
+
+@services.command("forget-caller")
+@click.argument("service")
+@click.argument("caller", metavar="CALLER")
+@click.pass_context
+def services_forget_caller(ctx: click.Context, service: str, caller: str) -> None:
+    """Forget that handler CALLER calls SERVICE.
+
+    CALLER is Service/handler, declared or recorded from calls; refused (exit 1) if it is not
+    known to call SERVICE. Once no caller that stays is left, the CALLERS blocker is gone."""
+    _stored(ctx).forget_caller(service, caller)
+    _echo(f"{caller} calls {service}: forgotten")
 
 
 @services.command("set-public")
@@ -490,12 +651,19 @@ def deployments_register(
 ) -> None:
     """Register ENDPOINT: discovered over HTTP, or from --manifest FILE.
 
-    A new revision that cannot read the state the revisions before it may have written is
-    refused (exit 1) unless --breaking or --force."""
+    An ENDPOINT that is already registered is UNCHANGED without --force, as on the server: it
+    is not discovered again and its --manifest FILE is not read, whatever it holds now; --force
+    reads it and overwrites the deployment. A new revision that cannot read the state the
+    revisions before it may have written is refused (exit 1) unless --breaking or --force."""
     _given(endpoint)
     state = _state_file(ctx, state_file)
     stored = _stored(ctx)
-    if manifest is not None:
+    existing = stored.registry.find_deployment(endpoint) if manifest is not None else None
+    if existing is not None and not force:
+        # As the server does no discovery of a known endpoint: the file is not read at all.
+        known: EndpointManifest | dict[str, Any] = existing.manifest or {}
+        result = stored.register(endpoint, known, breaking=breaking, dry_run=dry_run)
+    elif manifest is not None:
         result = stored.register(
             endpoint,
             _manifest_file(manifest),
@@ -519,6 +687,13 @@ def deployments_register(
             state=state,
         )
     _echo(_registration(result))
+    if result.outcome is Outcome.UNCHANGED:
+        ignored = f" (--manifest {str(manifest)!r} is ignored)" if manifest is not None else ""
+        _echo(
+            f"  {result.deployment.endpoint} is already registered: the manifest was not read "
+            f"again{ignored}, as Restate does not discover a known endpoint again; --force "
+            f"overwrites it"
+        )
 
 
 @deployments.command("plan-removal")
@@ -534,7 +709,7 @@ def deployments_plan_removal(ctx: click.Context, deployment_id: str, as_json: bo
     if as_json:
         _echo(json.dumps(_plan_json(plan), indent=2))
     else:
-        _echo(views.render_removal_plan(plan))
+        _echo(_render_plan(plan))
     if not plan.safe:
         _fail(f"removing deployment {plan.deployment_id!r} now is not safe (see the plan)")
 
@@ -548,7 +723,7 @@ def deployments_remove(ctx: click.Context, deployment_id: str, force: bool) -> N
     removal = _stored(ctx).remove(deployment_id, force=force)
     _echo(f"removed {removal.deployment.id}" + (" (forced)" if removal.forced else ""))
     for blocker in removal.overridden:
-        _echo(f"  overridden {blocker.kind.value}: {blocker.message}")
+        _echo(f"  overridden {blocker.kind.value}: {_blocker(blocker)}")
     for effect in removal.effects:
         _echo(f"  {effect}")
 
@@ -564,7 +739,7 @@ def deployments_drained(ctx: click.Context, as_json: bool) -> None:
     elif not plans:
         _echo("No deployment is safe to remove now.")
     else:
-        _echo("\n\n".join(views.render_removal_plan(p) for p in plans))
+        _echo("\n\n".join(_render_plan(p) for p in plans))
 
 
 @deployments.command("promote")
@@ -579,7 +754,13 @@ def deployments_promote(ctx: click.Context, deployment_id: str, breaking: bool) 
 
 @cli.group()
 def invocations() -> None:
-    """Invocations: call a handler, and move a call through its statuses."""
+    """Invocations: call a handler, and move a call through its statuses.
+
+    A store has no process of its own to start delayed calls at their time: start-due starts
+    every scheduled call whose time has come by the wall clock, as the server would have.
+    The other commands do not start them first: each does only what it says (a refused one
+    changes nothing) and the history shows when due calls were started; until then they are
+    scheduled in every view, and a removal plan counts them as QUEUED."""
 
 
 def _invocation_line(invocation: Invocation) -> str:
@@ -634,11 +815,59 @@ def _invocation_command(name: str, doc: str) -> None:
 
 for _name, _doc in (
     ("suspend", "A running call suspends."),
-    ("resume", "The next attempt of a suspended, paused or retrying call, where it is pinned."),
+    ("pause", "A running or retrying call is paused, until resume."),
     ("complete", "A running call completes; the next call waiting on its key starts."),
     ("kill", "End a call that is not completed."),
 ):
     _invocation_command(_name, _doc)
+
+
+def _resume_target(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: ``keep``, ``latest`` or a well-formed deployment id; else bad usage."""
+    if value in ("keep", "latest"):
+        return value
+    try:
+        parse_deployment_id(value)
+    except VersioningError as exc:
+        raise click.BadParameter(f"{exc} (it takes keep, latest or dp_...)", ctx, param) from None
+    return value
+
+
+@invocations.command("resume")
+@click.argument("invocation_id", metavar="ID", callback=_invocation_id)
+@click.option(
+    "--deployment",
+    metavar="keep|latest|ID",
+    default="keep",
+    show_default=True,
+    callback=_resume_target,
+    help="Where the next attempt runs: where it is pinned, the latest revision, or this "
+    "deployment (a paused or suspended call only).",
+)
+@click.pass_context
+def invocations_resume(ctx: click.Context, invocation_id: str, deployment: str) -> None:
+    """The next attempt of a suspended, paused or retrying call.
+
+    It runs where it is pinned, or is moved with --deployment to a deployment that serves its
+    service and speaks its protocol version. If the deployment it runs on was removed, the
+    attempt fails (backing-off, RT0011); a call that never started starts on the latest
+    revision."""
+    _echo(_invocation_line(_stored(ctx).resume(invocation_id, deployment)))
+
+
+@invocations.command("start-due")
+@click.pass_context
+def invocations_start_due(ctx: click.Context) -> None:
+    """Start the scheduled calls that are due.
+
+    Every scheduled call whose time has come (by the wall clock), in due order: each starts on
+    the latest revision, or waits behind its key (pending), or, if its service has
+    no deployment left, fails its attempt (backing-off, RT0011)."""
+    started = _stored(ctx).start_due()
+    if not started:
+        _echo("No scheduled call is due.")
+    for invocation in started:
+        _echo(_invocation_line(invocation))
 
 
 @invocations.command("list")

@@ -27,6 +27,7 @@ import attrs
 from tabulate import tabulate
 
 from .endpoints import EndpointKind, display_endpoint
+from .errors import ServiceNotFound
 from .manifest import HandlerType, ProtocolMode, ServiceType
 from .model import Deployment, DeploymentStatus, Invocation, InvocationStatus
 from .registry import Registry
@@ -340,12 +341,24 @@ class HandlerStatusRow:
 
 def services_status(registry: Registry, service: str | None = None) -> tuple[HandlerStatusRow, ...]:
     """Per service (or only ``service``) and handler of its latest revision, plus any handler
-    that still has uncompleted invocations."""
+    that still has uncompleted invocations.
+
+    A service that is gone (its last deployment was removed with force) but still has
+    uncompleted invocations (stuck: they fail with RT0011 at their next attempt) is shown by
+    those invocations' handlers, without a flavor; this goes further than the server, whose
+    ``restate services status NAME`` only knows registered services. A ``service`` that has
+    neither a revision nor uncompleted invocations is :class:`ServiceNotFound`."""
     counts = registry.status_counts()
     targets: dict[tuple[str, str], dict[InvocationStatus, int]] = {}
     names = [service] if service is not None else [s.name for s in registry.services()]
     for name in names:
-        for handler in registry.service(name).handlers:
+        try:
+            revision = registry.service(name)
+        except ServiceNotFound:
+            if not any(found == name for found, _, _ in counts):
+                raise
+            continue  # gone, with calls stuck: shown by the handlers of those calls
+        for handler in revision.handlers:
             targets[(name, handler)] = {}
     for (name, handler, status), count in counts.items():
         if service is None or name == service:
