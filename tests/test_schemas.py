@@ -314,6 +314,18 @@ def test_a_writer_object_beside_keywords_that_may_admit_other_properties_stays_o
     assert backward(beside_any_of, TYPED).verdict is not COMPATIBLE
 
 
+def test_a_part_unchanged_is_compatible_closed_as_it_is_open_whatever_it_uses() -> None:
+    unreasoned: Any = {"not": {"type": "null"}, "properties": {"y": {"properties": {"z": {}}}}}
+    old: dict[str, Any] = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "m": unreasoned},
+    }
+    new = copy.deepcopy(old)
+    new["properties"]["n"] = {"type": "number"}
+    assert verdict(old, new) is COMPATIBLE
+    assert verdict(old, new, open_objects=True) is COMPATIBLE
+
+
 def test_forward_closes_the_new_schema_which_is_the_writer_of_a_rollback() -> None:
     assert forward(NAMED, TYPED).verdict is COMPATIBLE  # v1 ignores v2's "n"
     closed_v1 = {**NAMED, "additionalProperties": False}

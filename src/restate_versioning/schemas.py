@@ -231,8 +231,8 @@ def _unresolved_ref(schema: dict[str, Any]) -> str | None:
     """Why a ``$ref`` (or ``$dynamicRef``) of ``schema`` that points into the schema itself (or
     a resource it embeds with ``$id``) cannot be resolved as :mod:`jsonschema` resolves it, or
     ``None``. A reference to any other document is not fetched and not reported."""
-    specification = specification_with(schema.get("$schema", ""), default=DRAFT202012)
     try:
+        specification = specification_with(schema.get("$schema", ""), default=DRAFT202012)
         root = specification.create_resource(schema)
         uri = root.id() or ""
         references = _References().with_resource(uri, root).crawl()
@@ -288,9 +288,10 @@ def backward(old: Any, new: Any, *, open_objects: bool = False) -> SchemaCompati
         given = _Document(old, budget)
         writer = given
         if not open_objects:
-            shut = _close(old)
+            origins: dict[int, Any] = {}
+            shut = _close(old, origins)
             if canonical_json(shut) != canonical_json(old):
-                writer = _Document(shut, budget)
+                writer = _Document(shut, budget, origins)
         return _Check(writer, _Document(new, budget), given).run()
     except RecursionError:
         finding = Finding("$", Verdict.UNKNOWN, "the schemas are nested too deeply to compare")
@@ -329,7 +330,7 @@ def closed(schema: Any) -> Any:
         raise InvalidStateSchema(
             [Problem("$", f"the schema {quote(schema)} is not a JSON Schema: {problem}")]
         )
-    return _close(schema)
+    return _close(schema, {})
 
 
 #: Beside these, an object schema's ``properties`` may not be all the properties it admits:
@@ -367,25 +368,27 @@ _LISTED_SUBSCHEMAS = ("anyOf", "oneOf", "prefixItems", "items")
 _NAMED_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
 
 
-def _close(schema: Any) -> Any:
-    """:func:`closed`, for a valid schema (nested at most 127 levels)."""
+def _close(schema: Any, origins: dict[int, Any]) -> Any:
+    """:func:`closed`, for a valid schema (nested at most 127 levels); ``origins`` maps the
+    ``id`` of each subschema made to the subschema of ``schema`` it was made from."""
     if not isinstance(schema, dict):
         return schema
     out = dict(schema)
     for keyword in _ONE_SUBSCHEMA:
         if isinstance(out.get(keyword), dict):
-            out[keyword] = _close(out[keyword])
+            out[keyword] = _close(out[keyword], origins)
     for keyword in _LISTED_SUBSCHEMAS:
         if isinstance(out.get(keyword), list):
-            out[keyword] = [_close(branch) for branch in out[keyword]]
+            out[keyword] = [_close(branch, origins) for branch in out[keyword]]
     every = out.get("allOf")
     if isinstance(every, list) and len(every) == 1:
-        out["allOf"] = [_close(every[0])]
+        out["allOf"] = [_close(every[0], origins)]
     for keyword in _NAMED_SUBSCHEMAS:
         if isinstance(out.get(keyword), dict):
-            out[keyword] = {name: _close(sub) for name, sub in out[keyword].items()}
+            out[keyword] = {name: _close(sub, origins) for name, sub in out[keyword].items()}
     if "properties" in schema and not _ADMITS_OTHERS & schema.keys():
         out["additionalProperties"] = False
+    origins[id(out)] = schema
     return out
 
 
@@ -631,9 +634,11 @@ class _Document:
     """A root schema: resolves its local ``$ref`` and validates values against any of its
     subschemas with :mod:`jsonschema` (patterns matched within a time bound)."""
 
-    def __init__(self, root: Any, budget: _Budget) -> None:
+    def __init__(self, root: Any, budget: _Budget, origins: dict[int, Any] | None = None) -> None:
         self.root = root
         self.budget = budget
+        #: for a closed writer, the subschema of the schema as given that each one was made from
+        self.origins = origins or {}
         self.draft = validator_for(root, default=Draft202012Validator)
         validating = _BoundedValidator if self.draft is Draft202012Validator else self.draft
         self._validator = validating(root)
@@ -1030,7 +1035,9 @@ class _Check:
 
     def same(self, old: Any, new: Any) -> bool:
         """Whether two subschemas are the same text with no ``$ref`` in it (which could point at
-        different definitions), each text made once per check."""
+        different definitions), each text made once per check. The old one is compared as given
+        (not closed): the values written under it are valid under the same schema."""
+        old = self.old.origins.get(id(old), old)
         return (old_text := self.text(old)) is not None and old_text == self.text(new)
 
     def text(self, schema: Any) -> str | None:
