@@ -73,6 +73,7 @@ does not follow it (``UNKNOWN``).
 from __future__ import annotations
 
 import contextvars
+import copy
 import enum
 import functools
 import json
@@ -290,7 +291,7 @@ def backward(old: Any, new: Any, *, open_objects: bool = False) -> SchemaCompati
         if not open_objects:
             origins: dict[int, Any] = {}
             shut = _close(old, origins)
-            if canonical_json(shut) != canonical_json(old):
+            if shut is not old:
                 writer = _Document(shut, budget, origins)
         return _Check(writer, _Document(new, budget), given).run()
     except RecursionError:
@@ -314,8 +315,8 @@ def closed(schema: Any) -> Any:
     ``properties`` and nothing that may admit other properties (``additionalProperties``,
     ``patternProperties``, ``unevaluatedProperties``, ``$ref``, ``allOf``, ``anyOf``,
     ``oneOf``, ``if`` / ``then`` / ``else``, ``dependentSchemas``) gets
-    ``"additionalProperties": false``; the rest is unchanged (a new value: ``schema`` is not
-    modified). Subschemas are closed where they describe the value or a part of it
+    ``"additionalProperties": false``; the rest is unchanged (a new value: ``schema`` itself is
+    not modified). Subschemas are closed where they describe the value or a part of it
     (``properties``, ``items``, ``additionalProperties``, ``anyOf`` / ``oneOf`` branches, a
     one-item ``allOf``, ``then`` / ``else``, ``$defs``...), never under ``not`` or ``if``, nor
     in an ``allOf`` of several schemas (which may each declare some of the properties).
@@ -330,7 +331,7 @@ def closed(schema: Any) -> Any:
         raise InvalidStateSchema(
             [Problem("$", f"the schema {quote(schema)} is not a JSON Schema: {problem}")]
         )
-    return _close(schema, {})
+    return copy.deepcopy(_close(schema, {}))
 
 
 #: Beside these, an object schema's ``properties`` may not be all the properties it admits:
@@ -364,30 +365,38 @@ _ONE_SUBSCHEMA = (
     "then",
     "else",
 )
-_LISTED_SUBSCHEMAS = ("anyOf", "oneOf", "prefixItems", "items")
+_LISTED_SUBSCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems", "items")  # allOf: of one
 _NAMED_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
 
 
 def _close(schema: Any, origins: dict[int, Any]) -> Any:
-    """:func:`closed`, for a valid schema (nested at most 127 levels); ``origins`` maps the
-    ``id`` of each subschema made to the subschema of ``schema`` it was made from."""
+    """:func:`closed`, for a valid schema (nested at most 127 levels): ``schema`` itself when
+    nothing in it is closed, else a new value that shares what is unchanged. ``origins`` maps
+    the ``id`` of each subschema made to the one of ``schema`` it was made from."""
     if not isinstance(schema, dict):
         return schema
-    out = dict(schema)
+    changes: dict[str, Any] = {}
     for keyword in _ONE_SUBSCHEMA:
-        if isinstance(out.get(keyword), dict):
-            out[keyword] = _close(out[keyword], origins)
+        sub = schema.get(keyword)
+        if isinstance(sub, dict) and (made := _close(sub, origins)) is not sub:
+            changes[keyword] = made
     for keyword in _LISTED_SUBSCHEMAS:
-        if isinstance(out.get(keyword), list):
-            out[keyword] = [_close(branch, origins) for branch in out[keyword]]
-    every = out.get("allOf")
-    if isinstance(every, list) and len(every) == 1:
-        out["allOf"] = [_close(every[0], origins)]
+        branches = schema.get(keyword)
+        if isinstance(branches, list) and (keyword != "allOf" or len(branches) == 1):
+            made_branches = [_close(branch, origins) for branch in branches]
+            if any(m is not b for m, b in zip(made_branches, branches, strict=True)):
+                changes[keyword] = made_branches
     for keyword in _NAMED_SUBSCHEMAS:
-        if isinstance(out.get(keyword), dict):
-            out[keyword] = {name: _close(sub, origins) for name, sub in out[keyword].items()}
+        named = schema.get(keyword)
+        if isinstance(named, dict):
+            made_named = {name: _close(sub, origins) for name, sub in named.items()}
+            if any(made_named[name] is not sub for name, sub in named.items()):
+                changes[keyword] = made_named
     if "properties" in schema and not _ADMITS_OTHERS & schema.keys():
-        out["additionalProperties"] = False
+        changes["additionalProperties"] = False
+    if not changes:
+        return schema
+    out = {**schema, **changes}
     origins[id(out)] = schema
     return out
 
