@@ -337,6 +337,28 @@ def test_a_declaration_registered_with_breaking_ends_the_older_state_that_is_che
     assert [(k.writer_revision, k.verdict) for k in check.keys] == [(2, Verdict.UNKNOWN)]
 
 
+def test_an_unknown_answer_never_hides_an_incompatible_one_against_a_revision_still_writing(
+    registry: Registry,
+) -> None:
+    """v2 broke with v1 on purpose, but a call of v1 is still in flight and may still write
+    v1's integers: v3 is checked against them too, whatever v3's answer against v2."""
+    registry.register(V1, cart({"count": {"type": "integer"}}))
+    call = registry.invoke("Cart", "reserve", key="k")
+    unreasoned_object = {"type": "object", "properties": {"a": UNREASONED}}
+    registry.register(V2, cart({"count": unreasoned_object}), breaking=True)
+    typed = {"type": "object", "properties": {"a": {"type": "string"}}}
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V3, cart({"count": typed}))
+    assert [(k.writer_revision, k.verdict) for k in raised.value.checks[0].keys] == [
+        (2, Verdict.UNKNOWN),
+        (1, Verdict.INCOMPATIBLE),
+    ]
+    registry.complete(call.id)
+    assert registry.register(V3, cart({"count": typed})).state_checks[0].verdict is (
+        Verdict.UNKNOWN
+    )
+
+
 def test_check_state_reads_the_writers_objects_as_closed_unless_open_objects(
     registry: Registry,
 ) -> None:
