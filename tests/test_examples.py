@@ -11,6 +11,7 @@ import pytest
 
 EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
+README = Path(__file__).parent.parent / "README.md"
 
 
 def output_of(name: str) -> str:
@@ -114,3 +115,18 @@ def test_the_state_example_lets_a_widening_through_and_refuses_a_rename_and_a_ro
     assert "STATE: rolling 'Cart' back to revision 1" in steps[2]
     assert "refused:" in steps[3]
     assert "with breaking=True" in steps[3]
+
+
+def readme_snippet(heading: str) -> str:
+    """The first Python block of the README section under ``heading``."""
+    section = README.read_text().split(f"\n{heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_the_readmes_pydantic_state_cases_run_and_hold() -> None:
+    snippet = readme_snippet("#### Pydantic models as state")
+    assert snippet.count("assert ") == 8
+    result = subprocess.run(
+        [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr

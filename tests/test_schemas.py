@@ -5,31 +5,35 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 import tracemalloc
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from restate_versioning import InvalidStateSchema, schemas
 from restate_versioning.schemas import (
     SchemaCompatibility,
     Verdict,
     backward,
+    closed,
     forward,
     schema_problem,
 )
 
 
-def verdict(old: Any, new: Any) -> Verdict:
-    result = backward(old, new)
+def verdict(old: Any, new: Any, *, open_objects: bool = False) -> Verdict:
+    result = backward(old, new, open_objects=open_objects)
     for finding in result.findings:  # every incompatibility comes with a checked counterexample
         if finding.verdict is Verdict.INCOMPATIBLE:
             assert finding.counterexample is not None
             value = json.loads(finding.counterexample)
             assert Draft202012Validator(old).is_valid(value)
+            if not open_objects:  # a value the writer writes: no property it does not declare
+                assert Draft202012Validator(closed(old)).is_valid(value)
             assert not Draft202012Validator(new).is_valid(value)
     return result.verdict
 
@@ -115,7 +119,11 @@ def test_only_plain_pointers_into_the_schema_are_followed(ref: str) -> None:
     old = {
         "type": "object",
         "properties": {"a": {"$ref": ref}},
-        "$defs": {"a b": {"type": "integer"}, "a%20b": {"type": "string"}},
+        "$defs": {
+            "a b": {"type": "integer"},
+            "a%20b": {"type": "string"},
+            "f": {"$anchor": "foo", "type": "integer"},
+        },
     }
     new = {"type": "object", "properties": {"a": {"type": "object"}}}
     assert backward(old, new).verdict is UNKNOWN
@@ -251,13 +259,108 @@ def test_object_properties_required_and_additional(new: Any, expected: Verdict) 
     assert verdict(CLOSED, new) is expected
 
 
-def test_an_open_object_may_hold_any_property_so_typing_a_new_one_narrows_it() -> None:
-    open_schema = {"type": "object", "properties": {"name": {"type": "string"}}}
-    typed = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
-    result = backward(open_schema, typed)
+NAMED = {"type": "object", "properties": {"name": {"type": "string"}}}
+TYPED = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
+
+
+def test_a_writers_object_without_additional_properties_is_closed() -> None:
+    # the old revision wrote only "name": a reader that adds an optional "n" reads all of it
+    assert verdict(NAMED, TYPED) is COMPATIBLE
+    assert verdict(NAMED, {**TYPED, "required": ["n"]}) is INCOMPATIBLE  # a new required one
+
+
+def test_open_objects_restores_json_schema_where_an_object_may_hold_any_other_property() -> None:
+    result = backward(NAMED, TYPED, open_objects=True)
     assert result.verdict is INCOMPATIBLE
-    assert "additionalProperties" in result.findings[0].reason
-    assert result.findings[0].path == "$.n"
+    (finding,) = result.findings
+    assert finding.path == "$.n"
+    assert "additionalProperties" in finding.reason
+    assert verdict(NAMED, TYPED, open_objects=True) is INCOMPATIBLE
+    assert forward(TYPED, NAMED, open_objects=True).verdict is INCOMPATIBLE
+
+
+@pytest.mark.parametrize(
+    ("additional", "new_n", "expected"),
+    [
+        (True, {"type": "integer"}, INCOMPATIBLE),  # any other property, with any value
+        ({"type": "integer"}, {"type": "number"}, COMPATIBLE),
+        ({"type": "integer"}, {"type": "string"}, INCOMPATIBLE),
+        (False, {"type": "string"}, COMPATIBLE),
+    ],
+)
+def test_a_writer_that_says_what_its_other_properties_are_keeps_them(
+    additional: Any, new_n: Any, expected: Verdict
+) -> None:
+    old = {**NAMED, "additionalProperties": additional}
+    new = {"type": "object", "properties": {"name": {"type": "string"}, "n": new_n}}
+    assert verdict(old, new) is expected
+
+
+def test_a_writer_object_that_declares_no_properties_is_a_map_and_stays_open() -> None:
+    assert verdict({"type": "object"}, TYPED) is INCOMPATIBLE
+    assert verdict({"type": "object", "required": ["n"]}, TYPED) is INCOMPATIBLE
+
+
+def test_the_reader_is_read_as_json_schema_defines_it_so_it_may_drop_a_property() -> None:
+    # an open reader takes the properties it no longer declares; a closed one refuses them
+    assert verdict(TYPED, NAMED) is COMPATIBLE
+    assert verdict(TYPED, {**NAMED, "additionalProperties": False}) is INCOMPATIBLE
+    result = backward(TYPED, {**NAMED, "additionalProperties": False})
+    assert json.loads(result.findings[0].counterexample or "") == {"n": 0}
+
+
+def test_a_writer_object_beside_keywords_that_may_admit_other_properties_stays_open() -> None:
+    beside_any_of = {**NAMED, "anyOf": [{"required": ["name"]}, {"required": ["n"]}]}
+    assert backward(beside_any_of, TYPED).verdict is not COMPATIBLE
+
+
+def test_a_part_unchanged_is_compatible_closed_as_it_is_open_whatever_it_uses() -> None:
+    unreasoned: Any = {"not": {"type": "null"}, "properties": {"y": {"properties": {"z": {}}}}}
+    old: dict[str, Any] = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "m": unreasoned},
+    }
+    new = copy.deepcopy(old)
+    new["properties"]["n"] = {"type": "number"}
+    assert verdict(old, new) is COMPATIBLE
+    assert verdict(old, new, open_objects=True) is COMPATIBLE
+
+
+def test_forward_closes_the_new_schema_which_is_the_writer_of_a_rollback() -> None:
+    assert forward(NAMED, TYPED).verdict is COMPATIBLE  # v1 ignores v2's "n"
+    closed_v1 = {**NAMED, "additionalProperties": False}
+    assert forward(closed_v1, TYPED).verdict is INCOMPATIBLE  # v1 refuses it
+    assert forward(TYPED, NAMED).verdict is COMPATIBLE  # v2 reads what v1 wrote, no "n"
+
+
+def test_closed_closes_each_object_that_declares_properties_and_nothing_admitting_more() -> None:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "line": {"$ref": "#/$defs/Line"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            "extra": {"type": "object"},
+            "either": {"anyOf": [{"properties": {"a": {}}}, {"type": "null"}]},
+            "both": {"allOf": [{"properties": {"a": {}}}, {"properties": {"b": {}}}]},
+            "not": {"not": {"properties": {"a": {}}}},
+            "patterned": {"properties": {"a": {}}, "patternProperties": {"^x": {}}},
+        },
+        "$defs": {"Line": {"type": "object", "properties": {"sku": {"type": "string"}}}},
+    }
+    before = copy.deepcopy(schema)
+    shut = closed(schema)
+    assert schema == before  # a new value
+    assert shut["additionalProperties"] is False
+    assert shut["$defs"]["Line"]["additionalProperties"] is False
+    properties = shut["properties"]
+    assert properties["line"] == {"$ref": "#/$defs/Line"}
+    assert properties["tags"] == before["properties"]["tags"]  # says what the others are
+    assert properties["extra"] == {"type": "object"}  # declares no properties: a map
+    assert properties["either"]["anyOf"][0]["additionalProperties"] is False
+    for unchanged in ("both", "not", "patterned"):
+        assert properties[unchanged] == before["properties"][unchanged]
+    with pytest.raises(InvalidStateSchema, match="'nonsense'"):
+        closed({"type": "nonsense"})
 
 
 @pytest.mark.parametrize(
@@ -383,6 +486,51 @@ def test_invalid_schemas_are_refused_with_the_reason() -> None:
         backward({"type": "nonsense"}, {})
 
 
+@pytest.mark.parametrize(
+    ("schema", "ref"),
+    [
+        ({"$ref": "#/$defs/Missing"}, "$ref '#/$defs/Missing'"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/B"}}, "$defs": {"A": {}}},
+            "$ref '#/$defs/B'",
+        ),
+        ({"items": {"$ref": "#item"}}, "$ref '#item'"),  # an anchor nobody declares
+        (  # a resource the schema embeds, under its own $id
+            {
+                "$id": "https://example.com/cart",
+                "$defs": {"line": {"$id": "line", "type": "object"}},
+                "$ref": "line#/properties/sku",
+            },
+            "$ref 'line#/properties/sku'",
+        ),
+        ({"$dynamicRef": "#meta"}, "$dynamicRef '#meta'"),
+    ],
+)
+def test_a_ref_that_points_at_nothing_in_the_schema_makes_it_no_schema(
+    schema: Any, ref: str
+) -> None:
+    assert schema_problem(schema) == f"its {ref} points at nothing in the schema"
+    with pytest.raises(InvalidStateSchema, match=re.escape(ref)) as raised:
+        backward({"type": "integer"}, schema)
+    assert [p.path for p in raised.value.problems] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#/$defs/A", "$defs": {"A": {"type": "integer"}}},
+        {"$ref": "#/$defs/a%20b", "$defs": {"a b": {}}},
+        {"$ref": "#a", "$defs": {"A": {"$anchor": "a"}}},
+        {"$ref": "#"},
+        {"enum": [{"$ref": "#/nowhere"}]},  # a value, not a reference
+        {"$ref": "https://example.com/schema.json"},  # another document: not fetched
+        {"$ref": "other.json#/$defs/A"},
+    ],
+)
+def test_a_ref_that_resolves_or_names_another_document_is_no_problem(schema: Any) -> None:
+    assert schema_problem(schema) is None
+
+
 # --- schemas as pydantic writes them, the way Python services declare state ----------------
 
 
@@ -420,13 +568,113 @@ def test_pydantic_models_a_narrowed_field_is_incompatible() -> None:
     assert "$.lines[*].quantity" in paths
 
 
-def test_pydantic_models_are_open_so_an_added_optional_field_is_a_narrowing() -> None:
-    # pydantic does not close its models (no additionalProperties: false), so a value written
-    # by v1 may hold "coupon" with any value; v3 wants a string or null there.
-    result = backward(CartV1.model_json_schema(), CartV3.model_json_schema())
+def test_pydantic_models_adding_an_optional_field_is_compatible() -> None:
+    # pydantic's default (extra="ignore") writes only the fields of the model, and its schema
+    # has no additionalProperties: the writer's object is closed, so v1 never wrote "coupon"
+    v1, v3 = CartV1.model_json_schema(), CartV3.model_json_schema()
+    assert "additionalProperties" not in v1
+    assert verdict(v1, v3) is COMPATIBLE
+    written = CartV1(lines=[LineV1(sku="a", quantity=0)], note="n").model_dump(mode="json")
+    CartV3.model_validate(written)
+    assert verdict(v1, v1) is COMPATIBLE
+    assert verdict(v3, v1) is COMPATIBLE  # v1 ignores "coupon" (a rollback)
+    # with JSON Schema's own reading, v1's values could hold "coupon" with any value
+    result = backward(v1, v3, open_objects=True)
     assert result.verdict is INCOMPATIBLE
     assert {f.path for f in result.findings} == {"$.coupon"}
-    assert verdict(CartV1.model_json_schema(), CartV1.model_json_schema()) is COMPATIBLE
+
+
+class CartRequired(BaseModel):
+    lines: list[LineV1]
+    note: str | None = None
+    coupon: str
+
+
+class LineGift(BaseModel):
+    sku: str
+    quantity: int
+    gift: bool = False
+
+
+class CartGift(BaseModel):
+    lines: list[LineGift]
+    note: str | None = None
+
+
+def test_pydantic_models_adding_a_required_field_is_incompatible() -> None:
+    result = backward(CartV1.model_json_schema(), CartRequired.model_json_schema())
+    assert result.verdict is INCOMPATIBLE
+    (finding,) = result.findings
+    assert finding.path == "$.coupon"
+    with pytest.raises(ValidationError, match="coupon"):
+        CartRequired.model_validate(json.loads(finding.counterexample or ""))
+
+
+def test_pydantic_models_adding_an_optional_field_to_a_nested_model_is_compatible() -> None:
+    assert verdict(CartV1.model_json_schema(), CartGift.model_json_schema()) is COMPATIBLE
+
+
+class ForbidV1(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str
+    quantity: int
+
+
+class ForbidV2(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str
+    quantity: int
+    note: str | None = None
+
+
+def test_pydantic_models_with_extra_forbid_are_closed_on_both_sides() -> None:
+    v1, v2 = ForbidV1.model_json_schema(), ForbidV2.model_json_schema()
+    assert v1["additionalProperties"] is False
+    assert verdict(v1, v2) is COMPATIBLE
+    assert verdict(v1, v2, open_objects=True) is COMPATIBLE  # closed whichever way it is read
+    result = backward(v2, v1)  # v1 refuses the "note" v2 wrote
+    assert result.verdict is INCOMPATIBLE
+    counterexample = json.loads(result.findings[0].counterexample or "")
+    ForbidV2.model_validate(counterexample)
+    with pytest.raises(ValidationError, match="note"):
+        ForbidV1.model_validate(counterexample)
+
+
+class AllowV1(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    sku: str
+    quantity: int
+
+
+class AllowV2(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    sku: str
+    quantity: int
+    note: str | None = None
+
+
+class AllowAnything(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    sku: str
+    quantity: int
+    note: Any = None
+
+
+def test_pydantic_models_with_extra_allow_are_open_so_typing_an_added_field_narrows_them() -> None:
+    # extra="allow" keeps and writes back any other key it was given: v1 may have stored
+    # {"note": false}, which v2 (a string or null) refuses
+    v1, v2 = AllowV1.model_json_schema(), AllowV2.model_json_schema()
+    assert v1["additionalProperties"] is True
+    result = backward(v1, v2)
+    assert result.verdict is INCOMPATIBLE
+    (finding,) = result.findings
+    assert finding.path == "$.note"
+    counterexample = json.loads(finding.counterexample or "")
+    written = AllowV1.model_validate(counterexample).model_dump(mode="json")
+    assert written == counterexample  # v1 keeps the extra key and writes it back
+    with pytest.raises(ValidationError, match="note"):
+        AllowV2.model_validate(written)
+    assert verdict(v1, AllowAnything.model_json_schema()) is COMPATIBLE  # any value is fine
 
 
 # --- bounds: a check never runs long or grows large ------------------------------------------

@@ -285,6 +285,114 @@ def test_older_revisions_with_calls_in_flight_may_still_write_so_they_are_checke
     assert registry.register(V3, cart({"count": number})).state_checks[0].compatible
 
 
+#: A schema the check does not reason about (``not``): compared with anything else, UNKNOWN.
+UNREASONED = {"not": {"type": "null"}}
+
+
+def test_an_unknown_answer_never_hides_an_incompatible_one_against_older_state(
+    registry: Registry,
+) -> None:
+    """v2 was never shown to read v1's integers (UNKNOWN does not refuse), so they may still be
+    stored, with no call in flight: v3, which reads only strings, cannot read them."""
+    registry.register(V1, cart({"count": {"type": "integer"}}))
+    assert registry.register(V2, cart({"count": UNREASONED})).state_checks[0].verdict is (
+        Verdict.UNKNOWN
+    )
+    before = dumps(registry)
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V3, cart({"count": {"type": "string"}}))
+    (check,) = raised.value.checks
+    assert [(k.writer_revision, k.verdict) for k in check.keys] == [
+        (2, Verdict.UNKNOWN),
+        (1, Verdict.INCOMPATIBLE),
+    ]
+    assert "'count' as revision 1 declared it: incompatible" in str(raised.value)
+    assert dumps(registry) == before
+
+
+def test_older_state_is_checked_only_while_the_answer_is_unknown(registry: Registry) -> None:
+    registry.register(V1, cart({"count": {"type": "integer"}}))
+    registry.register(V2, cart({"count": UNREASONED}))
+    result = registry.register(V3, cart({"count": {"type": "number"}}))  # reads v1's integers
+    (check,) = result.state_checks
+    assert [(k.writer_revision, k.verdict) for k in check.keys] == [
+        (2, Verdict.UNKNOWN),
+        (1, Verdict.COMPATIBLE),
+    ]
+    assert check.verdict is Verdict.UNKNOWN
+    proven = registry.register(V1, cart({"count": {"type": "number"}}), force=True)
+    assert [k.writer_revision for k in proven.state_checks[0].keys] == [3]  # compatible: done
+
+
+def test_a_declaration_registered_with_breaking_ends_the_older_state_that_is_checked(
+    registry: Registry,
+) -> None:
+    """v2 cannot read v1's integers at all: it was registered with breaking, so v1's state is
+    taken as gone (as when v1 drains, above), not checked against v3."""
+    registry.register(V1, cart({"count": {"type": "integer"}}))
+    unreasoned_object = {"type": "object", "properties": {"a": UNREASONED}}
+    registry.register(V2, cart({"count": unreasoned_object}), breaking=True)
+    typed = {"type": "object", "properties": {"a": {"type": "string"}}}
+    (check,) = registry.register(V3, cart({"count": typed})).state_checks
+    assert [(k.writer_revision, k.verdict) for k in check.keys] == [(2, Verdict.UNKNOWN)]
+
+
+def test_an_unknown_answer_never_hides_an_incompatible_one_against_a_revision_still_writing(
+    registry: Registry,
+) -> None:
+    """v2 broke with v1 on purpose, but a call of v1 is still in flight and may still write
+    v1's integers: v3 is checked against them too, whatever v3's answer against v2."""
+    registry.register(V1, cart({"count": {"type": "integer"}}))
+    call = registry.invoke("Cart", "reserve", key="k")
+    unreasoned_object = {"type": "object", "properties": {"a": UNREASONED}}
+    registry.register(V2, cart({"count": unreasoned_object}), breaking=True)
+    typed = {"type": "object", "properties": {"a": {"type": "string"}}}
+    with pytest.raises(IncompatibleState) as raised:
+        registry.register(V3, cart({"count": typed}))
+    assert [(k.writer_revision, k.verdict) for k in raised.value.checks[0].keys] == [
+        (2, Verdict.UNKNOWN),
+        (1, Verdict.INCOMPATIBLE),
+    ]
+    registry.complete(call.id)
+    assert registry.register(V3, cart({"count": typed})).state_checks[0].verdict is (
+        Verdict.UNKNOWN
+    )
+
+
+def test_check_state_reads_the_writers_objects_as_closed_unless_open_objects(
+    registry: Registry,
+) -> None:
+    named = {"type": "object", "properties": {"name": {"type": "string"}}}
+    typed = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
+    writer = registry.register(V1, cart({"cart": named})).deployment.services["Cart"]
+    result = registry.register(V2, cart({"cart": typed}))  # an optional property added
+    assert result.state_checks[0].verdict is Verdict.COMPATIBLE
+    reader = result.deployment.services["Cart"]
+    strict = state_rules.check_state(writer, reader, open_objects=True)
+    assert strict.verdict is Verdict.INCOMPATIBLE
+    assert strict.keys[0].compatibility.findings[0].path == "$.n"
+    assert state_rules.check_state(writer, reader).verdict is Verdict.COMPATIBLE
+
+
+def test_a_state_schema_whose_ref_points_at_nothing_is_refused_where_it_is_declared(
+    registry: Registry,
+) -> None:
+    dangling = {"type": "object", "properties": {"line": {"$ref": "#/$defs/Line"}}}
+    with pytest.raises(InvalidStateSchema, match="'#/\\$defs/Line' points at nothing"):
+        state_metadata({"cart": dangling})
+    metadata = {f"{STATE_METADATA_PREFIX}cart": json.dumps(dangling)}
+    before = dumps(registry)
+    with pytest.raises(InvalidStateSchema) as raised:
+        registry.register(V1, manifest(service("Cart", "VIRTUAL_OBJECT", metadata=metadata)))
+    (problem,) = raised.value.problems
+    assert problem.path == f"$.services[0].metadata['{STATE_METADATA_PREFIX}cart']"
+    assert "'#/$defs/Line' points at nothing in the schema" in problem.message
+    with pytest.raises(InvalidStateSchema, match="points at nothing") as raised:
+        registry.register(V1, cart(), state={"Cart": {"cart": dangling}})
+    assert [p.path for p in raised.value.problems] == ["state['Cart']['cart']"]
+    assert dumps(registry) == before
+
+
 # --- bounded checks, and no check on replay -------------------------------------------------
 
 #: Big enough that the check says UNKNOWN at a bound rather than searching: an enum past
@@ -300,9 +408,9 @@ class CountedChecks:
         self.calls = 0
         compare = state_rules._compatibility
 
-        def counted(written: str, read: str) -> Any:
+        def counted(written: str, read: str, open_objects: bool = False) -> Any:
             self.calls += 1
-            return compare(written, read)
+            return compare(written, read, open_objects)
 
         monkeypatch.setattr(state_rules, "_compatibility", counted)
 

@@ -26,7 +26,7 @@ from restate_versioning.transport import HttpTransport, register_endpoint
 
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
-from .sdk.services import CartStateV1, CartStateV2
+from .sdk.services import CartStateV1, CartStateV2, CartStateWithNote
 
 
 def _needed(reason: str) -> None:
@@ -51,6 +51,21 @@ def carts() -> Iterator[tuple[str, str]]:
     finally:
         for endpoint in started:
             endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def cart_with_note() -> Iterator[str]:
+    """A real SDK endpoint: Cart with an optional field added to v1's state model."""
+    from .sdk.endpoint import SdkUnavailable
+
+    try:
+        endpoint = SdkEndpoint.start("tests.sdk.services:cart_with_note")
+    except SdkUnavailable as exc:
+        _needed(f"no Restate Python SDK endpoint: {exc}")
+    try:
+        yield endpoint.url
+    finally:
+        endpoint.stop()
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +137,34 @@ def test_the_server_keeps_the_declarations_verbatim_and_checks_nothing(
     assert live.service("Cart").state_schema("cart") == _schema(CartStateV2)
     v1_id = next(d.id for d in live.deployments() if d.services["Cart"].revision == 1)
     assert live.deployment(v1_id).services["Cart"].state_schema("cart") == _schema(CartStateV1)
+
+
+def test_a_real_pydantic_model_with_an_optional_field_added_reads_what_v1_wrote(
+    carts: tuple[str, str], cart_with_note: str
+) -> None:
+    """pydantic's default model (no additionalProperties) is read as closed when it writes:
+    the model takes the revision, as a real server does (on a server of its own, which checks
+    nothing either way)."""
+    from .restate_server import RestateUnavailable
+
+    v1, _ = carts
+    registry = Registry()
+    register_endpoint(registry, v1, HttpTransport())
+    result = register_endpoint(registry, cart_with_note, HttpTransport())
+    (check,) = result.state_checks
+    assert check.verdict is Verdict.COMPATIBLE
+    assert "additionalProperties" not in _schema(CartStateV1)
+    try:
+        server = RestateServer.start()
+    except RestateUnavailable as exc:
+        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    try:
+        with httpx.Client(timeout=30) as client:
+            for url in (v1, cart_with_note):
+                answer = client.post(f"{server.admin_url}/deployments", json={"uri": url})
+                assert answer.status_code == 201, answer.text
+            shown = client.get(f"{server.admin_url}/services/Cart").json()
+    finally:
+        server.stop()
+    assert shown["revision"] == registry.service("Cart").revision == 2
+    assert shown["metadata"] == state_metadata({"cart": _schema(CartStateWithNote)})

@@ -231,7 +231,8 @@ class RevisionChange:
 class StateKeyCheck:
     """One state key: can the reader's schema read every value the writer's schema allows?
     The writer is revision ``writer_revision`` (in ``writer_deployment_id``): the newest
-    revision that declares the key."""
+    revision that declares the key, or an older one whose state may still be there (see
+    :func:`restate_versioning.rules.state.check_state`)."""
 
     key: str
     compatibility: SchemaCompatibility
@@ -250,7 +251,8 @@ class StateKeyCheck:
 class StateCheck:
     """Whether revision ``reader_revision`` of ``service`` (in ``reader_deployment_id``) can read
     the state it takes over from revision ``writer_revision`` (in ``writer_deployment_id``), key
-    by key: each key the reader declares, against the newest revision that declares it too."""
+    by key: each key the reader declares, against the newest revision that declares it too
+    (and the older ones whose state may still be there)."""
 
     service: str
     writer_revision: int

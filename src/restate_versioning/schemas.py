@@ -25,9 +25,23 @@ which is what a rollback needs. Each answers a :class:`SchemaCompatibility`:
   reached one of its bounds (below). Unknown is never reported as compatible. Two identical
   schemas are compatible whatever they use.
 
-Objects are read as JSON Schema defines them: without ``"additionalProperties": false`` an
-object may hold any other property with any value, so giving a type to a property the old schema
-did not declare narrows it. Close the old schema to make adding a property compatible.
+**Objects the writer declares are closed.** A state schema describes what a revision *writes*,
+and a writer writes only the properties it declares. So an object schema of the writer (the old
+schema of :func:`backward`, the new one of :func:`forward`) that declares ``properties`` and says
+nothing of the others (no ``additionalProperties``) is read as closed: its values hold no other
+property (:func:`closed` is the schema so read). That is what a pydantic model with its default
+``extra="ignore"`` writes, and its schema has no ``additionalProperties``: adding an optional
+field to it is compatible. ``"additionalProperties": true`` (pydantic's ``extra="allow"``) or a
+schema there keeps it open: a value written under it may hold any other property, so giving a
+type to a property it did not declare narrows it. An object schema that declares no
+``properties`` (a ``dict``) stays open, and so does one beside keywords that may admit other
+properties (``patternProperties``, ``unevaluatedProperties``, ``$ref``, ``allOf``, ``anyOf``,
+``oneOf``, ``if`` / ``then`` / ``else``, ``dependentSchemas``). This goes further than JSON
+Schema, where an object without ``additionalProperties`` may hold anything else; the reader's
+schema is always read that way (an open reader takes the other properties, as pydantic's
+``extra="ignore"`` ignores them). ``open_objects=True`` reads the writer that way too: strict
+JSON Schema semantics. Either way, a counterexample is valid under the writer's schema as
+given (and, closed, under :func:`closed` of it) and invalid under the reader's.
 
 **Bounds.** A check never runs long or grows large, whatever the schemas: past a bound its
 verdict is ``UNKNOWN``, with a finding whose reason names the bound. Most bounds are counts, so
@@ -50,12 +64,16 @@ the same schemas always get the same answer:
 
 :func:`schema_problem` (the meta-schema check) reads at most 127 levels of nesting and a million
 values (the bounds of all JSON the library reads), never matches a pattern against anything,
-and names a pattern that the regular expression engine refuses to compile.
+and names a pattern that the regular expression engine refuses to compile and a ``$ref`` that
+:mod:`jsonschema` cannot resolve within the schema (``#/$defs/Missing``, an anchor nobody
+declares). A ``$ref`` to another document is not fetched: it is not a problem, and the check
+does not follow it (``UNKNOWN``).
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import enum
 import functools
 import json
@@ -72,6 +90,9 @@ import regex
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend, validator_for
+from referencing import Registry as _References
+from referencing.exceptions import InvalidAnchor, NoSuchAnchor, PointerToNowhere, Unresolvable
+from referencing.jsonschema import DRAFT202012, specification_with
 
 from ._json import JsonError, check_value
 from .errors import InvalidStateSchema, Problem, quote
@@ -89,6 +110,7 @@ __all__ = [
     "Verdict",
     "backward",
     "canonical_json",
+    "closed",
     "forward",
     "schema_problem",
 ]
@@ -161,7 +183,9 @@ def canonical_json(value: Any) -> str:
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema (for the draft its ``$schema`` names, 2020-12
     by default), or ``None``; it never raises. A schema must be made of JSON values, nest at
-    most 127 levels and hold at most a million values, and each ``pattern`` must compile.
+    most 127 levels and hold at most a million values, each ``pattern`` must compile, and each
+    ``$ref`` into the schema itself must point at something in it (a ``$ref`` to another
+    document is not fetched, so not checked).
     Answers are kept for the last 1,024 schemas of up to :data:`_CACHED_CHARS` characters
     asked about: checking a schema against its meta-schema costs milliseconds."""
     if not isinstance(schema, dict | bool):
@@ -197,18 +221,57 @@ def _text_problem(text: str) -> str | None:
         return f"{quote(exc.message)}{' at ' + where if where else ''}"
     except (OverflowError, re.error, ValueError) as exc:  # re.compile, for format "regex"
         return f"it has a regular expression that cannot be compiled: {exc}"
+    return _unresolved_ref(schema)
+
+
+#: The keywords whose reference :mod:`jsonschema` resolves as it validates.
+_REFERENCES = ("$ref", "$dynamicRef")
+
+
+def _unresolved_ref(schema: dict[str, Any]) -> str | None:
+    """Why a ``$ref`` (or ``$dynamicRef``) of ``schema`` that points into the schema itself (or
+    a resource it embeds with ``$id``) cannot be resolved as :mod:`jsonschema` resolves it, or
+    ``None``. A reference to any other document is not fetched and not reported."""
+    try:
+        specification = specification_with(schema.get("$schema", ""), default=DRAFT202012)
+        root = specification.create_resource(schema)
+        uri = root.id() or ""
+        references = _References().with_resource(uri, root).crawl()
+        stack = [(root, references.resolver(uri))]
+        while stack:
+            resource, resolver = stack.pop()
+            contents = resource.contents
+            if isinstance(contents, dict):
+                for keyword in _REFERENCES:
+                    ref = contents.get(keyword)
+                    if not isinstance(ref, str):
+                        continue
+                    try:
+                        resolver.lookup(ref)
+                    except (PointerToNowhere, NoSuchAnchor, InvalidAnchor):
+                        return f"its {keyword} {quote(ref)} points at nothing in the schema"
+                    except Unresolvable:
+                        continue  # another document, which is not fetched
+            subresources = list(resource.subresources())
+            stack.extend((sub, resolver.in_subresource(sub)) for sub in reversed(subresources))
+    except RecursionError:
+        return "it is nested too deeply to check"
+    except (AttributeError, KeyError, LookupError, TypeError, ValueError) as exc:
+        return f"its references cannot be resolved: {quote(str(exc))}"
     return None
 
 
 _cached_text_problem = functools.lru_cache(maxsize=1024)(_text_problem)
 
 
-def backward(old: Any, new: Any) -> SchemaCompatibility:
+def backward(old: Any, new: Any, *, open_objects: bool = False) -> SchemaCompatibility:
     """Whether every value valid under ``old`` is valid under ``new``: a new reader can read
-    what the old writer wrote. Both must be valid JSON Schemas (see :func:`schema_problem`),
-    else :class:`~restate_versioning.errors.InvalidStateSchema` (a ``ValueError``) names each
-    problem. Never raises anything else, and returns within about :data:`CHECK_SECONDS`
-    (after the meta-schema check)."""
+    what the old writer wrote. The old schema's objects that declare ``properties`` and no
+    ``additionalProperties`` are read as closed (see :func:`closed`), unless ``open_objects``:
+    then every object schema is read as JSON Schema defines it. Both must be valid JSON Schemas
+    (see :func:`schema_problem`), else :class:`~restate_versioning.errors.InvalidStateSchema`
+    (a ``ValueError``) names each problem. Never raises anything else, and returns within
+    about :data:`CHECK_SECONDS` (after the meta-schema check)."""
     problems = []
     for label, schema in (("old", old), ("new", new)):
         problem = schema_problem(schema)
@@ -223,7 +286,14 @@ def backward(old: Any, new: Any) -> SchemaCompatibility:
     budget = _Budget()
     token = _BUDGET.set(budget)
     try:
-        return _Check(_Document(old, budget), _Document(new, budget)).run()
+        given = _Document(old, budget)
+        writer = given
+        if not open_objects:
+            origins: dict[int, Any] = {}
+            shut = _close(old, origins)
+            if shut is not old:
+                writer = _Document(shut, budget, origins)
+        return _Check(writer, _Document(new, budget), given).run()
     except RecursionError:
         finding = Finding("$", Verdict.UNKNOWN, "the schemas are nested too deeply to compare")
         return SchemaCompatibility(Verdict.UNKNOWN, (finding,))
@@ -233,10 +303,102 @@ def backward(old: Any, new: Any) -> SchemaCompatibility:
         _BUDGET.reset(token)
 
 
-def forward(old: Any, new: Any) -> SchemaCompatibility:
+def forward(old: Any, new: Any, *, open_objects: bool = False) -> SchemaCompatibility:
     """Whether every value valid under ``new`` is valid under ``old``: the old reader (after a
-    rollback) can read what the new writer wrote."""
-    return backward(new, old)
+    rollback) can read what the new writer wrote. Here the writer is ``new``: its objects are
+    the ones read as closed, unless ``open_objects``."""
+    return backward(new, old, open_objects=open_objects)
+
+
+def closed(schema: Any) -> Any:
+    """``schema`` as the check reads a writer's schema: each object schema in it that declares
+    ``properties`` and nothing that may admit other properties (``additionalProperties``,
+    ``patternProperties``, ``unevaluatedProperties``, ``$ref``, ``allOf``, ``anyOf``,
+    ``oneOf``, ``if`` / ``then`` / ``else``, ``dependentSchemas``) gets
+    ``"additionalProperties": false``; the rest is unchanged (a new value: ``schema`` itself is
+    not modified). Subschemas are closed where they describe the value or a part of it
+    (``properties``, ``items``, ``additionalProperties``, ``anyOf`` / ``oneOf`` branches, a
+    one-item ``allOf``, ``then`` / ``else``, ``$defs``...), never under ``not`` or ``if``, nor
+    in an ``allOf`` of several schemas (which may each declare some of the properties).
+
+    What the writer writes is what is valid both under ``schema`` and under this: the check's
+    counterexamples are valid under both. This goes further than JSON Schema, where such an
+    object may hold any other property. Raises
+    :class:`~restate_versioning.errors.InvalidStateSchema` unless ``schema`` is a valid JSON
+    Schema (see :func:`schema_problem`)."""
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise InvalidStateSchema(
+            [Problem("$", f"the schema {quote(schema)} is not a JSON Schema: {problem}")]
+        )
+    return copy.deepcopy(_close(schema, {}))
+
+
+#: Beside these, an object schema's ``properties`` may not be all the properties it admits:
+#: it is not closed.
+_ADMITS_OTHERS = frozenset(
+    {
+        "additionalProperties",
+        "patternProperties",
+        "unevaluatedProperties",
+        "$ref",
+        "$dynamicRef",
+        "$recursiveRef",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "if",
+        "then",
+        "else",
+        "dependentSchemas",
+        "dependencies",
+    }
+)
+#: Where a schema holds subschemas of its values: one schema, a list of them, or a map of them.
+_ONE_SUBSCHEMA = (
+    "items",
+    "additionalItems",
+    "unevaluatedItems",
+    "contains",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "then",
+    "else",
+)
+_LISTED_SUBSCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems", "items")  # allOf: of one
+_NAMED_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
+
+
+def _close(schema: Any, origins: dict[int, Any]) -> Any:
+    """:func:`closed`, for a valid schema (nested at most 127 levels): ``schema`` itself when
+    nothing in it is closed, else a new value that shares what is unchanged. ``origins`` maps
+    the ``id`` of each subschema made to the one of ``schema`` it was made from."""
+    if not isinstance(schema, dict):
+        return schema
+    changes: dict[str, Any] = {}
+    for keyword in _ONE_SUBSCHEMA:
+        sub = schema.get(keyword)
+        if isinstance(sub, dict) and (made := _close(sub, origins)) is not sub:
+            changes[keyword] = made
+    for keyword in _LISTED_SUBSCHEMAS:
+        branches = schema.get(keyword)
+        if isinstance(branches, list) and (keyword != "allOf" or len(branches) == 1):
+            made_branches = [_close(branch, origins) for branch in branches]
+            if any(m is not b for m, b in zip(made_branches, branches, strict=True)):
+                changes[keyword] = made_branches
+    for keyword in _NAMED_SUBSCHEMAS:
+        named = schema.get(keyword)
+        if isinstance(named, dict):
+            made_named = {name: _close(sub, origins) for name, sub in named.items()}
+            if any(made_named[name] is not sub for name, sub in named.items()):
+                changes[keyword] = made_named
+    if "properties" in schema and not _ADMITS_OTHERS & schema.keys():
+        changes["additionalProperties"] = False
+    if not changes:
+        return schema
+    out = {**schema, **changes}
+    origins[id(out)] = schema
+    return out
 
 
 # --- reading a schema as alternatives, one per JSON type ----------------------------------
@@ -481,9 +643,11 @@ class _Document:
     """A root schema: resolves its local ``$ref`` and validates values against any of its
     subschemas with :mod:`jsonschema` (patterns matched within a time bound)."""
 
-    def __init__(self, root: Any, budget: _Budget) -> None:
+    def __init__(self, root: Any, budget: _Budget, origins: dict[int, Any] | None = None) -> None:
         self.root = root
         self.budget = budget
+        #: for a closed writer, the subschema of the schema as given that each one was made from
+        self.origins = origins or {}
         self.draft = validator_for(root, default=Draft202012Validator)
         validating = _BoundedValidator if self.draft is Draft202012Validator else self.draft
         self._validator = validating(root)
@@ -834,9 +998,10 @@ def _child(path: str, name: str) -> str:
 
 
 class _Check:
-    def __init__(self, old: _Document, new: _Document) -> None:
-        self.old = old
+    def __init__(self, old: _Document, new: _Document, given: _Document | None = None) -> None:
+        self.old = old  # the writer's schema as read: closed, unless open_objects
         self.new = new
+        self.given = given or old  # the writer's schema as given
         self._assumed: set[tuple[int, int]] = set()
         self._instances: dict[tuple[int, int], tuple[Any, Any]] = {}  # schema kept alive
         self._building: set[tuple[int, int]] = set()
@@ -844,9 +1009,9 @@ class _Check:
         self._texts: dict[int, tuple[Any, str | None]] = {}  # schema kept alive
 
     def run(self) -> SchemaCompatibility:
-        if canonical_json(self.old.root) == canonical_json(self.new.root):
+        if canonical_json(self.given.root) == canonical_json(self.new.root):
             return SchemaCompatibility(Verdict.COMPATIBLE)
-        for label, document in (("old", self.old), ("new", self.new)):
+        for label, document in (("old", self.given), ("new", self.new)):
             if document.draft is not Draft202012Validator:
                 reason = (
                     f"the {label} schema is written for {document.draft.__name__}; this check "
@@ -879,7 +1044,9 @@ class _Check:
 
     def same(self, old: Any, new: Any) -> bool:
         """Whether two subschemas are the same text with no ``$ref`` in it (which could point at
-        different definitions), each text made once per check."""
+        different definitions), each text made once per check. The old one is compared as given
+        (not closed): the values written under it are valid under the same schema."""
+        old = self.old.origins.get(id(old), old)
         return (old_text := self.text(old)) is not None and old_text == self.text(new)
 
     def text(self, schema: Any) -> str | None:
@@ -890,12 +1057,15 @@ class _Check:
         return found[1]
 
     def confirms(self, witness: Any) -> bool:
-        """Whether ``witness`` is valid under the old schema and invalid under the new one."""
+        """Whether ``witness`` is valid under the old schema (as given, and as read) and invalid
+        under the new one."""
         if witness is _NONE:
             return False
         try:
-            return self.old.valid(self.old.root, witness) and not self.new.valid(
-                self.new.root, witness
+            return (
+                self.old.valid(self.old.root, witness)
+                and (self.given is self.old or self.given.valid(self.given.root, witness))
+                and not self.new.valid(self.new.root, witness)
             )
         except _Undecided:
             return False

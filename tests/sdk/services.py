@@ -166,6 +166,7 @@ conformance_private = _conformance_app(private=True)
 # ``Cart`` keeps its lines under the state key ``cart``, declared in its service metadata with
 # the JSON Schema of a pydantic model, the way a Python service describes its state. ``cart_v2``
 # narrows a field (a quantity must now be at least 1): it cannot read every cart v1 wrote.
+# ``cart_with_note`` adds an optional field: it reads every cart v1 wrote.
 
 
 class _LineV1(BaseModel):
@@ -186,6 +187,11 @@ class CartStateV2(BaseModel):
     lines: list[_LineV2]
 
 
+class CartStateWithNote(BaseModel):
+    lines: list[_LineV1]
+    note: str | None = None
+
+
 def _cart(state: type[BaseModel]) -> Any:
     cart = restate.VirtualObject(
         "Cart", metadata=state_metadata({"cart": state.model_json_schema()})
@@ -203,6 +209,7 @@ def _cart(state: type[BaseModel]) -> Any:
 
 cart_v1 = _cart(CartStateV1)
 cart_v2 = _cart(CartStateV2)
+cart_with_note = _cart(CartStateWithNote)
 
 
 # --- calls made from invocations (tests/test_callers_server.py) -------------------------------

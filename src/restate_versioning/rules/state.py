@@ -21,9 +21,20 @@ Schema, and a revision is checked against the one whose state it will read:
   declares the key (the latest one, or an older one if the latest declares nothing for it), and
   under that of each older revision that still has invocations of the service in flight (they
   may still write), must be valid under the new one's
-  (:func:`restate_versioning.schemas.backward`). An ``INCOMPATIBLE`` key refuses the
+  (:func:`restate_versioning.schemas.backward`). When the answer for the newest one is
+  ``UNKNOWN``, what older revisions wrote may still be there, never shown to be readable: the
+  key is checked against their declarations too, newest first, while the answer stays
+  ``UNKNOWN`` and back to a declaration registered with ``breaking`` over the one before it
+  (see :func:`check_state`). An ``INCOMPATIBLE`` key refuses the
   registration with :class:`~restate_versioning.errors.IncompatibleState`, unless ``breaking``
   (or ``force``). ``UNKNOWN`` keys do not refuse; the registration reports them.
+* **Closed writers.** A schema describes what a revision writes, and a revision writes only the
+  properties it declares: a writer's object schema that declares ``properties`` and no
+  ``additionalProperties`` is read as closed (pydantic's default, ``extra="ignore"``), so a
+  reader may add an optional property. This goes further than JSON Schema, where such an
+  object may hold any other property; ``"additionalProperties": true`` (``extra="allow"``)
+  keeps it open. :func:`check_state` takes ``open_objects=True`` for JSON Schema's reading
+  (see :mod:`restate_versioning.schemas`).
 * **Rolling back.** When removing a deployment makes an older revision the latest again, that
   revision reads what the newer one wrote: the same check with the roles swapped, the forward
   direction. A removal plan reports it as a :class:`~restate_versioning.rules.removal.StateWarning`.
@@ -47,7 +58,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import _json
@@ -55,7 +66,7 @@ from .._frozen import FrozenMap
 from ..errors import InvalidStateSchema, Problem
 from ..manifest import ServiceManifest, ServiceType, _locate, _show
 from ..model import ServiceRevision, StateCheck, StateKeyCheck
-from ..schemas import SchemaCompatibility, backward, canonical_json, schema_problem
+from ..schemas import SchemaCompatibility, Verdict, backward, canonical_json, schema_problem
 
 __all__ = [
     "STATEFUL",
@@ -242,37 +253,53 @@ def check_state(
     reader: ServiceRevision,
     earlier: Iterable[ServiceRevision] = (),
     still_writing: Iterable[ServiceRevision] = (),
+    *,
+    open_objects: bool = False,
 ) -> StateCheck:
     """Whether ``reader`` can read the state it takes over from ``writer``.
 
     Each state key the reader declares is checked against the newest revision that declares
     it: ``writer``, or else the first of ``earlier`` (older revisions, newest first) that does;
-    a key no revision declared before is new, with nothing to check. It is also checked against
-    each of ``still_writing`` that declares it differently: older revisions with invocations in
-    flight, which may still write it. For a new revision the writer is the current latest
-    (backward); for a rollback the writer is the newer revision and the reader the older one
-    (forward)."""
+    a key no revision declared before is new, with nothing to check. When that check is
+    ``UNKNOWN``, the values the older revisions of ``earlier`` wrote may still be there, unread
+    by any proven reader: the key is checked against each older declaration too, newest first,
+    while the answer stays ``UNKNOWN``; a declaration that the next newer one is known not to
+    read (``INCOMPATIBLE``: it was registered with ``breaking``) ends that history, its state
+    taken as broken on purpose. So an ``UNKNOWN`` answer never hides an ``INCOMPATIBLE`` one
+    against older state. It is also checked against each of ``still_writing`` that declares it
+    differently: older revisions with invocations in flight, which may still write it. For a new
+    revision the writer is the current latest (backward); for a rollback the writer is the newer
+    revision and the reader the older one (forward). ``open_objects`` is
+    :func:`~restate_versioning.schemas.backward`'s: by default a writer's object schema without
+    ``additionalProperties`` is read as closed."""
+    history = list(earlier)
     writers = dict.fromkeys(writer.state, writer)
     missing = set(reader.state) - set(writers)
     if missing:
-        for older in earlier:
+        for older in history:
             for key in missing & set(older.state):
                 writers[key] = older
             missing -= set(older.state)
             if not missing:
                 break
-    pairs = [(key, writers[key]) for key in sorted(set(reader.state) & set(writers))]
+    answers: dict[tuple[str, int], SchemaCompatibility] = {}
+
+    def answer(key: str, source: ServiceRevision) -> SchemaCompatibility:
+        found = answers.get((key, source.revision))
+        if found is None:
+            found = _compatibility(source.state[key], reader.state[key], open_objects)
+            answers[key, source.revision] = found
+        return found
+
+    pairs: list[tuple[str, ServiceRevision]] = []
+    for key in sorted(set(reader.state) & set(writers)):
+        pairs += _declared_before(key, writers[key], history, answer, open_objects)
     for other in still_writing:
         for key in sorted(set(reader.state) & set(other.state)):
             if all(w.state[key] != other.state[key] for k, w in pairs if k == key):
                 pairs.append((key, other))
     keys = tuple(
-        StateKeyCheck(
-            key,
-            _compatibility(source.state[key], reader.state[key]),
-            source.revision,
-            source.deployment_id,
-        )
+        StateKeyCheck(key, answer(key, source), source.revision, source.deployment_id)
         for key, source in sorted(pairs, key=lambda pair: (pair[0], -pair[1].revision))
     )
     return StateCheck(
@@ -285,21 +312,51 @@ def check_state(
     )
 
 
-def _compatibility(written: str, read: str) -> SchemaCompatibility:
+def _declared_before(
+    key: str,
+    newest: ServiceRevision,
+    history: Iterable[ServiceRevision],
+    answer: Callable[[str, ServiceRevision], SchemaCompatibility],
+    open_objects: bool,
+) -> list[tuple[str, ServiceRevision]]:
+    """The revisions whose declaration of ``key`` the reader is checked against: ``newest``,
+    and while the answer is ``UNKNOWN`` the older ones whose state may still be there (see
+    :func:`check_state`), each schema once."""
+    found = [(key, newest)]
+    current = newest
+    verdict = answer(key, newest).verdict
+    for older in history:
+        if verdict is not Verdict.UNKNOWN:
+            break
+        if older.revision >= current.revision or key not in older.state:
+            continue
+        written, then_read = older.state[key], current.state[key]
+        if written == then_read:
+            continue  # the same values: the same answer
+        if _compatibility(written, then_read, open_objects).verdict is Verdict.INCOMPATIBLE:
+            break  # the newer declaration broke with this one on purpose
+        if all(source.state[key] != written for _, source in found):
+            found.append((key, older))
+        verdict = answer(key, older).verdict
+        current = older
+    return found
+
+
+def _compatibility(written: str, read: str, open_objects: bool = False) -> SchemaCompatibility:
     """:func:`backward` of two declared schemas (canonical JSON text), kept for the last 1,024
     pairs of schemas up to :data:`_CACHED_CHARS` characters each: removal plans ask about the
     same pairs again and again."""
     if len(written) > _CACHED_CHARS or len(read) > _CACHED_CHARS:
-        return _uncached_compatibility(written, read)
-    return _cached_compatibility(written, read)
+        return _uncached_compatibility(written, read, open_objects)
+    return _cached_compatibility(written, read, open_objects)
 
 
 #: Declared schemas longer than this (as canonical JSON) are compared again each time, not kept.
 _CACHED_CHARS = 16_384
 
 
-def _uncached_compatibility(written: str, read: str) -> SchemaCompatibility:
-    return backward(json.loads(written), json.loads(read))
+def _uncached_compatibility(written: str, read: str, open_objects: bool) -> SchemaCompatibility:
+    return backward(json.loads(written), json.loads(read), open_objects=open_objects)
 
 
 _cached_compatibility = functools.lru_cache(maxsize=1024)(_uncached_compatibility)
