@@ -41,7 +41,7 @@ from restate_versioning.admin import (
     AdminSource,
 )
 from restate_versioning.rules.removal import BlockerKind, EffectKind
-from restate_versioning.serialization import admin_deployments, admin_services
+from restate_versioning.serialization import admin_deployment, admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
 
 ADMIN = "http://127.0.0.1:9070"
@@ -448,6 +448,12 @@ def test_the_loaded_registry_shows_what_the_admin_api_showed() -> None:
     assert by_name(admin_services(registry)["services"]) == by_name(shown)
     listed = json.loads(REPORT_DEPLOYMENTS)["deployments"]
     assert admin_deployments(registry)["deployments"] == listed
+    detailed = json.loads(REPORT_V1)
+    shown_v1 = admin_deployment(registry, REPORT_V1_ID)
+    assert {**shown_v1, "services": by_name(shown_v1["services"])} == {
+        **detailed,
+        "services": by_name(detailed["services"]),
+    }
 
 
 def test_a_handler_private_on_its_own_keeps_its_setting_and_one_following_its_service_none() -> (
