@@ -10,7 +10,7 @@ import re
 __all__ = ["format_millis", "parse_millis"]
 
 _UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
-_PART = re.compile(r"(\d+)(d|h|m|s|ms)")
+_PART = re.compile(r"(\d{1,20})(d|h|m|s|ms)")
 
 
 def format_millis(millis: int) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.v import format_exception
@@ -37,7 +38,7 @@ from .clock import check_time
 from .endpoints import EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError, quote
 from .ids import IdGenerator
-from .manifest import EndpointManifest
+from .manifest import EndpointManifest, ServiceManifest
 from .model import (
     Deployment,
     Handler,
@@ -49,6 +50,8 @@ from .model import (
 )
 from .registry import Clock, Registry
 from .rules.invocations import is_public
+from .rules.manifest import effective_services
+from .rules.registration import new_service_revision
 from .snapshot import RegistrySnapshot
 
 __all__ = [
@@ -218,7 +221,60 @@ def loads(
         raise InvalidSnapshot([Problem("$.registry", "nested too deeply")]) from None
     except Exception as exc:  # a document of the wrong shape altogether, e.g. a list
         raise InvalidSnapshot([Problem("$.registry", f"{type(exc).__name__}: {exc}")]) from None
-    return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
+    return Registry.from_snapshot(
+        _from_before(document["registry"], snapshot), clock=clock, ids=ids
+    )
+
+
+def _from_before(raw: Any, snapshot: RegistrySnapshot) -> RegistrySnapshot:
+    """``snapshot``, with each revision that a snapshot from before revisions kept what the
+    admin API shows (one without ``retry_policy``) left without those fields taking them from
+    its deployment's kept manifest, as its registration would have; without a kept manifest
+    they stay at their defaults (no option set, no payload declared)."""
+    deployments = []
+    for listed, deployment in zip(raw["deployments"], snapshot.deployments, strict=True):
+        old = [n for n in deployment.services if "retry_policy" not in listed["services"][n]]
+        if not old or deployment.manifest is None:
+            deployments.append(deployment)
+            continue
+        services = {name: _effective(deployment.manifest, name) for name in old}
+        deployments.append(
+            attrs.evolve(
+                deployment,
+                services={
+                    name: _refreshed(revision, services.get(name))
+                    for name, revision in deployment.services.items()
+                },
+            )
+        )
+    return attrs.evolve(snapshot, deployments=tuple(deployments))
+
+
+def _effective(manifest: EndpointManifest, name: str) -> ServiceManifest | None:
+    found = effective_services(manifest).get(name)
+    return found[1] if found is not None else None
+
+
+def _refreshed(revision: ServiceRevision, service: ServiceManifest | None) -> ServiceRevision:
+    """``revision`` with what the admin API shows taken from ``service``, where it serves the
+    same handlers; what the revision already had (visibility, state...) is kept."""
+    if service is None:
+        return revision
+    fresh = new_service_revision(service, revision.revision, revision.deployment_id)
+    if set(fresh.handlers) != set(revision.handlers):
+        return revision
+    return attrs.evolve(
+        fresh,
+        type=revision.type,
+        public=revision.public,
+        documentation=revision.documentation,
+        metadata=revision.metadata,
+        state=revision.state,
+        handlers={
+            name: attrs.evolve(fresh.handlers[name], type=handler.type, public=handler.public)
+            for name, handler in revision.handlers.items()
+        },
+    )
 
 
 def _format_error(exc: BaseException, type_: type | None) -> str:
