@@ -12,17 +12,21 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from restate_versioning import (
     DeploymentNotFound,
     Handler,
     ManualClock,
     OnMaxAttempts,
+    ProtocolMode,
     Registry,
     RetryPolicy,
     SequentialIds,
     ServiceNotFound,
     ServiceRevision,
+    ServiceType,
 )
 from restate_versioning._durations import format_millis, parse_millis
 from restate_versioning.admin import AdminApiError
@@ -30,8 +34,13 @@ from restate_versioning.endpoints import display_endpoint
 from restate_versioning.manifest import HANDLER_OPTIONS, PAYLOAD_FIELDS, SERVICE_OPTIONS
 from restate_versioning.rules.registration import payload_view
 from restate_versioning.serialization import (
+    DEFAULT_ABORT_TIMEOUT_MS,
+    DEFAULT_ENABLE_LAZY_STATE,
+    DEFAULT_IDEMPOTENCY_RETENTION_MS,
     DEFAULT_INACTIVITY_TIMEOUT_MS,
     DEFAULT_JOURNAL_RETENTION_MS,
+    DEFAULT_RETRY_POLICY,
+    DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS,
     admin_deployment,
     admin_deployments,
     admin_service,
@@ -40,6 +49,7 @@ from restate_versioning.serialization import (
     loads,
 )
 from restate_versioning.storage import MemoryStorage, StoredRegistry
+from restate_versioning.testing.strategies import manifests
 
 from .conftest import V1, V2, manifest
 from .test_admin import EMPTY_QUERY, Admin
@@ -587,3 +597,123 @@ def test_a_store_replays_the_options_of_its_registrations(snapshot_every: int) -
     reopened = StoredRegistry(storage, snapshot_every=snapshot_every)
     assert reopened.registry.snapshot() == stored.registry.snapshot()
     assert admin_services(reopened.registry) == admin_services(stored.registry)
+
+
+# --- any manifest, round trip -------------------------------------------------------------------
+
+_texts = st.text(max_size=8)
+_durations = st.integers(0, 10**12)
+#: Service options, often at the server's default (which reads back as unset).
+_option_values: dict[str, st.SearchStrategy[Any]] = {
+    "inactivityTimeout": _durations | st.just(DEFAULT_INACTIVITY_TIMEOUT_MS),
+    "abortTimeout": _durations | st.just(600_000),
+    "journalRetention": _durations | st.just(DEFAULT_JOURNAL_RETENTION_MS),
+    "idempotencyRetention": _durations | st.just(86_400_000),
+    "retryPolicyInitialInterval": _durations | st.just(500),
+    "retryPolicyMaxInterval": _durations | st.just(60_000),
+    "enableLazyState": st.booleans(),
+    "retryPolicyMaxAttempts": st.integers(0, 2**32) | st.just(70),
+    "retryPolicyExponentiationFactor": st.floats(0, 1e6) | st.integers(0, 10),
+    "retryPolicyOnMaxAttempts": st.sampled_from(["PAUSE", "KILL"]),
+}
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _texts,
+    lambda children: st.lists(children, max_size=2) | st.dictionaries(_texts, children, max_size=2),
+    max_leaves=4,
+)
+_schemas = st.booleans() | st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["object", "string", "array"]) | st.just(["string", "null"]),
+        "title": _texts,
+        "description": _texts,
+        "default": _json_values,
+    },
+)
+_payloads = st.none() | st.fixed_dictionaries(
+    {},
+    optional={
+        "required": st.booleans(),
+        "contentType": st.sampled_from(["application/json", "text/plain", "*/*"]),
+        "jsonSchema": _schemas,
+    },
+)
+
+
+def _decorated(draw: st.DrawFn, item: dict[str, Any], options: dict[str, Any]) -> None:
+    for name, values in options.items():
+        if draw(st.booleans()):
+            item[name] = draw(values)
+    if draw(st.booleans()):
+        item["documentation"] = draw(_texts)
+    if draw(st.booleans()):
+        item["metadata"] = draw(st.dictionaries(_texts, _texts, max_size=2))
+
+
+@st.composite
+def decorated_manifests(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid manifest whose services and handlers set any options, documentation, metadata
+    and payloads (a ``WORKFLOW`` handler its completion retention, and no idempotency)."""
+    document = draw(manifests(max_services=2))
+    for service in document["services"]:
+        _decorated(draw, service, _option_values)
+        for handler in service["handlers"]:
+            workflow = handler.get("ty") == "WORKFLOW"
+            options = {
+                k: v
+                for k, v in _option_values.items()
+                if not (workflow and k == "idempotencyRetention")
+            }
+            if workflow:
+                options["workflowCompletionRetention"] = _durations | st.just(86_400_000)
+            _decorated(draw, handler, options)
+            handler.pop("ingressPrivate", None)
+            for field, output in (("input", False), ("output", True)):
+                payload = draw(_payloads)
+                if payload is not None:
+                    if output:
+                        payload.pop("required", None)
+                        payload["setContentTypeIfEmpty"] = draw(st.booleans())
+                    handler[field] = payload
+    return document
+
+
+def as_read_back(revision: ServiceRevision, mode: ProtocolMode) -> ServiceRevision:
+    """What :class:`AdminSource` reads of ``revision``: a service option at the server's
+    default reads as unset (in a BIDI_STREAM deployment only for the inactivity timeout, which
+    a REQUEST_RESPONSE one notes as configured)."""
+    defaults = {
+        "abort_timeout_ms": DEFAULT_ABORT_TIMEOUT_MS,
+        "journal_retention_ms": DEFAULT_JOURNAL_RETENTION_MS,
+        "idempotency_retention_ms": DEFAULT_IDEMPOTENCY_RETENTION_MS,
+        "enable_lazy_state": DEFAULT_ENABLE_LAZY_STATE,
+    }
+    if revision.type is ServiceType.WORKFLOW:
+        defaults["workflow_completion_retention_ms"] = DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS
+    if mode is ProtocolMode.BIDI_STREAM:
+        defaults["inactivity_timeout_ms"] = DEFAULT_INACTIVITY_TIMEOUT_MS
+    unset: dict[str, Any] = {
+        field: None for field, value in defaults.items() if getattr(revision, field) == value
+    }
+    policy = revision.retry_policy
+    retry: dict[str, Any] = {
+        field.name: None
+        for field in attrs.fields(RetryPolicy)
+        if getattr(policy, field.name) == getattr(DEFAULT_RETRY_POLICY, field.name)
+    }
+    return attrs.evolve(revision, **unset, retry_policy=attrs.evolve(policy, **retry))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=decorated_manifests(), second=decorated_manifests())
+def test_any_manifests_revisions_load_back_from_what_the_views_show(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    registry = Registry(clock=ManualClock(), ids=SequentialIds())
+    registry.register(V1, first)
+    registry.register(V2, second, breaking=True)
+    loaded = served(registry).source().load()
+    for deployment in registry.deployments():
+        for name, revision in loaded.deployment(deployment.id).services.items():
+            assert revision == as_read_back(deployment.services[name], deployment.protocol_mode)
+    assert admin_services(loaded) == admin_services(registry)

@@ -10,7 +10,9 @@ about a real cluster:
 
 * deployments with the revision of each service they hold: the latest revisions as
   ``GET /services`` shows them, older ones as ``GET /deployments/{id}`` shows them (type,
-  handlers, visibility); the kept manifest is ``None`` (the admin API does not return it);
+  handlers, visibility, documentation, metadata, payload descriptions and schemas, options);
+  the kept manifest is ``None`` (the admin API does not return it), and a service option the
+  server shows at its default reads as unset (the admin API shows both the same);
 * removed deployments: the ids invocations are pinned to that no longer exist, so invocations
   left pinned to a force-removed deployment (RT0011) load;
 * invocations from ``sys_invocation``, completed ones included (a completed workflow run still
