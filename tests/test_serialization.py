@@ -162,24 +162,48 @@ def test_two_deployments_at_one_endpoint_are_refused(registry: Registry) -> None
 
 def test_admin_services_use_the_servers_field_names_and_spellings(registry: Registry) -> None:
     """As ``GET /services`` answered: ``ty`` is Service / VirtualObject / Workflow, handlers of a
-    plain Service have no ``ty``, and a private service shows private handlers."""
+    plain Service have no ``ty``, and a private service shows private handlers; payloads as the
+    server describes them, and the server's defaults for the options (a REQUEST_RESPONSE
+    deployment's inactivity timeout is ``"0s"``)."""
     deployment = registry.register(V1, SDK_MANIFEST).deployment
     registry.set_public("Greeter", False)
     view = {s["name"]: s for s in admin_services(registry)["services"]}
+    strings = {
+        "input_description": "JSON string",
+        "output_description": "JSON string",
+        "input_json_schema": {"type": "string"},
+        "output_json_schema": {"type": "string"},
+        "retry_policy": {"max_attempts": None},
+    }
     assert view["Greeter"] == {
         "name": "Greeter",
         "ty": "Service",
-        "handlers": [{"name": "greet", "public": False}],
+        "handlers": [{"name": "greet", "public": False, **strings}],
         "deployment_id": deployment.id,
         "revision": 1,
         "public": False,
+        "idempotency_retention": "1d",
+        "journal_retention": "1d",
+        "inactivity_timeout": "0s",
+        "abort_timeout": "10m",
+        "enable_lazy_state": False,
+        "retry_policy": {
+            "initial_interval": "500ms",
+            "exponentiation_factor": 2.0,
+            "max_attempts": 70,
+            "max_interval": "1m",
+            "on_max_attempts": "Pause",
+        },
     }
     assert view["TicketObject"]["ty"] == "VirtualObject"
-    assert view["TicketObject"]["handlers"] == [
+    assert [
+        {k: h[k] for k in ("name", "ty", "public")} for h in view["TicketObject"]["handlers"]
+    ] == [
         {"name": "reserve", "ty": "Exclusive", "public": True},
         {"name": "status", "ty": "Shared", "public": True},
     ]
     assert [h["ty"] for h in view["Signup"]["handlers"]] == ["Workflow", "Shared"]
+    assert view["Signup"]["workflow_completion_retention"] == "1d"
 
 
 def test_admin_deployments_use_the_servers_field_names_and_spellings() -> None:

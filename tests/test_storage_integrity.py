@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from restate_versioning import ManualClock, RandomIds, StorageError
+from restate_versioning.snapshot import RegistrySnapshot
 from restate_versioning.storage import MemoryStorage, SQLiteStorage, StoredRegistry
 from restate_versioning.storage.base import (
     STORE_FORMAT_VERSION,
@@ -55,6 +57,13 @@ def format_1_state() -> Any:
     return stored.registry.snapshot()
 
 
+def _without_handler_types(snapshot: RegistrySnapshot) -> RegistrySnapshot:
+    return attrs.evolve(
+        snapshot,
+        invocations=tuple(attrs.evolve(i, handler_type=None) for i in snapshot.invocations),
+    )
+
+
 @pytest.fixture
 def format_1(tmp_path: Path) -> Path:
     path = tmp_path / "old.sqlite3"
@@ -68,7 +77,11 @@ def test_a_store_of_format_1_opens_to_the_same_state_and_is_upgraded(format_1: P
     next command is appended with a checksum too."""
     stored = StoredRegistry(SQLiteStorage(format_1))
     assert stored.version == 11
-    assert stored.registry.snapshot() == format_1_state()
+    # The release before did not record the handler type a call was sent with: calls from its
+    # snapshot have none (the latest revision decides their queueing, as it did then).
+    assert _without_handler_types(stored.registry.snapshot()) == _without_handler_types(
+        format_1_state()
+    )
     db = sqlite3.connect(format_1)
     assert db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == (
         str(STORE_FORMAT_VERSION),

@@ -47,9 +47,11 @@ from .model import Handler as Handler
 from .model import HandlerType as HandlerType
 from .model import Invocation as Invocation
 from .model import InvocationStatus as InvocationStatus
+from .model import OnMaxAttempts as OnMaxAttempts
 from .model import Outcome as Outcome
 from .model import ProtocolMode as ProtocolMode
 from .model import Registration as Registration
+from .model import RetryPolicy as RetryPolicy
 from .model import RevisionChange as RevisionChange
 from .model import ServiceRevision as ServiceRevision
 from .model import ServiceType as ServiceType
@@ -105,6 +107,7 @@ __all__ = [
     "InvocationNotFound",
     "InvocationStatus",
     "ManualClock",
+    "OnMaxAttempts",
     "Outcome",
     "Problem",
     "ProtocolMode",
@@ -115,6 +118,7 @@ __all__ = [
     "Removal",
     "RemovalBlocked",
     "RemovalPlan",
+    "RetryPolicy",
     "RevisionChange",
     "SchemaCompatibility",
     "SequentialIds",

@@ -10,7 +10,9 @@ about a real cluster:
 
 * deployments with the revision of each service they hold: the latest revisions as
   ``GET /services`` shows them, older ones as ``GET /deployments/{id}`` shows them (type,
-  handlers, visibility); the kept manifest is ``None`` (the admin API does not return it);
+  handlers, visibility, documentation, metadata, payload descriptions and schemas, options);
+  the kept manifest is ``None`` (the admin API does not return it), and a service option the
+  server shows at its default reads as unset (the admin API shows both the same);
 * removed deployments: the ids invocations are pinned to that no longer exist, so invocations
   left pinned to a force-removed deployment (RT0011) load;
 * invocations from ``sys_invocation``, completed ones included (a completed workflow run still
@@ -49,6 +51,7 @@ import attrs
 import httpx
 
 from . import _json
+from ._durations import parse_millis
 from ._http import Deadline, DeadlineTransport, environment_proxy
 from .endpoints import redact
 from .errors import InvalidId, InvalidSnapshot, InvalidStateSchema, VersioningError
@@ -60,14 +63,26 @@ from .model import (
     HandlerType,
     Invocation,
     InvocationStatus,
+    OnMaxAttempts,
     ProtocolMode,
+    RetryPolicy,
     ServiceRevision,
     ServiceType,
 )
 from .registry import Clock, Registry
 from .rules.invocations import KEYED
 from .rules.manifest import effective_handler_type
+from .rules.registration import canonical_json
 from .rules.state import state_from_metadata
+from .serialization import (
+    DEFAULT_ABORT_TIMEOUT_MS,
+    DEFAULT_ENABLE_LAZY_STATE,
+    DEFAULT_IDEMPOTENCY_RETENTION_MS,
+    DEFAULT_INACTIVITY_TIMEOUT_MS,
+    DEFAULT_JOURNAL_RETENTION_MS,
+    DEFAULT_RETRY_POLICY,
+    DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS,
+)
 from .snapshot import RegistrySnapshot
 from .transport import _scrub
 
@@ -139,6 +154,7 @@ _QUERY_SERVICE_TYPES = {
 }
 _HANDLER_TYPES = {t.title: t for t in HandlerType}
 _PROTOCOL_MODES = {m.title: m for m in ProtocolMode}
+_ON_MAX_ATTEMPTS = {o.title: o for o in OnMaxAttempts}
 _STATUSES = {s.value: s for s in InvocationStatus}
 
 #: ``_PINNED_STATUS[(status, pinned)]``: the model's status for what ``sys_invocation`` shows,
@@ -299,51 +315,196 @@ def _listed_deployment(value: Any, path: str) -> _ListedDeployment:
     )
 
 
-def _service_revision(value: Any, path: str) -> ServiceRevision:
-    """A service as ``GET /services`` and ``GET /deployments/{id}`` show it."""
+def _optional_millis(item: Mapping[str, Any], key: str, path: str) -> int | None:
+    """A duration as the server prints it (``"1d 1h 1m 1s 4ms"``), in milliseconds."""
+    value = item.get(key)
+    if value is None:
+        return None
+    millis = parse_millis(value) if isinstance(value, str) else None
+    if millis is None:
+        raise _Misfit(f"{path}.{key}", f"expected a duration such as '1h 30m', got {value!r}"[:200])
+    return millis
+
+
+def _unless_default(value: Any, default: Any) -> Any:
+    """``None`` for what the server shows when an option is unset: an option set to its
+    default reads as unset, as the admin API shows both the same."""
+    return None if value == default else value
+
+
+def _metadata(item: Mapping[str, Any], path: str) -> dict[str, str]:
+    metadata = item.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise _Misfit(f"{path}.metadata", f"expected an object of strings, got {metadata!r}"[:200])
+    return metadata
+
+
+_NOT_APPLIED = re.compile(
+    r"The configured inactivity_timeout (.+) will not be applied because the (service|handler) "
+    r"is exposed in Request/Response mode\."
+)
+
+
+def _not_applied(item: Mapping[str, Any], path: str) -> int | None:
+    """The inactivity timeout a REQUEST_RESPONSE deployment's service or handler configures,
+    which the server shows only in its note (``info``, code RT0021) that it is not applied."""
+    info = item.get("info")
+    if info is None:
+        return None
+    for index, note in enumerate(_list(info, f"{path}.info")):
+        entry = _object(note, f"{path}.info[{index}]")
+        message = entry.get("message")
+        if entry.get("code") != "RT0021" or not isinstance(message, str):
+            continue
+        match = _NOT_APPLIED.fullmatch(message)
+        millis = parse_millis(match.group(1)) if match is not None else None
+        if millis is None:
+            raise _Misfit(f"{path}.info[{index}].message", f"unexpected note {message!r}"[:200])
+        return millis
+    return None
+
+
+def _retry_policy(item: Mapping[str, Any], path: str, defaults: RetryPolicy | None) -> RetryPolicy:
+    """A ``retry_policy`` as the server shows it; with ``defaults`` (a service's), a field
+    equal to its default reads as unset."""
+    if item.get("retry_policy") is None:
+        return RetryPolicy()
+    rpath = f"{path}.retry_policy"
+    raw = _object(item["retry_policy"], rpath)
+    factor = raw.get("exponentiation_factor")
+    if factor is not None and (isinstance(factor, bool) or not isinstance(factor, int | float)):
+        raise _Misfit(f"{rpath}.exponentiation_factor", f"expected a number, got {factor!r}"[:200])
+    attempts = None if raw.get("max_attempts") is None else _int(raw, "max_attempts", rpath)
+    exhausted = (
+        None
+        if raw.get("on_max_attempts") is None
+        else _one_of(raw, "on_max_attempts", rpath, _ON_MAX_ATTEMPTS)
+    )
+    policy = RetryPolicy(
+        initial_interval_ms=_optional_millis(raw, "initial_interval", rpath),
+        exponentiation_factor=float(factor) if factor is not None else None,
+        max_attempts=attempts,
+        max_interval_ms=_optional_millis(raw, "max_interval", rpath),
+        on_max_attempts=exhausted,
+    )
+    if defaults is None:
+        return policy
+    return RetryPolicy(
+        **{
+            field.name: _unless_default(getattr(policy, field.name), getattr(defaults, field.name))
+            for field in attrs.fields(RetryPolicy)
+        }
+    )
+
+
+def _json_schema(item: Mapping[str, Any], key: str) -> str | None:
+    return None if item.get(key) is None else canonical_json(item[key])
+
+
+def _handler(entry: dict[str, Any], hpath: str, service_type: ServiceType, public: bool) -> Handler:
+    """A handler as the server shows it (see :func:`_service_revision`)."""
+    handler_type = (
+        _one_of(entry, "ty", hpath, _HANDLER_TYPES)
+        if entry.get("ty") is not None
+        else effective_handler_type(service_type, None)
+    )
+    # The server shows each handler's effective visibility; the model keeps a handler's own
+    # setting only where it differs from its service's.
+    shown = _bool(entry, "public", hpath) if "public" in entry else public
+    inactivity = _optional_millis(entry, "inactivity_timeout", hpath)
+    lazy = entry.get("enable_lazy_state")
+    return Handler(
+        _str(entry, "name", hpath),
+        handler_type,
+        None if shown == public else shown,
+        documentation=_optional_str(entry, "documentation", hpath),
+        metadata=_metadata(entry, hpath),
+        input_description=_optional_str(entry, "input_description", hpath) or "*/*",
+        output_description=(
+            _optional_str(entry, "output_description", hpath) or "application/json"
+        ),
+        input_json_schema=_json_schema(entry, "input_json_schema"),
+        output_json_schema=_json_schema(entry, "output_json_schema"),
+        inactivity_timeout_ms=inactivity if inactivity is not None else _not_applied(entry, hpath),
+        abort_timeout_ms=_optional_millis(entry, "abort_timeout", hpath),
+        journal_retention_ms=_optional_millis(entry, "journal_retention", hpath),
+        idempotency_retention_ms=_optional_millis(entry, "idempotency_retention", hpath),
+        enable_lazy_state=None if lazy is None else _bool(entry, "enable_lazy_state", hpath),
+        retry_policy=_retry_policy(entry, hpath, None),
+    )
+
+
+def _service_revision(
+    value: Any, path: str, modes: Mapping[str, ProtocolMode] | None = None
+) -> ServiceRevision:
+    """A service as ``GET /services`` and ``GET /deployments/{id}`` show it; ``modes`` are the
+    protocol modes of the deployments, by id.
+
+    The server shows its defaults for the options a service leaves unset, so a service option
+    equal to its default (the ``DEFAULT_*`` constants of :mod:`.serialization`) reads as
+    unset. A REQUEST_RESPONSE deployment's inactivity timeouts are read from the server's
+    notes that they are not applied (its services show ``"0s"``)."""
     item = _object(value, path)
     service_type: ServiceType = _one_of(item, "ty", path, _SERVICE_TYPES)
     public = _bool(item, "public", path)
     handlers: dict[str, Handler] = {}
     for index, raw in enumerate(_list(item.get("handlers"), f"{path}.handlers")):
         hpath = f"{path}.handlers[{index}]"
-        entry = _object(raw, hpath)
-        name = _str(entry, "name", hpath)
-        handler_type = (
-            _one_of(entry, "ty", hpath, _HANDLER_TYPES)
-            if entry.get("ty") is not None
-            else effective_handler_type(service_type, None)
-        )
-        # The server shows each handler's effective visibility; the model keeps a handler's own
-        # setting only where it differs from its service's.
-        shown = _bool(entry, "public", hpath) if "public" in entry else public
-        handlers[name] = Handler(name, handler_type, None if shown == public else shown)
-    metadata = item.get("metadata") or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise _Misfit(f"{path}.metadata", f"expected an object of strings, got {metadata!r}")
+        handler = _handler(_object(raw, hpath), hpath, service_type, public)
+        handlers[handler.name] = handler
+    metadata = _metadata(item, path)
     name = _str(item, "name", path)
     try:
         state = state_from_metadata(name, service_type, metadata, path)
     except InvalidStateSchema as exc:
         raise _Misfit(f"{path}.metadata", exc.message) from None
+    deployment_id = _deployment_id(item, "deployment_id", path)
+    inactivity = _not_applied(item, path)
+    if inactivity is None and (modes or {}).get(deployment_id) is ProtocolMode.BIDI_STREAM:
+        inactivity = _unless_default(
+            _optional_millis(item, "inactivity_timeout", path), DEFAULT_INACTIVITY_TIMEOUT_MS
+        )
+    completion = None
+    if service_type is ServiceType.WORKFLOW:
+        completion = _unless_default(
+            _optional_millis(item, "workflow_completion_retention", path),
+            DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS,
+        )
+    lazy = None if item.get("enable_lazy_state") is None else _bool(item, "enable_lazy_state", path)
     return ServiceRevision(
         name=name,
         revision=_int(item, "revision", path),
         type=service_type,
-        deployment_id=_deployment_id(item, "deployment_id", path),
+        deployment_id=deployment_id,
         public=public,
         handlers=handlers,
         documentation=_optional_str(item, "documentation", path),
         metadata=metadata,
         state=state,
+        inactivity_timeout_ms=inactivity,
+        abort_timeout_ms=_unless_default(
+            _optional_millis(item, "abort_timeout", path), DEFAULT_ABORT_TIMEOUT_MS
+        ),
+        journal_retention_ms=_unless_default(
+            _optional_millis(item, "journal_retention", path), DEFAULT_JOURNAL_RETENTION_MS
+        ),
+        idempotency_retention_ms=_unless_default(
+            _optional_millis(item, "idempotency_retention", path),
+            DEFAULT_IDEMPOTENCY_RETENTION_MS,
+        ),
+        workflow_completion_retention_ms=completion,
+        enable_lazy_state=_unless_default(lazy, DEFAULT_ENABLE_LAZY_STATE),
+        retry_policy=_retry_policy(item, path, DEFAULT_RETRY_POLICY),
     )
 
 
-def _services_of(answer: Any, key: str) -> list[ServiceRevision]:
+def _services_of(
+    answer: Any, key: str, modes: Mapping[str, ProtocolMode] | None = None
+) -> list[ServiceRevision]:
     return [
-        _service_revision(s, f"$.{key}[{i}]")
+        _service_revision(s, f"$.{key}[{i}]", modes)
         for i, s in enumerate(_list(_object(answer, "$").get(key), f"$.{key}"))
     ]
 
@@ -635,8 +796,9 @@ class AdminSource:
                 for i, d in enumerate(_list(_object(a, "$").get("deployments"), "$.deployments"))
             ],
         )
+        modes = {d.id: d.protocol_mode for d in listed}
         latest: list[ServiceRevision] = self._get(
-            client, deadline, "/services", lambda a: _services_of(a, "services")
+            client, deadline, "/services", lambda a: _services_of(a, "services", modes)
         )
         answer = self._request(client, deadline, "POST", "/query", {"query": INVOCATIONS_QUERY})
         try:
@@ -672,7 +834,10 @@ class AdminSource:
         self, client: httpx.Client, deadline: float, entry: _ListedDeployment
     ) -> dict[str, ServiceRevision]:
         services: list[ServiceRevision] = self._get(
-            client, deadline, f"/deployments/{entry.id}", lambda a: _services_of(a, "services")
+            client,
+            deadline,
+            f"/deployments/{entry.id}",
+            lambda a: _services_of(a, "services", {entry.id: entry.protocol_mode}),
         )
         held = {s.name: s for s in services}
         expected = dict(entry.revisions)

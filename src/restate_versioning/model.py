@@ -26,9 +26,11 @@ __all__ = [
     "HandlerType",
     "Invocation",
     "InvocationStatus",
+    "OnMaxAttempts",
     "Outcome",
     "ProtocolMode",
     "Registration",
+    "RetryPolicy",
     "RevisionChange",
     "ServiceRevision",
     "ServiceType",
@@ -97,15 +99,72 @@ class Outcome(enum.Enum):
     OVERWRITTEN = "OVERWRITTEN"
 
 
+class OnMaxAttempts(enum.Enum):
+    """What the server does with an invocation whose retries are used up (a manifest's
+    ``retryPolicyOnMaxAttempts``)."""
+
+    PAUSE = "PAUSE"
+    KILL = "KILL"
+
+    @property
+    def title(self) -> str:
+        """How the admin API spells it: ``Pause``, ``Kill``."""
+        return self.value.capitalize()
+
+
+@attrs.frozen
+class RetryPolicy:
+    """A retry policy as a manifest sets it (``retryPolicy*``); ``None`` leaves a field to the
+    level above (a handler's to its service, a service's to the server's defaults, see
+    :data:`restate_versioning.serialization.DEFAULT_RETRY_POLICY`). Intervals are in
+    milliseconds. ``max_attempts`` is at least 1: restate-server 1.7.12 shows a manifest's 0 as
+    1, and the model keeps what it shows."""
+
+    initial_interval_ms: int | None = None
+    exponentiation_factor: float | None = None
+    max_attempts: int | None = None
+    max_interval_ms: int | None = None
+    on_max_attempts: OnMaxAttempts | None = None
+
+
 @attrs.frozen
 class Handler:
     """A handler of one service revision. ``public`` is the handler's own ingress setting from
     the manifest (``ingressPrivate``), or ``None`` to follow its service; see
-    :func:`restate_versioning.rules.invocations.is_public`."""
+    :func:`restate_versioning.rules.invocations.is_public`.
+
+    The other fields are what the admin API shows of the handler and do not change the
+    versioning rules: its ``documentation`` and ``metadata``; its payloads as the server
+    describes them (``input_description``, ``output_description``: ``"*/*"`` and
+    ``"application/json"`` for a handler that declares none, ``"none"`` for no body,
+    ``"JSON object"`` or ``"JSON 'Title'"`` from a JSON Schema...) with their JSON Schemas as
+    canonical JSON text (``None`` when the server shows none); and the options the handler sets
+    itself (``None``: as its service), durations in milliseconds.
+    """
 
     name: str
     type: HandlerType
     public: bool | None = None
+    documentation: str | None = None
+    metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    input_description: str = "*/*"
+    output_description: str = "application/json"
+    input_json_schema: str | None = None
+    output_json_schema: str | None = None
+    inactivity_timeout_ms: int | None = None
+    abort_timeout_ms: int | None = None
+    journal_retention_ms: int | None = None
+    idempotency_retention_ms: int | None = None
+    enable_lazy_state: bool | None = None
+    retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+
+    def input_schema(self) -> Any:
+        """The JSON Schema of the input, as JSON values (``None`` if there is none)."""
+        return None if self.input_json_schema is None else json.loads(self.input_json_schema)
+
+    def output_schema(self) -> Any:
+        """The JSON Schema of the output, as JSON values (``None`` if there is none)."""
+        return None if self.output_json_schema is None else json.loads(self.output_json_schema)
 
 
 @attrs.frozen
@@ -117,6 +176,12 @@ class ServiceRevision:
 
     ``state`` maps each state key the revision declares to its JSON Schema, as canonical JSON
     text (see :mod:`restate_versioning.rules.state`; the server keeps no such thing).
+
+    The options (durations in milliseconds, lazy state, retry policy) are the ones the
+    manifest sets for the service; ``None`` leaves one to the server's default
+    (:mod:`restate_versioning.serialization` has those of a default-configured
+    restate-server 1.7.12). ``workflow_completion_retention_ms`` is set by a Workflow's
+    ``WORKFLOW`` handler in the manifest, and the admin API shows it on the service.
     """
 
     name: str
@@ -128,6 +193,13 @@ class ServiceRevision:
     documentation: str | None = None
     metadata: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
     state: FrozenMap[str, str] = attrs.field(converter=freeze, factory=FrozenMap)
+    inactivity_timeout_ms: int | None = None
+    abort_timeout_ms: int | None = None
+    journal_retention_ms: int | None = None
+    idempotency_retention_ms: int | None = None
+    workflow_completion_retention_ms: int | None = None
+    enable_lazy_state: bool | None = None
+    retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
 
     def state_schema(self, key: str) -> Any:
         """The JSON Schema declared for state key ``key``, as JSON values."""

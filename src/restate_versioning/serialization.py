@@ -9,9 +9,14 @@
   JSON is read strictly (:mod:`restate_versioning._json`: UTF-8, no ``NaN``, no key twice, at
   most 127 levels deep), timestamps must have a UTC equivalent, and a loaded registry passes
   the same consistency checks as :meth:`Registry.verify`.
-* :func:`admin_services` / :func:`admin_deployments`: what ``GET /services`` and
-  ``GET /deployments`` of a restate-server 1.7 answer for the same state, with the server's
-  field names and spellings (the fields the model knows: versioning, not timeouts).
+* :func:`admin_services` / :func:`admin_service` / :func:`admin_deployments` /
+  :func:`admin_deployment`: what ``GET /services``, ``GET /services/{name}``,
+  ``GET /deployments`` and ``GET /deployments/{id}`` of a restate-server 1.7.12 answer for the
+  same state, field for field, with the server's names and spellings: documentation,
+  metadata, payload descriptions and JSON Schemas, options (durations as the server prints
+  them, ``"1d 1h 1m 1s 4ms"``), and the server's defaults (the ``DEFAULT_*`` constants, those
+  of a default-configured 1.7.12) for what a service leaves unset. The order of services and
+  handlers is the model's (by name, as the manifest lists them): the server's varies.
 """
 
 from __future__ import annotations
@@ -21,26 +26,47 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, get_args, get_origin
 
+import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.v import format_exception
 
 from . import _json
+from ._durations import format_millis
 from ._frozen import FrozenMap
 from .clock import check_time
 from .endpoints import EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError, quote
 from .ids import IdGenerator
-from .manifest import EndpointManifest
-from .model import Deployment, ServiceRevision, ServiceType
+from .manifest import EndpointManifest, ServiceManifest
+from .model import (
+    Deployment,
+    Handler,
+    OnMaxAttempts,
+    ProtocolMode,
+    RetryPolicy,
+    ServiceRevision,
+    ServiceType,
+)
 from .registry import Clock, Registry
 from .rules.invocations import is_public
+from .rules.manifest import effective_services
+from .rules.registration import new_service_revision
 from .snapshot import RegistrySnapshot
 
 __all__ = [
+    "DEFAULT_ABORT_TIMEOUT_MS",
+    "DEFAULT_ENABLE_LAZY_STATE",
+    "DEFAULT_IDEMPOTENCY_RETENTION_MS",
+    "DEFAULT_INACTIVITY_TIMEOUT_MS",
+    "DEFAULT_JOURNAL_RETENTION_MS",
+    "DEFAULT_RETRY_POLICY",
+    "DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS",
     "FORMAT",
     "FORMAT_VERSION",
+    "admin_deployment",
     "admin_deployments",
+    "admin_service",
     "admin_services",
     "configure_converter",
     "dumps",
@@ -50,6 +76,34 @@ __all__ = [
 
 FORMAT = "restate-versioning/registry"
 FORMAT_VERSION = 1
+
+# What a default-configured restate-server 1.7.12 shows for a service that leaves an option
+# unset (its ``default-*`` settings; a server configured otherwise shows its own). A handler
+# that leaves one unset shows nothing: it follows its service.
+
+#: ``idempotency_retention``: one day.
+DEFAULT_IDEMPOTENCY_RETENTION_MS = 86_400_000
+#: ``journal_retention``: one day.
+DEFAULT_JOURNAL_RETENTION_MS = 86_400_000
+#: ``workflow_completion_retention`` (Workflows only): one day.
+DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS = 86_400_000
+#: ``inactivity_timeout`` of a BIDI_STREAM deployment's service: one minute. A
+#: REQUEST_RESPONSE deployment's shows ``"0s"`` whatever the manifest says.
+DEFAULT_INACTIVITY_TIMEOUT_MS = 60_000
+#: ``abort_timeout``: ten minutes.
+DEFAULT_ABORT_TIMEOUT_MS = 600_000
+#: ``enable_lazy_state``: off.
+DEFAULT_ENABLE_LAZY_STATE = False
+#: ``retry_policy``: 500 ms, doubling, at most 1 minute apart, 70 attempts, then pause.
+DEFAULT_RETRY_POLICY = RetryPolicy(
+    initial_interval_ms=500,
+    exponentiation_factor=2.0,
+    max_attempts=70,
+    max_interval_ms=60_000,
+    on_max_attempts=OnMaxAttempts.PAUSE,
+)
+#: The code of the server's note that an inactivity timeout is not applied.
+_NOT_APPLIED = "RT0021"
 
 
 class _Refused(ValueError):
@@ -167,7 +221,60 @@ def loads(
         raise InvalidSnapshot([Problem("$.registry", "nested too deeply")]) from None
     except Exception as exc:  # a document of the wrong shape altogether, e.g. a list
         raise InvalidSnapshot([Problem("$.registry", f"{type(exc).__name__}: {exc}")]) from None
-    return Registry.from_snapshot(snapshot, clock=clock, ids=ids)
+    return Registry.from_snapshot(
+        _from_before(document["registry"], snapshot), clock=clock, ids=ids
+    )
+
+
+def _from_before(raw: Any, snapshot: RegistrySnapshot) -> RegistrySnapshot:
+    """``snapshot``, with each revision that a snapshot from before revisions kept what the
+    admin API shows (one without ``retry_policy``) left without those fields taking them from
+    its deployment's kept manifest, as its registration would have; without a kept manifest
+    they stay at their defaults (no option set, no payload declared)."""
+    deployments = []
+    for listed, deployment in zip(raw["deployments"], snapshot.deployments, strict=True):
+        old = [n for n in deployment.services if "retry_policy" not in listed["services"][n]]
+        if not old or deployment.manifest is None:
+            deployments.append(deployment)
+            continue
+        services = {name: _effective(deployment.manifest, name) for name in old}
+        deployments.append(
+            attrs.evolve(
+                deployment,
+                services={
+                    name: _refreshed(revision, services.get(name))
+                    for name, revision in deployment.services.items()
+                },
+            )
+        )
+    return attrs.evolve(snapshot, deployments=tuple(deployments))
+
+
+def _effective(manifest: EndpointManifest, name: str) -> ServiceManifest | None:
+    found = effective_services(manifest).get(name)
+    return found[1] if found is not None else None
+
+
+def _refreshed(revision: ServiceRevision, service: ServiceManifest | None) -> ServiceRevision:
+    """``revision`` with what the admin API shows taken from ``service``, where it serves the
+    same handlers; what the revision already had (visibility, state...) is kept."""
+    if service is None:
+        return revision
+    fresh = new_service_revision(service, revision.revision, revision.deployment_id)
+    if set(fresh.handlers) != set(revision.handlers):
+        return revision
+    return attrs.evolve(
+        fresh,
+        type=revision.type,
+        public=revision.public,
+        documentation=revision.documentation,
+        metadata=revision.metadata,
+        state=revision.state,
+        handlers={
+            name: attrs.evolve(fresh.handlers[name], type=handler.type, public=handler.public)
+            for name, handler in revision.handlers.items()
+        },
+    )
 
 
 def _format_error(exc: BaseException, type_: type | None) -> str:
@@ -192,36 +299,132 @@ def _admin_time(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond * 1000:09d}Z"
 
 
-def _admin_service(service: ServiceRevision) -> dict[str, Any]:
-    handlers = []
-    for handler in service.handlers.values():
-        item: dict[str, Any] = {"name": handler.name}
-        if service.type is not ServiceType.SERVICE:
-            item["ty"] = handler.type.title
-        # The server shows a handler of a private service as private too.
-        item["public"] = is_public(service, handler)
-        handlers.append(item)
+def _not_applied(millis: int, where: str) -> dict[str, str]:
+    """The server's note on an inactivity timeout a REQUEST_RESPONSE deployment ignores."""
+    return {
+        "code": _NOT_APPLIED,
+        "message": f"The configured inactivity_timeout {format_millis(millis)} will not be "
+        f"applied because the {where} is exposed in Request/Response mode.",
+    }
+
+
+#: A retry policy's fields: the server's name, the model's, and how the server shows a value.
+_RETRY_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("initial_interval", "initial_interval_ms", format_millis),
+    ("exponentiation_factor", "exponentiation_factor", float),
+    ("max_attempts", "max_attempts", int),
+    ("max_interval", "max_interval_ms", format_millis),
+    ("on_max_attempts", "on_max_attempts", lambda value: value.title),
+)
+
+
+def _retry_view(policy: RetryPolicy, defaults: RetryPolicy | None) -> dict[str, Any]:
+    """A retry policy as the server shows it: a service's with ``defaults`` filled in, a
+    handler's (no ``defaults``) with what it sets, and ``max_attempts`` always."""
+    out: dict[str, Any] = {}
+    for shown, field, show in _RETRY_FIELDS:
+        value = getattr(policy, field)
+        if value is None and defaults is not None:
+            value = getattr(defaults, field)
+        if value is not None:
+            out[shown] = show(value)
+        elif shown == "max_attempts":
+            out[shown] = None
+    return out
+
+
+def _admin_handler(service: ServiceRevision, handler: Handler, mode: ProtocolMode) -> Any:
+    item: dict[str, Any] = {"name": handler.name}
+    if service.type is not ServiceType.SERVICE:
+        item["ty"] = handler.type.title
+    if handler.documentation is not None:
+        item["documentation"] = handler.documentation
+    if handler.metadata:
+        item["metadata"] = dict(handler.metadata)
+    bidi = mode is ProtocolMode.BIDI_STREAM
+    durations = (
+        ("idempotency_retention", handler.idempotency_retention_ms),
+        ("journal_retention", handler.journal_retention_ms),
+        ("inactivity_timeout", handler.inactivity_timeout_ms if bidi else None),
+        ("abort_timeout", handler.abort_timeout_ms),
+    )
+    for name, millis in durations:
+        if millis is not None:
+            item[name] = format_millis(millis)
+    if handler.enable_lazy_state is not None:
+        item["enable_lazy_state"] = handler.enable_lazy_state
+    # The server shows a handler of a private service as private too.
+    item["public"] = is_public(service, handler)
+    item["input_description"] = handler.input_description
+    item["output_description"] = handler.output_description
+    if handler.input_json_schema is not None:
+        item["input_json_schema"] = handler.input_schema()
+    if handler.output_json_schema is not None:
+        item["output_json_schema"] = handler.output_schema()
+    item["retry_policy"] = _retry_view(handler.retry_policy, None)
+    if not bidi and handler.inactivity_timeout_ms is not None:
+        item["info"] = [_not_applied(handler.inactivity_timeout_ms, "handler")]
+    return item
+
+
+def _admin_service(service: ServiceRevision, mode: ProtocolMode) -> dict[str, Any]:
+    """A service revision as the server shows it, in a deployment speaking ``mode``."""
     out: dict[str, Any] = {
         "name": service.name,
         "ty": service.type.title,
-        "handlers": handlers,
-        "deployment_id": service.deployment_id,
-        "revision": service.revision,
-        "public": service.public,
+        "handlers": [_admin_handler(service, h, mode) for h in service.handlers.values()],
     }
     if service.documentation is not None:
         out["documentation"] = service.documentation
     if service.metadata:
         out["metadata"] = dict(service.metadata)
+    out["deployment_id"] = service.deployment_id
+    out["revision"] = service.revision
+    out["public"] = service.public
+
+    def shown(millis: int | None, default: int) -> str:
+        return format_millis(millis if millis is not None else default)
+
+    bidi = mode is ProtocolMode.BIDI_STREAM
+    out["idempotency_retention"] = shown(
+        service.idempotency_retention_ms, DEFAULT_IDEMPOTENCY_RETENTION_MS
+    )
+    if service.type is ServiceType.WORKFLOW:
+        out["workflow_completion_retention"] = shown(
+            service.workflow_completion_retention_ms, DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS
+        )
+    out["journal_retention"] = shown(service.journal_retention_ms, DEFAULT_JOURNAL_RETENTION_MS)
+    out["inactivity_timeout"] = (
+        shown(service.inactivity_timeout_ms, DEFAULT_INACTIVITY_TIMEOUT_MS) if bidi else "0s"
+    )
+    out["abort_timeout"] = shown(service.abort_timeout_ms, DEFAULT_ABORT_TIMEOUT_MS)
+    out["enable_lazy_state"] = (
+        service.enable_lazy_state
+        if service.enable_lazy_state is not None
+        else DEFAULT_ENABLE_LAZY_STATE
+    )
+    out["retry_policy"] = _retry_view(service.retry_policy, DEFAULT_RETRY_POLICY)
+    if not bidi and service.inactivity_timeout_ms is not None:
+        out["info"] = [_not_applied(service.inactivity_timeout_ms, "service")]
     return out
+
+
+def _service_view(registry: Registry, service: ServiceRevision) -> dict[str, Any]:
+    return _admin_service(service, registry.deployment(service.deployment_id).protocol_mode)
 
 
 def admin_services(registry: Registry) -> dict[str, Any]:
     """``GET /services``: the latest revision of every service."""
-    return {"services": [_admin_service(s) for s in registry.services()]}
+    return {"services": [_service_view(registry, s) for s in registry.services()]}
 
 
-def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
+def admin_service(registry: Registry, name: str) -> dict[str, Any]:
+    """``GET /services/{name}``: the latest revision of ``name``;
+    :class:`~restate_versioning.ServiceNotFound` if there is none."""
+    return _service_view(registry, registry.service(name))
+
+
+def _admin_deployment(deployment: Deployment, *, detailed: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"id": deployment.id}
     if deployment.kind is EndpointKind.LAMBDA:
         out["arn"] = deployment.endpoint
@@ -235,13 +438,26 @@ def _admin_deployment(deployment: Deployment) -> dict[str, Any]:
     out["max_protocol_version"] = deployment.max_protocol_version
     if deployment.sdk_version is not None:
         out["sdk_version"] = deployment.sdk_version
-    out["services"] = [
-        {"name": name, "revision": revision.revision}
-        for name, revision in deployment.services.items()
-    ]
+    if detailed:
+        out["services"] = [
+            _admin_service(revision, deployment.protocol_mode)
+            for revision in deployment.services.values()
+        ]
+    else:
+        out["services"] = [
+            {"name": name, "revision": revision.revision}
+            for name, revision in deployment.services.items()
+        ]
     return out
 
 
 def admin_deployments(registry: Registry) -> dict[str, Any]:
     """``GET /deployments``: every deployment with the revisions it holds."""
     return {"deployments": [_admin_deployment(d) for d in registry.deployments()]}
+
+
+def admin_deployment(registry: Registry, deployment_id: str) -> dict[str, Any]:
+    """``GET /deployments/{id}``: the deployment with each service revision it holds shown in
+    full, as ``GET /services/{name}`` shows a latest one; raises what
+    :meth:`Registry.deployment` raises for an id it does not hold."""
+    return _admin_deployment(registry.deployment(deployment_id), detailed=True)

@@ -21,6 +21,7 @@ registry applies the plan (or, for ``dry_run``, only returns it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -36,12 +37,14 @@ from ..errors import (
     ServiceTypeChanged,
     quote,
 )
-from ..manifest import EndpointManifest, ServiceManifest
+from ..manifest import EndpointManifest, HandlerManifest, ServiceManifest
 from ..model import (
     Deployment,
     Handler,
+    OnMaxAttempts,
     Outcome,
     ProtocolMode,
+    RetryPolicy,
     RevisionChange,
     ServiceRevision,
 )
@@ -56,7 +59,14 @@ from .manifest import (
 from .state import StateCheck, declared_state
 from .state import check_state as state_check
 
-__all__ = ["UNASSIGNED", "RegistrationPlan", "new_service_revision", "plan_registration"]
+__all__ = [
+    "UNASSIGNED",
+    "RegistrationPlan",
+    "canonical_json",
+    "new_service_revision",
+    "payload_view",
+    "plan_registration",
+]
 
 #: The deployment id a refused registration's state checks name: none was drawn for it.
 UNASSIGNED = "(no id: not registered)"
@@ -82,16 +92,17 @@ def new_service_revision(
     state: Mapping[str, str] | None = None,
 ) -> ServiceRevision:
     """The revision a manifest's service becomes, with visibility reset from the manifest, and
-    ``state`` its declared state keys (see :func:`.state.declared_state`)."""
+    ``state`` its declared state keys (see :func:`.state.declared_state`); its documentation,
+    metadata and options, and its handlers' payloads as the admin API describes them (see
+    :func:`payload_view`), are kept as the admin API shows them."""
     public = not service.ingress_private if service.ingress_private is not None else True
     handlers = {  # a handler named twice is served by its last definition
-        h.name: Handler(
-            name=h.name,
-            type=effective_handler_type(service.type, h.type),
-            public=(not h.ingress_private) if h.ingress_private is not None else None,
-        )
-        for h in service.handlers
+        h.name: _new_handler(service, h) for h in service.handlers
     }
+    completion = None
+    for handler in {h.name: h for h in service.handlers}.values():
+        if "workflowCompletionRetention" in handler.options:
+            completion = handler.options["workflowCompletionRetention"]
     return ServiceRevision(
         name=service.name,
         revision=revision,
@@ -102,6 +113,83 @@ def new_service_revision(
         documentation=service.documentation,
         metadata=service.metadata or {},
         state=state if state is not None else {},
+        workflow_completion_retention_ms=completion,
+        **_options(service.options),
+    )
+
+
+def _new_handler(service: ServiceManifest, handler: HandlerManifest) -> Handler:
+    input_description, input_schema = payload_view(handler.input, output=False)
+    output_description, output_schema = payload_view(handler.output, output=True)
+    return Handler(
+        name=handler.name,
+        type=effective_handler_type(service.type, handler.type),
+        public=(not handler.ingress_private) if handler.ingress_private is not None else None,
+        documentation=handler.documentation,
+        metadata=handler.metadata or {},
+        input_description=input_description,
+        output_description=output_description,
+        input_json_schema=input_schema,
+        output_json_schema=output_schema,
+        **_options(handler.options),
+    )
+
+
+def _options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's fields for the options of a manifest's service or handler."""
+    factor = options.get("retryPolicyExponentiationFactor")
+    attempts = options.get("retryPolicyMaxAttempts")
+    exhausted = options.get("retryPolicyOnMaxAttempts")
+    return {
+        "inactivity_timeout_ms": options.get("inactivityTimeout"),
+        "abort_timeout_ms": options.get("abortTimeout"),
+        "journal_retention_ms": options.get("journalRetention"),
+        "idempotency_retention_ms": options.get("idempotencyRetention"),
+        "enable_lazy_state": options.get("enableLazyState"),
+        "retry_policy": RetryPolicy(
+            initial_interval_ms=options.get("retryPolicyInitialInterval"),
+            exponentiation_factor=float(factor) if factor is not None else None,
+            max_attempts=max(attempts, 1) if attempts is not None else None,
+            max_interval_ms=options.get("retryPolicyMaxInterval"),
+            on_max_attempts=OnMaxAttempts(exhausted) if exhausted is not None else None,
+        ),
+    }
+
+
+def payload_view(payload: Mapping[str, Any] | None, *, output: bool) -> tuple[str, str | None]:
+    """How restate-server 1.7.12 describes a handler's input (or ``output``) payload of the
+    manifest, and the JSON Schema it shows with it (canonical JSON text, or ``None``).
+
+    No payload is ``"*/*"`` as input and ``"application/json"`` as output, with no schema. One
+    without ``contentType`` has no body: ``"none"`` (an input that is also ``required`` is
+    ``"<invalid rules>"``), and its ``jsonSchema`` is not shown. Otherwise the schema, if any,
+    is shown, and the description is ``"JSON 'Title'"`` for a schema with a string ``title``,
+    ``"JSON <type>"`` for one with a string ``type``, else the content type, after
+    ``"optional "`` for an output that sets ``setContentTypeIfEmpty``."""
+    if payload is None:
+        return ("application/json" if output else "*/*"), None
+    content_type = payload.get("contentType")
+    if content_type is None:
+        if not output and payload.get("required") is True:
+            return "<invalid rules>", None
+        return "none", None
+    schema = payload.get("jsonSchema")
+    text = None if schema is None else canonical_json(schema)
+    title = schema.get("title") if isinstance(schema, Mapping) else None
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    if isinstance(title, str):
+        return f"JSON '{title}'", text
+    if isinstance(kind, str):
+        return f"JSON {kind}", text
+    if output and payload.get("setContentTypeIfEmpty") is True:
+        return f"optional {content_type}", text
+    return str(content_type), text
+
+
+def canonical_json(value: Any) -> str:
+    """JSON values (frozen mappings and tuples included) as canonical JSON text."""
+    return json.dumps(
+        value, default=dict, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
 
 
