@@ -483,7 +483,9 @@ def test_a_paused_call_resumes_where_it_is_pinned_or_on_the_deployment_given(
     assert ok(tmp_path, "invocations", "resume", first, "--deployment", v1).split()[3] == v1
     ok(tmp_path, "invocations", "suspend", second)
     assert ok(tmp_path, "invocations", "resume", second).split()[2:] == ["running", v1]
-    refused(tmp_path, "invocations", "resume", second)  # running: nothing to resume
+    # running: resuming it where it runs changes nothing (the server answers 200); moving is 409
+    assert ok(tmp_path, "invocations", "resume", second).split()[2:] == ["running", v1]
+    refused(tmp_path, "invocations", "resume", second, "--deployment", "latest")
     ok(tmp_path, "invocations", "pause", second)
     assert (
         "--deployment"

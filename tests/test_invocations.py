@@ -21,6 +21,7 @@ from restate_versioning import (
     ServiceNotPublic,
 )
 from restate_versioning.rules.invocations import (
+    NO_CHANGE,
     NO_DEPLOYMENT,
     PINNED_DEPLOYMENT_MISSING,
     TRANSITIONS,
@@ -337,6 +338,7 @@ ILLEGAL = [
     for status in (S.PENDING, S.SCHEDULED, S.RUNNING, S.SUSPENDED, S.PAUSED, S.COMPLETED)
     for command in COMMANDS
     if Action(command) not in TRANSITIONS[status]
+    and Action(command) not in NO_CHANGE.get(status, ())
 ]
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from restate_versioning import InvocationStatus, ManualClock, Registry
+import pytest
+
+from restate_versioning import InvalidTransition, InvocationStatus, ManualClock, Registry
 from restate_versioning.rules.invocations import (
     HANDLER_NOT_FOUND,
     HANDLER_NOT_FOUND_CODE,
@@ -98,3 +100,32 @@ def test_a_due_call_whose_handler_is_gone_fails_its_attempt_unpinned_until_it_is
         v3,
         None,
     )
+
+
+def test_what_the_server_answers_with_200_and_no_change_changes_nothing(
+    registry: Registry,
+) -> None:
+    """Resuming a running call where it runs, pausing a suspended or paused one: the server
+    answers 200 and leaves the call as it is (``tests/test_lifecycle_server.py``)."""
+    registry.register(V1, objects())
+    running = registry.invoke("B", "hold", key="k1")
+    suspended = registry.suspend(registry.invoke("B", "hold", key="k2").id)
+    paused = registry.pause(registry.invoke("B", "hold", key="k3").id)
+    before = registry.snapshot()
+    changes = registry.changes
+    assert registry.resume(running.id) == running
+    assert registry.pause(suspended.id) == suspended
+    assert registry.pause(paused.id) == paused
+    assert (registry.snapshot(), registry.changes) == (before, changes)
+
+
+@pytest.mark.parametrize("where", ["latest", "own"])
+def test_moving_a_running_call_is_refused_as_the_server_answers_409(
+    registry: Registry, where: str
+) -> None:
+    v1 = registry.register(V1, objects()).deployment.id
+    running = registry.invoke("B", "hold", key="k1")
+    before = registry.snapshot()
+    with pytest.raises(InvalidTransition, match="cannot move"):
+        registry.resume(running.id, deployment="latest" if where == "latest" else v1)
+    assert registry.snapshot() == before

@@ -230,3 +230,31 @@ def test_a_due_call_whose_handler_is_gone_fails_unpinned_on_the_server(
     assert failed["last_failure_error_code"] == "RT0012"
     assert failed["last_failure"].endswith("unexpected http status code: 404 Not Found")
     assert live.key_holder("B", "k5") == delayed
+
+
+def test_what_the_server_answers_with_200_and_no_change_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: resuming a running call where it runs and pausing
+    a paused or suspended one answer 200 and change nothing; moving a running call is 409."""
+    admin = live.server.admin_url
+    pinned = live.register(endpoint("app_lifecycle"))
+    running = live.send("/Holder/hold/send", "running")
+    live.wait_for(running, "running")
+    for path in ("resume", "resume?deployment=keep"):
+        answer = live.client.patch(f"{admin}/invocations/{running}/{path}")
+        assert answer.status_code == 200, (path, answer.text)
+    for deployment in ("latest", pinned):
+        moved = live.client.patch(f"{admin}/invocations/{running}/resume?deployment={deployment}")
+        assert moved.status_code == 409, moved.text
+    assert live.status(running)["status"] == "running"
+    assert live.client.patch(f"{admin}/invocations/{running}/pause").status_code == 202
+    live.wait_for(running, "paused")
+    assert live.client.patch(f"{admin}/invocations/{running}/pause").status_code == 200
+    assert live.status(running)["status"] == "paused"
+    live.register(endpoint("app_lifecycle_request_response"))
+    suspended = live.send("/Holder/hold/send", "suspended")
+    live.wait_for(suspended, "suspended")
+    assert live.client.patch(f"{admin}/invocations/{suspended}/pause").status_code == 200
+    time.sleep(0.5)
+    assert live.status(suspended)["status"] == "suspended"

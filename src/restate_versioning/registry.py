@@ -60,6 +60,7 @@ from .model import (
 from .rules.deployment_status import deployment_status
 from .rules.invocations import (
     KEYED,
+    NO_CHANGE,
     NO_DEPLOYMENT_CODE,
     PINNED_DEPLOYMENT_MISSING,
     Action,
@@ -979,8 +980,13 @@ class Registry:
         return self._replace(self.invocation(invocation_id), Action.SUSPEND)
 
     def pause(self, invocation_id: str) -> Invocation:
-        """A running or backing-off invocation is paused (until resumed)."""
-        return self._replace(self.invocation(invocation_id), Action.PAUSE)
+        """A running or backing-off invocation is paused (until resumed). Pausing a suspended
+        or already paused one changes nothing (the server answers 200), and returns it as it
+        is."""
+        invocation = self.invocation(invocation_id)
+        if Action.PAUSE in NO_CHANGE.get(invocation.status, ()):
+            return invocation
+        return self._replace(invocation, Action.PAUSE)
 
     def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
         """The next attempt of a suspended, paused or backing-off invocation.
@@ -990,8 +996,16 @@ class Registry:
         service and speaks its pinned protocol version (a running or unpinned invocation cannot
         be moved). If the deployment it runs on was force-removed, the attempt fails:
         ``BACKING_OFF`` with RT0011. An unpinned invocation starts on the latest revision.
+        Resuming a running invocation where it runs changes nothing (the server answers 200)
+        and returns it as it is; moving it is refused, as the server answers 409.
         """
         invocation = self.invocation(invocation_id)
+        if Action.RESUME in NO_CHANGE.get(invocation.status, ()):
+            if deployment != "keep":
+                if deployment != "latest":
+                    parse_deployment_id(deployment)
+                raise InvalidTransition(invocation.id, invocation.status, "move", ["keep"])
+            return invocation
         next_status(invocation.id, invocation.status, Action.RESUME)
         if invocation.pinned_deployment_id is None:
             if deployment != "keep":

@@ -247,6 +247,8 @@ async def hold(ctx: restate.Context, name: str) -> str:
 
 
 app_lifecycle = restate.app(services=[Holder], protocol="bidi")
+#: In REQUEST_RESPONSE mode the SDK suspends as soon as the handler waits on the awakeable.
+app_lifecycle_request_response = restate.app(services=[Holder], protocol="request_response")
 
 
 def _lifecycle_object(h1_kind: Literal["exclusive", "shared"], *, h2: bool = True) -> Any:

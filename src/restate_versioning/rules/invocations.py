@@ -36,6 +36,7 @@ __all__ = [
     "HANDLER_NOT_FOUND_CODE",
     "KEYED",
     "MAX_PINNED_PROTOCOL_VERSION",
+    "NO_CHANGE",
     "NO_DEPLOYMENT",
     "NO_DEPLOYMENT_CODE",
     "PINNED_DEPLOYMENT_MISSING",
@@ -101,6 +102,16 @@ TRANSITIONS: Mapping[InvocationStatus, Mapping[Action, InvocationStatus]] = {
         _A.KILL: _S.COMPLETED,
     },
     _S.COMPLETED: {},
+}
+
+
+#: ``NO_CHANGE[status]``: the actions the server answers with 200 and leaves the invocation
+#: as it is (seen on restate-server 1.7.12): resuming a running call where it runs, pausing
+#: a suspended or already paused one. The model returns the invocation unchanged, too.
+NO_CHANGE: Mapping[InvocationStatus, frozenset[Action]] = {
+    _S.RUNNING: frozenset({_A.RESUME}),
+    _S.SUSPENDED: frozenset({_A.PAUSE}),
+    _S.PAUSED: frozenset({_A.PAUSE}),
 }
 
 
