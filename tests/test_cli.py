@@ -1086,3 +1086,21 @@ def test_a_call_can_be_made_from_an_invocation_by_its_id(
     )
     ok(tmp_path, "invocations", "complete", caller_id)
     refused(tmp_path, "invocations", "invoke", "Greeter", "greet", "--caller", caller_id)
+
+
+def test_a_running_call_fails_and_a_killed_call_takes_the_calls_it_sent_along(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    v1 = register(tmp_path, "http://127.0.0.1:9081")
+    parent = ok(tmp_path, "invocations", "invoke", "TicketObject", "reserve", "--key", "k").split()[
+        0
+    ]
+    child = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--caller", parent).split()[0]
+    failed = ok(tmp_path, "invocations", "fail", child, "--code", "RT0012")
+    assert failed.split()[2:] == ["backing-off", v1]
+    refused(tmp_path, "invocations", "fail", child, "--code", "RT0012")  # not running now
+    refused(tmp_path, "invocations", "fail", parent, "--code", "oops")
+    assert "--code" in refused(tmp_path, "invocations", "fail", parent, code=2).stderr
+    ok(tmp_path, "invocations", "kill", parent)
+    statuses = {i["id"]: i["status"] for i in as_json(tmp_path, "invocations", "list")}
+    assert statuses == {parent: "completed", child: "completed"}

@@ -4,16 +4,27 @@ pinned on the real server too, in ``tests/test_lifecycle_server.py``."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from restate_versioning import InvalidTransition, InvocationStatus, ManualClock, Registry
+from restate_versioning import (
+    Failure,
+    InvalidInvocation,
+    InvalidTransition,
+    InvocationStatus,
+    ManualClock,
+    Registry,
+    SequentialIds,
+)
 from restate_versioning.rules.invocations import (
     HANDLER_NOT_FOUND,
     HANDLER_NOT_FOUND_CODE,
     NO_DEPLOYMENT_CODE,
+    can_run,
 )
+from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
 from .conftest import handler, manifest, service
 
@@ -129,3 +140,142 @@ def test_moving_a_running_call_is_refused_as_the_server_answers_409(
     with pytest.raises(InvalidTransition, match="cannot move"):
         registry.resume(running.id, deployment="latest" if where == "latest" else v1)
     assert registry.snapshot() == before
+
+
+def _family(registry: Registry) -> dict[str, Any]:
+    """``P/k/spawn`` sends calls as ``tests/test_lifecycle_server.py``'s ``P/k/spawn`` does:
+    a running ``C/hold``, a scheduled one, ``P/k/self`` (pending on its own key) and a running
+    ``P/other/self``; ``C/hold`` sends a grandchild."""
+    registry.register(
+        V1,
+        manifest(
+            service(
+                "P", "VIRTUAL_OBJECT", [handler("spawn", "EXCLUSIVE"), handler("self", "EXCLUSIVE")]
+            ),
+            service("C", handlers=[handler("hold")]),
+        ),
+    )
+    parent = registry.invoke("P", "spawn", key="k")
+    running = registry.invoke("C", "hold", caller=parent)
+    return {
+        "parent": parent,
+        "running": running,
+        "scheduled": registry.invoke("C", "hold", caller=parent, delay=timedelta(hours=1)),
+        "own_key": registry.invoke("P", "self", key="k", caller=parent),
+        "other_key": registry.invoke("P", "self", key="other", caller=parent),
+        "grandchild": registry.invoke("C", "hold", caller=running),
+        "stranger": registry.invoke("C", "hold"),
+    }
+
+
+def test_killing_a_call_kills_the_calls_it_sent_and_theirs(registry: Registry) -> None:
+    family = _family(registry)
+    registry.kill(family["parent"].id)
+    for name in ("parent", "running", "other_key", "grandchild"):
+        killed = registry.invocation(family[name].id)
+        assert (name, killed.status) == (name, S.COMPLETED)
+        assert killed.pinned_deployment_id == family[name].pinned_deployment_id
+    own_key = registry.invocation(family["own_key"].id)
+    assert (own_key.status, own_key.pinned_deployment_id) == (S.COMPLETED, None)
+    known = {i.id for i in registry.invocations()}
+    assert family["scheduled"].id not in known
+    assert registry.invocation(family["stranger"].id).status is S.RUNNING
+    assert registry.locked_keys() == ()
+    assert registry.verify() == ()
+
+
+def test_a_refused_kill_of_a_completed_call_kills_nothing_it_sent(registry: Registry) -> None:
+    family = _family(registry)
+    registry.complete(family["parent"].id)
+    before = registry.snapshot()
+    with pytest.raises(InvalidTransition):
+        registry.kill(family["parent"].id)
+    assert registry.snapshot() == before
+
+
+def test_a_failed_attempt_backs_off_pinned_until_resumed(registry: Registry) -> None:
+    v1 = registry.register(V1, objects()).deployment.id
+    running = registry.invoke("B", "hold", key="k1")
+    failed = registry.fail(
+        running.id, code="RT0018", message="the service handler Nope/x was not found"
+    )
+    assert (failed.status, failed.pinned_deployment_id) == (S.BACKING_OFF, v1)
+    assert failed.last_failure is not None
+    assert (failed.last_failure.code, failed.last_failure.message) == (
+        "RT0018",
+        "the service handler Nope/x was not found",
+    )
+    assert registry.locked_keys() == (("B", "k1", running.id, 0),)
+    retried = registry.resume(running.id)
+    assert (retried.status, retried.last_failure) == (S.RUNNING, None)
+    assert registry.fail(running.id, code=HANDLER_NOT_FOUND_CODE).last_failure == Failure(
+        HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message"), [("rt0012", None), ("", None), (12, None), ("RT0012", 5)]
+)
+def test_a_failure_needs_a_code_and_a_message_as_restate_spells_them(
+    registry: Registry, code: Any, message: Any
+) -> None:
+    registry.register(V1, objects())
+    running = registry.invoke("B", "hold", key="k1")
+    before = registry.snapshot()
+    with pytest.raises(InvalidInvocation) as refused:
+        registry.fail(running.id, code=code, message=message)
+    assert repr(code if message is None else message) in str(refused.value)
+    assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize("status", ["suspended", "paused", "completed"])
+def test_only_a_running_attempt_can_fail(registry: Registry, status: str) -> None:
+    registry.register(V1, objects())
+    call = registry.invoke("B", "hold", key="k1")
+    {"suspended": registry.suspend, "paused": registry.pause, "completed": registry.complete}[
+        status
+    ](call.id)
+    before = registry.snapshot()
+    with pytest.raises(InvalidTransition, match=f"cannot fail invocation .* it is {status}"):
+        registry.fail(call.id, code="RT0012")
+    assert registry.snapshot() == before
+
+
+@pytest.mark.parametrize("lacks", ["the handler", "the service"])
+def test_a_call_moved_to_a_deployment_that_cannot_run_it_fails_there(
+    registry: Registry, lacks: str
+) -> None:
+    """As on the server: the move is accepted (200) and the attempt there fails with RT0012,
+    backing-off, pinned to the deployment it was moved to."""
+    registry.register(V1, objects())
+    paused = registry.pause(registry.invoke("B", "h2", key="k1").id)
+    other = (
+        objects(h2=False)
+        if lacks == "the handler"
+        else manifest(service("Other", handlers=[handler("x")]))
+    )
+    target = registry.register(V2, other).deployment
+    assert not can_run(target, "B", "h2")
+    moved = registry.resume(paused.id, deployment=target.id)
+    assert (moved.status, moved.pinned_deployment_id) == (S.BACKING_OFF, target.id)
+    assert moved.last_failure == Failure(HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND)
+
+
+def test_a_stored_failure_and_a_kill_of_a_call_tree_replay_to_the_same_state(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "store.db"
+    stored = StoredRegistry(SQLiteStorage(path), clock=clock, ids=SequentialIds())
+    stored.register(V1, objects())
+    parent = stored.invoke("B", "hold", key="k1")
+    stored.invoke("B", "h1", key="k2", caller=parent)
+    failed = stored.fail(parent.id, code="RT0018")
+    assert [r.command for r in stored.history()][-1] == "fail"
+    stored.resume(parent.id)
+    stored.kill(parent.id)
+    state = stored.registry.snapshot()
+    stored.close()
+    reopened = StoredRegistry(SQLiteStorage(path), clock=clock)
+    assert reopened.registry.snapshot() == state
+    assert failed.last_failure is not None
+    reopened.close()

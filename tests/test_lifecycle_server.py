@@ -16,7 +16,13 @@ import attrs
 import httpx
 import pytest
 
-from restate_versioning import DeploymentStatus, InvocationStatus, Registry, SequentialIds
+from restate_versioning import (
+    DeploymentStatus,
+    InvocationStatus,
+    Registry,
+    SequentialIds,
+    ServiceNotFound,
+)
 from restate_versioning.admin import AdminSource
 from restate_versioning.transport import HttpTransport
 
@@ -114,9 +120,15 @@ class Live:
         )
         return str(rows[0]["invocation_id"]) if rows else None
 
-    def wait_for(self, invocation_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
+    def wait_for(
+        self, invocation_id: str, status: str, *, pinned: bool = False, timeout: float = 20
+    ) -> dict[str, Any]:
+        """Wait until the call is in ``status`` (and, with ``pinned``, has its pin: a call
+        that has started is pinned only once its handler's first command reaches the server)."""
         deadline = time.monotonic() + timeout
-        while (row := self.status(invocation_id)).get("status") != status:
+        while (row := self.status(invocation_id)).get("status") != status or (
+            pinned and row.get("pinned_deployment_id") is None
+        ):
             assert time.monotonic() < deadline, row
             time.sleep(0.1)
         return row
@@ -144,7 +156,7 @@ def test_a_paused_call_keeps_its_deployment_draining_on_the_server_and_the_model
     first, second = endpoints
     old = live.register(first)
     held = live.send("/Holder/hold/send", "paused")
-    assert live.wait_for(held, "running")["pinned_deployment_id"] == old
+    assert live.wait_for(held, "running", pinned=True)["pinned_deployment_id"] == old
     live.register(second)
     paused = live.client.patch(f"{live.server.admin_url}/invocations/{held}/pause")
     assert paused.status_code == 202, paused.text
@@ -175,7 +187,7 @@ def test_calls_keep_the_handler_type_they_were_sent_with_on_the_server(
     after a new revision makes it exclusive."""
     live.register(endpoint("lifecycle_exclusive"))
     holder = live.send("/B/k1/hold/send", "hold")
-    live.wait_for(holder, "running")
+    live.wait_for(holder, "running", pinned=True)
     waiting = live.send("/B/k1/h1/send", "now")
     delayed = live.send("/B/k1/h1/send?delay=2s", "later")
     live.register(endpoint("lifecycle_shared"))
@@ -198,7 +210,7 @@ def test_a_due_call_on_a_held_key_waits_with_no_deployment_left_on_the_server(
     due call on a held key stays pending; one on a free key fails (RT0011), holding it."""
     live.register(endpoint("lifecycle_exclusive"))
     holder = live.send("/B/k3/hold/send", "hold")
-    live.wait_for(holder, "running")
+    live.wait_for(holder, "running", pinned=True)
     delayed = live.send("/B/k3/h1/send?delay=2s", "held")
     free = live.send("/B/k4/h1/send?delay=2s", "free")
     listed = live.client.get(f"{live.server.admin_url}/deployments").json()["deployments"]
@@ -240,7 +252,7 @@ def test_what_the_server_answers_with_200_and_no_change_on_the_server(
     admin = live.server.admin_url
     pinned = live.register(endpoint("app_lifecycle"))
     running = live.send("/Holder/hold/send", "running")
-    live.wait_for(running, "running")
+    live.wait_for(running, "running", pinned=True)
     for path in ("resume", "resume?deployment=keep"):
         answer = live.client.patch(f"{admin}/invocations/{running}/{path}")
         assert answer.status_code == 200, (path, answer.text)
@@ -258,3 +270,96 @@ def test_what_the_server_answers_with_200_and_no_change_on_the_server(
     assert live.client.patch(f"{admin}/invocations/{suspended}/pause").status_code == 200
     time.sleep(0.5)
     assert live.status(suspended)["status"] == "suspended"
+
+
+def _sent_by(live: Live, caller_id: str) -> dict[str, dict[str, Any]]:
+    rows = live.query(
+        "SELECT id, target, status, pinned_deployment_id, invoked_by_id FROM sys_invocation "
+        f"WHERE invoked_by_id = '{caller_id}'"
+    )
+    return {str(r["id"]): r for r in rows}
+
+
+def test_killing_a_call_kills_the_calls_it_sent_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: started calls it sent (and theirs) complete, the
+    scheduled one vanishes, the one pending on its own key is kept, completed, unpinned."""
+    live.register(endpoint("app_family"))
+    parent = live.send("/Parent/k/spawn/send", "parent")
+    deadline = time.monotonic() + 20
+    while len(sent := _sent_by(live, parent)) < 4 or not any(
+        r["target"] == "Child/relay" and r["status"] == "running" for r in sent.values()
+    ):
+        assert time.monotonic() < deadline, sent
+        time.sleep(0.1)
+    by_target = {r["target"]: r for r in sent.values()}
+    relay = by_target["Child/relay"]["id"]
+    while not (grandchildren := _sent_by(live, relay)):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (grandchild,) = grandchildren
+    assert by_target["Parent/k/wait"]["status"] == "pending"
+    assert by_target["Child/hold"]["status"] == "scheduled"
+    killed = live.client.patch(f"{live.server.admin_url}/invocations/{parent}/kill")
+    assert killed.status_code == 200, killed.text
+    live.wait_for(parent, "completed")
+    for started in (relay, grandchild, by_target["Parent/other/wait"]["id"]):
+        row = live.wait_for(started, "completed")
+        assert row.get("pinned_deployment_id") is not None
+    own_key = live.wait_for(by_target["Parent/k/wait"]["id"], "completed")
+    assert own_key.get("pinned_deployment_id") is None
+    assert live.status(by_target["Child/hold"]["id"]) == {}  # the scheduled one is gone
+
+
+def test_a_call_moved_to_a_deployment_that_cannot_run_it_fails_there_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: the move answers 200, and the attempt on the
+    deployment that lacks the handler, or the whole service, fails with RT0012, pinned there."""
+    admin = live.server.admin_url
+    live.register(endpoint("app_lifecycle"))
+    calls = [live.send("/Holder/hold/send", f"moved {n}") for n in range(2)]
+    for call in calls:
+        live.wait_for(call, "running", pinned=True)
+        assert live.client.patch(f"{admin}/invocations/{call}/pause").status_code == 202
+        live.wait_for(call, "paused")
+    lacking_handler = live.register(endpoint("app_holder_without_hold"))
+    lacking_service = live.register(endpoint("app_other"))
+    for call, target in zip(calls, (lacking_handler, lacking_service), strict=True):
+        moved = live.client.patch(f"{admin}/invocations/{call}/resume?deployment={target}")
+        assert moved.status_code == 200, moved.text
+        failed = live.wait_for(call, "backing-off")
+        assert (failed["pinned_deployment_id"], failed["last_failure_error_code"]) == (
+            target,
+            "RT0012",
+        )
+        assert failed["last_failure"].endswith("unexpected http status code: 404 Not Found")
+
+
+def test_a_call_to_a_service_that_does_not_exist_fails_the_callers_attempt_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """The server fails the caller's attempt with RT0018 (backing-off, still pinned when the
+    call came after its first step); the model refuses the call and a harness fails the
+    caller with ``Registry.fail(code="RT0018")``, which gives the same status."""
+    url = endpoint("app_family")
+    deployment = live.register(url)
+    caller = live.send("/Parent/n/call_nope/send", "caller")
+    failed = live.wait_for(caller, "backing-off")
+    assert (failed["pinned_deployment_id"], failed["last_failure_error_code"]) == (
+        deployment,
+        "RT0018",
+    )
+    assert "the service handler Nope/x was not found" in failed["last_failure"]
+
+    model = Registry(ids=SequentialIds())
+    model_deployment = model.register(url, HttpTransport().discover(url)).deployment.id
+    calling = model.invoke("Parent", "call_nope", key="n")
+    with pytest.raises(ServiceNotFound):
+        model.invoke("Nope", "x", caller=calling)
+    modelled = model.fail(calling.id, code="RT0018")
+    assert (modelled.status.value, modelled.pinned_deployment_id) == (
+        failed["status"],
+        model_deployment,
+    )

@@ -817,9 +817,27 @@ for _name, _doc in (
     ("suspend", "A running call suspends."),
     ("pause", "A running or retrying call is paused, until resume."),
     ("complete", "A running call completes; the next call waiting on its key starts."),
-    ("kill", "End a call that is not completed."),
+    ("kill", "End a call that is not completed, and the calls it sent (theirs too)."),
 ):
     _invocation_command(_name, _doc)
+
+
+@invocations.command("fail")
+@click.argument("invocation_id", metavar="ID", callback=_invocation_id)
+@click.option(
+    "--code",
+    required=True,
+    metavar="CODE",
+    help="Restate's failure code: RT0011 (no deployment), RT0012 (no such handler), RT0018 "
+    "(it called a service or handler that does not exist)...",
+)
+@click.option("--message", help="The failure's message (by default Restate's for the code).")
+@click.pass_context
+def invocations_fail(
+    ctx: click.Context, invocation_id: str, code: str, message: str | None
+) -> None:
+    """The running attempt of a call fails: it is backing-off, still pinned, until resume."""
+    _echo(_invocation_line(_stored(ctx).fail(invocation_id, code=code, message=message)))
 
 
 def _resume_target(ctx: click.Context, param: click.Parameter, value: str) -> str:

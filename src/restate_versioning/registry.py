@@ -59,14 +59,20 @@ from .model import (
 )
 from .rules.deployment_status import deployment_status
 from .rules.invocations import (
+    FAILURE_CODE,
+    FAILURE_MESSAGES,
+    HANDLER_NOT_FOUND,
+    HANDLER_NOT_FOUND_CODE,
     KEYED,
     NO_CHANGE,
     NO_DEPLOYMENT_CODE,
     PINNED_DEPLOYMENT_MISSING,
+    TRANSITIONS,
     Action,
     Admission,
     Admitted,
     admission,
+    can_run,
     check_ingress,
     next_status,
     pinned_protocol_version,
@@ -975,6 +981,32 @@ class Registry:
             last_failure=None,
         )
 
+    def fail(self, invocation_id: str, *, code: str, message: str | None = None) -> Invocation:
+        """The running attempt of an invocation fails: it is ``BACKING_OFF`` (still pinned)
+        until :meth:`resume` retries it, and ``last_failure`` has ``code`` and ``message``
+        (by default the server's words for the code, :data:`FAILURE_MESSAGES`). A harness uses
+        it for a handler that fails: RT0011, RT0012, or RT0018 when the handler calls a
+        service or handler that does not exist (the server fails the caller's attempt; the
+        model's :meth:`invoke` refuses such a call and changes nothing, so a harness fails
+        the caller with RT0018 itself). Only a running invocation has an attempt to fail."""
+        invocation = self.invocation(invocation_id)
+        if not isinstance(code, str) or not FAILURE_CODE.fullmatch(code):
+            raise InvalidInvocation(
+                f"a failure code is letters and four digits (as RT0012), got {quote(code)}",
+                code=code,
+            )
+        if message is None:
+            message = FAILURE_MESSAGES.get(code, "the attempt failed")
+        elif not isinstance(message, str):
+            raise InvalidInvocation(
+                f"a failure message is a str, got {quote(message)}", message=message
+            )
+        if invocation.status is not _RUNNING:
+            row = TRANSITIONS[invocation.status]
+            allowed = [a.value for a in row if a is not Action.FAIL]
+            raise InvalidTransition(invocation.id, invocation.status, "fail", allowed)
+        return self._replace(invocation, Action.FAIL, last_failure=Failure(code, message))
+
     def suspend(self, invocation_id: str) -> Invocation:
         """A running invocation suspends (waits for a timer, a call, a promise...)."""
         return self._replace(self.invocation(invocation_id), Action.SUSPEND)
@@ -992,10 +1024,14 @@ class Registry:
         """The next attempt of a suspended, paused or backing-off invocation.
 
         ``deployment="keep"`` runs it where it is pinned; ``"latest"`` or a deployment id moves
-        a paused or suspended pinned invocation there first, if that deployment serves its
-        service and speaks its pinned protocol version (a running or unpinned invocation cannot
-        be moved). If the deployment it runs on was force-removed, the attempt fails:
-        ``BACKING_OFF`` with RT0011. An unpinned invocation starts on the latest revision.
+        a paused or suspended pinned invocation there first, if that deployment speaks its
+        pinned protocol version (a running or unpinned invocation cannot be moved). As on the
+        server, a move to a deployment that lacks the handler, or does not serve the service
+        at all, is accepted, and the attempt there fails: ``BACKING_OFF``, pinned to it, with
+        RT0012 (the deployment answers 404); :func:`~restate_versioning.rules.invocations.can_run`
+        tells beforehand whether a move is doomed. If the deployment it runs on was
+        force-removed, the attempt fails: ``BACKING_OFF`` with RT0011. An unpinned invocation
+        starts on the latest revision.
         Resuming a running invocation where it runs changes nothing (the server answers 200)
         and returns it as it is; moving it is refused, as the server answers 409.
         """
@@ -1023,6 +1059,13 @@ class Registry:
                 Action.FAIL,
                 last_failure=Failure(NO_DEPLOYMENT_CODE, PINNED_DEPLOYMENT_MISSING),
             )
+        if not can_run(self._deployments[target], invocation.service, invocation.handler):
+            return self._replace(
+                invocation,
+                Action.FAIL,
+                pinned_deployment_id=target,
+                last_failure=Failure(HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND),
+            )
         return self._replace(
             invocation, Action.RESUME, pinned_deployment_id=target, last_failure=None
         )
@@ -1038,12 +1081,6 @@ class Registry:
         else:
             target = self.deployment(deployment).id
         candidate = self._deployments[target]
-        if invocation.service not in candidate.services:
-            raise InvalidInvocation(
-                f"deployment {target!r} does not serve {invocation.service!r}, so invocation "
-                f"{invocation.id!r} cannot move there",
-                deployment_id=target,
-            )
         version = invocation.pinned_protocol_version
         if version is not None and not (
             candidate.min_protocol_version <= version <= candidate.max_protocol_version
@@ -1071,8 +1108,29 @@ class Registry:
         As on the server, a killed call that never started (pending or scheduled) is not
         kept: afterwards the registry does not know it (:class:`InvocationNotFound`), and a
         workflow key whose run it was can run again. One that started stays, completed.
-        Returns the killed invocation."""
+
+        Killing a call kills the calls it sent (made with ``caller=`` it, one-way sends
+        included), and theirs, as the server does: started ones complete; queued ones are
+        forgotten, except a pending call on the killed call's own key, which is kept,
+        completed and pinned nowhere. Returns the killed invocation."""
         invocation = self.invocation(invocation_id)
+        next_status(invocation.id, invocation.status, Action.KILL)
+        return self._kill_tree(invocation, None)
+
+    def _kill_tree(self, invocation: Invocation, parent: Invocation | None) -> Invocation:
+        """Kill the calls ``invocation`` sent (queued ones first, so that none starts when
+        another frees its key), then it (before it frees its key, so a call it sent to its
+        own key does not start)."""
+        sent = self._sent_by(invocation.id)
+        for child in sorted(sent, key=lambda i: not i.status.is_queued):
+            current = self._invocations.get(child.id)
+            if current is not None and current.status is not InvocationStatus.COMPLETED:
+                self._kill_tree(current, invocation)
+        kept = (
+            parent is not None
+            and invocation.status is InvocationStatus.PENDING
+            and _lock_of(invocation) == _lock_of(parent)
+        )
         killed = self._replace(invocation, Action.KILL)
         if invocation.status is InvocationStatus.PENDING:
             lock = _lock_of(invocation)
@@ -1082,12 +1140,23 @@ class Registry:
                 del self._inboxes[lock]
         if invocation.key is not None:
             self._release(invocation)
-        if invocation.status.is_queued:  # it never started: forgotten
+        if invocation.status.is_queued and not kept:  # it never started: forgotten
             del self._invocations[invocation.id]
             lock = _lock_of(invocation)
             if self._workflow_runs.get(lock) == invocation.id:
                 del self._workflow_runs[lock]
         return killed
+
+    def _sent_by(self, caller_id: str) -> list[Invocation]:
+        """The uncompleted invocations called from ``caller_id``, oldest first."""
+        found = [
+            self._invocations[i]
+            for ids in self._active.values()
+            for i in ids
+            if self._invocations[i].caller_id == caller_id
+        ]
+        position = {i: n for n, i in enumerate(self._invocations)} if len(found) > 1 else {}
+        return sorted(found, key=lambda i: position.get(i.id, 0))
 
     def _release(self, invocation: Invocation) -> None:
         """The key's holder is done: the calls waiting on the key get their turn, in order,

@@ -278,3 +278,70 @@ def _lifecycle_object(h1_kind: Literal["exclusive", "shared"], *, h2: bool = Tru
 lifecycle_exclusive = _lifecycle_object("exclusive")
 lifecycle_shared = _lifecycle_object("shared")
 lifecycle_without_h2 = _lifecycle_object("exclusive", h2=False)
+
+
+# ``Parent/{key}/spawn`` runs a first step, then sends: ``Child/relay`` (which sends a
+# ``Child/hold`` of its own), a ``Child/hold`` delayed by an hour, ``Parent/{key}/wait`` (it
+# queues behind the parent, on its own key) and ``Parent/other/wait``; then it waits.
+# ``Parent/{key}/call_nope`` calls a service that does not exist after its first step.
+
+Child = restate.Service("Child")
+
+
+@Child.handler("hold")
+async def child_hold(ctx: restate.Context, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    _, promise = ctx.awakeable(type_hint=str)
+    return await promise
+
+
+@Child.handler("relay")
+async def child_relay(ctx: restate.Context, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    ctx.service_send(child_hold, f"{name}'s child")
+    _, promise = ctx.awakeable(type_hint=str)
+    return await promise
+
+
+Parent = restate.VirtualObject("Parent")
+
+
+@Parent.handler("wait")
+async def parent_wait(ctx: restate.ObjectContext, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    _, promise = ctx.awakeable(type_hint=str)
+    return await promise
+
+
+@Parent.handler("spawn")
+async def spawn(ctx: restate.ObjectContext, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    ctx.service_send(child_relay, "relay")
+    ctx.service_send(child_hold, "scheduled", send_delay=timedelta(hours=1))
+    ctx.object_send(parent_wait, key=ctx.key(), arg="own key")
+    ctx.object_send(parent_wait, key="other", arg="other key")
+    _, promise = ctx.awakeable(type_hint=str)
+    return await promise
+
+
+@Parent.handler("call_nope")
+async def call_nope(ctx: restate.ObjectContext, name: str) -> str:
+    await ctx.run("first step", lambda: name)
+    ctx.generic_send("Nope", "x", b'"x"')
+    _, promise = ctx.awakeable(type_hint=str)
+    return await promise
+
+
+app_family = restate.app(services=[Parent, Child], protocol="bidi")
+
+#: ``Holder`` again, but with another handler instead of ``hold``; and a service of its own.
+_HolderWithoutHold = restate.Service("Holder")
+
+
+@_HolderWithoutHold.handler("other")
+async def holder_other(ctx: restate.Context, name: str) -> str:
+    return name
+
+
+app_holder_without_hold = restate.app(services=[_HolderWithoutHold], protocol="bidi")
+app_other = restate.app(services=[Child], protocol="bidi")

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 
 import attrs
@@ -32,6 +33,9 @@ from ..model import (
 )
 
 __all__ = [
+    "CALL_TARGET_NOT_FOUND_CODE",
+    "FAILURE_CODE",
+    "FAILURE_MESSAGES",
     "HANDLER_NOT_FOUND",
     "HANDLER_NOT_FOUND_CODE",
     "KEYED",
@@ -47,6 +51,7 @@ __all__ = [
     "Admitted",
     "Pin",
     "admission",
+    "can_run",
     "check_ingress",
     "is_public",
     "next_status",
@@ -206,6 +211,19 @@ HANDLER_NOT_FOUND_CODE = "RT0012"
 HANDLER_NOT_FOUND = "unexpected http status code: 404 Not Found"
 
 
+#: RT0018: a call to a service or handler that does not exist fails the attempt that made it.
+CALL_TARGET_NOT_FOUND_CODE = "RT0018"
+
+#: The message a failed attempt gets by default, by code (see :meth:`Registry.fail`).
+FAILURE_MESSAGES: Mapping[str, str] = {
+    NO_DEPLOYMENT_CODE: NO_DEPLOYMENT,
+    HANDLER_NOT_FOUND_CODE: HANDLER_NOT_FOUND,
+    CALL_TARGET_NOT_FOUND_CODE: "a call was made to a service handler that was not found",
+}
+#: What a failure code looks like: Restate's codes are letters and four digits (RT0011).
+FAILURE_CODE = re.compile(r"[A-Z]{2,8}[0-9]{4}")
+
+
 def admission(
     latest: ServiceRevision | None,
     handler: str,
@@ -235,6 +253,14 @@ def admission(
     if handler not in latest.handlers:
         return Admitted(Admission.FAIL, exclusive, (HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND))
     return Admitted(Admission.START, exclusive)
+
+
+def can_run(deployment: Deployment, service: str, handler: str) -> bool:
+    """Whether an attempt of ``service``/``handler`` on ``deployment`` can run: the deployment
+    serves the service, with that handler. A call moved (resumed) onto one that cannot is
+    accepted by the server, and its attempt fails there (RT0012: the deployment answers 404)."""
+    revision = deployment.services.get(service)
+    return revision is not None and handler in revision.handlers
 
 
 #: The highest service protocol version restate-server 1.7.12 pins an invocation to: it

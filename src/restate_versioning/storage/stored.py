@@ -162,6 +162,10 @@ COMMANDS: Mapping[str, CommandSpec] = {
         _invocation_summary,
     ),
     "suspend": CommandSpec(lambda r, a: r.suspend(a["invocation_id"]), _invocation_summary),
+    "fail": CommandSpec(
+        lambda r, a: r.fail(a["invocation_id"], code=a["code"], message=a["message"]),
+        _invocation_summary,
+    ),
     "pause": CommandSpec(lambda r, a: r.pause(a["invocation_id"]), _invocation_summary),
     "resume": CommandSpec(
         lambda r, a: r.resume(a["invocation_id"], a["deployment"]), _invocation_summary
@@ -206,6 +210,7 @@ ARGUMENT_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
         "delay_us": (int, Absent),
     },
     "suspend": {"invocation_id": (str,)},
+    "fail": {"invocation_id": (str,), "code": (str,), "message": (str, type(None))},
     "pause": {"invocation_id": (str,)},
     "resume": {"invocation_id": (str,), "deployment": (str,)},
     "complete": {"invocation_id": (str,)},
@@ -703,6 +708,13 @@ class StoredRegistry:
     def suspend(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.suspend`, journaled."""
         return self._on_invocation("suspend", invocation_id)
+
+    def fail(self, invocation_id: str, *, code: str, message: str | None = None) -> Invocation:
+        """:meth:`Registry.fail`, journaled."""
+        result: Invocation = self._run(
+            "fail", {"invocation_id": invocation_id, "code": code, "message": message}
+        )
+        return result
 
     def pause(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.pause`, journaled."""

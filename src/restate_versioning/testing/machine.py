@@ -235,6 +235,13 @@ class VersioningMachine(RuleBasedStateMachine):
             method = getattr(self.registry, command)
             self.attempt(f"{command}({target})", lambda: method(target))
 
+    @rule(index=st.integers(0, 100), code=st.sampled_from(["RT0011", "RT0012", "RT0018"]))
+    def fail(self, index: int, code: str) -> None:
+        """The running attempt of a call fails (refused unless it is running)."""
+        target = self._pick(self.invocation_ids, index)
+        if target is not None:
+            self.attempt(f"fail({target}, {code=})", lambda: self.registry.fail(target, code=code))
+
     @rule(index=st.integers(0, 100), where=st.sampled_from(["latest", 0, 1, 2]))
     def move(self, index: int, where: str | int) -> None:
         target = self._pick(self.invocation_ids, index)
