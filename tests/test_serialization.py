@@ -8,9 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cattrs
 import pytest
 
-from restate_versioning import InvalidSnapshot, ManualClock, Registry, SequentialIds
+from restate_versioning import InvalidSnapshot, Invocation, ManualClock, Registry, SequentialIds
 from restate_versioning.serialization import (
     FORMAT,
     FORMAT_VERSION,
@@ -18,6 +19,7 @@ from restate_versioning.serialization import (
     admin_services,
     dumps,
     loads,
+    make_converter,
 )
 from restate_versioning.views import describe_deployment
 
@@ -506,3 +508,50 @@ def test_the_http_version_is_unknown_without_a_discovery(mode: str) -> None:
     (view,) = admin_deployments(registry)["deployments"]
     assert "http_version" not in view
     assert describe_deployment(registry, deployment.id).transport == "unknown (not discovered)"
+
+
+def _plain_converter() -> cattrs.Converter:
+    """The library's converter without its fast :class:`Invocation` hook."""
+    from restate_versioning.serialization import _structure_datetime
+
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    return converter
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {},
+        {"key": 5},
+        {"status": "sleeping"},
+        {"status": ["running"]},
+        {"handler_type": "NOPE"},
+        {"last_failure": {"code": "RT0011"}},
+        {"last_failure": {"code": "RT0011", "message": 3}},
+        {"pinned_protocol_version": "6"},
+        {"created_at": "yesterday"},
+        {"extra": 1},
+    ],
+)
+def test_invocations_read_from_a_snapshot_as_cattrs_reads_them(
+    registry: Registry, clock: ManualClock, edit: dict[str, Any]
+) -> None:
+    """A snapshot's invocations are read by a fast hook; whatever a record holds, it gives
+    what cattrs' own hook gives: the same value, or the same error."""
+    registry.register(V1, SDK_MANIFEST)
+    caller = registry.invoke("TicketObject", "reserve", key="k")
+    registry.invoke("Greeter", "greet", caller=caller, delay=timedelta(seconds=5))
+    registry.fail(caller.id, code="RT0012")
+    library, plain = make_converter(), _plain_converter()
+    for invocation in registry.invocations():
+        record = {**library.unstructure(invocation), **edit}
+        outcomes: list[object] = []
+        for converter in (library, plain):
+            try:
+                outcomes.append(converter.structure(record, Invocation))
+            except Exception as exc:
+                outcomes.append(
+                    (type(exc), str(exc), [str(e) for e in getattr(exc, "exceptions", ())])
+                )
+        assert outcomes[0] == outcomes[1]
