@@ -127,6 +127,10 @@ class RetryPolicy:
     on_max_attempts: OnMaxAttempts | None = None
 
 
+#: The retry policy of a service or handler that sets none (frozen, so one value serves all).
+_NO_RETRY_POLICY = RetryPolicy()
+
+
 @attrs.frozen
 class Handler:
     """A handler of one service revision. ``public`` is the handler's own ingress setting from
@@ -156,7 +160,7 @@ class Handler:
     journal_retention_ms: int | None = None
     idempotency_retention_ms: int | None = None
     enable_lazy_state: bool | None = None
-    retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    retry_policy: RetryPolicy = _NO_RETRY_POLICY
 
     def input_schema(self) -> Any:
         """The JSON Schema of the input, as JSON values (``None`` if there is none)."""
@@ -199,7 +203,7 @@ class ServiceRevision:
     idempotency_retention_ms: int | None = None
     workflow_completion_retention_ms: int | None = None
     enable_lazy_state: bool | None = None
-    retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    retry_policy: RetryPolicy = _NO_RETRY_POLICY
 
     def state_schema(self, key: str) -> Any:
         """The JSON Schema declared for state key ``key``, as JSON values."""

@@ -164,6 +164,8 @@ def duration_problems(manifest: EndpointManifest) -> list[Problem]:
 
 def _long_durations(options: Mapping[str, object], path: str) -> list[Problem]:
     problems: list[Problem] = []
+    if not options:
+        return problems
     for name in DURATION_OPTIONS:
         value = options.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > MAX_DURATION_MILLIS:

@@ -135,8 +135,14 @@ def _new_handler(service: ServiceManifest, handler: HandlerManifest) -> Handler:
     )
 
 
+_NO_OPTIONS: dict[str, Any] = {}
+
+
 def _options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The model's fields for the options of a manifest's service or handler."""
+    """The model's fields for the options of a manifest's service or handler (none set: the
+    fields' defaults)."""
+    if not options:
+        return _NO_OPTIONS
     factor = options.get("retryPolicyExponentiationFactor")
     attempts = options.get("retryPolicyMaxAttempts")
     exhausted = options.get("retryPolicyOnMaxAttempts")
