@@ -587,8 +587,9 @@ def test_callers_are_recorded_from_invoked_by_target() -> None:
     [
         ("ready", True, InvocationStatus.RUNNING),
         ("ready", False, InvocationStatus.READY),
-        ("running", False, InvocationStatus.READY),
+        ("running", False, InvocationStatus.RUNNING),
         ("suspended", True, InvocationStatus.SUSPENDED),
+        ("suspended", False, InvocationStatus.SUSPENDED),
         ("backing-off", True, InvocationStatus.BACKING_OFF),
         ("backing-off", False, InvocationStatus.BACKING_OFF),
         ("paused", True, InvocationStatus.PAUSED),
@@ -597,7 +598,8 @@ def test_callers_are_recorded_from_invoked_by_target() -> None:
 )
 def test_statuses_map_to_the_model(shown: str, pinned: bool, loaded: InvocationStatus) -> None:
     """The server's spellings; a started call briefly ``ready`` with its pin is in flight, and
-    a ``running`` call not pinned yet is about to start (``READY``)."""
+    a ``running`` or ``suspended`` call not pinned yet is read as it is: one that pins at its
+    first command."""
 
     def set_status(document: Any) -> None:
         for row in document["rows"]:
@@ -610,6 +612,8 @@ def test_statuses_map_to_the_model(shown: str, pinned: bool, loaded: InvocationS
     invocation = registry.invocation(SLOW_GREET)
     assert invocation.status is loaded
     assert (invocation.pinned_deployment_id is not None) is (pinned and loaded.value != "ready")
+    started = loaded in (InvocationStatus.RUNNING, InvocationStatus.SUSPENDED)
+    assert invocation.pins_at_first_command is (started and not pinned)
 
 
 def test_a_backing_off_call_keeps_its_last_failure() -> None:

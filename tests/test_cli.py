@@ -1104,3 +1104,14 @@ def test_a_running_call_fails_and_a_killed_call_takes_the_calls_it_sent_along(
     ok(tmp_path, "invocations", "kill", parent)
     statuses = {i["id"]: i["status"] for i in as_json(tmp_path, "invocations", "list")}
     assert statuses == {parent: "completed", child: "completed"}
+
+
+def test_a_call_that_pins_at_its_first_command_is_pinned_by_the_pin_verb(
+    tmp_path: Path, manifest_file: Path
+) -> None:
+    v1 = register(tmp_path, "http://127.0.0.1:9081")
+    line = ok(tmp_path, "invocations", "invoke", "Greeter", "greet", "--pin-at-first-command")
+    call, _, status, pinned = line.split()
+    assert (status, pinned) == ("running", "-")
+    assert ok(tmp_path, "invocations", "pin", call).split()[2:] == ["running", v1]
+    refused(tmp_path, "invocations", "pin", call)  # pinned already

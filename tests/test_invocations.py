@@ -523,7 +523,7 @@ def test_an_unpinned_invocation_cannot_be_moved(registry: Registry, clock: Manua
     clock.advance(timedelta(seconds=1))
     registry.start_due()
     before = registry.snapshot()
-    with pytest.raises(InvalidInvocation, match="never started"):
+    with pytest.raises(InvalidInvocation, match="not pinned yet"):
         registry.resume(delayed.id, deployment="latest")
     assert registry.snapshot() == before
 

@@ -279,3 +279,78 @@ def test_a_stored_failure_and_a_kill_of_a_call_tree_replay_to_the_same_state(
     assert reopened.registry.snapshot() == state
     assert failed.last_failure is not None
     reopened.close()
+
+
+def test_a_call_that_pins_at_its_first_command_runs_and_suspends_unpinned(
+    registry: Registry,
+) -> None:
+    """As on the server (``tests/test_lifecycle_server.py``): a handler whose first step waits
+    on an awakeable is suspended with no pin; its deployment counts nothing (Active 0); it
+    resumes on the latest revision, but cannot be moved to a given deployment (409 "not
+    pinned yet"); it is pinned when its first command comes."""
+    v1 = registry.register(V1, objects()).deployment.id
+    started = registry.invoke("B", "hold", key="k1", pin_on_start=False)
+    assert (started.status, started.pinned_deployment_id) == (S.RUNNING, None)
+    assert started.pins_at_first_command
+    suspended = registry.suspend(started.id)
+    assert (suspended.status, suspended.pinned_deployment_id) == (S.SUSPENDED, None)
+    assert registry.active_invocations(v1) == 0
+    assert registry.locked_keys() == (("B", "k1", started.id, 0),)
+    before = registry.snapshot()
+    with pytest.raises(InvalidInvocation, match="not pinned yet"):
+        registry.resume(started.id, deployment=v1)
+    assert registry.snapshot() == before
+    v2 = registry.register(V2, objects()).deployment.id
+    resumed = registry.resume(started.id, deployment="latest")  # where it runs anyway
+    assert (resumed.status, resumed.pinned_deployment_id) == (S.RUNNING, None)
+    pinned = registry.pin(started.id)
+    assert (pinned.pinned_deployment_id, pinned.pinned_protocol_version) == (v2, 6)
+    assert registry.active_invocations(v2) == 1
+    assert registry.verify() == ()
+
+
+def test_only_a_running_call_not_pinned_yet_can_be_pinned(registry: Registry) -> None:
+    registry.register(V1, objects())
+    pinned = registry.invoke("B", "hold", key="k1")
+    waiting = registry.invoke("B", "hold", key="k1", pin_on_start=False)
+    before = registry.snapshot()
+    for call in (pinned, waiting):
+        with pytest.raises(InvalidTransition, match="cannot pin"):
+            registry.pin(call.id)
+    assert registry.snapshot() == before
+
+
+def test_a_queued_call_that_pins_at_its_first_command_starts_unpinned_when_its_turn_comes(
+    registry: Registry, clock: ManualClock
+) -> None:
+    registry.register(V1, objects())
+    holder = registry.invoke("B", "hold", key="k1")
+    waiting = registry.invoke("B", "h1", key="k1", pin_on_start=False)
+    delayed = registry.invoke("B", "h2", key="k2", delay=timedelta(seconds=1), pin_on_start=False)
+    registry.complete(holder.id)
+    clock.advance(timedelta(seconds=1))
+    registry.start_due()
+    for call in (waiting, delayed):
+        started = registry.invocation(call.id)
+        assert (started.status, started.pinned_deployment_id) == (S.RUNNING, None)
+    assert registry.verify() == ()
+
+
+def test_a_store_replays_calls_that_pin_at_their_first_command(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "store.db"
+    stored = StoredRegistry(SQLiteStorage(path), clock=clock, ids=SequentialIds())
+    stored.register(V1, objects())
+    call = stored.invoke("B", "hold", key="k1", pin_on_start=False)
+    stored.suspend(call.id)
+    stored.resume(call.id)
+    stored.pin(call.id)
+    plain = stored.invoke("B", "hold", key="k2")
+    assert "pin_on_start" not in stored.history()[-1].arguments  # the default is not written
+    state = stored.registry.snapshot()
+    stored.close()
+    reopened = StoredRegistry(SQLiteStorage(path), clock=clock)
+    assert reopened.registry.snapshot() == state
+    assert reopened.registry.invocation(plain.id).pins_at_first_command is False
+    reopened.close()

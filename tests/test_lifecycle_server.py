@@ -18,6 +18,7 @@ import pytest
 
 from restate_versioning import (
     DeploymentStatus,
+    InvalidInvocation,
     InvocationStatus,
     Registry,
     SequentialIds,
@@ -363,3 +364,46 @@ def test_a_call_to_a_service_that_does_not_exist_fails_the_callers_attempt_on_th
         failed["status"],
         model_deployment,
     )
+
+
+def test_a_call_is_pinned_at_its_first_command_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """Mirrors ``tests/test_lifecycle.py``: a handler whose first step waits on an awakeable
+    is suspended with no pin, its deployment shows Active 0, resuming it on the latest
+    deployment is 200 (its next attempt runs there anyway) and moving it to a given deployment
+    is 409 "not pinned yet"; the model has it with ``pin_on_start=False``."""
+    url = endpoint("app_waiter")
+    deployment = live.register(url)
+    call = live.send("/Waiter/wait_first/send", "first")
+    suspended = live.wait_for(call, "suspended")
+    assert suspended.get("pinned_deployment_id") is None
+    assert live.listed()[deployment] == ("Active", "0")
+    moved = live.client.patch(
+        f"{live.server.admin_url}/invocations/{call}/resume?deployment=latest"
+    )
+    # "latest" is where its next attempt runs anyway: 200, and it suspends again, unpinned
+    assert moved.status_code == 200, moved.text
+    time.sleep(0.5)
+    assert live.status(call) == {"status": "suspended"}
+    pinned_to = live.client.patch(
+        f"{live.server.admin_url}/invocations/{call}/resume?deployment={deployment}"
+    )
+    assert pinned_to.status_code == 409, pinned_to.text
+    assert "not pinned yet" in pinned_to.text
+    loaded = AdminSource(live.server.admin_url).load().invocation(call)
+    assert (loaded.status, loaded.pinned_deployment_id, loaded.pins_at_first_command) == (
+        InvocationStatus.SUSPENDED,
+        None,
+        True,
+    )
+
+    model = Registry(ids=SequentialIds())
+    model_deployment = model.register(url, HttpTransport().discover(url)).deployment.id
+    modelled = model.suspend(model.invoke("Waiter", "wait_first", pin_on_start=False).id)
+    assert (modelled.status, modelled.pinned_deployment_id) == (InvocationStatus.SUSPENDED, None)
+    assert model.active_invocations(model_deployment) == 0
+    with pytest.raises(InvalidInvocation, match="not pinned yet"):
+        model.resume(modelled.id, deployment=model_deployment)
+    resumed = model.resume(modelled.id, deployment="latest")
+    assert (resumed.status, resumed.pinned_deployment_id) == (InvocationStatus.RUNNING, None)

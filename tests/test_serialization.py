@@ -532,6 +532,7 @@ def _plain_converter() -> cattrs.Converter:
         {"pinned_protocol_version": "6"},
         {"created_at": "yesterday"},
         {"extra": 1},
+        {"pins_at_first_command": "yes"},
     ],
 )
 def test_invocations_read_from_a_snapshot_as_cattrs_reads_them(
@@ -543,6 +544,7 @@ def test_invocations_read_from_a_snapshot_as_cattrs_reads_them(
     caller = registry.invoke("TicketObject", "reserve", key="k")
     registry.invoke("Greeter", "greet", caller=caller, delay=timedelta(seconds=5))
     registry.fail(caller.id, code="RT0012")
+    registry.invoke("Greeter", "greet", pin_on_start=False)
     library, plain = make_converter(), _plain_converter()
     for invocation in registry.invocations():
         record = {**library.unstructure(invocation), **edit}

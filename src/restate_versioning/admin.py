@@ -159,13 +159,13 @@ _STATUSES = {s.value: s for s in InvocationStatus}
 
 #: ``_PINNED_STATUS[(status, pinned)]``: the model's status for what ``sys_invocation`` shows,
 #: where the two differ. The server briefly shows a started call ``ready`` with its pin (a
-#: resumed attempt about to run: in flight, so ``RUNNING``) and a ``running`` call without one
-#: (its first attempt before the deployment is chosen: not pinned yet, so ``READY``).
+#: resumed attempt about to run: in flight, so ``RUNNING``). A ``running`` or ``suspended``
+#: call without a pin has started but its handler's first command has not reached the server:
+#: it is read as it is, one that pins at its first command (``_UNPINNED_STARTED``).
 _PINNED_STATUS: Mapping[tuple[InvocationStatus, bool], InvocationStatus] = {
     (InvocationStatus.READY, True): InvocationStatus.RUNNING,
-    (InvocationStatus.RUNNING, False): InvocationStatus.READY,
-    (InvocationStatus.SUSPENDED, False): InvocationStatus.READY,
 }
+_UNPINNED_STARTED = frozenset({InvocationStatus.RUNNING, InvocationStatus.SUSPENDED})
 
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 
@@ -577,6 +577,7 @@ def _row(value: Any, path: str) -> _Row:
         last_failure=failure,
         caller_id=caller_id,
         caller_key=caller_key,
+        pins_at_first_command=status in _UNPINNED_STARTED and pinned is None,
     )
     if status is InvocationStatus.SCHEDULED and invocation.execute_at is None:
         raise _Misfit(f"{path}.scheduled_start_at", "a scheduled invocation has no start time")

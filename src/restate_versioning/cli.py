@@ -785,6 +785,12 @@ def _invocation_line(invocation: Invocation) -> str:
 @click.option(
     "--delay", type=_Seconds(positive=False), help="Start after this many seconds (0 or more)."
 )
+@click.option(
+    "--pin-at-first-command",
+    is_flag=True,
+    help="Once started, stay pinned nowhere until `invocations pin ID` (a handler whose first "
+    "step waits); by default a call is pinned when it starts.",
+)
 @click.pass_context
 def invocations_invoke(
     ctx: click.Context,
@@ -793,6 +799,7 @@ def invocations_invoke(
     key: str | None,
     caller: str | None,
     delay: float | None,
+    pin_at_first_command: bool,
 ) -> None:
     """Call SERVICE/HANDLER, routed to its latest revision."""
     invocation = _stored(ctx).invoke(
@@ -801,6 +808,7 @@ def invocations_invoke(
         key=key,
         caller=caller,
         delay=timedelta(seconds=delay) if delay is not None else None,
+        pin_on_start=not pin_at_first_command,
     )
     _echo(_invocation_line(invocation))
 
@@ -815,6 +823,11 @@ def _invocation_command(name: str, doc: str) -> None:
 
 for _name, _doc in (
     ("suspend", "A running call suspends."),
+    (
+        "pin",
+        "The first command of a call started with --pin-at-first-command reaches the server: "
+        "it is pinned to its service's latest deployment.",
+    ),
     ("pause", "A running or retrying call is paused, until resume."),
     ("complete", "A running call completes; the next call waiting on its key starts."),
     ("kill", "End a call that is not completed, and the calls it sent (theirs too)."),

@@ -265,7 +265,8 @@ class Invocation:
     ``handler_type`` is the handler's type in the revision the call was sent to: whether it
     queues on its key is decided by it, even after a newer revision changes the handler
     (``None`` where it is not known, as for calls read from a live cluster: then the latest
-    revision decides).
+    revision decides). ``pins_at_first_command`` marks a call that, once started, stays pinned
+    nowhere until its handler's first command reaches the server (see :meth:`Registry.pin`).
     """
 
     id: str
@@ -282,6 +283,7 @@ class Invocation:
     caller_id: str | None = None
     caller_key: str | None = None
     handler_type: HandlerType | None = None
+    pins_at_first_command: bool = False
 
     @property
     def invoked_by_target(self) -> str | None:

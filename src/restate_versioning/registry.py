@@ -150,6 +150,7 @@ def _moved(
         invocation.caller_id,
         invocation.caller_key,
         invocation.handler_type,
+        invocation.pins_at_first_command,
     )
 
 
@@ -772,6 +773,7 @@ class Registry:
         key: str | None = None,
         caller: str | Invocation | None = None,
         delay: timedelta | None = None,
+        pin_on_start: bool = True,
     ) -> Invocation:
         """Call ``service``/``handler``, from the ingress (``caller=None``) or from another
         handler: the calling invocation (an :class:`Invocation` or its ``inv_…`` id), or just
@@ -787,6 +789,13 @@ class Registry:
         exclusive call on the same key (``PENDING``), or waits for ``delay`` (``SCHEDULED``);
         queued work is pinned only when it starts. Calling a Workflow's run handler again for a
         key returns the first invocation (the server's "PreviouslyAccepted").
+
+        The server pins a call when its handler's first command reaches it, which for most
+        handlers is at once: by default the model pins a call when it starts. With
+        ``pin_on_start=False`` (a handler whose first step waits, on an awakeable say) the call
+        starts pinned nowhere: it runs, suspends, resumes on the latest revision, fails or
+        completes unpinned, is not counted by its deployment's status, cannot be moved, until
+        :meth:`pin` says its first command came.
         """
         latest = self._latest.get(service) if isinstance(service, str) else None
         if latest is None:
@@ -800,6 +809,11 @@ class Registry:
         elif caller is not None:
             caller = _check_caller(caller)
         self._check_call(latest, key, caller, delay)
+        if not isinstance(pin_on_start, bool):
+            raise InvalidInvocation(
+                f"pin_on_start must be True or False, got {quote(pin_on_start)}",
+                pin_on_start=pin_on_start,
+            )
         check_ingress(latest, target, caller)
         lock = (service, key if key is not None else "")  # only keyed services use it
         if caller is not None:  # a call that repeats a workflow run is a dependency too
@@ -841,6 +855,7 @@ class Registry:
                 caller_id,
                 caller_key,
                 target.type,
+                not pin_on_start,
             )
             self._scheduled_seq += 1
             heapq.heappush(self._scheduled, (due, self._scheduled_seq, invocation_id))
@@ -860,10 +875,11 @@ class Registry:
                 caller_id,
                 caller_key,
                 target.type,
+                not pin_on_start,
             )
             self._inboxes.setdefault(lock, deque()).append(invocation_id)
         else:
-            deployment_id = latest.deployment_id
+            deployment_id = latest.deployment_id if pin_on_start else None
             invocation = Invocation(
                 invocation_id,
                 service,
@@ -873,12 +889,15 @@ class Registry:
                 _RUNNING,
                 deployment_id,
                 now,
-                pinned_protocol_version(self._deployments[deployment_id]),
+                pinned_protocol_version(self._deployments[latest.deployment_id])
+                if pin_on_start
+                else None,
                 None,
                 None,
                 caller_id,
                 caller_key,
                 target.type,
+                not pin_on_start,
             )
             if admitted.holds_key:
                 self._locks[lock] = invocation_id
@@ -972,6 +991,8 @@ class Registry:
             self._locks[_lock_of(invocation)] = invocation.id
         if admitted.failure is not None:
             return self._replace(invocation, Action.FAIL, last_failure=Failure(*admitted.failure))
+        if invocation.pins_at_first_command:  # it runs on the latest revision, pinned nowhere
+            return self._replace(invocation, action, last_failure=None)
         deployment = self._deployments[self._latest[invocation.service].deployment_id]
         return self._replace(
             invocation,
@@ -980,6 +1001,29 @@ class Registry:
             pinned_protocol_version=pinned_protocol_version(deployment),
             last_failure=None,
         )
+
+    def pin(self, invocation_id: str) -> Invocation:
+        """The first command of a running call that started pinned nowhere
+        (``invoke(..., pin_on_start=False)``) reaches the server: it is pinned now, to the
+        deployment of its service's latest revision (the one its attempt runs on, as long as
+        no registration came in between) and that deployment's protocol version.
+        :class:`InvalidTransition` for a call that is not running, or is pinned already."""
+        invocation = self.invocation(invocation_id)
+        if invocation.status is not _RUNNING or invocation.pinned_deployment_id is not None:
+            allowed = [a.value for a in TRANSITIONS[invocation.status]]
+            raise InvalidTransition(invocation.id, invocation.status, "pin", allowed)
+        latest = self._latest.get(invocation.service)
+        if latest is None:
+            raise ServiceNotFound(invocation.service)
+        deployment = self._deployments[latest.deployment_id]
+        pinned = _moved(
+            invocation,
+            _RUNNING,
+            pinned_deployment_id=deployment.id,
+            pinned_protocol_version=pinned_protocol_version(deployment),
+        )
+        self._reindex(invocation, pinned)
+        return pinned
 
     def fail(self, invocation_id: str, *, code: str, message: str | None = None) -> Invocation:
         """The running attempt of an invocation fails: it is ``BACKING_OFF`` (still pinned)
@@ -1033,7 +1077,10 @@ class Registry:
         force-removed, the attempt fails: ``BACKING_OFF`` with RT0011. An unpinned invocation
         starts on the latest revision.
         Resuming a running invocation where it runs changes nothing (the server answers 200)
-        and returns it as it is; moving it is refused, as the server answers 409.
+        and returns it as it is; moving it is refused, as the server answers 409. A suspended
+        call not pinned yet (``invoke(..., pin_on_start=False)``) resumes on the latest
+        revision with ``"keep"`` or ``"latest"`` (200 on the server: its next attempt runs
+        there anyway); moving it to a given deployment is refused (409 "not pinned yet").
         """
         invocation = self.invocation(invocation_id)
         if Action.RESUME in NO_CHANGE.get(invocation.status, ()):
@@ -1044,10 +1091,12 @@ class Registry:
             return invocation
         next_status(invocation.id, invocation.status, Action.RESUME)
         if invocation.pinned_deployment_id is None:
-            if deployment != "keep":
+            started = invocation.pins_at_first_command and invocation.status is _SUSPENDED
+            if deployment != "keep" and not (started and deployment == "latest"):
                 raise InvalidInvocation(
-                    f"invocation {invocation.id!r} never started, so it is pinned nowhere and "
-                    f"cannot be moved to {quote(deployment)}: resume it without a deployment",
+                    f"invocation {invocation.id!r} is not pinned yet, so it cannot be moved to "
+                    f"{quote(deployment)}: resume it without a deployment (the server answers "
+                    "409)",
                     invocation_id=invocation.id,
                     deployment=deployment,
                 )

@@ -116,7 +116,7 @@ def snapshot_problems(snapshot: RegistrySnapshot) -> list[Problem]:
                 Problem(f"{path}.pinned_deployment_id", f"unknown deployment {pinned!r}")
             )
         pin = PINNING[invocation.status]
-        if pin is Pin.ALWAYS and pinned is None:
+        if pin is Pin.ALWAYS and pinned is None and not invocation.pins_at_first_command:
             problems.append(
                 Problem(f"{path}.status", f"a {invocation.status.value} invocation must be pinned")
             )

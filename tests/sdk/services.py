@@ -345,3 +345,16 @@ async def holder_other(ctx: restate.Context, name: str) -> str:
 
 app_holder_without_hold = restate.app(services=[_HolderWithoutHold], protocol="bidi")
 app_other = restate.app(services=[Child], protocol="bidi")
+
+#: ``Waiter/wait_first``: its first step waits on an awakeable, so it is pinned nowhere until
+#: that resolves (in REQUEST_RESPONSE mode it suspends at once, unpinned).
+_FirstWaits = restate.Service("Waiter")
+
+
+@_FirstWaits.handler("wait_first")
+async def wait_first(ctx: restate.Context, name: str) -> str:
+    _, promise = ctx.awakeable(type_hint=str)
+    return f"{name}: {await promise}"
+
+
+app_waiter = restate.app(services=[_FirstWaits], protocol="request_response")

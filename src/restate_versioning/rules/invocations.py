@@ -130,7 +130,9 @@ class Pin(enum.Enum):
 
 #: ``PINNING[status]``: the one home of which statuses carry a pinned deployment. An invocation
 #: that failed before it could start (its service had no deployment left) retries, or is
-#: paused, unpinned.
+#: paused, unpinned. A started call is pinned when its handler's first command reaches the
+#: server: one that pins at its first command (``Invocation.pins_at_first_command``) runs and
+#: suspends unpinned until then; every other running or suspended call is pinned.
 PINNING: Mapping[InvocationStatus, Pin] = {
     _S.PENDING: Pin.NEVER,
     _S.SCHEDULED: Pin.NEVER,

@@ -12,8 +12,9 @@ can act on.
 * ``PUBLIC``: a service that would vanish is still public.
 * ``CALLERS``: a service that would vanish is called by a handler of a service that stays
   (recorded from calls made with ``caller=``, or declared up front).
-* ``QUEUED``: work for a service that would vanish that has not started yet (pending, scheduled,
-  or failing to start), so it is pinned nowhere and the CLI does not count it.
+* ``QUEUED``: work for a service that would vanish that is pinned nowhere yet (pending,
+  scheduled, failing to start, or started before its first command), so the CLI does not
+  count it.
 * ``IN_FLIGHT``: started invocations pinned to the deployment that are not completed.
 
 A deployment whose vanishing services are all private, uncalled and idle, and which has nothing
@@ -208,8 +209,9 @@ MESSAGES: Mapping[BlockerKind, Callable[[Blocker], str]] = {
         + "). Change the callers' business logic first."
     ),
     BlockerKind.QUEUED: lambda b: (
-        f"{b.count} invocation(s) of {_names(b.services)} have not started yet (pending, "
-        f"scheduled or retrying) and would fail with RT0011 once the service is gone: "
+        f"{b.count} invocation(s) of {_names(b.services)} are pinned nowhere yet (pending, "
+        f"scheduled, retrying, or started before their first command) and would fail with "
+        f"RT0011 once the service is gone: "
         f"{_more(b.invocation_ids, b.count)}. Let them run or kill them first."
     ),
     BlockerKind.IN_FLIGHT: lambda b: (

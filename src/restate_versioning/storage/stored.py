@@ -157,10 +157,16 @@ COMMANDS: Mapping[str, CommandSpec] = {
     ),
     "invoke": CommandSpec(
         lambda r, a: r.invoke(
-            a["service"], a["handler"], key=a["key"], caller=a["caller"], delay=_delay(a)
+            a["service"],
+            a["handler"],
+            key=a["key"],
+            caller=a["caller"],
+            delay=_delay(a),
+            pin_on_start=a.get("pin_on_start", True),
         ),
         _invocation_summary,
     ),
+    "pin": CommandSpec(lambda r, a: r.pin(a["invocation_id"]), _invocation_summary),
     "suspend": CommandSpec(lambda r, a: r.suspend(a["invocation_id"]), _invocation_summary),
     "fail": CommandSpec(
         lambda r, a: r.fail(a["invocation_id"], code=a["code"], message=a["message"]),
@@ -208,7 +214,9 @@ ARGUMENT_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
         "key": (str, type(None)),
         "caller": (str, type(None)),
         "delay_us": (int, Absent),
+        "pin_on_start": (bool, Absent),
     },
+    "pin": {"invocation_id": (str,)},
     "suspend": {"invocation_id": (str,)},
     "fail": {"invocation_id": (str,), "code": (str,), "message": (str, type(None))},
     "pause": {"invocation_id": (str,)},
@@ -684,16 +692,23 @@ class StoredRegistry:
         key: str | None = None,
         caller: str | Invocation | None = None,
         delay: timedelta | None = None,
+        pin_on_start: bool = True,
     ) -> Invocation:
         """:meth:`Registry.invoke`, journaled (a calling invocation as its id)."""
-        if isinstance(caller, Invocation) and not isinstance(caller.id, str):
-            self._registry.invoke(service, handler, key=key, caller=caller, delay=delay)
+        if (isinstance(caller, Invocation) and not isinstance(caller.id, str)) or not isinstance(
+            pin_on_start, bool
+        ):
+            self._registry.invoke(
+                service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start
+            )
         arguments: dict[str, Any] = {
             "service": service,
             "handler": handler,
             "key": key,
             "caller": caller.id if isinstance(caller, Invocation) else caller,
         }
+        if not pin_on_start:
+            arguments["pin_on_start"] = False
         if delay is not None:
             if not isinstance(delay, timedelta):
                 self._registry.invoke(service, handler, key=key, caller=caller, delay=delay)
@@ -704,6 +719,10 @@ class StoredRegistry:
     def _on_invocation(self, command: str, invocation_id: str) -> Invocation:
         result: Invocation = self._run(command, {"invocation_id": invocation_id})
         return result
+
+    def pin(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.pin`, journaled."""
+        return self._on_invocation("pin", invocation_id)
 
     def suspend(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.suspend`, journaled."""

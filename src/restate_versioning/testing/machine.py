@@ -206,6 +206,7 @@ class VersioningMachine(RuleBasedStateMachine):
         key=st.sampled_from([None, "k1", "k2"]),
         caller=st.one_of(st.sampled_from(CALLERS), st.integers(0, 100)),
         delay=st.sampled_from([None, timedelta(0), timedelta(seconds=5)]),
+        pin_on_start=st.booleans(),
     )
     def invoke(
         self,
@@ -214,19 +215,22 @@ class VersioningMachine(RuleBasedStateMachine):
         key: str | None,
         caller: str | int | None,
         delay: timedelta | None,
+        pin_on_start: bool,
     ) -> None:
         """A call from the ingress, a handler, or an invocation made earlier (an index)."""
         if isinstance(caller, int):
             caller = self._pick(self.invocation_ids, caller)
         invocation = self.attempt(
-            f"invoke({service}/{handler}, {key=}, {caller=}, {delay=})",
-            lambda: self.registry.invoke(service, handler, key=key, caller=caller, delay=delay),
+            f"invoke({service}/{handler}, {key=}, {caller=}, {delay=}, {pin_on_start=})",
+            lambda: self.registry.invoke(
+                service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start
+            ),
         )
         if invocation is not None and invocation.id not in self.invocation_ids:
             self.invocation_ids.append(invocation.id)
 
     @rule(
-        command=st.sampled_from(["suspend", "pause", "complete", "kill", "resume"]),
+        command=st.sampled_from(["suspend", "pause", "complete", "kill", "resume", "pin"]),
         index=st.integers(0, 100),
     )
     def act(self, command: str, index: int) -> None:
