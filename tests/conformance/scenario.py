@@ -619,12 +619,17 @@ class _Run:
             except VersioningError:
                 continue  # killed before it started: neither side keeps it
             try:
-                shown = loaded.invocation(invocation_id).status
+                seen = loaded.invocation(invocation_id)
             except VersioningError:
                 unsettled.append(invocation_id)
                 continue
+            shown = seen.status
             mode = self.modes[invocation_id]
-            if shown is InvocationStatus.READY:
+            if shown is InvocationStatus.READY or (
+                seen.pins_at_first_command and seen.pinned_deployment_id is None
+            ):
+                # About to run, or started before its handler's first command (every handler
+                # here makes one at once): it is pinned in a moment.
                 unsettled.append(invocation_id)
             elif (
                 shown is InvocationStatus.RUNNING
