@@ -3,6 +3,7 @@ pinned on the real server too, in ``tests/test_lifecycle_server.py``."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from restate_versioning.rules.invocations import (
     NO_DEPLOYMENT_CODE,
     can_run,
 )
+from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
 from .conftest import handler, manifest, service
@@ -354,3 +356,67 @@ def test_a_store_replays_calls_that_pin_at_their_first_command(
     assert reopened.registry.snapshot() == state
     assert reopened.registry.invocation(plain.id).pins_at_first_command is False
     reopened.close()
+
+
+def test_a_kill_forgets_every_queued_call_of_the_tree_whatever_order_they_were_sent_in(
+    registry: Registry,
+) -> None:
+    """A queued grandchild is forgotten even if a started call of another branch frees the
+    key it waits on."""
+    registry.register(
+        V1,
+        manifest(
+            service("Svc", handlers=[handler("go")]),
+            service("Obj", "VIRTUAL_OBJECT", [handler("h", "EXCLUSIVE")]),
+        ),
+    )
+    for order in ("object first", "service first"):
+        parent = registry.invoke("Svc", "go")
+        if order == "object first":
+            holder = registry.invoke("Obj", "h", key=order, caller=parent)
+            branch = registry.invoke("Svc", "go", caller=parent)
+        else:
+            branch = registry.invoke("Svc", "go", caller=parent)
+            holder = registry.invoke("Obj", "h", key=order, caller=parent)
+        grandchild = registry.invoke("Obj", "h", key=order, caller=branch)
+        assert grandchild.status is S.PENDING
+        registry.kill(parent.id)
+        assert grandchild.id not in {i.id for i in registry.invocations()}, order
+        assert registry.invocation(holder.id).status is S.COMPLETED
+    assert registry.verify() == ()
+
+
+def test_a_kill_follows_each_call_once_even_through_a_loop_of_callers(
+    registry: Registry,
+) -> None:
+    registry.register(V1, manifest(service("Svc", handlers=[handler("go")])))
+    first = registry.invoke("Svc", "go")
+    document = json.loads(dumps(registry))
+    document["registry"]["invocations"][0].update(caller="Svc/go", caller_id=first.id)
+    looped = loads(json.dumps(document))
+    assert looped.kill(first.id).status is S.COMPLETED
+
+
+def test_a_chain_of_calls_thousands_deep_is_killed_whole(registry: Registry) -> None:
+    registry.register(V1, manifest(service("Svc", handlers=[handler("go")])))
+    root = call = registry.invoke("Svc", "go")
+    for _ in range(3000):
+        call = registry.invoke("Svc", "go", caller=call)
+    registry.kill(root.id)
+    assert registry.invocation(call.id).status is S.COMPLETED
+
+
+def test_a_call_from_an_invocation_not_pinned_yet_pins_it(registry: Registry) -> None:
+    """Making a call is a command: it pins the caller, as the server does."""
+    v1 = registry.register(V1, objects()).deployment.id
+    caller = registry.invoke("B", "hold", key="k1", pin_on_start=False)
+    registry.invoke("B", "h1", key="k2", caller=caller)
+    assert registry.invocation(caller.id).pinned_deployment_id == v1
+
+
+def test_a_call_refused_for_its_delay_records_no_caller(registry: Registry) -> None:
+    registry.register(V1, objects())
+    before = registry.snapshot()
+    with pytest.raises(InvalidInvocation, match="beyond any date"):
+        registry.invoke("B", "h1", key="k", caller="Svc/go", delay=timedelta(days=999_999_999))
+    assert registry.snapshot() == before

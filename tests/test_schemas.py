@@ -905,3 +905,12 @@ def test_backward_refuses_an_invalid_schema_with_the_librarys_error_quoting_it()
     with pytest.raises(InvalidStateSchema, match="'nonsense'") as raised:
         backward({"type": "integer"}, {"type": "nonsense"})
     assert [p.path for p in raised.value.problems] == ["new"]
+
+
+def test_a_writer_that_requires_properties_it_does_not_declare_stays_open() -> None:
+    """Closed, it would admit no object at all, and every reader would look compatible."""
+    old = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}
+    new = {"type": "object", "properties": {"b": {"type": "integer"}}}
+    assert backward(old, new).verdict is Verdict.INCOMPATIBLE
+    least = {"type": "object", "properties": {"a": {"type": "string"}}, "minProperties": 2}
+    assert backward(least, new).verdict is not Verdict.COMPATIBLE

@@ -803,28 +803,19 @@ class Registry:
         target = latest.handlers.get(handler) if isinstance(handler, str) else None
         if target is None:
             raise HandlerNotFound(service, handler, latest.revision)
-        calling = self._calling_invocation(caller)
+        calling = self._calling_invocation(caller) if caller is not None else None
         if calling is not None:
             caller = f"{calling.service}/{calling.handler}"
         elif caller is not None:
             caller = _check_caller(caller)
         self._check_call(latest, key, caller, delay)
-        if not isinstance(pin_on_start, bool):
+        if pin_on_start is not True and pin_on_start is not False:
             raise InvalidInvocation(
                 f"pin_on_start must be True or False, got {quote(pin_on_start)}",
                 pin_on_start=pin_on_start,
             )
         check_ingress(latest, target, caller)
         lock = (service, key if key is not None else "")  # only keyed services use it
-        if caller is not None:  # a call that repeats a workflow run is a dependency too
-            recorded = self._callers.setdefault(service, {})
-            recorded[caller] = recorded.get(caller, 0) + 1
-        if target.type is HandlerType.WORKFLOW:
-            previous = self._workflow_runs.get(lock)
-            if previous is not None:
-                if caller is not None:
-                    self._changes += 1
-                return self._invocations[previous]
         now = self._now()
         try:
             due = check_time_after(now, delay, "the due time") if delay else None
@@ -832,12 +823,20 @@ class Registry:
             raise InvalidInvocation(
                 f"delay {quote(delay)} is beyond any date", delay=delay
             ) from None
+        if target.type is HandlerType.WORKFLOW:
+            previous = self._workflow_runs.get(lock)
+            if previous is not None:  # a call that repeats a workflow run is a dependency too
+                if caller is not None:
+                    self._record_call(service, caller, calling)
+                return self._invocations[previous]
         caller_id = calling.id if calling is not None else None
         caller_key = calling.key if calling is not None else None
         invocation_id = self._ids.invocation_id(now)
         if invocation_id in self._invocations:
             parse_invocation_id(invocation_id)
             raise VersioningError(f"the id generator returned {invocation_id!r} twice")
+        if caller is not None:  # every check passed: from here on nothing refuses
+            self._record_call(service, caller, calling)
         admitted = admission(latest, handler, self._locks.get(lock), invocation_id, target.type)
         if due is not None:
             invocation = Invocation(
@@ -906,6 +905,16 @@ class Registry:
         self._index(invocation)
         return invocation
 
+    def _record_call(self, service: str, caller: str, calling: Invocation | None) -> None:
+        """A call from ``caller`` (the handler; ``calling``, the invocation, if known) to
+        ``service`` is made: it is recorded, and a calling invocation not pinned yet is pinned
+        now, a call being a command."""
+        recorded = self._callers.setdefault(service, {})
+        recorded[caller] = recorded.get(caller, 0) + 1
+        self._changes += 1
+        if calling is not None and calling.pinned_deployment_id is None:
+            self.pin(calling.id)
+
     def _calling_invocation(self, caller: object) -> Invocation | None:
         """The invocation a call is made from, when ``caller`` names one (an
         :class:`Invocation`, or an ``inv_…`` id): known, started and not completed."""
@@ -924,8 +933,13 @@ class Registry:
         calling = self._invocations.get(caller_id)
         if calling is None:
             raise InvocationNotFound(caller_id)
-        if calling.pinned_deployment_id is None or calling.status is InvocationStatus.COMPLETED:
+        started = calling.pinned_deployment_id is not None or (
+            calling.pins_at_first_command and calling.status is _RUNNING
+        )
+        if not started or calling.status is InvocationStatus.COMPLETED:
             raise InvalidCaller(caller_id, calling.status)
+        if calling.pinned_deployment_id is None and calling.service not in self._latest:
+            raise ServiceNotFound(calling.service)  # it would be pinned, and cannot be
         return calling
 
     def _check_call(
@@ -1164,17 +1178,48 @@ class Registry:
         completed and pinned nowhere. Returns the killed invocation."""
         invocation = self.invocation(invocation_id)
         next_status(invocation.id, invocation.status, Action.KILL)
-        return self._kill_tree(invocation, None)
-
-    def _kill_tree(self, invocation: Invocation, parent: Invocation | None) -> Invocation:
-        """Kill the calls ``invocation`` sent (queued ones first, so that none starts when
-        another frees its key), then it (before it frees its key, so a call it sent to its
-        own key does not start)."""
-        sent = self._sent_by(invocation.id)
-        for child in sorted(sent, key=lambda i: not i.status.is_queued):
-            current = self._invocations.get(child.id)
+        tree = self._call_tree(invocation)
+        # The queued calls of the whole tree first, so that none starts when another frees its
+        # key; then the started ones, the deepest first; the killed call last, before it frees
+        # its key, so that a call it sent to its own key does not start.
+        queued = [(call, parent) for call, parent in tree if call.status.is_queued]
+        started = [(call, parent) for call, parent in reversed(tree) if not call.status.is_queued]
+        for call, parent in queued + started:
+            current = self._invocations.get(call.id)
             if current is not None and current.status is not InvocationStatus.COMPLETED:
-                self._kill_tree(current, invocation)
+                self._kill_one(current, parent)
+        return self._kill_one(self._invocations[invocation.id], None)
+
+    def _call_tree(self, root: Invocation) -> list[tuple[Invocation, Invocation]]:
+        """The uncompleted calls ``root`` sent, and theirs, each with the call that sent it,
+        breadth first (oldest first among siblings); each call once, whatever ``caller_id``
+        says (a snapshot may hold a loop)."""
+        sent: dict[str, list[Invocation]] = {}
+        for ids in self._active.values():
+            for found in ids:
+                call = self._invocations[found]
+                if call.caller_id is not None:
+                    sent.setdefault(call.caller_id, []).append(call)
+        if not sent:
+            return []
+        position = {i: n for n, i in enumerate(self._invocations)}
+        tree: list[tuple[Invocation, Invocation]] = []
+        seen = {root.id}
+        frontier = [root]
+        while frontier:
+            following: list[Invocation] = []
+            for parent in frontier:
+                for call in sorted(sent.get(parent.id, ()), key=lambda i: position[i.id]):
+                    if call.id not in seen:
+                        seen.add(call.id)
+                        tree.append((call, parent))
+                        following.append(call)
+            frontier = following
+        return tree
+
+    def _kill_one(self, invocation: Invocation, parent: Invocation | None) -> Invocation:
+        """Kill one call: a queued one leaves its queue and is forgotten, unless it is pending
+        on the key of the call that sent it (``parent``), which keeps it, completed."""
         kept = (
             parent is not None
             and invocation.status is InvocationStatus.PENDING
@@ -1195,17 +1240,6 @@ class Registry:
             if self._workflow_runs.get(lock) == invocation.id:
                 del self._workflow_runs[lock]
         return killed
-
-    def _sent_by(self, caller_id: str) -> list[Invocation]:
-        """The uncompleted invocations called from ``caller_id``, oldest first."""
-        found = [
-            self._invocations[i]
-            for ids in self._active.values()
-            for i in ids
-            if self._invocations[i].caller_id == caller_id
-        ]
-        position = {i: n for n, i in enumerate(self._invocations)} if len(found) > 1 else {}
-        return sorted(found, key=lambda i: position.get(i.id, 0))
 
     def _release(self, invocation: Invocation) -> None:
         """The key's holder is done: the calls waiting on the key get their turn, in order,

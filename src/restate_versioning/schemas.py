@@ -392,13 +392,30 @@ def _close(schema: Any, origins: dict[int, Any]) -> Any:
             made_named = {name: _close(sub, origins) for name, sub in named.items()}
             if any(made_named[name] is not sub for name, sub in named.items()):
                 changes[keyword] = made_named
-    if "properties" in schema and not _ADMITS_OTHERS & schema.keys():
+    if "properties" in schema and not _ADMITS_OTHERS & schema.keys() and _closable(schema):
         changes["additionalProperties"] = False
     if not changes:
         return schema
     out = {**schema, **changes}
     origins[id(out)] = schema
     return out
+
+
+def _closable(schema: dict[str, Any]) -> bool:
+    """Whether an object schema can be read as writing only the properties it declares:
+    not when it requires (``required``, ``dependentRequired``, ``minProperties``) more than
+    those, for then the closed form would admit no object at all, and any reader would look
+    compatible with it."""
+    declared = schema.get("properties")
+    if not isinstance(declared, dict):
+        return False
+    required = schema.get("required")
+    if isinstance(required, list) and any(name not in declared for name in required):
+        return False
+    if "dependentRequired" in schema:
+        return False
+    least = schema.get("minProperties")
+    return not (isinstance(least, int) and least > len(declared))
 
 
 # --- reading a schema as alternatives, one per JSON type ----------------------------------

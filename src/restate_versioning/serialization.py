@@ -182,10 +182,10 @@ def _build_invocation(value: dict[str, Any]) -> Invocation:
     execute_at = get("execute_at")
     return Invocation(
         *identity,
-        _optional_str(get("key")),
-        _optional_str(get("caller")),
+        _optional_str(value["key"]),  # no default: required, as cattrs reads it
+        _optional_str(value["caller"]),
         _STATUSES[value["status"]],
-        _optional_str(get("pinned_deployment_id")),
+        _optional_str(value["pinned_deployment_id"]),
         _structure_datetime(value["created_at"], datetime),
         protocol,
         None if execute_at is None else _structure_datetime(execute_at, datetime),

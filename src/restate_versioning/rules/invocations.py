@@ -249,12 +249,18 @@ def admission(
         sent_type = now.type if now is not None else None
     exclusive = sent_type is HandlerType.EXCLUSIVE
     if exclusive and key_holder is not None and key_holder != invocation_id:
-        return Admitted(Admission.WAIT)
+        return _WAIT
     if latest is None:
         return Admitted(Admission.FAIL, exclusive, (NO_DEPLOYMENT_CODE, NO_DEPLOYMENT))
     if handler not in latest.handlers:
         return Admitted(Admission.FAIL, exclusive, (HANDLER_NOT_FOUND_CODE, HANDLER_NOT_FOUND))
-    return Admitted(Admission.START, exclusive)
+    return _START_HOLDING_KEY if exclusive else _START
+
+
+# The decisions every call gets, made once (they are frozen values).
+_WAIT = Admitted(Admission.WAIT)
+_START = Admitted(Admission.START)
+_START_HOLDING_KEY = Admitted(Admission.START, True)
 
 
 def can_run(deployment: Deployment, service: str, handler: str) -> bool:
