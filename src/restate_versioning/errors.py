@@ -310,17 +310,18 @@ class InvalidInvocation(VersioningError, ValueError):
 
 class InvalidCaller(InvalidInvocation):
     """A call made from an invocation that makes no calls: one that has not started yet (it
-    is queued, so no handler code runs) or one that has completed. ``caller_id`` and ``status``
-    say which, and when."""
+    is queued, so no handler code runs), one that started but is pinned nowhere and not
+    running, or one that has completed. ``caller_id`` and ``status`` say which."""
 
     def __init__(self, caller_id: str, status: InvocationStatus) -> None:
         self.caller_id = caller_id
         self.status = status
-        why = (
-            "a finished invocation makes no calls"
-            if status.value == "completed"
-            else "it has not started, so no handler code of it runs yet"
-        )
+        if status.value == "completed":
+            why = "a finished invocation makes no calls"
+        elif status.value in ("pending", "scheduled", "ready"):
+            why = "it has not started, so no handler code of it runs yet"
+        else:
+            why = "its attempt is not running and it is pinned nowhere yet"
         super().__init__(
             f"invocation {quote(caller_id)} cannot make a call: it is {status.value} ({why})",
             caller=caller_id,
