@@ -428,6 +428,8 @@ def _server_error(response: httpx.Response) -> str:
         return "invocation gone"
     if "deployment with id" in text and response.status_code == 404:
         return "deployment not found"
+    if response.status_code == 400 and "given deployment was not found" in text:
+        return "deployment not found"  # resume on a removed deployment
     if "handler" in text and "was not found" in text:
         return "handler not found"
     if response.status_code == 404 and "service" in text:

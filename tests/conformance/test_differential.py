@@ -171,7 +171,8 @@ def test_story(pool: EndpointPool) -> None:
 #: Every answer is pinned on restate-server 1.7.12: 202 for a running or backing-off call, 200
 #: and no change for a paused or suspended one, 409 "is not running, cannot be paused" for a
 #: pending, scheduled or completed one; resuming a pending or scheduled call is 425, a
-#: completed one 409, moving a running or backing-off one 409.
+#: completed one 409, moving a running or backing-off one 409, moving a call to a removed
+#: deployment 400.
 PAUSE_STORY: tuple[Step, ...] = (
     Register("v1-a"),  # deployment #0
     Invoke("TicketObject", "reserve", "k1", "slow"),  # invocation #0 holds k1, on v1
@@ -201,6 +202,14 @@ PAUSE_STORY: tuple[Step, ...] = (
     Kill(0),  # #1 starts now, on v1-rr, and completes
     Pause(1),  # 409: completed
     Resume(1),  # 409: completed
+    Register("v2-b"),  # deployment #3: the latest
+    Invoke("Greeter", "greet", None, "slow"),  # #4 on v2-b
+    Pause(4),
+    Remove(3),  # force: #4 is paused on a removed deployment
+    Resume(4),  # 200: the attempt fails, RT0011, backing-off
+    Pause(4),  # 202
+    Resume(4, 3),  # 400 "the given deployment was not found"
+    Resume(4, "latest"),  # moved to the revision Greeter fell back to: runs again
 )
 
 
