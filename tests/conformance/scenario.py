@@ -19,8 +19,13 @@ Both sides use the same ids: the server acts first, and the model gets the serve
 deployment and invocation ids from :class:`ServerIds`. What the model cannot predict, the
 server's own progress, is mirrored into the model once it is observed: a quick call that
 completed is completed in the model, a slow call that suspended (its hour-long sleep) is
-suspended there. Any disagreement raises :class:`Disagreement`, which carries the step and
-what each side said; :func:`shrink` then looks for a shorter scenario that still disagrees.
+suspended there, a paused call resumed runs again (and a slow one on a request/response
+deployment suspends once more). Steps pause and resume calls too (where they are pinned, on
+the latest revision, or on a given deployment); a refusal is compared by its kind (the
+server's 409 "not running, cannot be paused" or 425 "inboxed or scheduled" is the model's
+:class:`~restate_versioning.errors.InvalidTransition`). Any disagreement raises
+:class:`Disagreement`, which carries the step and what each side said; :func:`shrink` then
+looks for a shorter scenario that still disagrees.
 
 The endpoints are real restate-sdk 1.3.0 apps (``tests/sdk/services.py``, ``conformance_*``),
 started once and shared by every scenario (:class:`EndpointPool`).
@@ -73,8 +78,10 @@ __all__ = [
     "EndpointPool",
     "Invoke",
     "Kill",
+    "Pause",
     "Register",
     "Remove",
+    "Resume",
     "ScenarioResult",
     "ServerIds",
     "SetPublic",
@@ -188,7 +195,36 @@ class Remove:
         return f"remove deployment #{self.pick} (force)"
 
 
-Step = Register | SetPublic | Invoke | Kill | Remove
+@attrs.frozen
+class Pause:
+    """``PATCH /invocations/{id}/pause`` of the ``pick``-th invocation the scenario made
+    (modulo; nothing when there is none)."""
+
+    pick: int
+
+    def __str__(self) -> str:
+        return f"pause invocation #{self.pick}"
+
+
+#: Where :class:`Resume` runs the call: where it is pinned, the latest revision of its
+#: service, or the ``n``-th deployment the scenario saw registered (modulo).
+Where = Literal["keep", "latest"] | int
+
+
+@attrs.frozen
+class Resume:
+    """``PATCH /invocations/{id}/resume[?deployment=...]`` of the ``pick``-th invocation
+    (modulo; nothing when there is none), with ``where`` as :data:`Where` says."""
+
+    pick: int
+    where: Where = "keep"
+
+    def __str__(self) -> str:
+        where = self.where if isinstance(self.where, str) else f"deployment #{self.where}"
+        return f"resume invocation #{self.pick} ({where})"
+
+
+Step = Register | SetPublic | Invoke | Kill | Remove | Pause | Resume
 
 #: The handlers that sleep for an input starting with "slow" (``status`` never does).
 SLEEPERS = frozenset({"greet", "greet_twice", "secret", "reserve"})
@@ -226,10 +262,15 @@ def generate(seed: int, count: int) -> list[Step]:
             step = Invoke(service, handler, key, mode)
         elif roll < 0.78:
             step = SetPublic(rng.choice(["Greeter", "TicketObject"]), rng.random() < 0.6)
-        elif roll < 0.90:
+        elif roll < 0.86:
             step = Kill(rng.randrange(1000))
-        else:
+        elif roll < 0.91:
             step = Remove(rng.randrange(1000))
+        elif roll < 0.95:
+            step = Pause(rng.randrange(1000))
+        else:
+            where: Where = rng.choice(["keep", "keep", "latest", rng.randrange(1000)])
+            step = Resume(rng.randrange(1000), where)
         steps.append(step)
     return steps
 
@@ -349,7 +390,7 @@ _ERROR_KINDS: Mapping[type[VersioningError], str] = {
     ServiceNotPublic: "not public",
     InvalidInvocation: "bad call",
     ServiceTypeChanged: "META0006",
-    InvalidTransition: "already completed",
+    InvalidTransition: "wrong status",
     DeploymentNotFound: "deployment not found",
     InvocationNotFound: "invocation gone",
 }
@@ -371,12 +412,24 @@ def _server_error(response: httpx.Response) -> str:
         return "not public"
     if "bad path" in text:
         return "bad call"
-    if response.status_code == 409 and "already completed" in text:
-        return "already completed"
+    if response.status_code == 409 and any(
+        words in text
+        for words in (
+            "already completed",  # kill
+            "is not running, cannot be paused",  # pause: completed, pending or scheduled
+            "cannot be resumed",  # resume: completed
+            "deployment id cannot be changed",  # resume elsewhere: running or backing-off
+        )
+    ):
+        return "wrong status"
+    if response.status_code == 425 and "inboxed or scheduled, cannot be resumed" in text:
+        return "wrong status"  # resume: pending or scheduled
     if response.status_code == 404 and "invocation" in text and "does not exist" in text:
         return "invocation gone"
     if "deployment with id" in text and response.status_code == 404:
         return "deployment not found"
+    if response.status_code == 400 and "given deployment was not found" in text:
+        return "deployment not found"  # resume on a removed deployment
     if "handler" in text and "was not found" in text:
         return "handler not found"
     if response.status_code == 404 and "service" in text:
@@ -386,7 +439,9 @@ def _server_error(response: httpx.Response) -> str:
 
 # A server refusal the model expresses with a neighbouring error: calling ``/Greeter/greet``
 # when Greeter is a Virtual Object reads as key ``greet`` and handler ``send`` on the server.
-_SAME_REFUSAL = {("handler not found", "bad call")}
+# Moving a call not pinned yet is one 409 on the server ("still running or the deployment id is
+# not pinned yet"), and the model's InvalidInvocation ("not pinned yet").
+_SAME_REFUSAL = {("handler not found", "bad call"), ("wrong status", "bad call")}
 
 
 _STARTED = frozenset(
@@ -432,6 +487,10 @@ class _Run:
             self._invoke(step)
         elif isinstance(step, Kill):
             self._kill(step)
+        elif isinstance(step, Pause):
+            self._pause(step)
+        elif isinstance(step, Resume):
+            self._resume(step)
         else:
             self._remove(step)
 
@@ -579,6 +638,42 @@ class _Run:
         label = f"{step} ({invocation_id})"
         if self._agree(label, response, lambda: self.model.kill(invocation_id), "kills"):
             self.log.append(f"{self.index}: {step}: killed {invocation_id}")
+
+    def _pause(self, step: Pause) -> None:
+        if not self.invocations:
+            self.log.append(f"{self.index}: {step}: no invocation")
+            return
+        invocation_id = self.invocations[step.pick % len(self.invocations)]
+        response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/pause")
+        label = f"{step} ({invocation_id})"
+        if self._agree(label, response, lambda: self.model.pause(invocation_id), "pauses"):
+            self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
+
+    def _resume(self, step: Resume) -> None:
+        if not self.invocations:
+            self.log.append(f"{self.index}: {step}: no invocation")
+            return
+        invocation_id = self.invocations[step.pick % len(self.invocations)]
+        where: str
+        if isinstance(step.where, str):
+            where = step.where
+        elif self.deployments:
+            where = self.deployments[step.where % len(self.deployments)]
+        else:
+            self.log.append(f"{self.index}: {step}: no deployment")
+            return
+        response = self.client.patch(
+            f"{self.server.admin_url}/invocations/{invocation_id}/resume",
+            params={} if where == "keep" else {"deployment": where},
+        )
+        label = f"{step} ({invocation_id} to {where})"
+        if self._agree(
+            label,
+            response,
+            lambda: self.model.resume(invocation_id, deployment=where),
+            "resumes",
+        ):
+            self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
 
     def _remove(self, step: Remove) -> None:
         if not self.deployments:

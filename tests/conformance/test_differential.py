@@ -27,8 +27,10 @@ from .scenario import (
     EndpointPool,
     Invoke,
     Kill,
+    Pause,
     Register,
     Remove,
+    Resume,
     SetPublic,
     Step,
     describe,
@@ -163,3 +165,61 @@ def test_story(pool: EndpointPool) -> None:
         "completed",
     }
     assert result.cli_checks == len(STORY)
+
+
+#: Pausing and resuming, by hand: random scenarios mostly pick calls that completed long ago.
+#: Every answer is pinned on restate-server 1.7.12: 202 for a running or backing-off call, 200
+#: and no change for a paused or suspended one, 409 "is not running, cannot be paused" for a
+#: pending, scheduled or completed one; resuming a pending or scheduled call is 425, a
+#: completed one 409, moving a running or backing-off one 409, moving a call to a removed
+#: deployment 400.
+PAUSE_STORY: tuple[Step, ...] = (
+    Register("v1-a"),  # deployment #0
+    Invoke("TicketObject", "reserve", "k1", "slow"),  # invocation #0 holds k1, on v1
+    Invoke("TicketObject", "reserve", "k1", "quick"),  # #1 waits behind it: pending
+    Invoke("Greeter", "greet", None, "delayed"),  # #2 scheduled
+    Pause(0),  # 202: paused, still holding k1
+    Pause(0),  # 200, no change
+    Pause(1),  # 409: pending
+    Pause(2),  # 409: scheduled
+    Resume(1),  # 425: pending
+    Resume(2, "latest"),  # 425: scheduled
+    Register("v2-a"),  # deployment #1: the latest
+    Resume(0, "latest"),  # moved to v2, runs again (sleeps)
+    Resume(0, 0),  # 409: a running call cannot be moved
+    Resume(0),  # 200, no change
+    Invoke("Greeter", "greet_twice", None, "slow"),  # #3 on v2
+    Pause(3),
+    Resume(3, 0),  # v1 has no greet_twice: RT0012, backing-off, pinned to v1
+    Resume(3, "latest"),  # 409: a backing-off call cannot be moved
+    Pause(3),  # 202: a backing-off call pauses
+    Resume(3),  # fails on v1 again: backing-off
+    Kill(3),
+    Register("v1-rr"),  # deployment #2, request/response
+    Pause(0),
+    Resume(0, 2),  # moved to v1-rr: sleeps and suspends at once
+    Pause(0),  # 200, no change: suspended
+    Kill(0),  # #1 starts now, on v1-rr, and completes
+    Pause(1),  # 409: completed
+    Resume(1),  # 409: completed
+    Register("v2-b"),  # deployment #3: the latest
+    Invoke("Greeter", "greet", None, "slow"),  # #4 on v2-b
+    Pause(4),
+    Remove(3),  # force: #4 is paused on a removed deployment
+    Resume(4),  # 200: the attempt fails, RT0011, backing-off
+    Pause(4),  # 202
+    Resume(4, 3),  # 400 "the given deployment was not found"
+    Resume(4, "latest"),  # moved to the revision Greeter fell back to: runs again
+)
+
+
+def test_pause_story(pool: EndpointPool) -> None:
+    try:
+        result = run(PAUSE_STORY, pool, cli_every=1, start_server=_start_server)
+    except Disagreement as failure:
+        pytest.fail(
+            f"{failure}\n\nsteps:\n{describe(PAUSE_STORY)}\n\nwhat each step did:\n  "
+            + "\n  ".join(failure.log),
+            pytrace=False,
+        )
+    assert {s.value for s in result.statuses} >= {"paused", "backing-off", "suspended"}
