@@ -838,68 +838,40 @@ class Registry:
         if caller is not None:  # every check passed: from here on nothing refuses
             self._record_call(service, caller, calling)
         admitted = admission(latest, handler, self._locks.get(lock), invocation_id, target.type)
+        status: InvocationStatus
+        pinned: str | None = None
+        protocol: int | None = None
         if due is not None:
-            invocation = Invocation(
-                invocation_id,
-                service,
-                handler,
-                key,
-                caller,
-                InvocationStatus.SCHEDULED,
-                None,
-                now,
-                None,
-                due,
-                None,
-                caller_id,
-                caller_key,
-                target.type,
-                not pin_on_start,
-            )
+            status = InvocationStatus.SCHEDULED
             self._scheduled_seq += 1
             heapq.heappush(self._scheduled, (due, self._scheduled_seq, invocation_id))
         elif admitted.decision is Admission.WAIT:
-            invocation = Invocation(
-                invocation_id,
-                service,
-                handler,
-                key,
-                caller,
-                InvocationStatus.PENDING,
-                None,
-                now,
-                None,
-                None,
-                None,
-                caller_id,
-                caller_key,
-                target.type,
-                not pin_on_start,
-            )
+            status = InvocationStatus.PENDING
             self._inboxes.setdefault(lock, deque()).append(invocation_id)
         else:
-            deployment_id = latest.deployment_id if pin_on_start else None
-            invocation = Invocation(
-                invocation_id,
-                service,
-                handler,
-                key,
-                caller,
-                _RUNNING,
-                deployment_id,
-                now,
-                pinned_protocol_version(self._deployments[latest.deployment_id])
-                if pin_on_start
-                else None,
-                None,
-                None,
-                caller_id,
-                caller_key,
-                target.type,
-                not pin_on_start,
-            )
+            status = _RUNNING
+            if pin_on_start:
+                pinned = latest.deployment_id
+                protocol = pinned_protocol_version(self._deployments[pinned])
             if admitted.holds_key:
                 self._locks[lock] = invocation_id
+        invocation = Invocation(
+            invocation_id,
+            service,
+            handler,
+            key,
+            caller,
+            status,
+            pinned,
+            now,
+            protocol,
+            due,
+            None,
+            caller_id,
+            caller_key,
+            target.type,
+            not pin_on_start,
+        )
         if target.type is HandlerType.WORKFLOW:
             self._workflow_runs[lock] = invocation_id
         self._index(invocation)
