@@ -16,6 +16,7 @@ from restate_versioning import ManualClock, Registry, SequentialIds
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer
+    from .sdk.endpoint import SdkEndpoint
 
 pytest_plugins = ["pytester"]  # to run the package's own pytest plugin in a test
 
@@ -112,20 +113,49 @@ def postgres_dsn() -> Iterator[str]:
 
 
 def _no_postgres(reason: str) -> NoReturn:
+    needed("PostgreSQL", reason)
+
+
+def needed(what: str, reason: object) -> NoReturn:
+    """A real component a test needs (``what``) cannot be had: a failure on CI, where every
+    one must be there, else a skip that says why."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is needed on CI: {reason}")
-    pytest.skip(f"no PostgreSQL: {reason}")
+        pytest.fail(f"{what} is needed on CI: {reason}")
+    pytest.skip(f"no {what}: {reason}")
 
 
-def _sdk_endpoint(app: str) -> Iterator[str]:
+def start_restate_server() -> RestateServer:
+    """A fresh real restate-server (``tests/restate_server.py``), or :func:`needed`."""
+    from .restate_server import RestateServer, RestateUnavailable
+
+    try:
+        return RestateServer.start()
+    except RestateUnavailable as exc:
+        needed("restate-server (scripts/ensure-restate installs it)", exc)
+
+
+def own_restate_server() -> Iterator[RestateServer]:
+    """A fresh restate-server for a fixture, stopped (its whole process group) at its end:
+    for tests whose services or calls the others do not expect."""
+    server = start_restate_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_sdk_endpoint(app: str) -> SdkEndpoint:
+    """A real restate-sdk endpoint serving ``tests.sdk.services:{app}``, or :func:`needed`."""
     from .sdk.endpoint import SdkEndpoint, SdkUnavailable
 
     try:
-        endpoint = SdkEndpoint.start(app)
+        return SdkEndpoint.start(f"tests.sdk.services:{app}")
     except SdkUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Restate Python SDK endpoint is needed on CI: {exc}")
-        pytest.skip(f"no Restate Python SDK endpoint: {exc}")
+        needed("Restate Python SDK endpoint", exc)
+
+
+def _sdk_endpoint(app: str) -> Iterator[str]:
+    endpoint = start_sdk_endpoint(app)
     try:
         yield endpoint.url
     finally:
@@ -136,32 +166,21 @@ def _sdk_endpoint(app: str) -> Iterator[str]:
 def sdk_bidi_url() -> Iterator[str]:
     """The URL of a real restate-sdk 1.3.0 endpoint (``tests/sdk/services.py``, hypercorn,
     HTTP/1.1 and h2c) in BIDI_STREAM mode. Skipped without the SDK, failed on CI."""
-    yield from _sdk_endpoint("tests.sdk.services:app_bidi")
+    yield from _sdk_endpoint("app_bidi")
 
 
 @pytest.fixture(scope="session")
 def sdk_request_response_url() -> Iterator[str]:
     """The URL of a real restate-sdk 1.3.0 endpoint in REQUEST_RESPONSE mode (as
     :func:`sdk_bidi_url`)."""
-    yield from _sdk_endpoint("tests.sdk.services:app_request_response")
+    yield from _sdk_endpoint("app_request_response")
 
 
 @pytest.fixture(scope="session")
 def restate_server() -> Iterator[RestateServer]:
     """A throwaway real restate-server 1.7.12 (``tests/restate_server.py``) on 127.0.0.1 and
     free ports, shared by the session. Skipped without it, failed on CI."""
-    from .restate_server import RestateServer, RestateUnavailable
-
-    try:
-        server = RestateServer.start()
-    except RestateUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"restate-server is needed on CI: {exc}")
-        pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from own_restate_server()
 
 
 # --- no process outlives the test session ---------------------------------------------------

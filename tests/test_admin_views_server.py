@@ -49,10 +49,9 @@ What restate-server 1.7.12 answered (and the model now shows):
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import httpx
@@ -68,6 +67,7 @@ from restate_versioning.serialization import (
     admin_services,
 )
 
+from .conftest import start_restate_server
 from .discovery_endpoint import discovery_endpoint
 from .restate_server import RestateServer
 from .test_admin_views import every_option
@@ -96,12 +96,6 @@ class Registered:
     bidi_id: str
 
 
-def _needed(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"restate-server is needed on CI: {reason}")
-    pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {reason}")
-
-
 def _created_at(text: str) -> datetime:
     """``2026-12-01T23:46:29.015000000Z``: the server's creation times are whole milliseconds."""
     return datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)
@@ -111,12 +105,7 @@ def _created_at(text: str) -> datetime:
 def registered() -> Iterator[Registered]:
     """A restate-server of its own (these services are not the other tests'), with the
     manifest registered twice, and a registry with the same registrations."""
-    from .restate_server import RestateUnavailable
-
-    try:
-        server = RestateServer.start()
-    except RestateUnavailable as exc:
-        _needed(str(exc))
+    server = start_restate_server()
     documents = [every_option(mode="REQUEST_RESPONSE"), every_option(mode="BIDI_STREAM")]
     ids = ServerIds()
     clock = ManualClock()

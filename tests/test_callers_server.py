@@ -9,7 +9,6 @@ calling invocation, must record the same.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,40 +21,20 @@ from restate_versioning.admin import AdminSource
 from restate_versioning.ids import SequentialIds
 from restate_versioning.transport import HttpTransport
 
+from .conftest import own_restate_server, start_sdk_endpoint
 from .restate_server import RestateServer
-from .sdk.endpoint import SdkEndpoint
-
-
-def _needed(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RestateServer]:
     """A restate-server of its own: these tests add a Forwarder service the others do not
     expect."""
-    from .restate_server import RestateUnavailable
-
-    try:
-        started = RestateServer.start()
-    except RestateUnavailable as exc:
-        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
-    try:
-        yield started
-    finally:
-        started.stop()
+    yield from own_restate_server()
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from .sdk.endpoint import SdkUnavailable
-
-    try:
-        started = SdkEndpoint.start("tests.sdk.services:app_callers")
-    except SdkUnavailable as exc:
-        _needed(f"no Restate Python SDK endpoint: {exc}")
+    started = start_sdk_endpoint("app_callers")
     try:
         yield started.url
     finally:

@@ -8,7 +8,6 @@ never a traceback), 2 bad usage (unknown verb, malformed id, missing file, a wri
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, handler, manifest, service
+from .conftest import SDK_MANIFEST, handler, manifest, service, start_restate_server
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer
@@ -524,15 +523,7 @@ def test_services_status_on_a_live_cluster_shows_the_calls_stuck_after_a_forced_
     the same cluster, shows the stuck call."""
     import httpx
 
-    from .restate_server import RestateServer, RestateUnavailable
-
-    try:
-        server = RestateServer.start()
-    except RestateUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"restate-server is needed on CI: {exc}")
-        pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {exc}")
-    with server:
+    with start_restate_server() as server:
         answer = httpx.post(
             f"{server.admin_url}/deployments", json={"uri": sdk_bidi_url}, timeout=30
         )

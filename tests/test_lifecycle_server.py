@@ -7,7 +7,6 @@ so registering the second makes the first a deployment that only drains.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,45 +26,26 @@ from restate_versioning import (
 from restate_versioning.admin import AdminSource
 from restate_versioning.transport import HttpTransport
 
+from .conftest import own_restate_server, start_sdk_endpoint
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
-
-
-def _needed(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RestateServer]:
     """A restate-server of its own: these tests pause and leave calls the others do not
     expect."""
-    from .restate_server import RestateUnavailable
-
-    try:
-        started = RestateServer.start()
-    except RestateUnavailable as exc:
-        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
-    try:
-        yield started
-    finally:
-        started.stop()
+    yield from own_restate_server()
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[Callable[[str], str]]:
     """Start a new endpoint serving ``tests.sdk.services:{app}`` (a new URL, so registering
     it makes new revisions); all are stopped at the end of the module."""
-    from .sdk.endpoint import SdkUnavailable
-
     started: list[SdkEndpoint] = []
 
     def start(app: str) -> str:
-        try:
-            started.append(SdkEndpoint.start(f"tests.sdk.services:{app}"))
-        except SdkUnavailable as exc:
-            _needed(f"no Restate Python SDK endpoint: {exc}")
+        started.append(start_sdk_endpoint(app))
         return started[-1].url
 
     try:

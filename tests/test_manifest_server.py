@@ -28,9 +28,9 @@ import pytest
 from restate_versioning import EndpointManifest, InvalidManifest, Outcome, Registry
 from restate_versioning.manifest import DURATION_OPTIONS, MAX_DURATION_MILLIS
 
-from .conftest import handler, manifest, service
+from .conftest import handler, manifest, service, start_restate_server
 from .discovery_endpoint import discovery_endpoint
-from .restate_server import RestateServer, RestateUnavailable
+from .restate_server import RestateServer
 
 BASE = json.dumps(manifest(service("Probe")))
 
@@ -187,12 +187,7 @@ def test_a_key_twice_where_the_server_keeps_the_last_is_refused_by_the_library(
 def own_server() -> Iterator[RestateServer]:
     """A fresh restate-server for one test that may break it (skipped without one, failed on
     CI); its whole process group is gone when the test ends."""
-    try:
-        server = RestateServer.start()
-    except RestateUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"restate-server is needed on CI: {exc}")
-        pytest.skip(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    server = start_restate_server()
     group = server.process.pid  # the server leads a session, so a process group, of its own
     try:
         yield server

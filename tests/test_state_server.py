@@ -6,7 +6,6 @@ the server lets through, on purpose."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,29 +23,19 @@ from restate_versioning.admin import AdminSource
 from restate_versioning.serialization import admin_services
 from restate_versioning.transport import HttpTransport, register_endpoint
 
+from .conftest import own_restate_server, start_restate_server, start_sdk_endpoint
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
 from .sdk.services import CartStateV1, CartStateV2, CartStateWithNote
 
 
-def _needed(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"needed on CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def carts() -> Iterator[tuple[str, str]]:
     """Two real SDK endpoints: Cart v1 and Cart v2 (a narrowed state schema)."""
-    from .sdk.endpoint import SdkUnavailable
-
     started: list[SdkEndpoint] = []
     try:
-        try:
-            started.append(SdkEndpoint.start("tests.sdk.services:cart_v1"))
-            started.append(SdkEndpoint.start("tests.sdk.services:cart_v2"))
-        except SdkUnavailable as exc:
-            _needed(f"no Restate Python SDK endpoint: {exc}")
+        started.append(start_sdk_endpoint("cart_v1"))
+        started.append(start_sdk_endpoint("cart_v2"))
         yield started[0].url, started[1].url
     finally:
         for endpoint in started:
@@ -56,12 +45,7 @@ def carts() -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def cart_with_note() -> Iterator[str]:
     """A real SDK endpoint: Cart with an optional field added to v1's state model."""
-    from .sdk.endpoint import SdkUnavailable
-
-    try:
-        endpoint = SdkEndpoint.start("tests.sdk.services:cart_with_note")
-    except SdkUnavailable as exc:
-        _needed(f"no Restate Python SDK endpoint: {exc}")
+    endpoint = start_sdk_endpoint("cart_with_note")
     try:
         yield endpoint.url
     finally:
@@ -71,16 +55,7 @@ def cart_with_note() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server() -> Iterator[RestateServer]:
     """A restate-server of its own: these tests add a Cart service the others do not expect."""
-    from .restate_server import RestateUnavailable
-
-    try:
-        started = RestateServer.start()
-    except RestateUnavailable as exc:
-        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
-    try:
-        yield started
-    finally:
-        started.stop()
+    yield from own_restate_server()
 
 
 def _schema(model: Any) -> dict[str, Any]:
@@ -145,8 +120,6 @@ def test_a_real_pydantic_model_with_an_optional_field_added_reads_what_v1_wrote(
     """pydantic's default model (no additionalProperties) is read as closed when it writes:
     the model takes the revision, as a real server does (on a server of its own, which checks
     nothing either way)."""
-    from .restate_server import RestateUnavailable
-
     v1, _ = carts
     registry = Registry()
     register_endpoint(registry, v1, HttpTransport())
@@ -154,10 +127,7 @@ def test_a_real_pydantic_model_with_an_optional_field_added_reads_what_v1_wrote(
     (check,) = result.state_checks
     assert check.verdict is Verdict.COMPATIBLE
     assert "additionalProperties" not in _schema(CartStateV1)
-    try:
-        server = RestateServer.start()
-    except RestateUnavailable as exc:
-        _needed(f"no restate-server (scripts/ensure-restate installs it): {exc}")
+    server = start_restate_server()
     try:
         with httpx.Client(timeout=30) as client:
             for url in (v1, cart_with_note):
