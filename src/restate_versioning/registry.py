@@ -188,6 +188,7 @@ class Registry:
         self._waiting: dict[str, dict[str, None]] = {}  # service -> unpinned, uncompleted ids
         self._active: dict[tuple[str, str], dict[str, None]] = {}  # target -> uncompleted ids
         self._counts: dict[tuple[str, str, InvocationStatus], int] = {}  # target, status -> n
+        self._sent: dict[str, dict[str, None]] = {}  # caller id -> uncompleted calls it made
         # Queues, locks, workflow runs.
         self._locks: dict[tuple[str, str], str] = {}
         self._inboxes: dict[tuple[str, str], deque[str]] = {}
@@ -708,6 +709,8 @@ class Registry:
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
         _add(self._active, target, invocation_id)
+        if invocation.caller_id is not None:
+            _add(self._sent, invocation.caller_id, invocation_id)
         pinned = invocation.pinned_deployment_id
         if pinned is None:
             _add(self._waiting, invocation.service, invocation_id)
@@ -729,6 +732,8 @@ class Registry:
         done = new.status is _COMPLETED
         if done:
             _discard(self._active, (old.service, old.handler), invocation_id)
+            if old.caller_id is not None:
+                _discard(self._sent, old.caller_id, invocation_id)
         else:
             key = (new.service, new.handler, new.status)
             counts[key] = counts.get(key, 0) + 1
@@ -1164,24 +1169,16 @@ class Registry:
 
     def _call_tree(self, root: Invocation) -> list[tuple[Invocation, Invocation]]:
         """The uncompleted calls ``root`` sent, and theirs, each with the call that sent it,
-        breadth first (oldest first among siblings); each call once, whatever ``caller_id``
-        says (a snapshot may hold a loop)."""
-        sent: dict[str, list[Invocation]] = {}
-        for ids in self._active.values():
-            for found in ids:
-                call = self._invocations[found]
-                if call.caller_id is not None:
-                    sent.setdefault(call.caller_id, []).append(call)
-        if not sent:
-            return []
-        position = {i: n for n, i in enumerate(self._invocations)}
+        breadth first (oldest first among siblings, as ``_sent`` keeps them); each call once,
+        whatever ``caller_id`` says (a snapshot may hold a loop)."""
         tree: list[tuple[Invocation, Invocation]] = []
         seen = {root.id}
         frontier = [root]
         while frontier:
             following: list[Invocation] = []
             for parent in frontier:
-                for call in sorted(sent.get(parent.id, ()), key=lambda i: position[i.id]):
+                for found in self._sent.get(parent.id, ()):
+                    call = self._invocations[found]
                     if call.id not in seen:
                         seen.add(call.id)
                         tree.append((call, parent))
@@ -1258,6 +1255,7 @@ class Registry:
         pinned: dict[str, set[str]] = {}
         waiting: dict[str, list[str]] = {}
         active: dict[tuple[str, str], list[str]] = {}
+        sent: dict[str, list[str]] = {}
         counts: dict[tuple[str, str, InvocationStatus], int] = {}
         for invocation in self._invocations.values():
             if invocation.status is _COMPLETED:
@@ -1265,6 +1263,8 @@ class Registry:
             key = (invocation.service, invocation.handler, invocation.status)
             counts[key] = counts.get(key, 0) + 1
             active.setdefault((invocation.service, invocation.handler), []).append(invocation.id)
+            if invocation.caller_id is not None:
+                sent.setdefault(invocation.caller_id, []).append(invocation.id)
             where = invocation.pinned_deployment_id
             if where is None:
                 waiting.setdefault(invocation.service, []).append(invocation.id)
@@ -1282,6 +1282,7 @@ class Registry:
             ("pinned", pinned, {d: set(ids) for d, ids in self._pinned.items()}),
             ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items()}),
             ("uncompleted", active, {t: list(ids) for t, ids in self._active.items()}),
+            ("calls sent", sent, {c: list(ids) for c, ids in self._sent.items()}),
             ("status counts", counts, self._counts),
         ]
         for name, recounted, kept in expected:
