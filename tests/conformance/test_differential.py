@@ -31,6 +31,7 @@ from .scenario import (
     Register,
     Remove,
     Resume,
+    ScenarioResult,
     SetPublic,
     Step,
     describe,
@@ -147,15 +148,21 @@ STORY: tuple[Step, ...] = (
 )
 
 
-def test_story(pool: EndpointPool) -> None:
+def _run_story(story: tuple[Step, ...], pool: EndpointPool) -> ScenarioResult:
+    """A hand-written scenario, the CLI checked after every step; a disagreement fails the
+    test with the steps and what each did."""
     try:
-        result = run(STORY, pool, cli_every=1, start_server=_start_server)
+        return run(story, pool, cli_every=1, start_server=_start_server)
     except Disagreement as failure:
         pytest.fail(
-            f"{failure}\n\nsteps:\n{describe(STORY)}\n\nwhat each step did:\n  "
+            f"{failure}\n\nsteps:\n{describe(story)}\n\nwhat each step did:\n  "
             + "\n  ".join(failure.log),
             pytrace=False,
         )
+
+
+def test_story(pool: EndpointPool) -> None:
+    result = _run_story(STORY, pool)
     assert {s.value for s in result.statuses} >= {
         "pending",
         "scheduled",
@@ -214,12 +221,5 @@ PAUSE_STORY: tuple[Step, ...] = (
 
 
 def test_pause_story(pool: EndpointPool) -> None:
-    try:
-        result = run(PAUSE_STORY, pool, cli_every=1, start_server=_start_server)
-    except Disagreement as failure:
-        pytest.fail(
-            f"{failure}\n\nsteps:\n{describe(PAUSE_STORY)}\n\nwhat each step did:\n  "
-            + "\n  ".join(failure.log),
-            pytrace=False,
-        )
+    result = _run_story(PAUSE_STORY, pool)
     assert {s.value for s in result.statuses} >= {"paused", "backing-off", "suspended"}
