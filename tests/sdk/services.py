@@ -236,14 +236,27 @@ app_callers = restate.app(services=[Greeter, Forwarder], protocol="bidi")
 # ``Holder/hold`` runs a first step (so it is pinned) and then waits on an awakeable that
 # nobody resolves: the call stays running, pinned, until a test pauses or kills it.
 
+
+async def _first_step(ctx: Any, name: str) -> None:
+    """A first command, so the call is pinned at once."""
+    await ctx.run("first step", lambda: name)
+
+
+async def _wait(ctx: Any) -> str:
+    """Wait on an awakeable nobody resolves: the call stays in flight until it is paused,
+    moved or killed."""
+    _, promise = ctx.awakeable(type_hint=str)
+    result: str = await promise
+    return result
+
+
 Holder = restate.Service("Holder")
 
 
 @Holder.handler()
 async def hold(ctx: restate.Context, name: str) -> str:
-    await ctx.run("first step", lambda: name)
-    _, promise = ctx.awakeable(type_hint=str)
-    return f"{name}: {await promise}"
+    await _first_step(ctx, name)
+    return await _wait(ctx)
 
 
 app_lifecycle = restate.app(services=[Holder], protocol="bidi")
@@ -258,9 +271,8 @@ def _lifecycle_object(h1_kind: Literal["exclusive", "shared"], *, h2: bool = Tru
 
     @b.handler("hold")
     async def hold_key(ctx: restate.ObjectContext, name: str) -> str:
-        await ctx.run("first step", lambda: name)
-        _, promise = ctx.awakeable(type_hint=str)
-        return await promise
+        await _first_step(ctx, name)
+        return await _wait(ctx)
 
     @b.handler("h1", kind=h1_kind)
     async def h1(ctx: Any, name: str) -> str:
@@ -290,17 +302,15 @@ Child = restate.Service("Child")
 
 @Child.handler("hold")
 async def child_hold(ctx: restate.Context, name: str) -> str:
-    await ctx.run("first step", lambda: name)
-    _, promise = ctx.awakeable(type_hint=str)
-    return await promise
+    await _first_step(ctx, name)
+    return await _wait(ctx)
 
 
 @Child.handler("relay")
 async def child_relay(ctx: restate.Context, name: str) -> str:
-    await ctx.run("first step", lambda: name)
+    await _first_step(ctx, name)
     ctx.service_send(child_hold, f"{name}'s child")
-    _, promise = ctx.awakeable(type_hint=str)
-    return await promise
+    return await _wait(ctx)
 
 
 Parent = restate.VirtualObject("Parent")
@@ -308,28 +318,25 @@ Parent = restate.VirtualObject("Parent")
 
 @Parent.handler("wait")
 async def parent_wait(ctx: restate.ObjectContext, name: str) -> str:
-    await ctx.run("first step", lambda: name)
-    _, promise = ctx.awakeable(type_hint=str)
-    return await promise
+    await _first_step(ctx, name)
+    return await _wait(ctx)
 
 
 @Parent.handler("spawn")
 async def spawn(ctx: restate.ObjectContext, name: str) -> str:
-    await ctx.run("first step", lambda: name)
+    await _first_step(ctx, name)
     ctx.service_send(child_relay, "relay")
     ctx.service_send(child_hold, "scheduled", send_delay=timedelta(hours=1))
     ctx.object_send(parent_wait, key=ctx.key(), arg="own key")
     ctx.object_send(parent_wait, key="other", arg="other key")
-    _, promise = ctx.awakeable(type_hint=str)
-    return await promise
+    return await _wait(ctx)
 
 
 @Parent.handler("call_nope")
 async def call_nope(ctx: restate.ObjectContext, name: str) -> str:
-    await ctx.run("first step", lambda: name)
+    await _first_step(ctx, name)
     ctx.generic_send("Nope", "x", b'"x"')
-    _, promise = ctx.awakeable(type_hint=str)
-    return await promise
+    return await _wait(ctx)
 
 
 app_family = restate.app(services=[Parent, Child], protocol="bidi")
@@ -353,8 +360,7 @@ _FirstWaits = restate.Service("Waiter")
 
 @_FirstWaits.handler("wait_first")
 async def wait_first(ctx: restate.Context, name: str) -> str:
-    _, promise = ctx.awakeable(type_hint=str)
-    return f"{name}: {await promise}"
+    return await _wait(ctx)
 
 
 app_waiter = restate.app(services=[_FirstWaits], protocol="request_response")
