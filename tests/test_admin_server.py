@@ -9,7 +9,6 @@ registered. What :meth:`AdminSource.load` builds must match what the server and 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from restate_versioning.rules.removal import BlockerKind, EffectKind
 from restate_versioning.serialization import admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
 
+from .conftest import needed
 from .restate_server import RestateServer, RestateUnavailable, find_binary
 
 
@@ -41,12 +41,6 @@ class Scenario:
     v1_revision: int
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def scenario(restate_server: RestateServer) -> Iterator[Scenario]:
     from .sdk.endpoint import SdkEndpoint, SdkUnavailable
@@ -57,7 +51,7 @@ def scenario(restate_server: RestateServer) -> Iterator[Scenario]:
             endpoints.append(SdkEndpoint.start())
             endpoints.append(SdkEndpoint.start())
         except SdkUnavailable as exc:
-            _unavailable(f"no Restate Python SDK endpoint: {exc}")
+            needed("Restate Python SDK endpoint", exc)
         first, second = endpoints
         with httpx.Client(timeout=30) as client:
             admin, ingress = restate_server.admin_url, restate_server.ingress_url
@@ -200,7 +194,7 @@ def test_deployment_statuses_match_the_cli(scenario: Scenario, registry: Registr
     try:
         find_binary("restate")
     except RestateUnavailable as exc:
-        _unavailable(f"no restate CLI: {exc}")
+        needed("restate CLI", exc)
     done = scenario.server.cli("deployments", "list", "--extra")
     assert done.returncode == 0, done.stderr
     printed = [line.rstrip() for line in done.stdout.splitlines()]

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from ..conftest import needed
 from ..restate_server import RestateServer, RestateUnavailable, find_binary
 from .scenario import (
     Disagreement,
@@ -54,12 +55,6 @@ def _seeds() -> list[int]:
     return list(range(base, base + _int("CONFORMANCE_SCENARIOS", 3)))
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def pool() -> Iterator[EndpointPool]:
     """The SDK endpoints, shared by every scenario of the module."""
@@ -69,11 +64,11 @@ def pool() -> Iterator[EndpointPool]:
         find_binary("restate-server")
         find_binary("restate")
     except RestateUnavailable as exc:
-        _unavailable(f"no restate-server or restate CLI: {exc}")
+        needed("restate-server or restate CLI", exc)
     try:
         started = EndpointPool.start()
     except SdkUnavailable as exc:
-        _unavailable(f"no Restate Python SDK endpoint: {exc}")
+        needed("Restate Python SDK endpoint", exc)
     try:
         yield started
     finally:
@@ -84,8 +79,7 @@ def _start_server() -> RestateServer:
     try:
         return RestateServer.start()
     except RestateUnavailable as exc:
-        _unavailable(f"restate-server did not start: {exc}")
-        raise
+        needed("restate-server that starts", exc)
 
 
 @pytest.mark.parametrize("seed", _seeds())
