@@ -44,7 +44,7 @@ clean:
 # Differential conformance (tests/conformance): many random scenarios on a real restate-server
 # and on the model, compared after every step. `make test` runs a few of them.
 CONFORMANCE_SCENARIOS ?= 50
-CONFORMANCE_STEPS ?= 20
+CONFORMANCE_STEPS ?= 30
 conformance: $(STAMP) restate
 	CONFORMANCE_SCENARIOS=$(CONFORMANCE_SCENARIOS) CONFORMANCE_STEPS=$(CONFORMANCE_STEPS) \
 		$(BIN)/python -m pytest -m conformance tests/conformance

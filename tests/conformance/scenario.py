@@ -23,7 +23,21 @@ suspended there, a paused call resumed runs again (and a slow one on a request/r
 deployment suspends once more). Steps pause and resume calls too (where they are pinned, on
 the latest revision, or on a given deployment); a refusal is compared by its kind (the
 server's 409 "not running, cannot be paused" or 425 "inboxed or scheduled" is the model's
-:class:`~restate_versioning.errors.InvalidTransition`). Any disagreement raises
+:class:`~restate_versioning.errors.InvalidTransition`).
+
+The lifecycle of calls that outlive a step is exercised too:
+
+* a call sent ``soon`` (delayed by :data:`SOON`) falls due while the scenario runs. The harness
+  never lets it fall due during a step: before each step it waits until every such call that
+  could fall due within :data:`GUARD` seconds has, and mirrors that in the model (its clock
+  moves to the call's due time, and :meth:`~restate_versioning.Registry.start_due` runs), so
+  both sides see the same registrations before it;
+* a ``TicketObject/send`` sends one-way calls from its handler (``tests/sdk/services.py``
+  says which, :data:`SENDS`); once the server shows them, the model makes the same calls with
+  ``caller=`` the sending invocation, so a kill of the sender kills them on both sides;
+* ``hold`` and ``send`` wait on an awakeable they publish; a :class:`Resolve` step resolves
+  it through the ingress, and the call runs on to completion where it is (a paused call stays
+  paused, and completes when resumed). Any disagreement raises
 :class:`Disagreement`, which carries the step and what each side said; :func:`shrink` then
 looks for a shorter scenario that still disagrees.
 
@@ -33,12 +47,15 @@ started once and shared by every scenario (:class:`EndpointPool`).
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import random
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -65,24 +82,27 @@ from restate_versioning.errors import (
     ServiceTypeChanged,
 )
 from restate_versioning.ids import RandomIds
-from restate_versioning.model import Outcome
+from restate_versioning.model import Invocation, Outcome
 from restate_versioning.serialization import admin_deployments, admin_services
 from restate_versioning.transport import HttpTransport, register_endpoint
 
 from ..restate_server import RestateServer
-from ..sdk.endpoint import SdkEndpoint
+from ..sdk.endpoint import AWAKEABLES, SdkEndpoint
 
 __all__ = [
     "ENDPOINTS",
     "Disagreement",
+    "Elapse",
     "EndpointPool",
     "Invoke",
     "Kill",
     "Pause",
     "Register",
     "Remove",
+    "Resolve",
     "Resume",
     "ScenarioResult",
+    "Send",
     "ServerIds",
     "SetPublic",
     "Step",
@@ -142,13 +162,23 @@ class SetPublic:
         return f"set_public {self.service} {self.public}"
 
 
-Mode = Literal["quick", "slow", "delayed"]
+Mode = Literal["quick", "slow", "delayed", "soon"]
+
+#: How long a ``delayed`` call waits (longer than any scenario: it stays scheduled) and how
+#: long a ``soon`` one waits (it falls due while the scenario runs).
+DELAYED = timedelta(hours=1)
+SOON = timedelta(seconds=3)
+#: No step starts while a ``soon`` call could fall due within this many seconds: the harness
+#: waits for it to fall due first (see the module's docstring).
+GUARD = 1.5
 
 
 @attrs.frozen
 class Invoke:
     """An ingress ``/send``: ``quick`` completes at once, ``slow`` sleeps an hour (stays in
-    flight), ``delayed`` is sent with ``?delay=10m`` (stays scheduled)."""
+    flight), ``delayed`` is sent with ``?delay=1h`` (stays scheduled), ``soon`` with
+    ``?delay=3s`` (falls due, and then runs as a quick call does). A call to a handler of
+    :data:`HOLDERS` waits on its awakeable once it runs, whatever the mode."""
 
     service: str
     handler: str
@@ -160,7 +190,7 @@ class Invoke:
         return f"invoke {target} {self.mode}"
 
 
-_MODES: tuple[Mode, ...] = ("quick", "quick", "slow", "slow", "delayed")
+_MODES: tuple[Mode, ...] = ("quick", "quick", "slow", "slow", "delayed", "soon")
 _FLAGS: tuple[dict[str, bool], ...] = (
     {},
     {},
@@ -176,12 +206,14 @@ _FLAGS: tuple[dict[str, bool], ...] = (
 @attrs.frozen
 class Kill:
     """``PATCH /invocations/{id}/kill`` of the ``pick``-th invocation the scenario made
-    (modulo how many there are; nothing when there is none)."""
+    (modulo how many there are; nothing when there is none). With ``callers``, the
+    ``pick``-th of the uncompleted invocations that sent calls."""
 
     pick: int
+    callers: bool = False
 
     def __str__(self) -> str:
-        return f"kill invocation #{self.pick}"
+        return f"kill {'caller' if self.callers else 'invocation'} #{self.pick}"
 
 
 @attrs.frozen
@@ -224,10 +256,61 @@ class Resume:
         return f"resume invocation #{self.pick} ({where})"
 
 
-Step = Register | SetPublic | Invoke | Kill | Remove | Pause | Resume
+@attrs.frozen
+class Resolve:
+    """``POST /restate/awakeables/{id}/resolve`` (ingress) of the awakeable the ``pick``-th
+    invocation published (modulo; nothing when it published none, or it was resolved). With
+    ``held``, the ``pick``-th of the invocations holding an awakeable nobody resolved yet."""
+
+    pick: int
+    held: bool = False
+
+    def __str__(self) -> str:
+        among = "held awakeable" if self.held else "invocation"
+        return f"resolve the awakeable of {among} #{self.pick}"
+
+
+@attrs.frozen
+class Elapse:
+    """Time passes: every call sent ``soon`` falls due (the harness waits for it)."""
+
+    def __str__(self) -> str:
+        return "time passes: the calls sent soon fall due"
+
+
+Step = Register | SetPublic | Invoke | Kill | Remove | Pause | Resume | Resolve | Elapse
 
 #: The handlers that sleep for an input starting with "slow" (``status`` never does).
 SLEEPERS = frozenset({"greet", "greet_twice", "secret", "reserve"})
+#: The handlers (of TicketObject) that publish an awakeable and wait until it is resolved.
+HOLDERS = frozenset({"hold", "send"})
+
+#: The key of the sending invocation, in :data:`SENDS`.
+OWN_KEY = "<own key>"
+
+
+@attrs.frozen
+class Send:
+    """A one-way call a handler makes: its target, how it behaves once it runs (``quick``,
+    ``slow`` or ``hold``, as with :class:`Invoke`), and its delay, if any. No two calls of one
+    handler have the same target: that is how the harness tells them apart."""
+
+    service: str
+    handler: str
+    key: str
+    behaviour: Literal["quick", "slow", "hold"]
+    delay: timedelta | None = None
+
+
+#: The calls each sending handler makes after its first command, in order (as
+#: ``tests/sdk/services.py`` has them).
+SENDS: Mapping[tuple[str, str], tuple[Send, ...]] = {
+    ("TicketObject", "send"): (
+        Send("TicketObject", "hold", OWN_KEY, "hold"),  # waits behind its sender
+        Send("TicketObject", "reserve", "k2", "slow"),
+        Send("TicketObject", "status", "k1", "quick", DELAYED),
+    ),
+}
 
 _TARGETS: tuple[tuple[str, str, bool, int], ...] = (
     # service, handler, keyed, weight: a key is sent for keyed targets only
@@ -237,6 +320,9 @@ _TARGETS: tuple[tuple[str, str, bool, int], ...] = (
     ("Greeter", "secret", False, 1),  # private in the "private" variant, absent elsewhere
     ("TicketObject", "reserve", True, 8),  # exclusive: calls on one key queue
     ("TicketObject", "status", True, 2),  # shared: never queues
+    ("TicketObject", "hold", True, 3),  # exclusive, waits on an awakeable
+    ("TicketObject", "send", True, 3),  # exclusive, sends calls, waits on an awakeable
+    ("TicketObject", "peek", True, 2),  # exclusive, but shared in v2
 )
 
 
@@ -250,27 +336,31 @@ def generate(seed: int, count: int) -> list[Step]:
     while len(steps) < count:
         roll = rng.random()
         step: Step
-        if roll < 0.25:
+        if roll < 0.22:
             flags = rng.choice(_FLAGS)
             step = Register(rng.choice(endpoints), slash=rng.random() < 0.2, **flags)
-        elif roll < 0.70:
+        elif roll < 0.64:
             service, handler, keyed, _ = rng.choices(_TARGETS, weights)[0]
             key = rng.choice(["k1", "k1", "k1", "k2"]) if keyed else None
             mode: Mode = rng.choice(_MODES)
             if mode == "slow" and handler not in SLEEPERS:
                 mode = "quick"
             step = Invoke(service, handler, key, mode)
-        elif roll < 0.78:
+        elif roll < 0.70:
             step = SetPublic(rng.choice(["Greeter", "TicketObject"]), rng.random() < 0.6)
-        elif roll < 0.86:
-            step = Kill(rng.randrange(1000))
-        elif roll < 0.91:
+        elif roll < 0.78:
+            step = Kill(rng.randrange(1000), callers=rng.random() < 0.4)
+        elif roll < 0.83:
             step = Remove(rng.randrange(1000))
-        elif roll < 0.95:
+        elif roll < 0.88:
             step = Pause(rng.randrange(1000))
-        else:
+        elif roll < 0.93:
             where: Where = rng.choice(["keep", "keep", "latest", rng.randrange(1000)])
             step = Resume(rng.randrange(1000), where)
+        elif roll < 0.98:
+            step = Resolve(rng.randrange(1000), held=True)
+        else:
+            step = Elapse()
         steps.append(step)
     return steps
 
@@ -284,18 +374,25 @@ def describe(steps: Sequence[Step]) -> str:
 
 
 class EndpointPool:
-    """The SDK endpoints of :data:`ENDPOINTS`, started at once, shared by every scenario."""
+    """The SDK endpoints of :data:`ENDPOINTS`, started at once, shared by every scenario, and
+    the folder where their held calls publish their awakeables (one file per invocation id)."""
 
-    def __init__(self, endpoints: Mapping[str, SdkEndpoint]) -> None:
+    def __init__(
+        self, endpoints: Mapping[str, SdkEndpoint], awakeables: tempfile.TemporaryDirectory[str]
+    ) -> None:
         self.endpoints = dict(endpoints)
+        self._awakeables = awakeables
+        self.awakeables = Path(awakeables.name)
 
     @classmethod
     def start(cls) -> EndpointPool:
         """Start every endpoint (in parallel); raises ``SdkUnavailable`` if one cannot."""
         started: dict[str, SdkEndpoint] = {}
+        awakeables = tempfile.TemporaryDirectory(prefix="conformance-awakeables-")
+        env = {AWAKEABLES: awakeables.name}
         with concurrent.futures.ThreadPoolExecutor(len(ENDPOINTS)) as pool:
             futures = {
-                name: pool.submit(SdkEndpoint.start, f"tests.sdk.services:{app}")
+                name: pool.submit(SdkEndpoint.start, f"tests.sdk.services:{app}", env=env)
                 for name, app in ENDPOINTS.items()
             }
             failure: BaseException | None = None
@@ -307,8 +404,9 @@ class EndpointPool:
         if failure is not None:
             for endpoint in started.values():
                 endpoint.stop()
+            awakeables.cleanup()
             raise failure
-        return cls(started)
+        return cls(started, awakeables)
 
     def url(self, name: str, slash: bool = False) -> str:
         return self.endpoints[name].url + ("/" if slash else "")
@@ -316,6 +414,7 @@ class EndpointPool:
     def stop(self) -> None:
         for endpoint in self.endpoints.values():
             endpoint.stop()
+        self._awakeables.cleanup()
 
 
 # --- ids: the model takes the server's --------------------------------------------------------
@@ -380,6 +479,9 @@ class ScenarioResult:
     cli_checks: int
     log: tuple[str, ...]
     statuses: frozenset[InvocationStatus]  # every status an invocation was seen in
+    #: How often the lifecycle events the harness mirrors happened: "fell due", "sent from a
+    #: handler", "awakeable resolved", "caller killed" (a kill of a call that sent calls).
+    events: Mapping[str, int] = attrs.field(factory=dict)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -474,10 +576,16 @@ class _Run:
         self.index = 0
         self.statuses: set[InvocationStatus] = set()
         self.awaiting_retry = False
+        # soon calls still scheduled: id -> (earliest, latest) time.monotonic() they fall due
+        self.soon: dict[str, tuple[float, float]] = {}
+        self.resolved: set[str] = set()  # invocations whose awakeable was resolved
+        self.sent_by: dict[str, list[str]] = {}  # caller id -> the calls it made, adopted
+        self.events: collections.Counter[str] = collections.Counter()
 
     # -- the steps --
 
     def apply(self, step: Step) -> None:
+        self._await_due()
         self.clock.advance(timedelta(milliseconds=1))
         if isinstance(step, Register):
             self._register(step)
@@ -491,8 +599,36 @@ class _Run:
             self._pause(step)
         elif isinstance(step, Resume):
             self._resume(step)
+        elif isinstance(step, Resolve):
+            self._resolve(step)
+        elif isinstance(step, Elapse):
+            self._await_due(every=True)
+            self.log.append(f"{self.index}: {step}")
         else:
             self._remove(step)
+
+    def _await_due(self, *, every: bool = False) -> None:
+        """Let every ``soon`` call that could fall due during the next step (``every`` one,
+        after the last step) fall due first, and mirror it (see the module's docstring)."""
+        while True:
+            now = time.monotonic()
+            near = {
+                i: latest
+                for i, (first, latest) in self.soon.items()
+                if every or first - GUARD <= now
+            }
+            if not near:
+                return
+            late = [i for i, latest in near.items() if now > latest + RETRY_SECONDS]
+            if late:
+                raise Disagreement(
+                    self.index,
+                    f"calls due {RETRY_SECONDS} s ago",
+                    "still scheduled",
+                    [self.model.invocation(i) for i in late],
+                )
+            time.sleep(max(0.0, max(near.values()) - now) + 0.05)
+            self.compare(self.settle())
 
     def _refusals_agree(self, what: str, response: httpx.Response, exc: VersioningError) -> None:
         server, model = _server_error(response), _model_error(exc)
@@ -576,17 +712,17 @@ class _Run:
 
     def _invoke(self, step: Invoke) -> None:
         path = "/".join(p for p in (step.service, step.key, step.handler) if p is not None)
-        query = "?delay=10m" if step.mode == "delayed" else ""
+        delay = {"delayed": DELAYED, "soon": SOON}.get(step.mode)
+        query = f"?delay={int(delay.total_seconds())}s" if delay is not None else ""
         body = f"slow-{self.index}" if step.mode == "slow" else f"quick-{self.index}"
+        sent = time.monotonic()
         response = self.client.post(f"{self.server.ingress_url}/{path}/send{query}", json=body)
+        answered = time.monotonic()
         invocation_id = response.json().get("invocationId") if response.status_code < 300 else None
         try:
             with self.ids.expect(invocation=invocation_id):
                 invocation = self.model.invoke(
-                    step.service,
-                    step.handler,
-                    key=step.key,
-                    delay=timedelta(minutes=10) if step.mode == "delayed" else None,
+                    step.service, step.handler, key=step.key, delay=delay
                 )
         except VersioningError as exc:
             if invocation_id is not None:
@@ -603,9 +739,10 @@ class _Run:
                 invocation,
             )
         self.invocations.append(invocation_id)
-        self.modes[invocation_id] = (
-            "quick" if step.mode == "slow" and step.handler not in SLEEPERS else step.mode
-        )
+        self.modes[invocation_id] = _behaviour(step.handler, step.mode)
+        if step.mode == "soon":
+            due = SOON.total_seconds()
+            self.soon[invocation_id] = (sent + due, answered + due)
         self.log.append(f"{self.index}: {step}: {invocation_id} {invocation.status.value}")
 
     def _agree(
@@ -630,14 +767,19 @@ class _Run:
         return True
 
     def _kill(self, step: Kill) -> None:
-        if not self.invocations:
+        among = self.invocations
+        if step.callers:
+            among = [i for i in self.sent_by if self._uncompleted(i)]
+        if not among:
             self.log.append(f"{self.index}: {step}: no invocation")
             return
-        invocation_id = self.invocations[step.pick % len(self.invocations)]
+        invocation_id = among[step.pick % len(among)]
         response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/kill")
         label = f"{step} ({invocation_id})"
         if self._agree(label, response, lambda: self.model.kill(invocation_id), "kills"):
             self.log.append(f"{self.index}: {step}: killed {invocation_id}")
+            if self.sent_by.get(invocation_id):
+                self.events["caller killed"] += 1
 
     def _pause(self, step: Pause) -> None:
         if not self.invocations:
@@ -675,6 +817,50 @@ class _Run:
         ):
             self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
 
+    def _resolve(self, step: Resolve) -> None:
+        among = self.invocations
+        if step.held:
+            among = [i for i in self.invocations if self._holds_awakeable(i)]
+        if not among:
+            self.log.append(f"{self.index}: {step}: no invocation")
+            return
+        invocation_id = among[step.pick % len(among)]
+        published = self.pool.awakeables / invocation_id
+        if invocation_id in self.resolved or not published.exists():
+            said = "resolved already" if invocation_id in self.resolved else "no awakeable"
+            self.log.append(f"{self.index}: {step}: {said} ({invocation_id})")
+            return
+        awakeable_id = published.read_text()
+        response = self.client.post(
+            f"{self.server.ingress_url}/restate/awakeables/{awakeable_id}/resolve",
+            json="resolved",
+        )
+        if response.status_code >= 300:
+            raise Disagreement(
+                self.index,
+                f"{step} ({invocation_id}): the server refuses to resolve an awakeable",
+                f"{response.status_code} {response.text[:300]}",
+                "the model has no awakeables: its handler goes on",
+            )
+        # The handler goes on from its awakeable and returns: from now on the call behaves as
+        # a quick one (the settling mirrors what the server does with it).
+        self.resolved.add(invocation_id)
+        self.events["awakeable resolved"] += 1
+        self.modes[invocation_id] = "quick"
+        self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
+
+    def _holds_awakeable(self, invocation_id: str) -> bool:
+        """Whether a call published an awakeable nobody resolved, and is not completed."""
+        published = (self.pool.awakeables / invocation_id).exists()
+        return published and invocation_id not in self.resolved and self._uncompleted(invocation_id)
+
+    def _uncompleted(self, invocation_id: str) -> bool:
+        try:
+            status = self.model.invocation(invocation_id).status
+        except VersioningError:
+            return False  # killed before it started
+        return status is not InvocationStatus.COMPLETED
+
     def _remove(self, step: Remove) -> None:
         if not self.deployments:
             self.log.append(f"{self.index}: {step}: no deployment")
@@ -707,11 +893,14 @@ class _Run:
             time.sleep(0.05)
 
     def _mirror(self, loaded: Registry) -> list[str]:
-        unsettled = []
-        for invocation_id in self.invocations:
+        adopting = self._adopt_sent(loaded)
+        unsettled: list[str] = []
+        fallen: list[str] = []  # soon calls the server started, in due order
+        for invocation_id in list(self.invocations):
             try:
                 modelled = self.model.invocation(invocation_id).status
             except VersioningError:
+                self.soon.pop(invocation_id, None)
                 continue  # killed before it started: neither side keeps it
             try:
                 seen = loaded.invocation(invocation_id)
@@ -720,6 +909,18 @@ class _Run:
                 continue
             shown = seen.status
             mode = self.modes[invocation_id]
+            if invocation_id in self.soon and modelled is not InvocationStatus.SCHEDULED:
+                del self.soon[invocation_id]  # fell due, or moved on
+            if invocation_id in self.soon and shown is InvocationStatus.SCHEDULED:
+                if time.monotonic() >= self.soon[invocation_id][1]:
+                    unsettled.append(invocation_id)  # due: the server starts it in a moment
+                continue
+            if invocation_id in self.soon:
+                fallen.append(invocation_id)  # the server started it: see below
+                continue
+            if self._sends_pending(self.model.invocation(invocation_id)):
+                unsettled.append(invocation_id)  # its one-way calls are on their way
+                continue
             if shown is InvocationStatus.READY or (
                 seen.pins_at_first_command and seen.pinned_deployment_id is None
             ):
@@ -728,26 +929,31 @@ class _Run:
                 unsettled.append(invocation_id)
             elif (
                 shown is InvocationStatus.RUNNING
-                and mode != "slow"
+                and mode not in _LINGERING
                 and modelled is not (InvocationStatus.BACKING_OFF)
             ):
                 unsettled.append(invocation_id)  # a quick call about to complete
             elif shown is InvocationStatus.RUNNING and modelled is InvocationStatus.BACKING_OFF:
+                if mode in _LINGERING and seen.pinned_deployment_id is not None:
+                    # A retry made its first command, and lingers: it runs (or, where it cannot
+                    # run, the model's attempt fails again, as the server's does in a moment).
+                    self.model.resume(invocation_id)
+                    self.log.append(f"{self.index}: (server) {invocation_id} retried")
                 unsettled.append(invocation_id)  # a retry being attempted
             elif (
                 shown is modelled is InvocationStatus.BACKING_OFF
                 and self.model.invocation(invocation_id).pinned_deployment_id is None
-                and self.model.invocation(invocation_id).service
-                in {s.name for s in self.model.services()}
+                and self._runnable(self.model.invocation(invocation_id))
             ):
-                self.awaiting_retry = True  # its service is back: the server will retry it
+                # Its service (or handler) is back: the server will retry it.
+                self.awaiting_retry = True
                 unsettled.append(invocation_id)
             elif shown is modelled is InvocationStatus.RUNNING and self._suspends(invocation_id):
                 unsettled.append(invocation_id)  # about to suspend: give the SDK its moment
             elif shown is modelled:
                 continue
             elif shown is InvocationStatus.COMPLETED and modelled is InvocationStatus.RUNNING:
-                if mode == "slow":
+                if mode in _LINGERING:
                     continue  # a slow call does not complete by itself: the comparison says so
                 self.model.complete(invocation_id)
                 self.log.append(f"{self.index}: (server) {invocation_id} completed")
@@ -762,14 +968,116 @@ class _Run:
             elif shown is InvocationStatus.RUNNING and modelled is InvocationStatus.SUSPENDED:
                 self.model.resume(invocation_id)
                 self.log.append(f"{self.index}: (server) {invocation_id} resumed")
+            elif (
+                shown is InvocationStatus.COMPLETED
+                and modelled is InvocationStatus.SUSPENDED
+                and mode not in _LINGERING
+            ):
+                self.model.resume(invocation_id)  # woken (a resolved awakeable), ran, returned
+                self.log.append(f"{self.index}: (server) {invocation_id} resumed")
+                unsettled.append(invocation_id)
             else:
                 unsettled.append(invocation_id)
+        if fallen and not unsettled:
+            # One at a time, once everything else has settled: what the call did when it
+            # started (the calls it sent, the key it took) comes before the next one's turn.
+            self._fall_due(self.model.invocation(fallen[0]))
+        return adopting + unsettled + fallen
+
+    def _fall_due(self, invocation: Invocation) -> None:
+        """The server started a ``soon`` call: the model's clock reaches its due time, and
+        the model starts what is due."""
+        assert invocation.execute_at is not None
+        self.clock.advance(max(timedelta(0), invocation.execute_at - self.clock()))
+        started = self.model.start_due()
+        del self.soon[invocation.id]
+        self.events["fell due"] += 1
+        moved = ", ".join(f"{i.id} {i.status.value}" for i in started)
+        self.log.append(f"{self.index}: (server) {invocation.id} fell due: {moved}")
+
+    def _adopt_sent(self, loaded: Registry) -> list[str]:
+        """The calls the server shows a known invocation sent (:data:`SENDS`) that the model
+        does not know yet: the model makes them too, with that invocation as the caller, in
+        the order the handler makes them (a call is adopted once those before it are)."""
+        unsettled: list[str] = []
+        shown: dict[str, list[Invocation]] = {}
+        for invocation in loaded.invocations():
+            if invocation.caller_id in self.modes:
+                shown.setdefault(invocation.caller_id, []).append(invocation)
+        for caller_id, calls in shown.items():
+            try:
+                caller = self.model.invocation(caller_id)
+            except VersioningError:
+                continue  # the comparison says what the server made that the model did not
+            if caller.status is InvocationStatus.COMPLETED:
+                continue  # likewise
+            if caller.pinned_deployment_id is None:
+                # Queued, or its attempt failed, in the model: it starts once the model mirrors
+                # what let it start (a key freed, a retry).
+                unsettled.append(caller_id)
+                continue
+            adopted = self.sent_by.setdefault(caller_id, [])
+            expected = SENDS.get((caller.service, caller.handler), ())
+            for send in expected[len(adopted) :]:
+                key = caller.key if send.key == OWN_KEY else send.key
+                target = (send.service, send.handler, key)
+                called = f"{send.service}/{key}/{send.handler}"
+                match = [c for c in calls if (c.service, c.handler, c.key) == target]
+                if not match:
+                    break  # not shown yet: wait for it, so that the order is kept
+                child = match[0]
+                try:
+                    with self.ids.expect(invocation=child.id):
+                        made = self.model.invoke(
+                            send.service,
+                            send.handler,
+                            key=key,
+                            caller=caller_id,
+                            delay=send.delay,
+                        )
+                except VersioningError as exc:
+                    raise Disagreement(
+                        self.index,
+                        f"{caller_id} sent {called}: the model cannot make the call",
+                        child,
+                        repr(exc),
+                    ) from None
+                adopted.append(child.id)
+                self.events["sent from a handler"] += 1
+                self.invocations.append(child.id)
+                self.modes[child.id] = send.behaviour
+                unsettled.append(child.id)
+                self.log.append(
+                    f"{self.index}: (server) {caller_id} sent {called}: "
+                    f"{child.id} {made.status.value}"
+                )
         return unsettled
 
+    def _sends_pending(self, invocation: Invocation) -> bool:
+        """Whether an invocation that makes one-way calls has made its first command (it
+        publishes its awakeable first), is started and not completed in the model, and the
+        model does not have all its calls yet (the server does not show them yet)."""
+        expected = SENDS.get((invocation.service, invocation.handler), ())
+        return (
+            bool(expected)
+            and invocation.status is not InvocationStatus.COMPLETED
+            and invocation.pinned_deployment_id is not None  # else, its start is mirrored first
+            and (self.pool.awakeables / invocation.id).exists()
+            and len(self.sent_by.get(invocation.id, ())) < len(expected)
+        )
+
+    def _runnable(self, invocation: Invocation) -> bool:
+        """Whether the latest revision of an invocation's service has its handler."""
+        for service in self.model.services():
+            if service.name == invocation.service:
+                return invocation.handler in service.handlers
+        return False
+
     def _suspends(self, invocation_id: str) -> bool:
-        """A slow call on a request/response deployment suspends as soon as it sleeps."""
+        """A slow or holding call on a request/response deployment suspends as soon as it
+        waits."""
         pinned = self.model.invocation(invocation_id).pinned_deployment_id
-        if self.modes[invocation_id] != "slow" or pinned is None:
+        if self.modes[invocation_id] not in _LINGERING or pinned is None:
             return False
         try:
             mode = self.model.deployment(pinned).protocol_mode
@@ -823,6 +1131,18 @@ class _Run:
     def _same(self, what: str, server: Any, model: Any) -> None:
         if server != model:
             raise Disagreement(self.index, what, server, model)
+
+
+#: How a call behaves once it runs: those that stay in flight until something else happens.
+_LINGERING = frozenset({"slow", "hold"})
+
+
+def _behaviour(handler: str, mode: Mode) -> str:
+    """How a call sent in ``mode`` behaves once it runs: ``hold`` (waits on its awakeable),
+    ``slow`` (sleeps an hour) or ``quick`` (completes at once)."""
+    if handler in HOLDERS:
+        return "hold"
+    return "slow" if mode == "slow" and handler in SLEEPERS else "quick"
 
 
 def _service_fields(service: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -908,13 +1228,18 @@ def run(
                     state.index = index
                     state.apply(step)
                     state.compare(state.settle())
+                state._await_due(every=True)  # the calls sent soon fall due before the end
                 if cli_every and state.index % cli_every != 0:
                     state.compare_cli()  # the final state, through the real CLI
             except Disagreement as exc:
                 exc.log = tuple(state.log)
                 raise
             return ScenarioResult(
-                len(steps), state.cli_checks, tuple(state.log), frozenset(state.statuses)
+                len(steps),
+                state.cli_checks,
+                tuple(state.log),
+                frozenset(state.statuses),
+                dict(state.events),
             )
     finally:
         server.stop()

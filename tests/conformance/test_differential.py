@@ -3,7 +3,7 @@ every step (see ``scenario.py``).
 
 ``make test`` runs a few scenarios; ``make conformance`` many more. The environment decides:
 
-* ``CONFORMANCE_SCENARIOS`` (default 3) scenarios of ``CONFORMANCE_STEPS`` (default 20) steps,
+* ``CONFORMANCE_SCENARIOS`` (default 3) scenarios of ``CONFORMANCE_STEPS`` (default 30) steps,
   with the seeds ``CONFORMANCE_BASE_SEED`` (default 0), +1, +2...;
 * ``CONFORMANCE_SEED=123`` replays that one seed only;
 * ``CONFORMANCE_SHRINK`` (default 30): how many replays a failure may spend looking for a
@@ -25,12 +25,14 @@ from ..conftest import needed
 from ..restate_server import RestateServer, RestateUnavailable, find_binary
 from .scenario import (
     Disagreement,
+    Elapse,
     EndpointPool,
     Invoke,
     Kill,
     Pause,
     Register,
     Remove,
+    Resolve,
     Resume,
     ScenarioResult,
     SetPublic,
@@ -84,7 +86,7 @@ def _start_server() -> RestateServer:
 
 @pytest.mark.parametrize("seed", _seeds())
 def test_scenario(seed: int, pool: EndpointPool) -> None:
-    count = _int("CONFORMANCE_STEPS", 20)
+    count = _int("CONFORMANCE_STEPS", 30)
     cli_every = _int("CONFORMANCE_CLI_EVERY", 5)
     steps = generate(seed, count)
     try:
@@ -217,3 +219,56 @@ PAUSE_STORY: tuple[Step, ...] = (
 def test_pause_story(pool: EndpointPool) -> None:
     result = _run_story(PAUSE_STORY, pool)
     assert {s.value for s in result.statuses} >= {"paused", "backing-off", "suspended"}
+
+
+#: The lifecycle of calls that outlive their step, by hand: delayed calls that fall due after
+#: the revision they were sent to changed, calls sent from a handler, a kill of their caller,
+#: awakeables resolved (where the call runs, and while it is paused), a call whose handler is
+#: gone when it falls due, and one that falls due on a held key of a service with no deployment.
+LIFECYCLE_STORY: tuple[Step, ...] = (
+    Register("v1-a"),  # deployment #0
+    Invoke("TicketObject", "hold", "k1", "quick"),  # invocation #0 holds k1
+    Invoke("TicketObject", "peek", "k1", "soon"),  # #1, sent to an exclusive peek
+    Invoke("TicketObject", "peek", "k1", "quick"),  # #2, exclusive: pending on k1
+    Register("v2-a"),  # deployment #1: peek is shared now
+    Elapse(),  # #1 falls due and waits on k1: it was sent to an exclusive handler
+    Invoke("TicketObject", "peek", "k1", "quick"),  # #3, shared: runs at once
+    Invoke("Greeter", "greet_twice", None, "soon"),  # #4
+    Register("v1-b"),  # deployment #2: the latest Greeter has no greet_twice
+    Elapse(),  # #4 falls due: RT0012, backing-off, pinned nowhere
+    Invoke("TicketObject", "send", "k3", "quick"),  # #5 sends #6 (hold k3), #7, #8
+    Kill(5),  # #6, pending on its caller's key, is kept, completed; #7 (running) completes;
+    # #8 (scheduled) is gone
+    Resolve(0),  # #0 completes: #2, then #1, run on k1
+    Register("v2-b"),  # deployment #3: greet_twice is back, and #4 runs at its next retry
+    Invoke("TicketObject", "hold", "k2", "quick"),  # #9 holds k2
+    Invoke("TicketObject", "send", "k2", "quick"),  # #10 waits behind it
+    Pause(9),
+    Resolve(9),  # paused: it stays paused
+    Resume(9),  # and completes now: #10 runs, and sends #11 and #12 (behind it on k2), #13
+    Resolve(10),  # #10 completes: #11 runs on k2, and holds it
+    Resolve(11),  # #11 completes: #12 runs, and sleeps
+    Register("v1-rr"),  # deployment #4, request/response
+    Invoke("TicketObject", "hold", "k4", "quick"),  # #14 suspends at once, holding k4
+    Resolve(14),  # it resumes and completes
+    Invoke("TicketObject", "hold", "k4", "quick"),  # #15 holds k4 (suspended)
+    Invoke("TicketObject", "reserve", "k4", "soon"),  # #16
+    Remove(4),
+    Remove(3),
+    Remove(2),
+    Remove(1),
+    Remove(0),  # TicketObject has no deployment left
+    Elapse(),  # #16 falls due: it waits on k4
+    Kill(15),  # #16 gets its turn with no deployment: RT0011, backing-off
+)
+
+
+def test_lifecycle_story(pool: EndpointPool) -> None:
+    result = _run_story(LIFECYCLE_STORY, pool)
+    assert {s.value for s in result.statuses} >= {"pending", "backing-off", "paused"}
+    assert result.events == {
+        "fell due": 3,
+        "sent from a handler": 6,
+        "caller killed": 1,
+        "awakeable resolved": 5,
+    }

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,6 +35,9 @@ __all__ = ["ROOT", "SdkEndpoint", "SdkUnavailable", "http1_only"]
 #: The repository root: hypercorn imports ``tests.sdk.services`` from there.
 ROOT = Path(__file__).resolve().parents[2]
 
+#: The environment variable naming the folder where the conformance apps' held calls publish
+#: their awakeable ids (``tests/sdk/services.py``).
+AWAKEABLES = "CONFORMANCE_AWAKEABLES"
 #: The environment variable naming the app that :func:`http1_only` wraps.
 _WRAPPED = "RESTATE_VERSIONING_SDK_APP"
 
@@ -74,15 +78,16 @@ class SdkEndpoint:
         *,
         http2: bool = True,
         timeout: float = 30,
+        env: Mapping[str, str] | None = None,
     ) -> Self:
-        """Serve ``app`` (``module:attribute``, importable from the repository root) and wait
-        until its port answers; raise :class:`SdkUnavailable` if that cannot be done within
-        ``timeout`` seconds."""
+        """Serve ``app`` (``module:attribute``, importable from the repository root), with
+        ``env`` added to its environment, and wait until its port answers; raise
+        :class:`SdkUnavailable` if that cannot be done within ``timeout`` seconds."""
         for module in ("restate", "hypercorn"):
             if importlib.util.find_spec(module) is None:
                 raise SdkUnavailable(f"{module!r} cannot be imported by {sys.executable}")
         port = _free_port()
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         target = app
         if not http2:
             env[_WRAPPED] = app

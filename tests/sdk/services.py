@@ -9,13 +9,18 @@ The same three services as ``tests/data/python-sdk-1.3.0-v4.json``: ``Greeter`` 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import restate
 from pydantic import BaseModel, Field
 
 from restate_versioning import state_metadata
+
+from .endpoint import AWAKEABLES
 
 __all__ = ["Greeter", "Signup", "TicketObject", "app", "app_bidi", "app_request_response"]
 
@@ -80,6 +85,14 @@ app = app_bidi
 # a Virtual Object: registering it needs ``breaking``); ``private`` (Greeter gains a handler
 # ``secret`` that the ingress cannot call, and TicketObject is private). An input starting with
 # ``"slow"`` makes a handler sleep an hour (durably: the call stays in flight, pinned).
+#
+# Every variant's TicketObject also has: ``hold`` (exclusive), which takes its key and waits on
+# an awakeable; ``send`` (exclusive), which sends three one-way calls (``hold`` on its own
+# key, where it waits behind the sender; a slow ``reserve`` on ``k2``; a ``status`` of ``k1``
+# delayed by an hour) and then waits on an awakeable; and ``peek``, exclusive everywhere but in
+# ``v2``, where it is shared. Each awakeable is published before anything else: its id is
+# written to ``$CONFORMANCE_AWAKEABLES/<invocation id>`` inside a ``ctx.run`` (the call's
+# first command, so it is pinned at once), for the scenario to resolve.
 
 CONFORMANCE_SLOW = timedelta(hours=1)
 
@@ -127,7 +140,27 @@ def _conformance_greeter(
     return greeter
 
 
-def _conformance_tickets(*, private: bool = False) -> restate.VirtualObject:
+async def _conformance_hold(
+    ctx: restate.ObjectContext, then: Callable[[], None] = lambda: None
+) -> str:
+    """Publish an awakeable (the first command), do ``then``, and wait until the scenario
+    resolves the awakeable."""
+    awakeable_id, promise = ctx.awakeable(type_hint=str)
+    invocation_id = ctx.request().id
+
+    def publish() -> str:
+        (Path(os.environ[AWAKEABLES]) / invocation_id).write_text(awakeable_id)
+        return awakeable_id
+
+    await ctx.run("publish", publish)
+    then()
+    result: str = await promise
+    return result
+
+
+def _conformance_tickets(
+    *, private: bool = False, shared_peek: bool = False
+) -> restate.VirtualObject:
     tickets = restate.VirtualObject("TicketObject", ingress_private=True if private else None)
 
     @tickets.handler("reserve")
@@ -137,6 +170,23 @@ def _conformance_tickets(*, private: bool = False) -> restate.VirtualObject:
     @tickets.handler("status", kind="shared")
     async def ticket_status(ctx: restate.ObjectSharedContext, request: str) -> str:
         return await _conformance_status(ctx, request)
+
+    @tickets.handler("hold")
+    async def hold(ctx: restate.ObjectContext, _request: str) -> str:
+        return await _conformance_hold(ctx)
+
+    @tickets.handler("send")
+    async def send(ctx: restate.ObjectContext, _request: str) -> str:
+        def sends() -> None:
+            ctx.object_send(hold, key=ctx.key(), arg="own key")
+            ctx.object_send(reserve, key="k2", arg="slow-child")
+            ctx.object_send(ticket_status, key="k1", arg="later", send_delay=timedelta(hours=1))
+
+        return await _conformance_hold(ctx, sends)
+
+    @tickets.handler("peek", kind="shared" if shared_peek else "exclusive")
+    async def peek(ctx: Any, request: str) -> str:
+        return f"peeked {request}"
 
     return tickets
 
@@ -148,7 +198,7 @@ def _conformance_app(
     return restate.app(
         services=[
             _conformance_greeter(secret=private, **variant),
-            _conformance_tickets(private=private),
+            _conformance_tickets(private=private, shared_peek=variant.get("extra", False)),
         ],
         protocol=protocol,
     )
