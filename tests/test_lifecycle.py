@@ -186,6 +186,60 @@ def test_killing_a_call_kills_the_calls_it_sent_and_theirs(registry: Registry) -
     assert registry.verify() == ()
 
 
+def _sender(registry: Registry) -> None:
+    registry.register(
+        V1,
+        manifest(
+            service(
+                "T",
+                "VIRTUAL_OBJECT",
+                [handler(name, "EXCLUSIVE") for name in ("hold", "send", "peek", "reserve")],
+            )
+        ),
+    )
+
+
+def test_a_kill_keeps_the_calls_of_the_tree_next_in_line_for_the_killed_callers_key(
+    registry: Registry,
+) -> None:
+    """Mirrors ``tests/test_lifecycle_server.py``: two calls a caller sent to its own key wait
+    at the head of its inbox, then a call from the ingress. Killing the caller, each of its
+    two takes the key in turn and is killed: kept, completed, pinned nowhere; the other call
+    gets the key and starts."""
+    _sender(registry)
+    sender = registry.invoke("T", "send", key="q2")
+    own = [registry.invoke("T", h, key="q2", caller=sender) for h in ("hold", "peek")]
+    outsider = registry.invoke("T", "reserve", key="q2")
+    registry.kill(sender.id)
+    for call in own:
+        kept = registry.invocation(call.id)
+        assert (kept.status, kept.pinned_deployment_id) == (S.COMPLETED, None)
+    started = registry.invocation(outsider.id)
+    assert started.status is S.RUNNING
+    assert started.pinned_deployment_id is not None
+    assert registry.verify() == ()
+
+
+def test_a_kill_forgets_the_calls_of_the_tree_waiting_behind_a_call_from_outside_it(
+    registry: Registry,
+) -> None:
+    """Mirrors ``tests/test_lifecycle_server.py``: the caller started after another call had
+    queued on its key, so the calls it sent to its own key wait behind that one; killing the
+    caller, that call gets the key, and the caller's calls are forgotten."""
+    _sender(registry)
+    holder = registry.invoke("T", "hold", key="q1")
+    sender = registry.invoke("T", "send", key="q1")
+    other = registry.invoke("T", "reserve", key="q1")
+    registry.kill(holder.id)
+    assert registry.invocation(sender.id).status is S.RUNNING
+    own = [registry.invoke("T", h, key="q1", caller=sender) for h in ("hold", "peek")]
+    registry.kill(sender.id)
+    assert registry.invocation(other.id).status is S.RUNNING
+    known = {i.id for i in registry.invocations()}
+    assert known.isdisjoint(call.id for call in own)
+    assert registry.verify() == ()
+
+
 def test_a_refused_kill_of_a_completed_call_kills_nothing_it_sent(registry: Registry) -> None:
     family = _family(registry)
     registry.complete(family["parent"].id)
@@ -358,11 +412,12 @@ def test_a_store_replays_calls_that_pin_at_their_first_command(
     reopened.close()
 
 
-def test_a_kill_forgets_every_queued_call_of_the_tree_whatever_order_they_were_sent_in(
+def test_a_kill_keeps_a_grandchild_next_in_line_for_a_key_another_branch_holds(
     registry: Registry,
 ) -> None:
-    """A queued grandchild is forgotten even if a started call of another branch frees the
-    key it waits on."""
+    """Mirrors ``tests/test_lifecycle_server.py``: a grandchild pending behind a call of
+    another branch of the tree takes that key when its holder is killed, and is killed
+    there: kept, completed, pinned nowhere, whatever order the calls were sent in."""
     registry.register(
         V1,
         manifest(
@@ -381,7 +436,8 @@ def test_a_kill_forgets_every_queued_call_of_the_tree_whatever_order_they_were_s
         grandchild = registry.invoke("Obj", "h", key=order, caller=branch)
         assert grandchild.status is S.PENDING
         registry.kill(parent.id)
-        assert grandchild.id not in {i.id for i in registry.invocations()}, order
+        kept = registry.invocation(grandchild.id)
+        assert (kept.status, kept.pinned_deployment_id) == (S.COMPLETED, None), order
         assert registry.invocation(holder.id).status is S.COMPLETED
     assert registry.verify() == ()
 

@@ -293,6 +293,79 @@ def test_killing_a_call_kills_the_calls_it_sent_on_the_server(
     assert live.status(by_target["Child/hold"]["id"]) == {}  # the scheduled one is gone
 
 
+def _wait_for_sent(live: Live, caller_id: str, count: int) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    while len(sent := _sent_by(live, caller_id)) < count:
+        assert time.monotonic() < deadline, sent
+        time.sleep(0.1)
+    return {str(r["target"]): r for r in sent.values()}
+
+
+def _kill(live: Live, invocation_id: str) -> None:
+    killed = live.client.patch(f"{live.server.admin_url}/invocations/{invocation_id}/kill")
+    assert killed.status_code == 200, killed.text
+    live.wait_for(invocation_id, "completed")
+
+
+def test_a_kill_keeps_the_calls_of_the_tree_next_in_line_for_the_killed_callers_key_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """``TicketObject/q2/send`` sends ``hold`` and ``peek`` to its own key (both exclusive),
+    then a call from the ingress queues behind them. Killing the sender, the two are kept,
+    completed and pinned nowhere (each took the key in turn, and its kill came after), and
+    the ingress call then runs and completes on its deployment."""
+    live.register(endpoint("conformance_v1"))
+    sender = live.send("/TicketObject/q2/send/send", "sender")
+    sent = _wait_for_sent(live, sender, 4)
+    outsider = live.send("/TicketObject/q2/reserve/send", "outsider")
+    live.wait_for(outsider, "pending")
+    _kill(live, sender)
+    for target in ("TicketObject/q2/hold", "TicketObject/q2/peek"):
+        kept = live.wait_for(sent[target]["id"], "completed")
+        assert kept.get("pinned_deployment_id") is None
+    done = live.wait_for(outsider, "completed")
+    assert done.get("pinned_deployment_id") is not None
+
+
+def test_a_kill_forgets_the_calls_of_the_tree_waiting_behind_a_call_from_outside_it_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """``TicketObject/q1/send`` starts only when the holder of ``q1`` is killed, after a slow
+    ``reserve`` queued behind it; the two calls it sends to its own key wait behind that
+    ``reserve``. Killing the sender, the ``reserve`` runs, and the two are gone."""
+    live.register(endpoint("conformance_v1"))
+    holder = live.send("/TicketObject/q1/hold/send", "holder")
+    live.wait_for(holder, "running", pinned=True)
+    sender = live.send("/TicketObject/q1/send/send", "sender")
+    other = live.send("/TicketObject/q1/reserve/send", "slow-other")
+    live.wait_for(other, "pending")
+    _kill(live, holder)
+    sent = _wait_for_sent(live, sender, 4)
+    _kill(live, sender)
+    live.wait_for(other, "running", pinned=True)
+    for target in ("TicketObject/q1/hold", "TicketObject/q1/peek"):
+        assert live.status(sent[target]["id"]) == {}
+
+
+def test_a_kill_keeps_a_grandchild_next_in_line_for_a_key_another_branch_holds_on_the_server(
+    live: Live, endpoint: Callable[[str], str]
+) -> None:
+    """``Parent/g/spawn_pair`` sends ``Parent/g-shared/wait`` (it takes that key) and
+    ``Child/forward``, whose own ``Parent/g-shared/wait`` waits behind it. Killing the
+    parent, that grandchild is kept, completed and pinned nowhere."""
+    live.register(endpoint("app_family"))
+    parent = live.send("/Parent/g/spawn_pair/send", "parent")
+    sent = _wait_for_sent(live, parent, 2)
+    holder = live.wait_for(sent["Parent/g-shared/wait"]["id"], "running", pinned=True)
+    assert holder
+    forward = sent["Child/forward"]["id"]
+    (grandchild,) = _wait_for_sent(live, forward, 1).values()
+    live.wait_for(grandchild["id"], "pending")
+    _kill(live, parent)
+    kept = live.wait_for(grandchild["id"], "completed")
+    assert kept.get("pinned_deployment_id") is None
+
+
 def test_a_call_moved_to_a_deployment_that_cannot_run_it_fails_there_on_the_server(
     live: Live, endpoint: Callable[[str], str]
 ) -> None:

@@ -1151,21 +1151,44 @@ class Registry:
 
         Killing a call kills the calls it sent (made with ``caller=`` it, one-way sends
         included), and theirs, as the server does: started ones complete; queued ones are
-        forgotten, except a pending call on the killed call's own key, which is kept,
-        completed and pinned nowhere. Returns the killed invocation."""
+        forgotten, except those next in line for a key a killed call holds: when it frees the
+        key, the calls of the tree waiting at the head of that key's inbox take it in turn and
+        are killed at once, so they are kept, completed and pinned nowhere; the first call
+        from outside the tree gets the key as usual, and the tree's calls behind it are
+        forgotten. Returns the killed invocation."""
         invocation = self.invocation(invocation_id)
         next_status(invocation.id, invocation.status, Action.KILL)
         tree = self._call_tree(invocation)
+        kept = self._next_in_line(invocation, tree)
         # The queued calls of the whole tree first, so that none starts when another frees its
-        # key; then the started ones, the deepest first; the killed call last, before it frees
-        # its key, so that a call it sent to its own key does not start.
-        queued = [(call, parent) for call, parent in tree if call.status.is_queued]
-        started = [(call, parent) for call, parent in reversed(tree) if not call.status.is_queued]
-        for call, parent in queued + started:
+        # key; then the started ones, the deepest first; the killed call last.
+        queued = [call for call, _ in tree if call.status.is_queued]
+        started = [call for call, _ in reversed(tree) if not call.status.is_queued]
+        for call in queued + started:
             current = self._invocations.get(call.id)
             if current is not None and current.status is not InvocationStatus.COMPLETED:
-                self._kill_one(current, parent)
-        return self._kill_one(self._invocations[invocation.id], None)
+                self._kill_one(current, kept=current.id in kept)
+        return self._kill_one(self._invocations[invocation.id], kept=False)
+
+    def _next_in_line(
+        self, root: Invocation, tree: list[tuple[Invocation, Invocation]]
+    ) -> frozenset[str]:
+        """The queued calls of a call tree that take a key when a killed call of the tree
+        frees it: for each key a call of the tree holds, the tree's calls at the head of its
+        inbox, up to the first call from outside the tree."""
+        members = {root.id} | {call.id for call, _ in tree}
+        kept: set[str] = set()
+        for call in (root, *(call for call, _ in tree)):
+            if call.key is None or call.status.is_queued:
+                continue
+            lock = _lock_of(call)
+            if self._locks.get(lock) != call.id:
+                continue
+            for waiting in self._inboxes.get(lock, ()):
+                if waiting not in members:
+                    break
+                kept.add(waiting)
+        return frozenset(kept)
 
     def _call_tree(self, root: Invocation) -> list[tuple[Invocation, Invocation]]:
         """The uncompleted calls ``root`` sent, and theirs, each with the call that sent it,
@@ -1186,14 +1209,9 @@ class Registry:
             frontier = following
         return tree
 
-    def _kill_one(self, invocation: Invocation, parent: Invocation | None) -> Invocation:
-        """Kill one call: a queued one leaves its queue and is forgotten, unless it is pending
-        on the key of the call that sent it (``parent``), which keeps it, completed."""
-        kept = (
-            parent is not None
-            and invocation.status is InvocationStatus.PENDING
-            and _lock_of(invocation) == _lock_of(parent)
-        )
+    def _kill_one(self, invocation: Invocation, *, kept: bool) -> Invocation:
+        """Kill one call: a queued one leaves its queue and is forgotten, unless it is
+        ``kept`` (completed, pinned nowhere; see :meth:`kill`)."""
         killed = self._replace(invocation, Action.KILL)
         if invocation.status is InvocationStatus.PENDING:
             lock = _lock_of(invocation)

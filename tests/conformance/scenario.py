@@ -307,6 +307,7 @@ class Send:
 SENDS: Mapping[tuple[str, str], tuple[Send, ...]] = {
     ("TicketObject", "send"): (
         Send("TicketObject", "hold", OWN_KEY, "hold"),  # waits behind its sender
+        Send("TicketObject", "peek", OWN_KEY, "quick"),  # and behind that (where exclusive)
         Send("TicketObject", "reserve", "k2", "slow"),
         Send("TicketObject", "status", "k1", "quick", DELAYED),
     ),

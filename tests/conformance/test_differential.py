@@ -236,30 +236,31 @@ LIFECYCLE_STORY: tuple[Step, ...] = (
     Invoke("Greeter", "greet_twice", None, "soon"),  # #4
     Register("v1-b"),  # deployment #2: the latest Greeter has no greet_twice
     Elapse(),  # #4 falls due: RT0012, backing-off, pinned nowhere
-    Invoke("TicketObject", "send", "k3", "quick"),  # #5 sends #6 (hold k3), #7, #8
-    Kill(5),  # #6, pending on its caller's key, is kept, completed; #7 (running) completes;
-    # #8 (scheduled) is gone
+    Invoke("TicketObject", "send", "k3", "quick"),  # #5 sends #6 and #7 (on k3), #8, #9
+    Kill(5),  # #6 and #7, next in line for k3, are kept, completed; #8 (running) completes;
+    # #9 (scheduled) is gone
     Resolve(0),  # #0 completes: #2, then #1, run on k1
     Register("v2-b"),  # deployment #3: greet_twice is back, and #4 runs at its next retry
-    Invoke("TicketObject", "hold", "k2", "quick"),  # #9 holds k2
-    Invoke("TicketObject", "send", "k2", "quick"),  # #10 waits behind it
-    Pause(9),
-    Resolve(9),  # paused: it stays paused
-    Resume(9),  # and completes now: #10 runs, and sends #11 and #12 (behind it on k2), #13
-    Resolve(10),  # #10 completes: #11 runs on k2, and holds it
-    Resolve(11),  # #11 completes: #12 runs, and sleeps
+    Invoke("TicketObject", "hold", "k2", "quick"),  # #10 holds k2
+    Invoke("TicketObject", "send", "k2", "quick"),  # #11 waits behind it
+    Pause(10),
+    Resolve(10),  # paused: it stays paused
+    Resume(10),  # and completes now: #11 runs, and sends #12 (behind it on k2), #13 (a
+    # shared peek now: it runs at once), #14 (behind #12), #15
+    Resolve(11),  # #11 completes: #12 runs on k2, and holds it
+    Resolve(12),  # #12 completes: #14 runs, and sleeps
     Register("v1-rr"),  # deployment #4, request/response
-    Invoke("TicketObject", "hold", "k4", "quick"),  # #14 suspends at once, holding k4
-    Resolve(14),  # it resumes and completes
-    Invoke("TicketObject", "hold", "k4", "quick"),  # #15 holds k4 (suspended)
-    Invoke("TicketObject", "reserve", "k4", "soon"),  # #16
+    Invoke("TicketObject", "hold", "k4", "quick"),  # #16 suspends at once, holding k4
+    Resolve(16),  # it resumes and completes
+    Invoke("TicketObject", "hold", "k4", "quick"),  # #17 holds k4 (suspended)
+    Invoke("TicketObject", "reserve", "k4", "soon"),  # #18
     Remove(4),
     Remove(3),
     Remove(2),
     Remove(1),
     Remove(0),  # TicketObject has no deployment left
-    Elapse(),  # #16 falls due: it waits on k4
-    Kill(15),  # #16 gets its turn with no deployment: RT0011, backing-off
+    Elapse(),  # #18 falls due: it waits on k4
+    Kill(17),  # #18 gets its turn with no deployment: RT0011, backing-off
 )
 
 
@@ -268,7 +269,7 @@ def test_lifecycle_story(pool: EndpointPool) -> None:
     assert {s.value for s in result.statuses} >= {"pending", "backing-off", "paused"}
     assert result.events == {
         "fell due": 3,
-        "sent from a handler": 6,
+        "sent from a handler": 8,
         "caller killed": 1,
         "awakeable resolved": 5,
     }

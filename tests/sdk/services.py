@@ -87,12 +87,12 @@ app = app_bidi
 # ``"slow"`` makes a handler sleep an hour (durably: the call stays in flight, pinned).
 #
 # Every variant's TicketObject also has: ``hold`` (exclusive), which takes its key and waits on
-# an awakeable; ``send`` (exclusive), which sends three one-way calls (``hold`` on its own
-# key, where it waits behind the sender; a slow ``reserve`` on ``k2``; a ``status`` of ``k1``
-# delayed by an hour) and then waits on an awakeable; and ``peek``, exclusive everywhere but in
-# ``v2``, where it is shared. Each awakeable is published before anything else: its id is
-# written to ``$CONFORMANCE_AWAKEABLES/<invocation id>`` inside a ``ctx.run`` (the call's
-# first command, so it is pinned at once), for the scenario to resolve.
+# an awakeable; ``send`` (exclusive), which sends four one-way calls (``hold`` and ``peek`` on
+# its own key, where they wait behind the sender; a slow ``reserve`` on ``k2``; a ``status``
+# of ``k1`` delayed by an hour) and then waits on an awakeable; and ``peek``, exclusive
+# everywhere but in ``v2``, where it is shared. Each awakeable is published before anything
+# else: its id is written to ``$CONFORMANCE_AWAKEABLES/<invocation id>`` inside a ``ctx.run``
+# (the call's first command, so it is pinned at once), for the scenario to resolve.
 
 CONFORMANCE_SLOW = timedelta(hours=1)
 
@@ -149,7 +149,8 @@ async def _conformance_hold(
     invocation_id = ctx.request().id
 
     def publish() -> str:
-        (Path(os.environ[AWAKEABLES]) / invocation_id).write_text(awakeable_id)
+        if AWAKEABLES in os.environ:  # else, nobody resolves it
+            (Path(os.environ[AWAKEABLES]) / invocation_id).write_text(awakeable_id)
         return awakeable_id
 
     await ctx.run("publish", publish)
@@ -175,18 +176,19 @@ def _conformance_tickets(
     async def hold(ctx: restate.ObjectContext, _request: str) -> str:
         return await _conformance_hold(ctx)
 
+    @tickets.handler("peek", kind="shared" if shared_peek else "exclusive")
+    async def peek(ctx: Any, request: str) -> str:
+        return f"peeked {request}"
+
     @tickets.handler("send")
     async def send(ctx: restate.ObjectContext, _request: str) -> str:
         def sends() -> None:
             ctx.object_send(hold, key=ctx.key(), arg="own key")
+            ctx.object_send(peek, key=ctx.key(), arg="own key")
             ctx.object_send(reserve, key="k2", arg="slow-child")
             ctx.object_send(ticket_status, key="k1", arg="later", send_delay=timedelta(hours=1))
 
         return await _conformance_hold(ctx, sends)
-
-    @tickets.handler("peek", kind="shared" if shared_peek else "exclusive")
-    async def peek(ctx: Any, request: str) -> str:
-        return f"peeked {request}"
 
     return tickets
 
@@ -346,6 +348,8 @@ lifecycle_without_h2 = _lifecycle_object("exclusive", h2=False)
 # ``Child/hold`` of its own), a ``Child/hold`` delayed by an hour, ``Parent/{key}/wait`` (it
 # queues behind the parent, on its own key) and ``Parent/other/wait``; then it waits.
 # ``Parent/{key}/call_nope`` calls a service that does not exist after its first step.
+# ``Parent/{key}/spawn_pair`` sends ``Parent/{key}-shared/wait`` (it takes that key) and
+# ``Child/forward``, which sends ``Parent/{key}-shared/wait`` too (it waits behind the first).
 
 Child = restate.Service("Child")
 
@@ -379,6 +383,21 @@ async def spawn(ctx: restate.ObjectContext, name: str) -> str:
     ctx.service_send(child_hold, "scheduled", send_delay=timedelta(hours=1))
     ctx.object_send(parent_wait, key=ctx.key(), arg="own key")
     ctx.object_send(parent_wait, key="other", arg="other key")
+    return await _wait(ctx)
+
+
+@Parent.handler("spawn_pair")
+async def spawn_pair(ctx: restate.ObjectContext, name: str) -> str:
+    await _first_step(ctx, name)
+    ctx.object_send(parent_wait, key=f"{ctx.key()}-shared", arg="holder")
+    ctx.service_send(child_forward, f"{ctx.key()}-shared")
+    return await _wait(ctx)
+
+
+@Child.handler("forward")
+async def child_forward(ctx: restate.Context, key: str) -> str:
+    await _first_step(ctx, key)
+    ctx.object_send(parent_wait, key=key, arg="grandchild")
     return await _wait(ctx)
 
 
