@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean postgres restate conformance docs fuzz
+.PHONY: demo test lint typecheck imports unit bench clean postgres restate conformance docs fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 
-test: unit typecheck lint
+# The layers of the package, as pyproject.toml's import-linter contracts say.
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+test: unit typecheck lint imports
 
 bench: $(STAMP) postgres
 	$(BIN)/python benchmarks/run.py

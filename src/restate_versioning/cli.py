@@ -44,20 +44,20 @@ from . import _json as strict_json
 from . import views
 from .endpoints import redact
 from .errors import (
-    IncompatibleState,
     InvalidInvocation,
     InvalidManifest,
     InvalidTransition,
     Problem,
-    RemovalBlocked,
     VersioningError,
     quote,
 )
 from .ids import parse_deployment_id, parse_invocation_id
 from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
-from .model import Invocation, Outcome, Registration
+from .model import Invocation, Outcome
 from .registry import Registry
-from .rules.removal import Blocker, BlockerKind, RemovalPlan
+from .rules.registration import Registration
+from .rules.removal import Blocker, BlockerKind, RemovalBlocked, RemovalPlan
+from .rules.state import IncompatibleState
 from .serialization import make_converter
 from .storage import SQLiteStorage, StoredRegistry
 

@@ -30,7 +30,6 @@ too and keeps the secret). Whoever calls the endpoint (a transport) uses the tex
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import re
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 import attrs
 import idna
 
+from .enums import EndpointKind
 from .errors import InvalidEndpoint, quote
 
 __all__ = [
@@ -60,13 +60,6 @@ _LAMBDA_ARN = re.compile(
 _LAMBDA_ARN_UNVERSIONED = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$"
 )
-
-
-class EndpointKind(enum.Enum):
-    """How a deployment is reached."""
-
-    HTTP = "http"
-    LAMBDA = "lambda"
 
 
 @attrs.frozen

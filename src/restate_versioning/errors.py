@@ -11,6 +11,7 @@ A command that raises any of these has changed nothing.
 
 from __future__ import annotations
 
+import importlib
 import reprlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,16 +19,13 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from .model import InvocationStatus, ServiceType
-    from .rules.removal import RemovalPlan
-    from .rules.state import StateCheck
+    from .enums import InvocationStatus, ServiceType
 
 __all__ = [
     "ConcurrentModification",
     "DeploymentNotFound",
     "DeploymentRemoved",
     "HandlerNotFound",
-    "IncompatibleState",
     "InvalidCaller",
     "InvalidEndpoint",
     "InvalidId",
@@ -39,7 +37,6 @@ __all__ = [
     "InvalidTransition",
     "InvocationNotFound",
     "Problem",
-    "RemovalBlocked",
     "ServiceNotFound",
     "ServiceNotPublic",
     "ServiceTypeChanged",
@@ -149,24 +146,6 @@ class InvalidStateSchema(VersioningError, ValueError):
         super().__init__(f"invalid state declaration ({count} {noun}): {_problems_text(problems)}")
 
 
-class IncompatibleState(VersioningError):
-    """A revision would read state that its schemas cannot read, and ``breaking`` was not
-    given. ``checks`` are the failing :class:`~restate_versioning.rules.state.StateCheck`, one
-    per service, each listing its incompatible keys, the reasons and a counterexample. The
-    server checks nothing here (no ``code``)."""
-
-    def __init__(self, checks: Sequence[StateCheck]) -> None:
-        self.checks: tuple[StateCheck, ...] = tuple(checks)
-        reasons = "; ".join(
-            f"{c.service} revision {c.reader_revision} cannot read state key {k.key!r} as "
-            f"revision {k.writer_revision} declared it: {k.compatibility}"
-            for c in self.checks
-            for k in c.keys
-            if k.verdict.value == "incompatible"
-        )
-        super().__init__(f"incompatible state: {reasons} (breaking=True does it anyway)")
-
-
 class InvalidSnapshot(VersioningError, ValueError):
     """A serialized registry or view cannot be loaded; ``problems`` lists every reason."""
 
@@ -238,19 +217,6 @@ class DeploymentRemoved(DeploymentNotFound):
         super().__init__(deployment_id)
         self.message = f"deployment {quote(deployment_id)} was removed"
         self.args = (self.message,)
-
-
-class RemovalBlocked(VersioningError):
-    """Removing the deployment now is unsafe and ``force`` was not given. ``plan`` says every
-    reason (its ``blockers``) and what the removal would do (its ``effects``)."""
-
-    def __init__(self, plan: RemovalPlan) -> None:
-        self.plan = plan
-        reasons = "; ".join(str(b) for b in plan.blockers)
-        super().__init__(
-            f"removing deployment {plan.deployment_id!r} is not safe: {reasons}"
-            f" (remove it with force=True to do it anyway)"
-        )
 
 
 class ServiceNotFound(VersioningError, LookupError):
@@ -371,3 +337,19 @@ class StorageError(VersioningError):
         self.location = location
         self.reason = reason
         super().__init__(f"cannot use the store {location!r}: {reason}")
+
+
+#: Refusals that carry a rule's own result live with their rule (as ``packaging`` keeps
+#: ``InvalidVersion`` in ``version``); they stay importable from here.
+_OWNED_BY_RULES = {
+    "IncompatibleState": "restate_versioning.rules.state",
+    "RemovalBlocked": "restate_versioning.rules.removal",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _OWNED_BY_RULES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Imported when asked for, by name: this module sits below the rules in the layers.
+    return getattr(importlib.import_module(home), name)

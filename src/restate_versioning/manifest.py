@@ -29,7 +29,6 @@ no size limit of its own.
 from __future__ import annotations
 
 import ast
-import enum
 import json
 import math
 import re
@@ -41,6 +40,7 @@ import attrs
 
 from . import _json
 from ._frozen import FrozenMap, freeze
+from .enums import HandlerType, ProtocolMode, ServiceType
 from .errors import InvalidManifest, Problem, quote
 
 __all__ = [
@@ -81,62 +81,6 @@ MAX_U64 = 2**64 - 1
 #: :func:`restate_versioning.rules.manifest.duration_problems`.
 MAX_DURATION_MILLIS = 631_107_417_600_999
 
-
-class ServiceType(enum.Enum):
-    """The kind of a service; it cannot change across revisions (META0006)."""
-
-    SERVICE = "SERVICE"
-    VIRTUAL_OBJECT = "VIRTUAL_OBJECT"
-    WORKFLOW = "WORKFLOW"
-
-    @property
-    def title(self) -> str:
-        """How the server and the CLI spell it: ``Service``, ``VirtualObject``, ``Workflow``."""
-        return _SERVICE_TITLES[self]
-
-    @property
-    def flavor(self) -> str:
-        """The CLI's FLAVOR column: blank, ``virtual object`` or ``workflow``."""
-        return _FLAVORS[self]
-
-
-class HandlerType(enum.Enum):
-    """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
-    shared ones concurrently, and a Workflow's ``WORKFLOW`` handler once per key. Handlers of a
-    plain Service are ``SHARED``."""
-
-    EXCLUSIVE = "EXCLUSIVE"
-    SHARED = "SHARED"
-    WORKFLOW = "WORKFLOW"
-
-    @property
-    def title(self) -> str:
-        """How the server spells it: ``Exclusive``, ``Shared``, ``Workflow``."""
-        return self.value.capitalize()
-
-
-class ProtocolMode(enum.Enum):
-    """How the server talks to a deployment (a manifest's ``protocolMode``)."""
-
-    BIDI_STREAM = "BIDI_STREAM"
-    REQUEST_RESPONSE = "REQUEST_RESPONSE"
-
-    @property
-    def title(self) -> str:
-        """How the admin API spells it: ``BidiStream``, ``RequestResponse``."""
-        return self.value.title().replace("_", "")
-
-
-_SERVICE_TITLES = {
-    ServiceType.SERVICE: "Service",
-    ServiceType.VIRTUAL_OBJECT: "VirtualObject",
-    ServiceType.WORKFLOW: "Workflow",
-}
-_FLAVORS = {
-    ServiceType.SERVICE: "",
-    ServiceType.VIRTUAL_OBJECT: "virtual object",
-    ServiceType.WORKFLOW: "workflow",
-}
 
 JsonValue = Any
 

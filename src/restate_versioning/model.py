@@ -6,7 +6,7 @@ instead (with :func:`attrs.evolve`). Field names follow the admin API where it h
 
 from __future__ import annotations
 
-import enum
+import importlib
 import json
 from datetime import datetime
 from typing import Any
@@ -14,9 +14,18 @@ from typing import Any
 import attrs
 
 from ._frozen import FrozenMap, freeze
-from .endpoints import EndpointKind, parse_endpoint
-from .manifest import EndpointManifest, HandlerType, ProtocolMode, ServiceType
-from .schemas import SchemaCompatibility, Verdict
+from .endpoints import parse_endpoint
+from .enums import (
+    DeploymentStatus,
+    EndpointKind,
+    HandlerType,
+    InvocationStatus,
+    OnMaxAttempts,
+    Outcome,
+    ProtocolMode,
+    ServiceType,
+)
+from .manifest import EndpointManifest
 
 __all__ = [
     "Deployment",
@@ -29,87 +38,10 @@ __all__ = [
     "OnMaxAttempts",
     "Outcome",
     "ProtocolMode",
-    "Registration",
     "RetryPolicy",
-    "RevisionChange",
     "ServiceRevision",
     "ServiceType",
-    "StateCheck",
-    "StateKeyCheck",
 ]
-
-
-class InvocationStatus(enum.Enum):
-    """An invocation's status, with the names ``sys_invocation`` uses.
-
-    ``PENDING`` (inboxed behind another call on the same key) and ``SCHEDULED`` (a delayed call)
-    are *queued*: not yet pinned to any deployment. ``READY`` is accepted and about to run.
-    ``RUNNING``, ``BACKING_OFF``, ``SUSPENDED`` and ``PAUSED`` are *in flight*: started, pinned,
-    not completed.
-    """
-
-    PENDING = "pending"
-    SCHEDULED = "scheduled"
-    READY = "ready"
-    RUNNING = "running"
-    BACKING_OFF = "backing-off"
-    SUSPENDED = "suspended"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-
-    # Members are singletons compared by identity, so identity hashing is exact; it is much
-    # cheaper than Enum's name hashing, and statuses key the registry's hot indexes.
-    __hash__ = object.__hash__
-
-    @property
-    def is_queued(self) -> bool:
-        """Accepted but not started, so not pinned yet."""
-        return self in _QUEUED
-
-    @property
-    def is_in_flight(self) -> bool:
-        """Started (pinned) and not completed."""
-        return self in _IN_FLIGHT
-
-
-_QUEUED = frozenset({InvocationStatus.PENDING, InvocationStatus.SCHEDULED})
-_IN_FLIGHT = frozenset(
-    {
-        InvocationStatus.RUNNING,
-        InvocationStatus.BACKING_OFF,
-        InvocationStatus.SUSPENDED,
-        InvocationStatus.PAUSED,
-    }
-)
-
-
-class DeploymentStatus(enum.Enum):
-    """A deployment's status as the ``restate`` CLI computes it (RESTATE_RULES §5.4)."""
-
-    ACTIVE = "Active"
-    DRAINING = "Draining"
-    DRAINED = "Drained"
-
-
-class Outcome(enum.Enum):
-    """What a registration did (the admin API answers 201 for CREATED, 200 otherwise)."""
-
-    CREATED = "CREATED"
-    UNCHANGED = "UNCHANGED"
-    OVERWRITTEN = "OVERWRITTEN"
-
-
-class OnMaxAttempts(enum.Enum):
-    """What the server does with an invocation whose retries are used up (a manifest's
-    ``retryPolicyOnMaxAttempts``)."""
-
-    PAUSE = "PAUSE"
-    KILL = "KILL"
-
-    @property
-    def title(self) -> str:
-        """How the admin API spells it: ``Pause``, ``Kill``."""
-        return self.value.capitalize()
 
 
 @attrs.frozen
@@ -295,79 +227,18 @@ class Invocation:
         return f"{service}/{self.caller_key}/{handler}"
 
 
-@attrs.frozen
-class RevisionChange:
-    """How one service's latest revision moved: ``None`` means it did not exist before, or is
-    gone after."""
-
-    name: str
-    old_revision: int | None
-    new_revision: int | None
-
-
-@attrs.frozen
-class StateKeyCheck:
-    """One state key: can the reader's schema read every value the writer's schema allows?
-    The writer is revision ``writer_revision`` (in ``writer_deployment_id``): the newest
-    revision that declares the key, or an older one whose state may still be there (see
-    :func:`restate_versioning.rules.state.check_state`)."""
-
-    key: str
-    compatibility: SchemaCompatibility
-    writer_revision: int
-    writer_deployment_id: str
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.compatibility.verdict
-
-    def __str__(self) -> str:
-        return f"{self.key!r} as revision {self.writer_revision} declared it: {self.compatibility}"
+#: Results that a rule makes live with their rule; they stay importable from here.
+_OWNED_BY_RULES = {
+    "Registration": "restate_versioning.rules.registration",
+    "RevisionChange": "restate_versioning.rules.registration",
+    "StateCheck": "restate_versioning.rules.state",
+    "StateKeyCheck": "restate_versioning.rules.state",
+}
 
 
-@attrs.frozen
-class StateCheck:
-    """Whether revision ``reader_revision`` of ``service`` (in ``reader_deployment_id``) can read
-    the state it takes over from revision ``writer_revision`` (in ``writer_deployment_id``), key
-    by key: each key the reader declares, against the newest revision that declares it too
-    (and the older ones whose state may still be there)."""
-
-    service: str
-    writer_revision: int
-    writer_deployment_id: str
-    reader_revision: int
-    reader_deployment_id: str
-    keys: tuple[StateKeyCheck, ...]
-
-    @property
-    def verdict(self) -> Verdict:
-        """``INCOMPATIBLE`` if a key is, else ``UNKNOWN`` if a key is, else ``COMPATIBLE``."""
-        verdicts = {k.verdict for k in self.keys}
-        for verdict in (Verdict.INCOMPATIBLE, Verdict.UNKNOWN):
-            if verdict in verdicts:
-                return verdict
-        return Verdict.COMPATIBLE
-
-    @property
-    def compatible(self) -> bool:
-        return self.verdict is Verdict.COMPATIBLE
-
-    def __str__(self) -> str:
-        keys = "; ".join(str(k) for k in self.keys if k.verdict is not Verdict.COMPATIBLE)
-        return (
-            f"{self.service} revision {self.reader_revision} reading the state of revision "
-            f"{self.writer_revision}: {self.verdict.value}" + (f" ({keys})" if keys else "")
-        )
-
-
-@attrs.frozen
-class Registration:
-    """What :meth:`Registry.register` did, or would do with ``dry_run``; ``state_checks``
-    are the state checks of its new revisions (none refused it: see
-    :mod:`restate_versioning.rules.state`), where both sides declare state."""
-
-    outcome: Outcome
-    deployment: Deployment
-    changes: tuple[RevisionChange, ...]
-    dry_run: bool = False
-    state_checks: tuple[StateCheck, ...] = ()
+def __getattr__(name: str) -> object:
+    home = _OWNED_BY_RULES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Imported when asked for, by name: this module sits below the rules in the layers.
+    return getattr(importlib.import_module(home), name)

@@ -39,7 +39,6 @@ from .errors import (
     InvalidTransition,
     InvocationNotFound,
     Problem,
-    RemovalBlocked,
     ServiceNotFound,
     VersioningError,
     quote,
@@ -54,7 +53,6 @@ from .model import (
     Invocation,
     InvocationStatus,
     Outcome,
-    Registration,
     ServiceRevision,
 )
 from .rules.deployment_status import deployment_status
@@ -78,8 +76,14 @@ from .rules.invocations import (
     pinned_protocol_version,
 )
 from .rules.manifest import SERVICE_NAME
-from .rules.registration import RegistrationPlan, plan_registration
-from .rules.removal import LISTED_INVOCATIONS, Removal, RemovalPlan, plan_removal
+from .rules.registration import Registration, RegistrationPlan, plan_registration
+from .rules.removal import (
+    LISTED_INVOCATIONS,
+    Removal,
+    RemovalBlocked,
+    RemovalPlan,
+    plan_removal,
+)
 from .snapshot import RegistrySnapshot, snapshot_problems
 
 __all__ = ["Clock", "Registry", "ResumeTarget"]

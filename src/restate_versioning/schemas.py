@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import enum
 import functools
 import json
 import math
@@ -95,6 +94,7 @@ from referencing.exceptions import InvalidAnchor, NoSuchAnchor, PointerToNowhere
 from referencing.jsonschema import DRAFT202012, specification_with
 
 from ._json import JsonError, check_value
+from .enums import Verdict
 from .errors import InvalidStateSchema, Problem, quote
 
 __all__ = [
@@ -130,14 +130,6 @@ MAX_BUILT_LENGTH = 4_096
 PATTERN_SECONDS = 0.1
 #: How long one check may run, in seconds.
 CHECK_SECONDS = 2.0
-
-
-class Verdict(enum.Enum):
-    """What the check concluded."""
-
-    COMPATIBLE = "compatible"
-    INCOMPATIBLE = "incompatible"
-    UNKNOWN = "unknown"
 
 
 @attrs.frozen

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._http import Deadline
-    from .model import Registration
+    from .rules.registration import Registration
     from .storage.stored import StoredRegistry
 
 __all__ = [

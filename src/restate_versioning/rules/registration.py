@@ -30,7 +30,6 @@ import attrs
 
 from ..endpoints import Endpoint
 from ..errors import (
-    IncompatibleState,
     InvalidManifest,
     InvalidStateSchema,
     Problem,
@@ -45,7 +44,6 @@ from ..model import (
     Outcome,
     ProtocolMode,
     RetryPolicy,
-    RevisionChange,
     ServiceRevision,
 )
 from ..schemas import Verdict
@@ -56,12 +54,14 @@ from .manifest import (
     general_problems,
     service_problems,
 )
-from .state import StateCheck, declared_state
+from .state import IncompatibleState, StateCheck, declared_state
 from .state import check_state as state_check
 
 __all__ = [
     "UNASSIGNED",
+    "Registration",
     "RegistrationPlan",
+    "RevisionChange",
     "canonical_json",
     "new_service_revision",
     "payload_view",
@@ -70,6 +70,29 @@ __all__ = [
 
 #: The deployment id a refused registration's state checks name: none was drawn for it.
 UNASSIGNED = "(no id: not registered)"
+
+
+@attrs.frozen
+class RevisionChange:
+    """How one service's latest revision moved: ``None`` means it did not exist before, or is
+    gone after."""
+
+    name: str
+    old_revision: int | None
+    new_revision: int | None
+
+
+@attrs.frozen
+class Registration:
+    """What :meth:`Registry.register` did, or would do with ``dry_run``; ``state_checks``
+    are the state checks of its new revisions (none refused it: see
+    :mod:`restate_versioning.rules.state`), where both sides declare state."""
+
+    outcome: Outcome
+    deployment: Deployment
+    changes: tuple[RevisionChange, ...]
+    dry_run: bool = False
+    state_checks: tuple[StateCheck, ...] = ()
 
 
 @attrs.frozen

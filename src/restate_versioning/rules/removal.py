@@ -28,14 +28,15 @@ A rollback is already a ``ROLLBACK`` blocker; the warning says what it would do 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
-from ..model import Deployment, DeploymentStatus, ServiceRevision, StateCheck
+from ..enums import BlockerKind, EffectKind
+from ..errors import VersioningError
+from ..model import Deployment, DeploymentStatus, ServiceRevision
 from ..schemas import Verdict
-from .state import check_state
+from .state import StateCheck, check_state
 
 __all__ = [
     "LISTED_INVOCATIONS",
@@ -45,6 +46,7 @@ __all__ = [
     "Effect",
     "EffectKind",
     "Removal",
+    "RemovalBlocked",
     "RemovalPlan",
     "StateWarning",
     "plan_removal",
@@ -53,24 +55,6 @@ __all__ = [
 #: A blocker names at most this many invocations (the first queued, or the first pinned);
 #: ``count`` has them all.
 LISTED_INVOCATIONS = 20
-
-
-class BlockerKind(enum.Enum):
-    """Why removing a deployment now would break something."""
-
-    ROLLBACK = "ROLLBACK"
-    PUBLIC = "PUBLIC"
-    CALLERS = "CALLERS"
-    QUEUED = "QUEUED"
-    IN_FLIGHT = "IN_FLIGHT"
-
-
-class EffectKind(enum.Enum):
-    """What removing a deployment does to one of its services."""
-
-    ROLLS_BACK = "ROLLS_BACK"  # the latest revision moves back to an older one elsewhere
-    VANISHES = "VANISHES"  # no revision is left: the service disappears
-    UNAFFECTED = "UNAFFECTED"  # the deployment held an older revision; the latest stays
 
 
 @attrs.frozen
@@ -312,3 +296,16 @@ def plan_removal(
             Blocker(BlockerKind.IN_FLIGHT, (), tuple(oldest[:LISTED_INVOCATIONS]), count)
         )
     return RemovalPlan(deployment.id, status, tuple(blockers), tuple(effects), tuple(warnings))
+
+
+class RemovalBlocked(VersioningError):
+    """Removing the deployment now is unsafe and ``force`` was not given. ``plan`` says every
+    reason (its ``blockers``) and what the removal would do (its ``effects``)."""
+
+    def __init__(self, plan: RemovalPlan) -> None:
+        self.plan = plan
+        reasons = "; ".join(str(b) for b in plan.blockers)
+        super().__init__(
+            f"removing deployment {plan.deployment_id!r} is not safe: {reasons}"
+            f" (remove it with force=True to do it anyway)"
+        )

@@ -58,19 +58,22 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from .. import _json
 from .._frozen import FrozenMap
-from ..errors import InvalidStateSchema, Problem
+from ..errors import InvalidStateSchema, Problem, VersioningError
 from ..manifest import ServiceManifest, ServiceType, _locate, _show
-from ..model import ServiceRevision, StateCheck, StateKeyCheck
+from ..model import ServiceRevision
 from ..schemas import SchemaCompatibility, Verdict, backward, canonical_json, schema_problem
 
 __all__ = [
     "STATEFUL",
     "STATE_METADATA_PREFIX",
+    "IncompatibleState",
     "StateCheck",
     "StateKeyCheck",
     "check_state",
@@ -87,6 +90,79 @@ _NOTHING: FrozenMap[str, str] = FrozenMap()
 
 #: The service types that keep state.
 STATEFUL = frozenset({ServiceType.VIRTUAL_OBJECT, ServiceType.WORKFLOW})
+
+
+@attrs.frozen
+class StateKeyCheck:
+    """One state key: can the reader's schema read every value the writer's schema allows?
+    The writer is revision ``writer_revision`` (in ``writer_deployment_id``): the newest
+    revision that declares the key, or an older one whose state may still be there (see
+    :func:`restate_versioning.rules.state.check_state`)."""
+
+    key: str
+    compatibility: SchemaCompatibility
+    writer_revision: int
+    writer_deployment_id: str
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.compatibility.verdict
+
+    def __str__(self) -> str:
+        return f"{self.key!r} as revision {self.writer_revision} declared it: {self.compatibility}"
+
+
+@attrs.frozen
+class StateCheck:
+    """Whether revision ``reader_revision`` of ``service`` (in ``reader_deployment_id``) can read
+    the state it takes over from revision ``writer_revision`` (in ``writer_deployment_id``), key
+    by key: each key the reader declares, against the newest revision that declares it too
+    (and the older ones whose state may still be there)."""
+
+    service: str
+    writer_revision: int
+    writer_deployment_id: str
+    reader_revision: int
+    reader_deployment_id: str
+    keys: tuple[StateKeyCheck, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        """``INCOMPATIBLE`` if a key is, else ``UNKNOWN`` if a key is, else ``COMPATIBLE``."""
+        verdicts = {k.verdict for k in self.keys}
+        for verdict in (Verdict.INCOMPATIBLE, Verdict.UNKNOWN):
+            if verdict in verdicts:
+                return verdict
+        return Verdict.COMPATIBLE
+
+    @property
+    def compatible(self) -> bool:
+        return self.verdict is Verdict.COMPATIBLE
+
+    def __str__(self) -> str:
+        keys = "; ".join(str(k) for k in self.keys if k.verdict is not Verdict.COMPATIBLE)
+        return (
+            f"{self.service} revision {self.reader_revision} reading the state of revision "
+            f"{self.writer_revision}: {self.verdict.value}" + (f" ({keys})" if keys else "")
+        )
+
+
+class IncompatibleState(VersioningError):
+    """A revision would read state that its schemas cannot read, and ``breaking`` was not
+    given. ``checks`` are the failing :class:`~restate_versioning.rules.state.StateCheck`, one
+    per service, each listing its incompatible keys, the reasons and a counterexample. The
+    server checks nothing here (no ``code``)."""
+
+    def __init__(self, checks: Sequence[StateCheck]) -> None:
+        self.checks: tuple[StateCheck, ...] = tuple(checks)
+        reasons = "; ".join(
+            f"{c.service} revision {c.reader_revision} cannot read state key {k.key!r} as "
+            f"revision {k.writer_revision} declared it: {k.compatibility}"
+            for c in self.checks
+            for k in c.keys
+            if k.verdict.value == "incompatible"
+        )
+        super().__init__(f"incompatible state: {reasons} (breaking=True does it anyway)")
 
 
 def state_metadata(schemas: Mapping[str, Any]) -> dict[str, str]:

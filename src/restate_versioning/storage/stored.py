@@ -42,8 +42,9 @@ from ..errors import (
 )
 from ..ids import IdGenerator, RandomIds
 from ..manifest import Discovery, EndpointManifest
-from ..model import Invocation, Registration, ServiceRevision
+from ..model import Invocation, ServiceRevision
 from ..registry import Clock, ManifestInput, Registry, ResumeTarget
+from ..rules.registration import Registration
 from ..rules.removal import Removal
 from ..serialization import dumps, loads
 from .base import CommandRecord, Snapshot, Storage

@@ -33,8 +33,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ..clock import ManualClock
 from ..errors import VersioningError
 from ..ids import SequentialIds
-from ..model import InvocationStatus, Outcome, Registration
+from ..model import InvocationStatus, Outcome
 from ..registry import Registry
+from ..rules.registration import Registration
 from ..schemas import Verdict
 from ..serialization import dumps, loads
 from .strategies import manifests, state_schemas
