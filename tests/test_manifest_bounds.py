@@ -599,12 +599,13 @@ def test_a_refused_manifest_leaves_the_registry_and_its_store_exactly_as_they_we
     registry) raises :class:`InvalidManifest` for each of these and changes nothing: the
     same snapshot and the same history."""
     before, history = stored.registry.snapshot(), stored.history()
+    same = Registry.from_snapshot(before)
     for endpoint, force, dry_run in [(V2, False, False), (V2, False, True), (V1, True, False)]:
         with pytest.raises(InvalidManifest):
-            stored.registry.register(endpoint, document, force=force, dry_run=dry_run)
+            same.register(endpoint, document, force=force, dry_run=dry_run)
         with pytest.raises(InvalidManifest):
             stored.register(endpoint, document, force=force, dry_run=dry_run)
-        assert stored.registry.snapshot() == before
+        assert stored.registry.snapshot() == same.snapshot() == before
         assert stored.history() == history
     plain = Registry()
     with pytest.raises(InvalidManifest):

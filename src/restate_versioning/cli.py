@@ -54,6 +54,7 @@ from .errors import (
 from .ids import parse_deployment_id, parse_invocation_id
 from .manifest import MAX_MANIFEST_BYTES, EndpointManifest
 from .model import Invocation, Outcome
+from .queries import RegistryQueries
 from .registry import Registry
 from .rules.registration import Registration
 from .rules.removal import Blocker, BlockerKind, RemovalBlocked, RemovalPlan
@@ -346,7 +347,7 @@ def _options(ctx: click.Context) -> _Options:
     return options
 
 
-def _registry(ctx: click.Context) -> Registry:
+def _registry(ctx: click.Context) -> RegistryQueries:
     """The registry to read: the live cluster, the store, or an empty one if there is no store
     yet (reading creates no file)."""
     options = _options(ctx)

@@ -52,6 +52,7 @@ from .model import (
     ServiceRevision,
     ServiceType,
 )
+from .queries import RegistryQueries
 from .registry import Clock, Registry
 from .rules.invocations import is_public
 from .rules.manifest import effective_services
@@ -270,7 +271,7 @@ def make_converter() -> cattrs.Converter:
 _CONVERTER = make_converter()
 
 
-def dumps(registry: Registry, *, indent: int | None = None) -> str:
+def dumps(registry: RegistryQueries, *, indent: int | None = None) -> str:
     """The whole registry as a JSON snapshot."""
     document = {
         "format": FORMAT,
@@ -510,16 +511,16 @@ def _admin_service(service: ServiceRevision, mode: ProtocolMode) -> dict[str, An
     return out
 
 
-def _service_view(registry: Registry, service: ServiceRevision) -> dict[str, Any]:
+def _service_view(registry: RegistryQueries, service: ServiceRevision) -> dict[str, Any]:
     return _admin_service(service, registry.deployment(service.deployment_id).protocol_mode)
 
 
-def admin_services(registry: Registry) -> dict[str, Any]:
+def admin_services(registry: RegistryQueries) -> dict[str, Any]:
     """``GET /services``: the latest revision of every service."""
     return {"services": [_service_view(registry, s) for s in registry.services()]}
 
 
-def admin_service(registry: Registry, name: str) -> dict[str, Any]:
+def admin_service(registry: RegistryQueries, name: str) -> dict[str, Any]:
     """``GET /services/{name}``: the latest revision of ``name``;
     :class:`~restate_versioning.ServiceNotFound` if there is none."""
     return _service_view(registry, registry.service(name))
@@ -552,12 +553,12 @@ def _admin_deployment(deployment: Deployment, *, detailed: bool = False) -> dict
     return out
 
 
-def admin_deployments(registry: Registry) -> dict[str, Any]:
+def admin_deployments(registry: RegistryQueries) -> dict[str, Any]:
     """``GET /deployments``: every deployment with the revisions it holds."""
     return {"deployments": [_admin_deployment(d) for d in registry.deployments()]}
 
 
-def admin_deployment(registry: Registry, deployment_id: str) -> dict[str, Any]:
+def admin_deployment(registry: RegistryQueries, deployment_id: str) -> dict[str, Any]:
     """``GET /deployments/{id}``: the deployment with each service revision it holds shown in
     full, as ``GET /services/{name}`` shows a latest one; raises what
     :meth:`Registry.deployment` raises for an id it does not hold."""

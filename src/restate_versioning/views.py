@@ -30,7 +30,7 @@ from .endpoints import EndpointKind, display_endpoint
 from .errors import ServiceNotFound
 from .manifest import HandlerType, ProtocolMode, ServiceType
 from .model import Deployment, DeploymentStatus, Invocation, InvocationStatus
-from .registry import Registry
+from .queries import RegistryQueries
 from .rules.removal import RemovalPlan
 from .storage.base import CommandRecord
 
@@ -126,7 +126,7 @@ class ServiceRow:
     public: bool
 
 
-def services_list(registry: Registry) -> tuple[ServiceRow, ...]:
+def services_list(registry: RegistryQueries) -> tuple[ServiceRow, ...]:
     """The latest revision of every service, by name."""
     rows = []
     for service in registry.services():
@@ -178,7 +178,7 @@ class DeploymentRow:
     services: tuple[tuple[str, int], ...]
 
 
-def deployments_list(registry: Registry) -> tuple[DeploymentRow, ...]:
+def deployments_list(registry: RegistryQueries) -> tuple[DeploymentRow, ...]:
     """Every deployment with its status, sorted as the CLI sorts: Active, Draining, Drained,
     and newest first within each."""
     rows = [
@@ -261,7 +261,7 @@ class DeploymentDescription:
     services: tuple[DescribedService, ...]
 
 
-def describe_deployment(registry: Registry, deployment_id: str) -> DeploymentDescription:
+def describe_deployment(registry: RegistryQueries, deployment_id: str) -> DeploymentDescription:
     """One deployment in detail."""
     deployment = registry.deployment(deployment_id)
     services = []
@@ -339,7 +339,9 @@ class HandlerStatusRow:
         return dict(self.counts).get(status, 0)
 
 
-def services_status(registry: Registry, service: str | None = None) -> tuple[HandlerStatusRow, ...]:
+def services_status(
+    registry: RegistryQueries, service: str | None = None
+) -> tuple[HandlerStatusRow, ...]:
     """Per service (or only ``service``) and handler of its latest revision, plus any handler
     that still has uncompleted invocations.
 
@@ -411,7 +413,7 @@ class ActiveKey:
     queue: int
 
 
-def active_keys(registry: Registry, service: str | None = None) -> tuple[ActiveKey, ...]:
+def active_keys(registry: RegistryQueries, service: str | None = None) -> tuple[ActiveKey, ...]:
     """The ``Active Keys`` of ``restate services status``, by service and key."""
     return tuple(
         ActiveKey(name, key, registry.invocation(holder), queued)

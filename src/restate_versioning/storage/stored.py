@@ -43,6 +43,7 @@ from ..errors import (
 from ..ids import IdGenerator, RandomIds
 from ..manifest import Discovery, EndpointManifest
 from ..model import Invocation, ServiceRevision
+from ..queries import RegistryQueries, read_only
 from ..registry import Clock, ManifestInput, Registry, ResumeTarget
 from ..rules.registration import Registration
 from ..rules.removal import Removal
@@ -352,16 +353,18 @@ class StoredRegistry:
     # --- state ----------------------------------------------------------------------------
 
     @property
-    def registry(self) -> Registry:
-        """The current state, for queries. Commands must go through this object. Raises
-        :class:`StorageError` in the one case described in the class docstring (the committed
-        state could not be rebuilt after a failed append, and has not been reloaded since)."""
+    def registry(self) -> RegistryQueries:
+        """The current state, for queries: a read-only view (:class:`RegistryView`), so that
+        no command skips the journal (run them on this object; anything but a query raises
+        :class:`~restate_versioning.queries.ReadOnly`). Raises :class:`StorageError` in the one
+        case described in the class docstring (the committed state could not be rebuilt after
+        a failed append, and has not been reloaded since)."""
         if self._stale:
             raise StorageError(
                 self._location,
                 "the state is unknown after a failed append; refresh() reloads it from the store",
             )
-        return self._registry
+        return read_only(self._registry)
 
     @property
     def version(self) -> int:
