@@ -403,7 +403,7 @@ def test_a_store_replays_calls_that_pin_at_their_first_command(
     stored.resume(call.id)
     stored.pin(call.id)
     plain = stored.invoke("B", "hold", key="k2")
-    assert "pin_on_start" not in stored.history()[-1].arguments  # the default is not written
+    assert stored.history()[-1].arguments["pin_on_start"] is True
     state = stored.registry.snapshot()
     stored.close()
     reopened = StoredRegistry(SQLiteStorage(path), clock=clock)

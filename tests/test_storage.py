@@ -20,6 +20,7 @@ from restate_versioning import (
     ServiceNotFound,
     StorageError,
 )
+from restate_versioning.serialization import JOURNAL_FORMAT
 from restate_versioning.storage import (
     CommandRecord,
     MemoryStorage,
@@ -289,7 +290,8 @@ def test_records_keep_their_fields_through_sqlite(path: Path) -> None:
     stored.invoke("Greeter", "greet", delay=timedelta(seconds=90))
     record = SQLiteStorage(path).history()[-1]
     assert isinstance(record, CommandRecord)
-    assert record.arguments["delay_us"] == 90_000_000
+    assert record.arguments["delay"] == 90_000_000  # microseconds
+    assert record.journal == JOURNAL_FORMAT
     assert record == stored.history()[-1]
 
 

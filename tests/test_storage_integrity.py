@@ -165,12 +165,12 @@ DAMAGE = {
     "force-yes": (
         edit(lambda d: d["arguments"].update(force="yes")),
         True,
-        r"the argument 'force' is 'yes', not of type bool",
+        r"\(remove\) is damaged: expected bool, got 'yes' @ \$\.arguments\.force",
     ),
     "an-unknown-argument": (
         edit(lambda d: d["arguments"].update(extra=1)),
         True,
-        "unknown argument 'extra'",
+        r"\(remove\) is damaged: extra fields found \(extra\) @ \$\.arguments",
     ),
     "deep-nesting": (lambda body: "[" * 2000 + "]" * 2000, True, "nested deeper than 127"),
     "a-key-twice": (lambda body: body[:-1] + ',"ids":[]}', True, "appears twice"),

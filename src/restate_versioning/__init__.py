@@ -17,6 +17,7 @@ from .errors import DeploymentNotFound as DeploymentNotFound
 from .errors import DeploymentRemoved as DeploymentRemoved
 from .errors import HandlerNotFound as HandlerNotFound
 from .errors import InvalidCaller as InvalidCaller
+from .errors import InvalidCommand as InvalidCommand
 from .errors import InvalidEndpoint as InvalidEndpoint
 from .errors import InvalidId as InvalidId
 from .errors import InvalidInvocation as InvalidInvocation
@@ -95,6 +96,7 @@ __all__ = [
     "IdGenerator",
     "IncompatibleState",
     "InvalidCaller",
+    "InvalidCommand",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",

@@ -27,6 +27,7 @@ __all__ = [
     "DeploymentRemoved",
     "HandlerNotFound",
     "InvalidCaller",
+    "InvalidCommand",
     "InvalidEndpoint",
     "InvalidId",
     "InvalidInvocation",
@@ -313,6 +314,16 @@ class InvalidTransition(VersioningError):
         super().__init__(
             f"cannot {action} invocation {quote(invocation_id)}: it is {status.value}"
             f" (a {status.value} invocation allows: {allowed_text})"
+        )
+
+
+class InvalidCommand(VersioningError, TypeError):
+    """Something that is not a command of :mod:`restate_versioning.commands` was given to run."""
+
+    def __init__(self, command: object) -> None:
+        self.command = command
+        super().__init__(
+            f"a registry runs the commands of restate_versioning.commands, not {quote(command)}"
         )
 
 

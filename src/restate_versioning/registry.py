@@ -21,17 +21,19 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, cast
 
 import attrs
 
 from .clock import check_time, check_time_after
+from .commands import COMMANDS, Command, ManifestInput, R, ResumeTarget
 from .endpoints import Endpoint, parse_endpoint
 from .errors import (
     DeploymentNotFound,
     DeploymentRemoved,
     HandlerNotFound,
     InvalidCaller,
+    InvalidCommand,
     InvalidInvocation,
     InvalidManifest,
     InvalidSnapshot,
@@ -86,11 +88,9 @@ from .rules.removal import (
 )
 from .snapshot import RegistrySnapshot, snapshot_problems
 
-__all__ = ["Clock", "Registry", "ResumeTarget"]
+__all__ = ["Clock", "ManifestInput", "Registry", "ResumeTarget"]
 
 Clock = Callable[[], datetime]
-ResumeTarget = Literal["keep", "latest"] | str
-ManifestInput = Discovery | EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
 _MANIFEST_INPUTS = (Discovery, EndpointManifest, str, bytes, bytearray, Mapping)
 
 _RUNNING = InvocationStatus.RUNNING
@@ -203,6 +203,16 @@ class Registry:
         self._callers: dict[str, dict[str, int]] = {}
         self._declared: dict[str, dict[str, None]] = {}
         self._changes = 0
+
+    def execute(self, command: Command[R]) -> R:
+        """Run ``command`` (a value of :mod:`restate_versioning.commands`): the same as calling
+        its method with its fields, and returning what the method returns. Anything but a
+        command is :class:`InvalidCommand`, and changes nothing."""
+        run = _RUNNERS.get(type(command))
+        if run is None:
+            raise InvalidCommand(command)
+        result: R = run(self, command)
+        return result
 
     @property
     def changes(self) -> int:
@@ -1391,3 +1401,15 @@ class Registry:
         for service, caller in snapshot.declared_callers:
             registry._declared.setdefault(service, {})[caller] = None
         return registry
+
+
+def _runner(command: type[Command[Any]]) -> Callable[[Registry, Any], Any]:
+    """How :meth:`Registry.execute` runs one kind of command: its method, with its fields."""
+    method = getattr(Registry, command.method)
+    names = tuple(field.name for field in attrs.fields(cast(Any, command)))
+    return lambda registry, value: method(registry, **{n: getattr(value, n) for n in names})
+
+
+_RUNNERS: dict[type[Command[Any]], Callable[[Registry, Any], Any]] = {
+    command: _runner(command) for command in COMMANDS.values()
+}

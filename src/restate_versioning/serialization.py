@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, get_args, get_origin
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast, get_args, get_origin
 
 import attrs
 import cattrs
+import cattrs.gen
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.v import format_exception
 
@@ -35,7 +36,8 @@ from . import _json
 from ._durations import format_millis
 from ._frozen import FrozenMap
 from .clock import check_time
-from .endpoints import EndpointKind, display_endpoint
+from .commands import COMMANDS, Command, ManifestInput, ResumeTarget
+from .endpoints import Endpoint, EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError, quote
 from .ids import IdGenerator
 from .manifest import EndpointManifest, ServiceManifest
@@ -69,10 +71,14 @@ __all__ = [
     "DEFAULT_WORKFLOW_COMPLETION_RETENTION_MS",
     "FORMAT",
     "FORMAT_VERSION",
+    "JOURNAL_FORMAT",
     "admin_deployment",
     "admin_deployments",
     "admin_service",
     "admin_services",
+    "command_arguments",
+    "command_from_arguments",
+    "configure_commands",
     "configure_converter",
     "dumps",
     "loads",
@@ -265,7 +271,137 @@ def make_converter() -> cattrs.Converter:
     """The converter this library uses: strict (extra keys are errors), reporting every error."""
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     configure_converter(converter)
+    configure_commands(converter)
     return converter
+
+
+# --- commands, as a journal keeps them -----------------------------------------------------
+
+#: The version of the arguments a journal keeps for a command. 2: every field of the command,
+#: as :func:`command_arguments` writes it. 1: what earlier releases wrote: the same, but with
+#: ``delay_us`` for :class:`~.commands.Invoke`'s ``delay``, ``service`` for
+#: :class:`~.commands.SetPublic`'s ``name``, and some fields left out when at their default
+#: (:data:`_OPTIONAL_IN_FORMAT_1`); :func:`command_from_arguments` reads both.
+JOURNAL_FORMAT = 2
+
+#: What a journal of format 1 called a field, by command: the upgrade to format 2.
+_RENAMED_IN_FORMAT_2: Mapping[str, Mapping[str, str]] = {
+    "invoke": {"delay_us": "delay"},
+    "set_public": {"service": "name"},
+}
+
+
+#: The fields a journal of format 1 could leave out, by command (it wrote every other one).
+_OPTIONAL_IN_FORMAT_1: Mapping[str, frozenset[str]] = {
+    "register": frozenset({"state", "dry_run", "check_state"}),
+    "promote": frozenset({"breaking", "check_state"}),
+    "invoke": frozenset({"delay", "pin_on_start"}),
+}
+
+
+class _NotJournalable(ValueError):
+    """A field value that a journal cannot keep, or reads back as another type."""
+
+
+def _strict(kind: type, *, optional: bool = False) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if value is None and optional:
+            return None
+        if type(value) is not kind:  # no bool for an int, no number for a str
+            raise _NotJournalable(f"expected {kind.__name__}, got {quote(value)}")
+        return value
+
+    return structure
+
+
+def _journal_object(optional: bool) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if value is None and optional:
+            return None
+        if not isinstance(value, Mapping):
+            raise _NotJournalable(f"expected an object, got {quote(value)}")
+        return value
+
+    return structure
+
+
+def _micros(value: Any, _: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise _NotJournalable(f"expected microseconds (an int), got {quote(value)}")
+    return timedelta(microseconds=value)
+
+
+def _as_id(value: Any) -> Any:
+    return value.id if isinstance(value, Invocation) else value
+
+
+#: How a journal keeps each type a command's field has: (how it is written, how it is read).
+#: A field's value must already be what the journal keeps (``StoredRegistry`` journals the
+#: manifest as its JSON and a calling invocation as its id).
+_JOURNAL_TYPES: Mapping[Any, tuple[Any, Any]] = {
+    str: (None, _strict(str)),
+    bool: (None, _strict(bool)),
+    str | None: (None, _strict(str, optional=True)),
+    str | Endpoint: (str, _strict(str)),
+    ResumeTarget: (None, _strict(str)),
+    str | Invocation | None: (_as_id, _strict(str, optional=True)),
+    ManifestInput: (None, _journal_object(False)),
+    Mapping[str, Mapping[str, Any]] | None: (None, _journal_object(True)),
+    timedelta | None: (lambda d: None if d is None else d // timedelta(microseconds=1), _micros),
+}
+
+
+def configure_commands(converter: cattrs.Converter) -> None:
+    """Add the hooks that keep every command of :mod:`restate_versioning.commands` in a
+    journal, strictly, to ``converter``: every field, as :data:`_JOURNAL_TYPES` says."""
+    for command in COMMANDS.values():
+        writes: dict[str, Any] = {}
+        reads: dict[str, Any] = {}
+        for field in attrs.fields(attrs.resolve_types(cast(Any, command))):
+            write, read = _JOURNAL_TYPES[field.type]
+            writes[field.name] = cattrs.gen.override(unstruct_hook=write)
+            reads[field.name] = cattrs.gen.override(struct_hook=read)
+        converter.register_unstructure_hook(
+            command,
+            cattrs.gen.make_dict_unstructure_fn(command, converter, **writes),
+        )
+        converter.register_structure_hook(
+            command,
+            cattrs.gen.make_dict_structure_fn(
+                command, converter, _cattrs_forbid_extra_keys=True, **reads
+            ),
+        )
+
+
+def command_arguments(command: Command[Any]) -> dict[str, Any]:
+    """The arguments a journal keeps for ``command`` (format :data:`JOURNAL_FORMAT`)."""
+    arguments: dict[str, Any] = _CONVERTER.unstructure(command, type(command))
+    return arguments
+
+
+def command_from_arguments(
+    name: str, arguments: Mapping[str, Any], journal: int = JOURNAL_FORMAT
+) -> Command[Any]:
+    """The command a journal keeps as ``name`` and ``arguments`` (of format ``journal``);
+    ``ValueError`` saying what is wrong with a record that is not one."""
+    command = COMMANDS.get(name)
+    if command is None:
+        raise ValueError(f"unknown command {name!r}")
+    if journal < 2:
+        renamed = _RENAMED_IN_FORMAT_2.get(name, {})
+        arguments = {renamed.get(key, key): value for key, value in arguments.items()}
+    left_out = _OPTIONAL_IN_FORMAT_1.get(name, frozenset()) if journal < 2 else frozenset()
+    for field in attrs.fields(cast(Any, command)):
+        if field.name not in arguments and field.name not in left_out:
+            raise ValueError(f"the argument {field.name!r} is missing")
+    try:
+        made: Command[Any] = _CONVERTER.structure(dict(arguments), command)
+    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
+        messages = cattrs.transform_error(exc, path="$.arguments", format_exception=_format_error)
+        raise ValueError("; ".join(messages)) from None
+    return made
 
 
 _CONVERTER = make_converter()
@@ -380,7 +516,7 @@ def _refreshed(revision: ServiceRevision, service: ServiceManifest | None) -> Se
 
 
 def _format_error(exc: BaseException, type_: type | None) -> str:
-    if isinstance(exc, VersioningError | _Refused):
+    if isinstance(exc, VersioningError | _Refused | _NotJournalable):
         return str(exc)
     return format_exception(exc, type_)
 

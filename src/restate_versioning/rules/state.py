@@ -50,7 +50,7 @@ revision declares what its own registration gives: its manifest's metadata and t
 Every check is bounded in time and size (:mod:`restate_versioning.schemas`: past a bound the
 key's verdict is ``UNKNOWN``, with the reason), also with ``breaking``. Replaying a stored
 registry runs no state check for what was committed (``register`` and ``promote`` take
-``check_state=False``; see :class:`~restate_versioning.storage.stored.CommandSpec`), so
+``check_state=False``; see :attr:`restate_versioning.commands.Command.replayed`), so
 reopening a store costs no check, however expensive the declared schemas.
 """
 

@@ -58,8 +58,11 @@ __all__ = [
 
 @attrs.frozen
 class CommandRecord:
-    """One committed command. ``arguments`` are JSON values; ``ids`` the ids it generated, in
-    order; ``summary`` says what it did, for people reading the history."""
+    """One committed command: ``command`` is the name of its method, ``arguments`` its fields
+    as JSON values, in the format ``journal`` says (see
+    :data:`~restate_versioning.serialization.JOURNAL_FORMAT`; 1, the default, is what earlier
+    releases wrote); ``ids`` the ids it generated, in order; ``summary`` says what it did, for
+    people reading the history."""
 
     sequence: int
     at: datetime
@@ -67,6 +70,7 @@ class CommandRecord:
     arguments: FrozenMap[str, Any] = attrs.field(converter=freeze)
     ids: tuple[str, ...] = ()
     summary: str = ""
+    journal: int = 1
 
 
 @attrs.frozen
@@ -164,11 +168,15 @@ def record_body(record: CommandRecord) -> str:
     """The JSON an adapter stores beside a record's sequence, time and command. Raises
     ``ValueError`` (a :class:`.._json.JsonError`) if the arguments are not JSON values that
     :func:`record_from_row` would read back (a ``NaN``, an object, nesting past 127 levels)."""
-    body = {
+    body: dict[str, Any] = {
         "arguments": _thaw(record.arguments),
         "ids": list(record.ids),
         "summary": record.summary,
     }
+    if record.journal != 1:  # left out for format 1, so earlier records keep their body
+        if type(record.journal) is not int:
+            raise ValueError(f"the journal format {record.journal!r} is not an int")
+        body["journal"] = record.journal
     _json.check_value(body, "$")
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
@@ -236,13 +244,16 @@ def record_from_row(
         arguments = data["arguments"]
         ids = data["ids"]
         summary = data["summary"]
+        journal = data.get("journal", 1)
+        if type(journal) is not int or journal < 1:
+            raise ValueError(f"its journal format {journal!r} is not a positive int")
         if not isinstance(arguments, dict) or not isinstance(summary, str):
             raise ValueError("arguments must be an object and summary a string")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ValueError("ids must be a list of strings")
     except (ValueError, TypeError, OverflowError) as exc:
         raise StorageError(location, f"record {sequence!r} is damaged: {exc}") from None
-    return CommandRecord(sequence, when, command, arguments, tuple(ids), summary)
+    return CommandRecord(sequence, when, command, arguments, tuple(ids), summary, journal)
 
 
 def snapshot_from_row(location: str, version: object, state: object, checksum: object) -> Snapshot:

@@ -1,13 +1,16 @@
 """A registry kept in a store: every command that changes it is journaled, and reopening the
 store gives back exactly the committed state.
 
-:class:`StoredRegistry` runs each command on an in-memory :class:`Registry` and appends one
-:class:`CommandRecord` (the command, its arguments, the clock's time and the ids it made) with
-the version it was based on. If another writer appended first, it catches up (replaying their
-records) and runs the command again on the new state, so no command is lost and none is applied
-twice. Replaying uses the recorded times and ids, so every writer and every reopen rebuilds the
-same state. How each command is recorded and replayed is :data:`COMMANDS`, one entry per
-command.
+:class:`StoredRegistry` runs each command (a value of :mod:`restate_versioning.commands`, which
+its methods build) on an in-memory :class:`Registry` and appends one :class:`CommandRecord`
+(the command's name and fields, as the library's converter writes them; the clock's time and
+the ids it made) with the version it was based on. If another writer appended first, it
+catches up (replaying their records) and runs the command again on the new state, so no
+command is lost and none is applied twice. Replaying uses the recorded times and ids, so
+every writer and every reopen rebuilds the same state. A record is read back as the command
+it was (:func:`~restate_versioning.serialization.command_from_arguments`, also for the
+journal format of earlier releases), with the fields its class says replay sets
+(:attr:`~restate_versioning.commands.Command.replayed`).
 
 This goes further than the server, which keeps no history: :meth:`StoredRegistry.history`
 reads back every committed command, when it happened and what it did.
@@ -17,8 +20,8 @@ its timeout, a full disk, an I/O error, a record that cannot be journaled), the 
 back to exactly the last committed state, rebuilt in memory from what it had committed
 (without asking the store, which may still be unusable), so queries never show the refused
 command, the next command is not committed on top of it and :meth:`StoredRegistry.close`
-never snapshots it. Replay checks each record's arguments against :data:`ARGUMENT_TYPES`, so
-a damaged record is a :class:`StorageError`, not a different command.
+never snapshots it. Replay reads each record's arguments strictly (every field, of its
+type), so a damaged record is a :class:`StorageError`, not a different command.
 """
 
 from __future__ import annotations
@@ -28,65 +31,81 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from .. import _json
+from ..commands import (
+    COMMANDS,
+    Command,
+    Complete,
+    DeclareCaller,
+    Fail,
+    ForgetCaller,
+    Invoke,
+    Kill,
+    ManifestInput,
+    Pause,
+    Pin,
+    Promote,
+    R,
+    Register,
+    Remove,
+    Resume,
+    ResumeTarget,
+    SetPublic,
+    StartDue,
+    Suspend,
+)
 from ..errors import (
     ConcurrentModification,
+    InvalidCommand,
     InvalidStateSchema,
     Problem,
     StorageError,
     VersioningError,
 )
 from ..ids import IdGenerator, RandomIds
-from ..manifest import Discovery, EndpointManifest
+from ..manifest import Discovery
 from ..model import Invocation, ServiceRevision
 from ..queries import RegistryQueries, read_only
-from ..registry import Clock, ManifestInput, Registry, ResumeTarget
+from ..registry import Clock, Registry
 from ..rules.registration import Registration
 from ..rules.removal import Removal
-from ..serialization import dumps, loads
+from ..serialization import JOURNAL_FORMAT, command_arguments, command_from_arguments, dumps, loads
 from .base import CommandRecord, Snapshot, Storage
 
-__all__ = ["ARGUMENT_TYPES", "COMMANDS", "Absent", "CommandSpec", "StoredRegistry"]
-
-Arguments = Mapping[str, Any]
+__all__ = ["StoredRegistry"]
 
 
-@attrs.frozen
-class CommandSpec:
-    """How one command is replayed from its arguments, and summarised for people.
-    ``replayed`` are arguments replay sets on top of the recorded ones: a committed command is
-    applied as it was, so the checks that could refuse it (the service-type check, the state
-    check) do not run again, in case they have become stricter since."""
-
-    run: Callable[[Registry, Arguments], Any]
-    summary: Callable[[Any], str]
-    replayed: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-def _registration_summary(result: Registration) -> str:
-    changes = ", ".join(
-        f"{c.name} {c.old_revision or 'new'} -> {c.new_revision or 'gone'}" for c in result.changes
-    )
-    return f"{result.outcome.value} {result.deployment.id} at {result.deployment.endpoint}" + (
-        f": {changes}" if changes else ""
-    )
-
-
-def _invocation_summary(result: Invocation) -> str:
-    where = f" on {result.pinned_deployment_id}" if result.pinned_deployment_id else ""
-    return f"{result.id} {result.service}/{result.handler} {result.status.value}{where}"
-
-
-def _delay(arguments: Arguments) -> timedelta | None:
-    micros = arguments.get("delay_us")
-    return None if micros is None else timedelta(microseconds=micros)
+def _summary(command: Command[Any], result: Any) -> str:
+    """What a committed command did, for people reading the history."""
+    if isinstance(result, Registration):
+        changes = ", ".join(
+            f"{c.name} {c.old_revision or 'new'} -> {c.new_revision or 'gone'}"
+            for c in result.changes
+        )
+        return f"{result.outcome.value} {result.deployment.id} at {result.deployment.endpoint}" + (
+            f": {changes}" if changes else ""
+        )
+    if isinstance(result, Invocation):
+        where = f" on {result.pinned_deployment_id}" if result.pinned_deployment_id else ""
+        return f"{result.id} {result.service}/{result.handler} {result.status.value}{where}"
+    if isinstance(result, tuple):  # the invocations start_due moved
+        return "; ".join(_summary(command, i) for i in result) or "nothing due"
+    if isinstance(result, ServiceRevision):
+        visible = "public" if result.public else "private"
+        return f"{result.name} revision {result.revision} is {visible}"
+    if isinstance(result, Removal):
+        return f"removed {result.deployment.id}" + (" (forced)" if result.forced else "")
+    if isinstance(command, DeclareCaller):
+        return "caller declared"
+    if isinstance(command, ForgetCaller):
+        return "caller forgotten"
+    return command.method
 
 
-#: Every command a stored registry journals: how to replay it, how to summarise it.
 def _json_copy(state: Any) -> Any:
     """A copy of ``state`` made of plain JSON values (what the journal keeps), or
     :class:`InvalidStateSchema` naming the first value that is not one."""
@@ -119,139 +138,20 @@ def _not_json(value: Any, path: str) -> Problem | None:
     return Problem(path, f"state declarations must be JSON values, not {value!r}")
 
 
-COMMANDS: Mapping[str, CommandSpec] = {
-    "register": CommandSpec(
-        lambda r, a: r.register(
-            a["endpoint"],
-            a["manifest"],
-            force=a["force"],
-            breaking=a["breaking"],
-            http_version=a["http_version"],
-            sdk_version=a["sdk_version"],
-            state=a.get("state"),
-            check_state=a.get("check_state", True),
-        ),
-        _registration_summary,
-        {"breaking": True, "check_state": False},
-    ),
-    "promote": CommandSpec(
-        lambda r, a: r.promote(
-            a["deployment_id"],
-            breaking=a.get("breaking", False),
-            check_state=a.get("check_state", True),
-        ),
-        _registration_summary,
-        {"breaking": True, "check_state": False},
-    ),
-    "set_public": CommandSpec(
-        lambda r, a: r.set_public(a["service"], a["public"]),
-        lambda s: f"{s.name} revision {s.revision} is {'public' if s.public else 'private'}",
-    ),
-    "remove": CommandSpec(
-        lambda r, a: r.remove(a["deployment_id"], force=a["force"]),
-        lambda m: f"removed {m.deployment.id}" + (" (forced)" if m.forced else ""),
-    ),
-    "declare_caller": CommandSpec(
-        lambda r, a: r.declare_caller(a["service"], a["caller"]), lambda _: "caller declared"
-    ),
-    "forget_caller": CommandSpec(
-        lambda r, a: r.forget_caller(a["service"], a["caller"]), lambda _: "caller forgotten"
-    ),
-    "invoke": CommandSpec(
-        lambda r, a: r.invoke(
-            a["service"],
-            a["handler"],
-            key=a["key"],
-            caller=a["caller"],
-            delay=_delay(a),
-            pin_on_start=a.get("pin_on_start", True),
-        ),
-        _invocation_summary,
-    ),
-    "pin": CommandSpec(lambda r, a: r.pin(a["invocation_id"]), _invocation_summary),
-    "suspend": CommandSpec(lambda r, a: r.suspend(a["invocation_id"]), _invocation_summary),
-    "fail": CommandSpec(
-        lambda r, a: r.fail(a["invocation_id"], code=a["code"], message=a["message"]),
-        _invocation_summary,
-    ),
-    "pause": CommandSpec(lambda r, a: r.pause(a["invocation_id"]), _invocation_summary),
-    "resume": CommandSpec(
-        lambda r, a: r.resume(a["invocation_id"], a["deployment"]), _invocation_summary
-    ),
-    "complete": CommandSpec(lambda r, a: r.complete(a["invocation_id"]), _invocation_summary),
-    "kill": CommandSpec(lambda r, a: r.kill(a["invocation_id"]), _invocation_summary),
-    "start_due": CommandSpec(
-        lambda r, a: r.start_due(),
-        lambda moved: "; ".join(_invocation_summary(i) for i in moved) or "nothing due",
-    ),
-}
-
-
-class Absent:
-    """In :data:`ARGUMENT_TYPES`: the argument may be left out of the record."""
-
-
-#: The arguments each journaled command takes, by name, and the JSON types each may have
-#: (``Mapping`` an object, ``type(None)`` null, :class:`Absent` that it may be missing; ``int``
-#: never takes a ``bool``). Replay refuses a record with an argument missing, of another type,
-#: or not in its command's table: a damaged record, not a different command.
-ARGUMENT_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
-    "register": {
-        "endpoint": (str,),
-        "manifest": (Mapping,),
-        "force": (bool,),
-        "breaking": (bool,),
-        "http_version": (str, type(None)),
-        "sdk_version": (str, type(None)),
-        "state": (Mapping, Absent),
-    },
-    "promote": {"deployment_id": (str,), "breaking": (bool, Absent)},
-    "set_public": {"service": (str,), "public": (bool,)},
-    "remove": {"deployment_id": (str,), "force": (bool,)},
-    "declare_caller": {"service": (str,), "caller": (str,)},
-    "forget_caller": {"service": (str,), "caller": (str,)},
-    "invoke": {
-        "service": (str,),
-        "handler": (str,),
-        "key": (str, type(None)),
-        "caller": (str, type(None)),
-        "delay_us": (int, Absent),
-        "pin_on_start": (bool, Absent),
-    },
-    "pin": {"invocation_id": (str,)},
-    "suspend": {"invocation_id": (str,)},
-    "fail": {"invocation_id": (str,), "code": (str,), "message": (str, type(None))},
-    "pause": {"invocation_id": (str,)},
-    "resume": {"invocation_id": (str,), "deployment": (str,)},
-    "complete": {"invocation_id": (str,)},
-    "kill": {"invocation_id": (str,)},
-    "start_due": {},
-}
-
-
-def _wrong_arguments(command: str, arguments: Arguments) -> str | None:
-    """Why ``arguments`` are not what ``command`` takes (:data:`ARGUMENT_TYPES`), or None."""
-    types = ARGUMENT_TYPES[command]
-    extra = sorted(set(arguments) - set(types))
-    if extra:
-        return f"unknown argument {extra[0]!r}"
-    for name, allowed in types.items():
-        if name not in arguments:
-            if Absent not in allowed:
-                return f"the argument {name!r} is missing"
-            continue
-        value = arguments[name]
-        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            return f"the argument {name!r} is {value!r}, not of type {_names(allowed)}"
-    return None
-
-
-def _names(types: tuple[type, ...]) -> str:
-    return " or ".join(
-        "null" if t is type(None) else "object" if t is Mapping else t.__name__
-        for t in types
-        if t is not Absent
-    )
+def _as_committed(command: Command[Any], result: Any) -> Command[Any]:
+    """The command as a journal keeps it: a registration with the endpoint as it is kept
+    (without credentials: ``endpoints.redact``) and the manifest as JSON; a call with its
+    calling invocation as that invocation's id."""
+    if isinstance(command, Register):
+        deployment = result.deployment
+        return attrs.evolve(
+            command,
+            endpoint=deployment.endpoint,
+            manifest=deployment.manifest.to_json(),
+        )
+    if isinstance(command, Invoke) and isinstance(command.caller, Invocation):
+        return attrs.evolve(command, caller=command.caller.id)
+    return command
 
 
 class _RecordedClock:
@@ -420,17 +320,21 @@ class StoredRegistry:
         where = f"record {record.sequence}"
         if record.sequence != self._version + 1:
             raise StorageError(self._location, f"{where} follows version {self._version}")
-        spec = COMMANDS.get(record.command)
-        if spec is None:
-            raise StorageError(self._location, f"{where}: unknown command {record.command!r}")
-        wrong = _wrong_arguments(record.command, record.arguments)
-        if wrong is not None:
-            raise StorageError(self._location, f"{where} ({record.command}) is damaged: {wrong}")
+        try:
+            command = command_from_arguments(record.command, record.arguments, record.journal)
+        except ValueError as exc:
+            if record.command not in COMMANDS:
+                raise StorageError(self._location, f"{where}: {exc}") from None
+            raise StorageError(
+                self._location, f"{where} ({record.command}) is damaged: {exc}"
+            ) from None
+        if command.replayed:
+            command = attrs.evolve(cast(Any, command), **command.replayed)
         self._time.now = record.at
         self._ids.replaying = list(record.ids)
         before = self._registry.changes
         try:
-            spec.run(self._registry, {**record.arguments, **spec.replayed})
+            self._registry.execute(command)
         except StorageError as exc:
             raise StorageError(
                 self._location, f"{where} ({record.command}): {exc.reason}"
@@ -515,49 +419,45 @@ class StoredRegistry:
 
     # --- running commands -----------------------------------------------------------------
 
-    def _record(
-        self, command: str, spec: CommandSpec, arguments: dict[str, Any], result: Any
-    ) -> CommandRecord:
+    def _record(self, command: Command[Any], result: Any) -> CommandRecord:
         """The record of a command just run; StorageError if it cannot be journaled."""
         try:
+            arguments = command_arguments(_as_committed(command, result))
             _json.check_value(arguments, "$.arguments")
-        except _json.JsonError as exc:
+        except (_json.JsonError, ValueError, TypeError) as exc:
             raise StorageError(
-                self._location, f"the {command} command cannot be journaled: {exc}"
+                self._location, f"the {command.method} command cannot be journaled: {exc}"
             ) from None
         return CommandRecord(
             self._version + 1,
             self._time.now,
-            command,
+            command.method,
             arguments,
             tuple(self._ids.made),
-            spec.summary(result),
+            _summary(command, result),
+            JOURNAL_FORMAT,
         )
 
-    def _run(self, command: str, arguments: dict[str, Any]) -> Any:
-        spec = COMMANDS[command]
+    def execute(self, command: Command[R]) -> R:
+        """Run ``command`` (:meth:`Registry.execute`) and journal it, if it changed anything,
+        as the methods do (they build the command and run it here)."""
+        if type(command) not in _KNOWN:
+            raise InvalidCommand(command)
         for _ in range(self._max_retries):
             if self._batch is None:
                 self.refresh()
             self._time.now = self._clock()
             self._ids.made = []
             before = self._registry.changes
-            result = spec.run(self._registry, arguments)
+            result = self._registry.execute(command)
             if self._registry.changes == before:
                 return result
-            if command == "register":  # the manifest as JSON, the endpoint as it is kept
-                deployment = result.deployment  # (without credentials: endpoints.redact)
-                arguments = {
-                    **arguments,
-                    "endpoint": deployment.endpoint,
-                    "manifest": deployment.manifest.to_json(),
-                }
             try:
-                record = self._record(command, spec, arguments, result)
+                record = self._record(command, result)
             except BaseException as exc:
                 if self._batch is None:
                     self._restore()
-                raise self._failed(exc, f"journaling the {command} command") from exc
+                raise self._failed(exc, f"journaling the {command.method} command") from exc
             if self._batch is not None:
                 self._batch.append(record)
                 self._version += 1
@@ -635,58 +535,38 @@ class StoredRegistry:
             http_version = manifest.http_version if http_version is None else http_version
             sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
             manifest = manifest.manifest
-        if dry_run:
-            self.refresh()
-            return self._registry.register(
+        return self.execute(
+            Register(
                 endpoint,
                 manifest,
                 force=force,
                 breaking=breaking,
-                dry_run=True,
+                dry_run=dry_run,
                 http_version=http_version,
                 sdk_version=sdk_version,
                 state=state,
             )
-        if isinstance(manifest, EndpointManifest):
-            manifest = manifest.to_json()
-        arguments = {
-            "endpoint": endpoint,
-            "manifest": manifest,
-            "force": force,
-            "breaking": breaking,
-            "http_version": http_version,
-            "sdk_version": sdk_version,
-        }
-        if state is not None:
-            arguments["state"] = state
-        result: Registration = self._run("register", arguments)
-        return result
+        )
 
     def promote(self, deployment_id: str, *, breaking: bool = False) -> Registration:
         """:meth:`Registry.promote`, journaled."""
-        arguments: dict[str, Any] = {"deployment_id": deployment_id}
-        if breaking:
-            arguments["breaking"] = True
-        result: Registration = self._run("promote", arguments)
-        return result
+        return self.execute(Promote(deployment_id, breaking=breaking))
 
     def set_public(self, service: str, public: bool) -> ServiceRevision:
         """:meth:`Registry.set_public`, journaled."""
-        result: ServiceRevision = self._run("set_public", {"service": service, "public": public})
-        return result
+        return self.execute(SetPublic(service, public))
 
     def remove(self, deployment_id: str, *, force: bool = False) -> Removal:
         """:meth:`Registry.remove`, journaled."""
-        result: Removal = self._run("remove", {"deployment_id": deployment_id, "force": force})
-        return result
+        return self.execute(Remove(deployment_id, force=force))
 
     def declare_caller(self, service: str, caller: str) -> None:
         """:meth:`Registry.declare_caller`, journaled."""
-        self._run("declare_caller", {"service": service, "caller": caller})
+        self.execute(DeclareCaller(service, caller))
 
     def forget_caller(self, service: str, caller: str) -> None:
         """:meth:`Registry.forget_caller`, journaled."""
-        self._run("forget_caller", {"service": service, "caller": caller})
+        self.execute(ForgetCaller(service, caller))
 
     def invoke(
         self,
@@ -699,66 +579,41 @@ class StoredRegistry:
         pin_on_start: bool = True,
     ) -> Invocation:
         """:meth:`Registry.invoke`, journaled (a calling invocation as its id)."""
-        if (isinstance(caller, Invocation) and not isinstance(caller.id, str)) or not isinstance(
-            pin_on_start, bool
-        ):
-            self._registry.invoke(
-                service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start
-            )
-        arguments: dict[str, Any] = {
-            "service": service,
-            "handler": handler,
-            "key": key,
-            "caller": caller.id if isinstance(caller, Invocation) else caller,
-        }
-        if not pin_on_start:
-            arguments["pin_on_start"] = False
-        if delay is not None:
-            if not isinstance(delay, timedelta):
-                self._registry.invoke(service, handler, key=key, caller=caller, delay=delay)
-            arguments["delay_us"] = delay // timedelta(microseconds=1)
-        result: Invocation = self._run("invoke", arguments)
-        return result
-
-    def _on_invocation(self, command: str, invocation_id: str) -> Invocation:
-        result: Invocation = self._run(command, {"invocation_id": invocation_id})
-        return result
+        return self.execute(
+            Invoke(service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start)
+        )
 
     def pin(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.pin`, journaled."""
-        return self._on_invocation("pin", invocation_id)
+        return self.execute(Pin(invocation_id))
 
     def suspend(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.suspend`, journaled."""
-        return self._on_invocation("suspend", invocation_id)
+        return self.execute(Suspend(invocation_id))
 
     def fail(self, invocation_id: str, *, code: str, message: str | None = None) -> Invocation:
         """:meth:`Registry.fail`, journaled."""
-        result: Invocation = self._run(
-            "fail", {"invocation_id": invocation_id, "code": code, "message": message}
-        )
-        return result
+        return self.execute(Fail(invocation_id, code=code, message=message))
 
     def pause(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.pause`, journaled."""
-        return self._on_invocation("pause", invocation_id)
+        return self.execute(Pause(invocation_id))
 
     def complete(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.complete`, journaled."""
-        return self._on_invocation("complete", invocation_id)
+        return self.execute(Complete(invocation_id))
 
     def kill(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.kill`, journaled."""
-        return self._on_invocation("kill", invocation_id)
+        return self.execute(Kill(invocation_id))
 
     def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
         """:meth:`Registry.resume`, journaled."""
-        result: Invocation = self._run(
-            "resume", {"invocation_id": invocation_id, "deployment": deployment}
-        )
-        return result
+        return self.execute(Resume(invocation_id, deployment))
 
     def start_due(self) -> tuple[Invocation, ...]:
         """:meth:`Registry.start_due`, journaled when something was due."""
-        result: tuple[Invocation, ...] = self._run("start_due", {})
-        return result
+        return self.execute(StartDue())
+
+
+_KNOWN = frozenset(COMMANDS.values())

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
+from ..commands import COMMANDS, Command
 from ..errors import VersioningError
 from ..manifest import HandlerType, ServiceType
 from ..registry import Registry
@@ -32,6 +33,7 @@ __all__ = [
     "REASONS",
     "Step",
     "apply",
+    "command_of",
     "endpoints",
     "evolved_schemas",
     "handler_names",
@@ -164,7 +166,8 @@ def endpoints() -> st.SearchStrategy[str]:
 
 @attrs.frozen
 class Step:
-    """One command for :func:`apply`: the :class:`Registry` method and its arguments."""
+    """One command for :func:`apply`: the name of a command of
+    :mod:`restate_versioning.commands` (its method) and its arguments."""
 
     command: str
     arguments: tuple[tuple[str, Any], ...] = ()
@@ -174,26 +177,31 @@ class Step:
         return f"{self.command}({shown})"
 
 
-def apply(registry: Registry, step: Step) -> Any:
-    """Run ``step`` on ``registry``. A step that names an invocation or deployment by index
-    (``invocation``/``deployment``) takes the n-th one the registry knows, modulo their count;
-    returns ``None`` when there is none, or when the registry refuses the step."""
+def command_of(registry: Registry, step: Step) -> Command[Any] | None:
+    """The command value ``step`` stands for on ``registry`` (see
+    :mod:`restate_versioning.commands`): a step that names an invocation or deployment by
+    index (``invocation``/``deployment``) takes the n-th one the registry knows, modulo their
+    count; ``None`` when there is none."""
     arguments = dict(step.arguments)
-    for key, known in (
-        ("invocation", [i.id for i in registry.invocations()]),
-        ("deployment", [d.id for d in registry.deployments()]),
+    for key, known, field in (
+        ("invocation", [i.id for i in registry.invocations()], "invocation_id"),
+        ("deployment", [d.id for d in registry.deployments()], "deployment_id"),
     ):
         if key in arguments:
             if not known:
                 return None
-            arguments[key] = known[arguments[key] % len(known)]
-    method = getattr(registry, step.command)
+            arguments[field] = known[arguments.pop(key) % len(known)]
+    return COMMANDS[step.command](**arguments)
+
+
+def apply(registry: Registry, step: Step) -> Any:
+    """Run ``step`` on ``registry`` (:meth:`Registry.execute` of :func:`command_of`); returns
+    ``None`` when it names nothing the registry knows, or when the registry refuses it."""
+    command = command_of(registry, step)
+    if command is None:
+        return None
     try:
-        if "invocation" in arguments:
-            return method(arguments.pop("invocation"), **arguments)
-        if "deployment" in arguments:
-            return method(arguments.pop("deployment"), **arguments)
-        return method(**arguments)
+        return registry.execute(command)
     except VersioningError:
         return None
 
