@@ -23,7 +23,7 @@ from restate_versioning.rules.removal import BlockerKind, EffectKind
 from restate_versioning.serialization import admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
 
-from .conftest import needed
+from .helpers import needed
 from .restate_server import RestateServer, RestateUnavailable, find_binary
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, handler, manifest, service, start_restate_server
+from .helpers import SDK_MANIFEST, handler, manifest, service, start_restate_server
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer

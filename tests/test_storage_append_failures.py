@@ -36,7 +36,7 @@ from restate_versioning.storage import (
     StoredState,
 )
 
-from .conftest import manifest, service
+from .helpers import manifest, new_store, service
 
 MANIFEST = manifest(service("Greeter"), service("Ticket", "VIRTUAL_OBJECT"))
 SPAWN = multiprocessing.get_context("spawn")
@@ -96,15 +96,6 @@ def open_store(kind: str, where: str, prefix: str) -> Storage:
     from restate_versioning.storage.postgres import PostgresStorage
 
     return PostgresStorage(where, table_prefix=prefix, lock_timeout=LOCK_WAIT)
-
-
-def new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
-    """Where a fresh store of ``kind`` is: ("sqlite", path, "") or ("postgres", dsn, prefix)."""
-    if kind == "sqlite":
-        return ("sqlite", str(tmp_path / "registry.sqlite3"), "")
-    from .postgres_server import fresh_prefix
-
-    return ("postgres", request.getfixturevalue("postgres_dsn"), fresh_prefix())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -22,7 +22,7 @@ from restate_versioning.storage.base import STORE_FORMAT_VERSION, record_body, r
 from restate_versioning.storage.postgres import PostgresStorage
 from restate_versioning.testing import check_storage
 
-from .conftest import manifest, service
+from .helpers import manifest, service
 from .postgres_server import fresh_prefix
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest
 from restate_versioning import EndpointManifest, Outcome, ProtocolMode, Registry
 from restate_versioning.transport import Discovery, HttpTransport, register_endpoint
 
-from .conftest import SDK_MANIFEST
+from .helpers import SDK_MANIFEST
 
 pytest.importorskip("httpx")
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from ..conftest import needed
+from ..helpers import needed
 from ..restate_server import RestateServer, RestateUnavailable, find_binary
 from .scenario import (
     Disagreement,
