@@ -268,6 +268,14 @@ def populate(registry: Registry, clock: ManualClock) -> Registry:
 
 # --- stores ---------------------------------------------------------------------------------
 
+#: The marks of a test on a store of each kind: a PostgreSQL store needs a server.
+STORE_MARKS: dict[str, tuple[pytest.MarkDecorator, ...]] = {
+    "sqlite": (),
+    "postgres": (pytest.mark.integration,),
+}
+#: The kinds of store, to parametrize over, each with its marks.
+STORE_KINDS = [pytest.param(kind, marks=marks) for kind, marks in STORE_MARKS.items()]
+
 
 def new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
     """Where a fresh store of ``kind`` is: ("sqlite", path, "") or ("postgres", dsn, prefix),

@@ -26,6 +26,8 @@ from restate_versioning.views import deployments_list, render_deployments_list
 from .helpers import needed
 from .restate_server import RestateServer, RestateUnavailable, find_binary
 
+pytestmark = pytest.mark.integration  # a real restate-server, SDK endpoints and the restate CLI
+
 
 @attrs.frozen
 class Scenario:

@@ -71,6 +71,8 @@ from .discovery_endpoint import discovery_endpoint
 from .helpers import every_option, start_restate_server
 from .restate_server import RestateServer
 
+pytestmark = pytest.mark.integration  # a real restate-server
+
 SERVICES = ("ViewsFlow", "ViewsObject", "ViewsPayloads", "ViewsBare")
 
 

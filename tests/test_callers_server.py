@@ -24,6 +24,8 @@ from restate_versioning.transport import HttpTransport
 from .helpers import own_restate_server, sdk_endpoint_url
 from .restate_server import RestateServer
 
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RestateServer]:

@@ -169,6 +169,7 @@ def manifest_server() -> Iterator[_ManifestServer]:
         server.stop()
 
 
+@pytest.mark.integration
 def test_the_server_keeps_and_compares_credentials_and_the_model_redacts_them(
     restate_server: RestateServer, manifest_server: _ManifestServer
 ) -> None:

@@ -30,6 +30,8 @@ from .helpers import own_restate_server, start_sdk_endpoint
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
 
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RestateServer]:

@@ -32,6 +32,8 @@ from .discovery_endpoint import discovery_endpoint
 from .helpers import handler, manifest, service, start_restate_server
 from .restate_server import RestateServer
 
+pytestmark = pytest.mark.integration  # a real restate-server
+
 BASE = json.dumps(manifest(service("Probe")))
 
 

@@ -33,6 +33,8 @@ from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
 from .sdk.services import CartStateV1, CartStateV2, CartStateWithNote
 
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
+
 
 @pytest.fixture(scope="module")
 def carts() -> Iterator[tuple[str, str]]:

@@ -30,7 +30,7 @@ from restate_versioning.storage import (
     StoredState,
 )
 
-from .helpers import manifest, new_store, service
+from .helpers import STORE_KINDS, manifest, new_store, service
 
 #: Which store, and where: ("sqlite", path, "") or ("postgres", dsn, table prefix). Plain
 #: strings, so that a child process can be handed it.
@@ -77,7 +77,7 @@ class WithoutSnapshots:
         self._store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     return new_store(request.param, request, tmp_path)
 

@@ -18,6 +18,8 @@ from .helpers import SDK_MANIFEST
 
 pytest.importorskip("httpx")
 
+pytestmark = pytest.mark.integration  # real SDK endpoints
+
 MODES = {"bidi": ProtocolMode.BIDI_STREAM, "request_response": ProtocolMode.REQUEST_RESPONSE}
 
 

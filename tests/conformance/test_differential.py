@@ -43,7 +43,7 @@ from .scenario import (
     shrink,
 )
 
-pytestmark = pytest.mark.conformance
+pytestmark = [pytest.mark.conformance, pytest.mark.integration]
 
 
 def _int(name: str, default: int) -> int:
