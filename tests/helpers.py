@@ -1,6 +1,8 @@
-"""What the tests build and start: discovery JSON (manifests, services, handlers), recorded
-answers of the server, a fake admin API, and real components (restate-server, SDK endpoints)
-with :func:`needed` when one cannot be had. ``conftest.py`` keeps the fixtures and hooks."""
+"""What the tests build and start: discovery JSON (manifests, services, handlers, a manifest
+that sets every option), a registry with something of everything, where a fresh store is,
+recorded answers of the server and a fake admin API to serve them, and real components
+(restate-server, SDK endpoints) with :func:`needed` when one cannot be had. ``conftest.py``
+keeps the fixtures and hooks."""
 
 from __future__ import annotations
 
