@@ -8,7 +8,8 @@ restate-sdk 1.3.0 (``tests/sdk/services.py``) running the scenario of
 ``TicketObject/k/reserve`` "slow-a" (holds key ``k``) and "b" (pending behind it), a
 ``Greeter/greet`` with ``?delay=10m`` (scheduled) and ``Signup/w1/run`` (waits for its
 promise); register v2. ``REMOVED_*`` are the answers after ``DELETE /deployments/{v1}?force=true``.
-Each test serves them with ``httpx.MockTransport``, so it needs no server.
+They are kept as the server sent them in ``tests/data/restate-1.7.12-admin/``. Each test
+serves them with ``httpx.MockTransport`` (``helpers.Admin``), so it needs no server.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from restate_versioning.rules.removal import BlockerKind, EffectKind
 from restate_versioning.serialization import admin_deployment, admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
 
-ADMIN = "http://127.0.0.1:9070"
+from .helpers import ADMIN, EMPTY_QUERY, Admin, recorded
+
 REPORT_V1_ID = "dp_131iEjmRB5Z36mzIJBmSNkl"
 REPORT_V2_ID = "dp_15ol5Jdgl5VjRmNPZ8USZix"
 LIVE_V1_ID = "dp_10HoQ4R5EoTrslZD8yadJEB"
@@ -54,298 +56,44 @@ KEY_HOLDER = "inv_10T5Thwsbi8d7uEMkFcoS4ATWSJCBeAGoI"
 QUEUED = "inv_10T5Thwsbi8d7uhFnjaAGsrMiIo1t7eKvb"
 DELAYED = "inv_11NnjMq1NF8J2Me6J3BvB0bPrFl3IxZQav"
 SIGNUP_RUN = "inv_12kpUQONmeFb11Km8kYitYGzVISS24A1yv"
-EMPTY_QUERY = '{"rows":[]}'
 
-# --- recorded answers ---------------------------------------------------------------------------
+# --- recorded answers (tests/data/restate-1.7.12-admin) -----------------------------------------
 
 #: Report §2.9: ``GET /deployments`` after v1 (force-registered: revision 2) and v2 (revision 3).
-REPORT_DEPLOYMENTS = (
-    '{"deployments":[{"id":"dp_131iEjmRB5Z36mzIJBmSNkl","uri":"http://127.0.0.1:9081/","proto'
-    'col_type":"BidiStream","http_version":"HTTP/2.0","created_at":"2026-11-26T05:42:05.54900'
-    '0000Z","min_protocol_version":5,"max_protocol_version":7,"sdk_version":"restate-sdk-pyth'
-    'on/1.3.0","services":[{"name":"Signup","revision":2},{"name":"Greeter","revision":2},{"n'
-    'ame":"TicketObject","revision":2}]},{"id":"dp_15ol5Jdgl5VjRmNPZ8USZix","uri":"http://127'
-    '.0.0.1:9082/","protocol_type":"BidiStream","http_version":"HTTP/2.0","created_at":"2026-'
-    '11-26T05:42:23.968000000Z","min_protocol_version":5,"max_protocol_version":7,"sdk_versio'
-    'n":"restate-sdk-python/1.3.0","services":[{"name":"Greeter","revision":3},{"name":"Signu'
-    'p","revision":3},{"name":"TicketObject","revision":3}]}]}'
-)
+REPORT_DEPLOYMENTS = recorded("restate-1.7.12-admin/report-deployments.json")
 
 #: Report §2.10: ``GET /services`` at the same moment.
-REPORT_SERVICES = (
-    '{"services":[{"name":"Signup","ty":"Workflow","handlers":[{"name":"run","ty":"Workflow",'
-    '"public":true,"input_description":"JSON string","output_description":"JSON string","inpu'
-    't_json_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{'
-    '"max_attempts":null}},{"name":"confirm","ty":"Shared","public":true,"input_description":'
-    '"JSON string","output_description":"JSON string","input_json_schema":{"type":"string"},"'
-    'output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment'
-    '_id":"dp_15ol5Jdgl5VjRmNPZ8USZix","revision":3,"public":true,"idempotency_retention":"1d'
-    '","workflow_completion_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m'
-    '","abort_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"50'
-    '0ms","exponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts"'
-    ':"Pause"}},{"name":"Greeter","ty":"Service","handlers":[{"name":"greet","public":true,"i'
-    'nput_description":"JSON string","output_description":"JSON string","input_json_schema":{'
-    '"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":n'
-    'ull}}],"deployment_id":"dp_15ol5Jdgl5VjRmNPZ8USZix","revision":3,"public":true,"idempote'
-    'ncy_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"'
-    '10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiatio'
-    'n_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":'
-    '"TicketObject","ty":"VirtualObject","handlers":[{"name":"reserve","ty":"Exclusive","publ'
-    'ic":true,"input_description":"JSON string","output_description":"JSON string","input_jso'
-    'n_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_'
-    'attempts":null}},{"name":"status","ty":"Shared","public":true,"input_description":"none"'
-    ',"output_description":"JSON string","output_json_schema":{"type":"string"},"retry_policy'
-    '":{"max_attempts":null}}],"deployment_id":"dp_15ol5Jdgl5VjRmNPZ8USZix","revision":3,"pub'
-    'lic":true,"idempotency_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m'
-    '","abort_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"50'
-    '0ms","exponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts"'
-    ':"Pause"}}]}'
-)
+REPORT_SERVICES = recorded("restate-1.7.12-admin/report-services.json")
 
 #: Report §2.12: ``GET /deployments/dp_131iEjmRB5Z36mzIJBmSNkl`` (v1).
-REPORT_V1 = (
-    '{"id":"dp_131iEjmRB5Z36mzIJBmSNkl","uri":"http://127.0.0.1:9081/","protocol_type":"BidiS'
-    'tream","http_version":"HTTP/2.0","created_at":"2026-11-26T05:42:05.549000000Z","min_prot'
-    'ocol_version":5,"max_protocol_version":7,"sdk_version":"restate-sdk-python/1.3.0","servi'
-    'ces":[{"name":"Signup","ty":"Workflow","handlers":[{"name":"run","ty":"Workflow","public'
-    '":true,"input_description":"JSON string","output_description":"JSON string","input_json_'
-    'schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_at'
-    'tempts":null}},{"name":"confirm","ty":"Shared","public":true,"input_description":"JSON s'
-    'tring","output_description":"JSON string","input_json_schema":{"type":"string"},"output_'
-    'json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"d'
-    'p_131iEjmRB5Z36mzIJBmSNkl","revision":2,"public":true,"idempotency_retention":"1d","work'
-    'flow_completion_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abor'
-    't_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","e'
-    'xponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause'
-    '"}},{"name":"Greeter","ty":"Service","handlers":[{"name":"greet","public":true,"input_de'
-    'scription":"JSON string","output_description":"JSON string","input_json_schema":{"type":'
-    '"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],'
-    '"deployment_id":"dp_131iEjmRB5Z36mzIJBmSNkl","revision":2,"public":true,"idempotency_ret'
-    'ention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m","e'
-    'nable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiation_facto'
-    'r":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":"Ticket'
-    'Object","ty":"VirtualObject","handlers":[{"name":"status","ty":"Shared","public":true,"i'
-    'nput_description":"none","output_description":"JSON string","output_json_schema":{"type"'
-    ':"string"},"retry_policy":{"max_attempts":null}},{"name":"reserve","ty":"Exclusive","pub'
-    'lic":true,"input_description":"JSON string","output_description":"JSON string","input_js'
-    'on_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max'
-    '_attempts":null}}],"deployment_id":"dp_131iEjmRB5Z36mzIJBmSNkl","revision":2,"public":tr'
-    'ue,"idempotency_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abor'
-    't_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","e'
-    'xponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause'
-    '"}}]}'
-)
+REPORT_V1 = recorded("restate-1.7.12-admin/report-deployment-v1.json")
 
 #: ``GET /deployments`` after v1, five calls (see the module docstring) and v2.
-LIVE_DEPLOYMENTS = (
-    '{"deployments":[{"id":"dp_15576ZZP6OSVUCOvjVR5a6t","uri":"http://127.0.0.1:50799/","prot'
-    'ocol_type":"BidiStream","http_version":"HTTP/2.0","created_at":"2026-11-26T06:57:21.8040'
-    '00000Z","min_protocol_version":5,"max_protocol_version":7,"sdk_version":"restate-sdk-pyt'
-    'hon/1.3.0","services":[{"name":"Signup","revision":2},{"name":"Greeter","revision":2},{"'
-    'name":"TicketObject","revision":2}]},{"id":"dp_10HoQ4R5EoTrslZD8yadJEB","uri":"http://12'
-    '7.0.0.1:39189/","protocol_type":"BidiStream","http_version":"HTTP/2.0","created_at":"202'
-    '6-11-26T06:57:21.284000000Z","min_protocol_version":5,"max_protocol_version":7,"sdk_vers'
-    'ion":"restate-sdk-python/1.3.0","services":[{"name":"Signup","revision":1},{"name":"Tick'
-    'etObject","revision":1},{"name":"Greeter","revision":1}]}]}'
-)
+LIVE_DEPLOYMENTS = recorded("restate-1.7.12-admin/live-deployments.json")
 
 #: ``GET /services`` at the same moment.
-LIVE_SERVICES = (
-    '{"services":[{"name":"TicketObject","ty":"VirtualObject","handlers":[{"name":"status","t'
-    'y":"Shared","public":true,"input_description":"JSON string","output_description":"JSON s'
-    'tring","input_json_schema":{"type":"string"},"output_json_schema":{"type":"string"},"ret'
-    'ry_policy":{"max_attempts":null}},{"name":"reserve","ty":"Exclusive","public":true,"inpu'
-    't_description":"JSON string","output_description":"JSON string","input_json_schema":{"ty'
-    'pe":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null'
-    '}}],"deployment_id":"dp_15576ZZP6OSVUCOvjVR5a6t","revision":2,"public":true,"idempotency'
-    '_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m'
-    '","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiation_f'
-    'actor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":"Si'
-    'gnup","ty":"Workflow","handlers":[{"name":"run","ty":"Workflow","public":true,"input_des'
-    'cription":"JSON string","output_description":"JSON string","input_json_schema":{"type":"'
-    'string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}},{"'
-    'name":"confirm","ty":"Shared","public":true,"input_description":"JSON string","output_de'
-    'scription":"JSON string","input_json_schema":{"type":"string"},"output_json_schema":{"ty'
-    'pe":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"dp_15576ZZP6OSVUCO'
-    'vjVR5a6t","revision":2,"public":true,"idempotency_retention":"1d","workflow_completion_r'
-    'etention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m",'
-    '"enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiation_fac'
-    'tor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":"Gree'
-    'ter","ty":"Service","handlers":[{"name":"greet","public":true,"input_description":"JSON '
-    'string","output_description":"JSON string","input_json_schema":{"type":"string"},"output'
-    '_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"'
-    'dp_15576ZZP6OSVUCOvjVR5a6t","revision":2,"public":true,"idempotency_retention":"1d","jou'
-    'rnal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m","enable_lazy_state"'
-    ':false,"retry_policy":{"initial_interval":"500ms","exponentiation_factor":2.0,"max_attem'
-    'pts":70,"max_interval":"1m","on_max_attempts":"Pause"}}]}'
-)
+LIVE_SERVICES = recorded("restate-1.7.12-admin/live-services.json")
 
 #: ``GET /deployments/{v1}``.
-LIVE_V1 = (
-    '{"id":"dp_10HoQ4R5EoTrslZD8yadJEB","uri":"http://127.0.0.1:39189/","protocol_type":"Bidi'
-    'Stream","http_version":"HTTP/2.0","created_at":"2026-11-26T06:57:21.284000000Z","min_pro'
-    'tocol_version":5,"max_protocol_version":7,"sdk_version":"restate-sdk-python/1.3.0","serv'
-    'ices":[{"name":"Signup","ty":"Workflow","handlers":[{"name":"confirm","ty":"Shared","pub'
-    'lic":true,"input_description":"JSON string","output_description":"JSON string","input_js'
-    'on_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max'
-    '_attempts":null}},{"name":"run","ty":"Workflow","public":true,"input_description":"JSON '
-    'string","output_description":"JSON string","input_json_schema":{"type":"string"},"output'
-    '_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"'
-    'dp_10HoQ4R5EoTrslZD8yadJEB","revision":1,"public":true,"idempotency_retention":"1d","wor'
-    'kflow_completion_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abo'
-    'rt_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","'
-    'exponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Paus'
-    'e"}},{"name":"TicketObject","ty":"VirtualObject","handlers":[{"name":"status","ty":"Shar'
-    'ed","public":true,"input_description":"JSON string","output_description":"JSON string","'
-    'input_json_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_polic'
-    'y":{"max_attempts":null}},{"name":"reserve","ty":"Exclusive","public":true,"input_descri'
-    'ption":"JSON string","output_description":"JSON string","input_json_schema":{"type":"str'
-    'ing"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"dep'
-    'loyment_id":"dp_10HoQ4R5EoTrslZD8yadJEB","revision":1,"public":true,"idempotency_retenti'
-    'on":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m","enabl'
-    'e_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiation_factor":2'
-    '.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":"Greeter","'
-    'ty":"Service","handlers":[{"name":"greet","public":true,"input_description":"JSON string'
-    '","output_description":"JSON string","input_json_schema":{"type":"string"},"output_json_'
-    'schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"dp_10H'
-    'oQ4R5EoTrslZD8yadJEB","revision":1,"public":true,"idempotency_retention":"1d","journal_r'
-    'etention":"1d","inactivity_timeout":"1m","abort_timeout":"10m","enable_lazy_state":false'
-    ',"retry_policy":{"initial_interval":"500ms","exponentiation_factor":2.0,"max_attempts":7'
-    '0,"max_interval":"1m","on_max_attempts":"Pause"}}]}'
-)
+LIVE_V1 = recorded("restate-1.7.12-admin/live-deployment-v1.json")
 
 #: ``POST /query`` with ``INVOCATIONS_QUERY``.
-LIVE_QUERY = (
-    '{"rows":[{"id":"inv_10T5Thwsbi8d7uEMkFcoS4ATWSJCBeAGoI","target":"TicketObject/k/reserve'
-    '","target_service_name":"TicketObject","target_service_key":"k","target_handler_name":"r'
-    'eserve","target_service_ty":"virtual_object","status":"running","pinned_deployment_id":"'
-    'dp_10HoQ4R5EoTrslZD8yadJEB","pinned_service_protocol_version":6,"created_at":"2026-11-26'
-    'T06:57:21.292Z","running_at":"2026-11-26T06:57:21.292Z","key_holder":"inv_10T5Thwsbi8d7u'
-    'EMkFcoS4ATWSJCBeAGoI"},{"id":"inv_10T5Thwsbi8d7uhFnjaAGsrMiIo1t7eKvb","target":"TicketOb'
-    'ject/k/reserve","target_service_name":"TicketObject","target_service_key":"k","target_ha'
-    'ndler_name":"reserve","target_service_ty":"virtual_object","status":"pending","created_a'
-    't":"2026-11-26T06:57:21.295Z","inbox_sequence_number":0},{"id":"inv_12p1snxuIoJT6rtAXokf'
-    'biJnoHoXzU9F0O","target":"Greeter/greet","target_service_name":"Greeter","target_handler'
-    '_name":"greet","target_service_ty":"service","status":"running","pinned_deployment_id":"'
-    'dp_10HoQ4R5EoTrslZD8yadJEB","pinned_service_protocol_version":6,"created_at":"2026-11-26'
-    'T06:57:21.291Z","running_at":"2026-11-26T06:57:21.291Z"},{"id":"inv_12kpUQONmeFb11Km8kYi'
-    'tYGzVISS24A1yv","target":"Signup/w1/run","target_service_name":"Signup","target_service_'
-    'key":"w1","target_handler_name":"run","target_service_ty":"workflow","status":"running",'
-    '"pinned_deployment_id":"dp_10HoQ4R5EoTrslZD8yadJEB","pinned_service_protocol_version":6,'
-    '"created_at":"2026-11-26T06:57:21.300Z","running_at":"2026-11-26T06:57:21.300Z"},{"id":"'
-    'inv_11NnjMq1NF8J2Me6J3BvB0bPrFl3IxZQav","target":"Greeter/greet","target_service_name":"'
-    'Greeter","target_handler_name":"greet","target_service_ty":"service","status":"scheduled'
-    '","created_at":"2026-11-26T06:57:21.298Z","scheduled_at":"2026-11-26T06:57:21.298Z","sch'
-    'eduled_start_at":"2026-11-26T07:07:21.299Z"}]}'
-)
+LIVE_QUERY = recorded("restate-1.7.12-admin/live-query.json")
 
 #: ``restate deployments list --extra`` at the same moment (CLI 1.7.12, no TTY).
-LIVE_CLI = (
-    " DEPLOYMENT               TYPE  STATUS    ACTIVE-INVOCATIONS  ID                        "
-    "  CREATED-AT                       SERVICES           \n http://127.0.0.1:50799/  HTTP  A"
-    "ctive    0                   dp_15576ZZP6OSVUCOvjVR5a6t  Thu 26 Nov 2026 06:57:21 +00:00"
-    "  - Signup [2]       \n                                                                  "
-    "                                                         - Greeter [2]      \n           "
-    "                                                                                        "
-    "                        - TicketObject [2] \n http://127.0.0.1:39189/  HTTP  Draining  3 "
-    "                  dp_10HoQ4R5EoTrslZD8yadJEB  Thu 26 Nov 2026 06:57:21 +00:00  - Signup "
-    "[1]       \n                                                                             "
-    "                                              - TicketObject [1] \n                      "
-    "                                                                                        "
-    "             - Greeter [1]      \n"
-)
+LIVE_CLI = recorded("restate-1.7.12-admin/live-deployments-list-extra.txt")
 
 #: ``GET /deployments`` after ``DELETE /deployments/{v1}?force=true``.
-REMOVED_DEPLOYMENTS = (
-    '{"deployments":[{"id":"dp_15576ZZP6OSVUCOvjVR5a6t","uri":"http://127.0.0.1:50799/","prot'
-    'ocol_type":"BidiStream","http_version":"HTTP/2.0","created_at":"2026-11-26T06:57:21.8040'
-    '00000Z","min_protocol_version":5,"max_protocol_version":7,"sdk_version":"restate-sdk-pyt'
-    'hon/1.3.0","services":[{"name":"Signup","revision":2},{"name":"Greeter","revision":2},{"'
-    'name":"TicketObject","revision":2}]}]}'
-)
+REMOVED_DEPLOYMENTS = recorded("restate-1.7.12-admin/removed-deployments.json")
 
 #: ``GET /services`` then.
-REMOVED_SERVICES = (
-    '{"services":[{"name":"Signup","ty":"Workflow","handlers":[{"name":"run","ty":"Workflow",'
-    '"public":true,"input_description":"JSON string","output_description":"JSON string","inpu'
-    't_json_schema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{'
-    '"max_attempts":null}},{"name":"confirm","ty":"Shared","public":true,"input_description":'
-    '"JSON string","output_description":"JSON string","input_json_schema":{"type":"string"},"'
-    'output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment'
-    '_id":"dp_15576ZZP6OSVUCOvjVR5a6t","revision":2,"public":true,"idempotency_retention":"1d'
-    '","workflow_completion_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m'
-    '","abort_timeout":"10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"50'
-    '0ms","exponentiation_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts"'
-    ':"Pause"}},{"name":"Greeter","ty":"Service","handlers":[{"name":"greet","public":true,"i'
-    'nput_description":"JSON string","output_description":"JSON string","input_json_schema":{'
-    '"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_attempts":n'
-    'ull}}],"deployment_id":"dp_15576ZZP6OSVUCOvjVR5a6t","revision":2,"public":true,"idempote'
-    'ncy_retention":"1d","journal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"'
-    '10m","enable_lazy_state":false,"retry_policy":{"initial_interval":"500ms","exponentiatio'
-    'n_factor":2.0,"max_attempts":70,"max_interval":"1m","on_max_attempts":"Pause"}},{"name":'
-    '"TicketObject","ty":"VirtualObject","handlers":[{"name":"status","ty":"Shared","public":'
-    'true,"input_description":"JSON string","output_description":"JSON string","input_json_sc'
-    'hema":{"type":"string"},"output_json_schema":{"type":"string"},"retry_policy":{"max_atte'
-    'mpts":null}},{"name":"reserve","ty":"Exclusive","public":true,"input_description":"JSON '
-    'string","output_description":"JSON string","input_json_schema":{"type":"string"},"output'
-    '_json_schema":{"type":"string"},"retry_policy":{"max_attempts":null}}],"deployment_id":"'
-    'dp_15576ZZP6OSVUCOvjVR5a6t","revision":2,"public":true,"idempotency_retention":"1d","jou'
-    'rnal_retention":"1d","inactivity_timeout":"1m","abort_timeout":"10m","enable_lazy_state"'
-    ':false,"retry_policy":{"initial_interval":"500ms","exponentiation_factor":2.0,"max_attem'
-    'pts":70,"max_interval":"1m","on_max_attempts":"Pause"}}]}'
-)
+REMOVED_SERVICES = recorded("restate-1.7.12-admin/removed-services.json")
 
 #: ``POST /query`` then: the calls pinned to v1 still run.
-REMOVED_QUERY = (
-    '{"rows":[{"id":"inv_11NnjMq1NF8J2Me6J3BvB0bPrFl3IxZQav","target":"Greeter/greet","target'
-    '_service_name":"Greeter","target_handler_name":"greet","target_service_ty":"service","st'
-    'atus":"scheduled","created_at":"2026-11-26T06:57:21.298Z","scheduled_at":"2026-11-26T06:'
-    '57:21.298Z","scheduled_start_at":"2026-11-26T07:07:21.299Z"},{"id":"inv_10T5Thwsbi8d7uEM'
-    'kFcoS4ATWSJCBeAGoI","target":"TicketObject/k/reserve","target_service_name":"TicketObjec'
-    't","target_service_key":"k","target_handler_name":"reserve","target_service_ty":"virtual'
-    '_object","status":"running","pinned_deployment_id":"dp_10HoQ4R5EoTrslZD8yadJEB","pinned_'
-    'service_protocol_version":6,"created_at":"2026-11-26T06:57:21.292Z","running_at":"2026-1'
-    '1-26T06:57:21.292Z","key_holder":"inv_10T5Thwsbi8d7uEMkFcoS4ATWSJCBeAGoI"},{"id":"inv_10'
-    'T5Thwsbi8d7uhFnjaAGsrMiIo1t7eKvb","target":"TicketObject/k/reserve","target_service_name'
-    '":"TicketObject","target_service_key":"k","target_handler_name":"reserve","target_servic'
-    'e_ty":"virtual_object","status":"pending","created_at":"2026-11-26T06:57:21.295Z","inbox'
-    '_sequence_number":0},{"id":"inv_12p1snxuIoJT6rtAXokfbiJnoHoXzU9F0O","target":"Greeter/gr'
-    'eet","target_service_name":"Greeter","target_handler_name":"greet","target_service_ty":"'
-    'service","status":"running","pinned_deployment_id":"dp_10HoQ4R5EoTrslZD8yadJEB","pinned_'
-    'service_protocol_version":6,"created_at":"2026-11-26T06:57:21.291Z","running_at":"2026-1'
-    '1-26T06:57:21.291Z"},{"id":"inv_12kpUQONmeFb11Km8kYitYGzVISS24A1yv","target":"Signup/w1/'
-    'run","target_service_name":"Signup","target_service_key":"w1","target_handler_name":"run'
-    '","target_service_ty":"workflow","status":"running","pinned_deployment_id":"dp_10HoQ4R5E'
-    'oTrslZD8yadJEB","pinned_service_protocol_version":6,"created_at":"2026-11-26T06:57:21.30'
-    '0Z","running_at":"2026-11-26T06:57:21.300Z"}]}'
-)
+REMOVED_QUERY = recorded("restate-1.7.12-admin/removed-query.json")
 
 
 # --- serving canned answers --------------------------------------------------------------------
-
-Answer = tuple[int, str]
-
-
-class Admin:
-    """A fake admin API: canned answers by ``(method, path)``, and every request it got."""
-
-    def __init__(self, answers: dict[tuple[str, str], Answer]) -> None:
-        self.answers = answers
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        status, body = self.answers.get(
-            (request.method, request.url.path), (404, '{"message":"not found"}')
-        )
-        return httpx.Response(status, content=body.encode())
-
-    def source(self, timeout: float = 10) -> AdminSource:
-        client = httpx.Client(transport=httpx.MockTransport(self))
-        return AdminSource(ADMIN, client=client, timeout=timeout)
-
-    def paths(self) -> list[tuple[str, str]]:
-        return [(r.method, r.url.path) for r in self.requests]
 
 
 def report_admin(query: str = EMPTY_QUERY) -> Admin:
@@ -1008,7 +756,7 @@ def test_what_the_admin_views_show_loads_back(registry: Registry) -> None:
     from restate_versioning import EndpointKind
     from restate_versioning.endpoints import display_endpoint
 
-    from .conftest import manifest, service
+    from .helpers import manifest, service
 
     registry.register("http://greeter:9080", manifest(service("Greeter")))
     registry.register(

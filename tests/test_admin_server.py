@@ -23,8 +23,10 @@ from restate_versioning.rules.removal import BlockerKind, EffectKind
 from restate_versioning.serialization import admin_deployments, admin_services
 from restate_versioning.views import deployments_list, render_deployments_list
 
-from .conftest import needed
+from .helpers import needed
 from .restate_server import RestateServer, RestateUnavailable, find_binary
+
+pytestmark = pytest.mark.integration  # a real restate-server, SDK endpoints and the restate CLI
 
 
 @attrs.frozen

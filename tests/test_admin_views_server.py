@@ -1,6 +1,6 @@
 """The admin-shaped views against a real restate-server 1.7.12, field by field.
 
-The same manifest (``every_option`` of ``tests/test_admin_views.py``: every service-level and
+The same manifest (``every_option`` of ``tests/helpers.py``: every service-level and
 handler-level option of the manifest schema, documentation and metadata on services and
 handlers, input/output with ``required``, ``contentType``, ``setContentTypeIfEmpty`` and
 ``jsonSchema``, a service that sets nothing, and handlers with the payloads whose descriptions
@@ -67,10 +67,11 @@ from restate_versioning.serialization import (
     admin_services,
 )
 
-from .conftest import start_restate_server
 from .discovery_endpoint import discovery_endpoint
+from .helpers import every_option, start_restate_server
 from .restate_server import RestateServer
-from .test_admin_views import every_option
+
+pytestmark = pytest.mark.integration  # a real restate-server
 
 SERVICES = ("ViewsFlow", "ViewsObject", "ViewsPayloads", "ViewsBare")
 

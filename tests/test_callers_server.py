@@ -21,8 +21,10 @@ from restate_versioning.admin import AdminSource
 from restate_versioning.ids import SequentialIds
 from restate_versioning.transport import HttpTransport
 
-from .conftest import own_restate_server, start_sdk_endpoint
+from .helpers import own_restate_server, sdk_endpoint_url
 from .restate_server import RestateServer
+
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +36,7 @@ def server() -> Iterator[RestateServer]:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    started = start_sdk_endpoint("app_callers")
-    try:
-        yield started.url
-    finally:
-        started.stop()
+    yield from sdk_endpoint_url("app_callers")
 
 
 def _rows(server: RestateServer, query: str) -> list[dict[str, Any]]:

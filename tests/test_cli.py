@@ -19,7 +19,7 @@ import pytest
 
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, handler, manifest, service, start_restate_server
+from .helpers import SDK_MANIFEST, handler, manifest, service, start_restate_server
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer
@@ -283,6 +283,7 @@ def test_a_write_with_admin_url_is_bad_usage(
     assert not (tmp_path / STORE).exists()
 
 
+@pytest.mark.integration
 def test_register_discovers_a_real_sdk_endpoint(tmp_path: Path, sdk_bidi_url: str) -> None:
     created = ok(tmp_path, "deployments", "register", sdk_bidi_url)
     deployment_id, outcome = created.split()[:2]
@@ -300,6 +301,7 @@ def test_register_discovers_a_real_sdk_endpoint(tmp_path: Path, sdk_bidi_url: st
     assert deployment_id not in unreachable.stderr
 
 
+@pytest.mark.integration
 def test_a_live_cluster_reads_through_the_admin_api(
     tmp_path: Path, restate_server: RestateServer, sdk_bidi_url: str
 ) -> None:
@@ -514,6 +516,7 @@ def test_services_status_shows_the_calls_stuck_after_a_forced_removal(
     assert "'Greeter' not found" in refused(tmp_path, "services", "status", "Greeter").stderr
 
 
+@pytest.mark.integration
 def test_services_status_on_a_live_cluster_shows_the_calls_stuck_after_a_forced_removal(
     tmp_path: Path, sdk_bidi_url: str
 ) -> None:

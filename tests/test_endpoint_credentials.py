@@ -29,7 +29,7 @@ from restate_versioning import (
 )
 from restate_versioning.serialization import admin_deployments, admin_services, dumps, loads
 
-from .conftest import SDK_MANIFEST, manifest, service
+from .helpers import SDK_MANIFEST, manifest, service
 
 if TYPE_CHECKING:
     from .restate_server import RestateServer
@@ -81,16 +81,18 @@ def _errors(registry: Registry) -> list[VersioningError]:
     return found
 
 
-def test_a_registered_endpoint_with_credentials_keeps_no_secret(clock: ManualClock) -> None:
+def test_a_registered_endpoint_with_credentials_keeps_no_secret(
+    versioning_clock: ManualClock,
+) -> None:
     """Registering ``http://operator:secret@...``: the deployment's endpoint is
     ``http://***@...``, and the secret appears nowhere, neither in ``dumps(registry)``, nor in
     the views, nor in the text or attributes of any error about such an endpoint."""
-    registry = Registry(clock=clock, ids=SequentialIds())
+    registry = Registry(clock=versioning_clock, ids=SequentialIds())
     created = registry.register(WITH_CREDENTIALS, manifest(service("Greeter")))
     assert created.deployment.endpoint == "http://***@127.0.0.1:9081/"
     call = registry.invoke("Greeter", "greet")
     registry.register("http://127.0.0.1:9085/", manifest(service("Greeter")))
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     assert SECRET not in _everything_shown(registry)
     assert SECRET not in dumps(loads(dumps(registry)))
     before = registry.snapshot()
@@ -167,6 +169,7 @@ def manifest_server() -> Iterator[_ManifestServer]:
         server.stop()
 
 
+@pytest.mark.integration
 def test_the_server_keeps_and_compares_credentials_and_the_model_redacts_them(
     restate_server: RestateServer, manifest_server: _ManifestServer
 ) -> None:

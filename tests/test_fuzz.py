@@ -37,9 +37,8 @@ from restate_versioning.ids import (
 )
 from restate_versioning.serialization import dumps, loads
 
-from .conftest import fuzz_settings, manifest, service
+from .helpers import fuzz_settings, manifest, populate, service
 from .test_endpoints import ENDPOINT_INPUTS, check_discovery_takes
-from .test_serialization import populate
 
 pytestmark = pytest.mark.fuzz
 

@@ -31,8 +31,8 @@ from restate_versioning.transport import (
     register_endpoint,
 )
 
-from .conftest import SDK_MANIFEST
 from .discovery_endpoint import discovery_endpoint
+from .helpers import SDK_MANIFEST
 from .hostile_peers import (
     V4,
     Behaviour,

@@ -24,7 +24,7 @@ from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 from restate_versioning.views import render_invocations
 
-from .conftest import handler, manifest, service
+from .helpers import handler, manifest, service
 
 CART = service("Cart", "VIRTUAL_OBJECT", [handler("add", "EXCLUSIVE")])
 PRICING = service("Pricing", handlers=[handler("quote")])

@@ -29,7 +29,7 @@ from restate_versioning.rules.invocations import (
     next_status,
 )
 
-from .conftest import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
+from .helpers import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
 
 S = InvocationStatus
 
@@ -128,35 +128,37 @@ def test_killing_a_pending_call_takes_it_out_of_the_queue(registry: Registry, v1
 
 
 def test_a_delayed_call_is_scheduled_unpinned_and_pins_to_latest_when_due(
-    registry: Registry, clock: ManualClock, v1: str
+    registry: Registry, versioning_clock: ManualClock, v1: str
 ) -> None:
     """Seen on the server: a send with delay=45s was ``scheduled`` with no pinned deployment,
     and ran on v3, registered while it waited."""
     delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=45))
     assert (delayed.status, delayed.pinned_deployment_id) == (S.SCHEDULED, None)
-    assert delayed.execute_at == clock() + timedelta(seconds=45)
+    assert delayed.execute_at == versioning_clock() + timedelta(seconds=45)
     v2 = registry.register(V2, SDK_MANIFEST).deployment.id
-    clock.advance(timedelta(seconds=44))
+    versioning_clock.advance(timedelta(seconds=44))
     assert registry.start_due() == ()
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     (started,) = registry.start_due()
     assert (started.id, started.status, started.pinned_deployment_id) == (delayed.id, S.RUNNING, v2)
     assert registry.start_due() == ()
 
 
-def test_due_calls_start_in_due_order(registry: Registry, clock: ManualClock, v1: str) -> None:
+def test_due_calls_start_in_due_order(
+    registry: Registry, versioning_clock: ManualClock, v1: str
+) -> None:
     late = registry.invoke("Greeter", "greet", delay=timedelta(seconds=20))
     early = registry.invoke("Greeter", "greet", delay=timedelta(seconds=10))
-    clock.advance(timedelta(minutes=1))
+    versioning_clock.advance(timedelta(minutes=1))
     assert [i.id for i in registry.start_due()] == [early.id, late.id]
 
 
 def test_a_due_exclusive_call_waits_behind_its_key(
-    registry: Registry, clock: ManualClock, v1: str
+    registry: Registry, versioning_clock: ManualClock, v1: str
 ) -> None:
     holder = registry.invoke("TicketObject", "reserve", key="k")
     delayed = registry.invoke("TicketObject", "reserve", key="k", delay=timedelta(seconds=5))
-    clock.advance(timedelta(seconds=5))
+    versioning_clock.advance(timedelta(seconds=5))
     (moved,) = registry.start_due()
     assert (moved.id, moved.status) == (delayed.id, S.PENDING)
     registry.complete(holder.id)
@@ -164,11 +166,11 @@ def test_a_due_exclusive_call_waits_behind_its_key(
 
 
 def test_a_killed_scheduled_call_never_starts(
-    registry: Registry, clock: ManualClock, v1: str
+    registry: Registry, versioning_clock: ManualClock, v1: str
 ) -> None:
     delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=5))
     assert registry.kill(delayed.id).status is S.COMPLETED
-    clock.advance(timedelta(seconds=5))
+    versioning_clock.advance(timedelta(seconds=5))
     assert registry.start_due() == ()
 
 
@@ -189,7 +191,7 @@ def test_a_killed_call_that_never_started_is_not_kept(registry: Registry, v1: st
 
 
 def test_a_workflow_run_killed_before_it_started_frees_its_key(
-    registry: Registry, clock: ManualClock, v1: str
+    registry: Registry, versioning_clock: ManualClock, v1: str
 ) -> None:
     run = registry.invoke("Signup", "run", key="w", delay=timedelta(minutes=1))
     registry.kill(run.id)
@@ -310,7 +312,7 @@ def test_only_started_invocations_are_pinned_in_the_table() -> None:
         assert TRANSITIONS[status][Action.START] is S.RUNNING
 
 
-def _in_status(registry: Registry, clock: ManualClock, status: S) -> Invocation:
+def _in_status(registry: Registry, versioning_clock: ManualClock, status: S) -> Invocation:
     if status is S.PENDING:
         registry.invoke("TicketObject", "reserve", key="busy")
         return registry.invoke("TicketObject", "reserve", key="busy")
@@ -344,11 +346,11 @@ ILLEGAL = [
 
 @pytest.mark.parametrize(("status", "command"), ILLEGAL)
 def test_an_illegal_transition_raises_and_nothing_happens(
-    registry: Registry, clock: ManualClock, v1: str, status: S, command: str
+    registry: Registry, versioning_clock: ManualClock, v1: str, status: S, command: str
 ) -> None:
     """Completing twice, resuming a completed invocation, suspending queued work...: each
     raises InvalidTransition naming the invocation and its status, and changes nothing."""
-    inv = _in_status(registry, clock, status)
+    inv = _in_status(registry, versioning_clock, status)
     assert inv.status is status
     before = registry.snapshot()
     with pytest.raises(InvalidTransition) as caught:
@@ -422,11 +424,11 @@ def test_a_running_invocation_on_a_removed_deployment_can_still_complete(
 
 
 def test_due_work_for_a_vanished_service_fails_with_no_deployment_found(
-    registry: Registry, clock: ManualClock, v1: str
+    registry: Registry, versioning_clock: ManualClock, v1: str
 ) -> None:
     delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
     registry.remove(v1, force=True)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     (failed,) = registry.start_due()
     assert failed.id == delayed.id
     assert failed.status is S.BACKING_OFF
@@ -484,7 +486,7 @@ def test_a_running_or_unpinned_invocation_cannot_be_moved(registry: Registry, v1
 
 
 def test_a_due_exclusive_call_that_cannot_start_holds_its_key_while_it_retries(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     """As on the server (``tests/test_lifecycle_server.py``): a delayed exclusive call that
     falls due on a free key with no deployment left fails its attempt (RT0011) and holds the
@@ -492,7 +494,7 @@ def test_a_due_exclusive_call_that_cannot_start_holds_its_key_while_it_retries(
     v1 = registry.register(V1, SDK_MANIFEST).deployment.id
     early = registry.invoke("TicketObject", "reserve", key="k", delay=timedelta(seconds=1))
     registry.remove(v1, force=True)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     (failed,) = registry.start_due()
     assert (failed.status, failed.pinned_deployment_id) == (S.BACKING_OFF, None)
     assert registry.locked_keys() == (("TicketObject", "k", early.id, 0),)
@@ -516,11 +518,13 @@ def test_a_call_that_fails_to_start_keeps_the_key_it_queued_for(registry: Regist
     assert registry.locked_keys() == (("TicketObject", "k", queued.id, 0),)
 
 
-def test_an_unpinned_invocation_cannot_be_moved(registry: Registry, clock: ManualClock) -> None:
+def test_an_unpinned_invocation_cannot_be_moved(
+    registry: Registry, versioning_clock: ManualClock
+) -> None:
     only = registry.register(V1, SDK_MANIFEST).deployment.id
     delayed = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
     registry.remove(only, force=True)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     registry.start_due()
     before = registry.snapshot()
     with pytest.raises(InvalidInvocation, match="not pinned yet"):

@@ -28,7 +28,7 @@ from restate_versioning.rules.invocations import (
 from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import handler, manifest, service
+from .helpers import handler, manifest, service
 
 S = InvocationStatus
 V1, V2 = "http://127.0.0.1:9181", "http://127.0.0.1:9182"
@@ -43,14 +43,14 @@ def objects(h1: str = "EXCLUSIVE", *, h2: bool = True) -> dict[str, Any]:
 
 
 def test_a_call_waiting_on_its_key_stays_queued_when_its_handler_becomes_shared(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     registry.register(V1, objects("EXCLUSIVE"))
     holder = registry.invoke("B", "hold", key="k1")
     waiting = registry.invoke("B", "h1", key="k1")
     delayed = registry.invoke("B", "h1", key="k1", delay=timedelta(seconds=3))
     v2 = registry.register(V2, objects("SHARED")).deployment.id
-    clock.advance(timedelta(seconds=3))
+    versioning_clock.advance(timedelta(seconds=3))
     (due,) = registry.start_due()
     assert (due.id, due.status) == (delayed.id, S.PENDING)
     assert registry.invocation(waiting.id).status is S.PENDING
@@ -61,26 +61,26 @@ def test_a_call_waiting_on_its_key_stays_queued_when_its_handler_becomes_shared(
 
 
 def test_a_call_sent_to_a_shared_handler_runs_at_once_when_it_becomes_exclusive(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     registry.register(V1, objects("SHARED"))
     registry.invoke("B", "hold", key="k1")
     delayed = registry.invoke("B", "h1", key="k1", delay=timedelta(seconds=3))
     v2 = registry.register(V2, objects("EXCLUSIVE")).deployment.id
-    clock.advance(timedelta(seconds=3))
+    versioning_clock.advance(timedelta(seconds=3))
     (due,) = registry.start_due()
     assert (due.id, due.status, due.pinned_deployment_id) == (delayed.id, S.RUNNING, v2)
 
 
 def test_a_due_call_on_a_held_key_waits_even_if_its_service_has_no_deployment_left(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     only = registry.register(V1, objects()).deployment.id
     holder = registry.invoke("B", "hold", key="k1")
     delayed = registry.invoke("B", "h1", key="k1", delay=timedelta(seconds=3))
     free = registry.invoke("B", "h1", key="k9", delay=timedelta(seconds=3))
     registry.remove(only, force=True)
-    clock.advance(timedelta(seconds=3))
+    versioning_clock.advance(timedelta(seconds=3))
     moved = {i.id: i for i in registry.start_due()}
     assert moved[delayed.id].status is S.PENDING
     failed = moved[free.id]
@@ -91,12 +91,12 @@ def test_a_due_call_on_a_held_key_waits_even_if_its_service_has_no_deployment_le
 
 
 def test_a_due_call_whose_handler_is_gone_fails_its_attempt_unpinned_until_it_is_back(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     registry.register(V1, objects())
     delayed = registry.invoke("B", "h2", key="k2", delay=timedelta(seconds=2))
     registry.register(V2, objects(h2=False))
-    clock.advance(timedelta(seconds=2))
+    versioning_clock.advance(timedelta(seconds=2))
     (failed,) = registry.start_due()
     assert (failed.status, failed.pinned_deployment_id) == (S.BACKING_OFF, None)
     assert failed.last_failure is not None
@@ -318,10 +318,10 @@ def test_a_call_moved_to_a_deployment_that_cannot_run_it_fails_there(
 
 
 def test_a_stored_failure_and_a_kill_of_a_call_tree_replay_to_the_same_state(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, versioning_clock: ManualClock
 ) -> None:
     path = tmp_path / "store.db"
-    stored = StoredRegistry(SQLiteStorage(path), clock=clock, ids=SequentialIds())
+    stored = StoredRegistry(SQLiteStorage(path), clock=versioning_clock, ids=SequentialIds())
     stored.register(V1, objects())
     parent = stored.invoke("B", "hold", key="k1")
     stored.invoke("B", "h1", key="k2", caller=parent)
@@ -331,7 +331,7 @@ def test_a_stored_failure_and_a_kill_of_a_call_tree_replay_to_the_same_state(
     stored.kill(parent.id)
     state = stored.registry.snapshot()
     stored.close()
-    reopened = StoredRegistry(SQLiteStorage(path), clock=clock)
+    reopened = StoredRegistry(SQLiteStorage(path), clock=versioning_clock)
     assert reopened.registry.snapshot() == state
     assert failed.last_failure is not None
     reopened.close()
@@ -377,14 +377,14 @@ def test_only_a_running_call_not_pinned_yet_can_be_pinned(registry: Registry) ->
 
 
 def test_a_queued_call_that_pins_at_its_first_command_starts_unpinned_when_its_turn_comes(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     registry.register(V1, objects())
     holder = registry.invoke("B", "hold", key="k1")
     waiting = registry.invoke("B", "h1", key="k1", pin_on_start=False)
     delayed = registry.invoke("B", "h2", key="k2", delay=timedelta(seconds=1), pin_on_start=False)
     registry.complete(holder.id)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     registry.start_due()
     for call in (waiting, delayed):
         started = registry.invocation(call.id)
@@ -393,10 +393,10 @@ def test_a_queued_call_that_pins_at_its_first_command_starts_unpinned_when_its_t
 
 
 def test_a_store_replays_calls_that_pin_at_their_first_command(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, versioning_clock: ManualClock
 ) -> None:
     path = tmp_path / "store.db"
-    stored = StoredRegistry(SQLiteStorage(path), clock=clock, ids=SequentialIds())
+    stored = StoredRegistry(SQLiteStorage(path), clock=versioning_clock, ids=SequentialIds())
     stored.register(V1, objects())
     call = stored.invoke("B", "hold", key="k1", pin_on_start=False)
     stored.suspend(call.id)
@@ -406,7 +406,7 @@ def test_a_store_replays_calls_that_pin_at_their_first_command(
     assert stored.history()[-1].arguments["pin_on_start"] is True
     state = stored.registry.snapshot()
     stored.close()
-    reopened = StoredRegistry(SQLiteStorage(path), clock=clock)
+    reopened = StoredRegistry(SQLiteStorage(path), clock=versioning_clock)
     assert reopened.registry.snapshot() == state
     assert reopened.registry.invocation(plain.id).pins_at_first_command is False
     reopened.close()

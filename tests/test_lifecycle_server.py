@@ -26,9 +26,11 @@ from restate_versioning import (
 from restate_versioning.admin import AdminSource
 from restate_versioning.transport import HttpTransport
 
-from .conftest import own_restate_server, start_sdk_endpoint
+from .helpers import own_restate_server, start_sdk_endpoint
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
+
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ from restate_versioning.manifest import (
 )
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, V1, V2, handler, manifest, service
+from .helpers import SDK_MANIFEST, V1, V2, handler, manifest, service
 
 #: Where a handler's input ``jsonSchema`` sits: six levels down (the manifest, ``services``, the
 #: service, ``handlers``, the handler, ``input``).

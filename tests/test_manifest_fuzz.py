@@ -34,7 +34,7 @@ from restate_versioning import (
 )
 from restate_versioning.testing.strategies import manifests
 
-from .conftest import DATA, SDK_MANIFEST, V1, V2, fuzz_settings
+from .helpers import DATA, SDK_MANIFEST, V1, V2, fuzz_settings
 
 pytestmark = pytest.mark.fuzz
 

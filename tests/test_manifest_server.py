@@ -28,9 +28,11 @@ import pytest
 from restate_versioning import EndpointManifest, InvalidManifest, Outcome, Registry
 from restate_versioning.manifest import DURATION_OPTIONS, MAX_DURATION_MILLIS
 
-from .conftest import handler, manifest, service, start_restate_server
 from .discovery_endpoint import discovery_endpoint
+from .helpers import handler, manifest, service, start_restate_server
 from .restate_server import RestateServer
+
+pytestmark = pytest.mark.integration  # a real restate-server
 
 BASE = json.dumps(manifest(service("Probe")))
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from .conftest import SESSION_MARK, marked_processes
+from .helpers import SESSION_MARK, marked_processes
 
 
 def test_a_process_left_behind_is_found_by_the_session_mark_even_in_its_own_session() -> None:

@@ -31,7 +31,7 @@ from restate_versioning.manifest import Discovery
 from restate_versioning.rules.invocations import is_public
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
+from .helpers import SDK_MANIFEST, V1, V2, V3, handler, manifest, service
 
 
 def revisions(registry: Registry) -> dict[str, int]:
@@ -144,12 +144,12 @@ def test_a_relative_uri_is_refused_with_the_servers_message(registry: Registry) 
 
 
 def test_force_overwrites_in_place_keeping_the_id_and_resetting_created_at(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     """Seen on the server: force on a known URI answers 200 with the same id, every service
     bumped, and created_at reset to the time of the force."""
     first = registry.register(V1, SDK_MANIFEST)
-    clock.advance(timedelta(minutes=5))
+    versioning_clock.advance(timedelta(minutes=5))
     forced = registry.register(V1, SDK_MANIFEST, force=True)
     assert forced.outcome is Outcome.OVERWRITTEN
     assert forced.deployment.id == first.deployment.id

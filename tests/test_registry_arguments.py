@@ -24,7 +24,7 @@ from restate_versioning import (
     VersioningError,
 )
 
-from .conftest import SDK_MANIFEST, V1, V2
+from .helpers import SDK_MANIFEST, V1, V2
 
 WRONG: list[object] = [[], {}, None, 9081, 1.5, b"dp_1", ["Greeter"], {"id": 1}, object()]
 

@@ -25,7 +25,7 @@ from restate_versioning import (
 )
 from restate_versioning.rules.removal import LISTED_INVOCATIONS
 
-from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
+from .helpers import SDK_MANIFEST, V1, V2, V3, manifest, service
 
 
 def kinds(registry: Registry, deployment_id: str) -> list[BlockerKind]:
@@ -252,17 +252,17 @@ def test_unknown_or_malformed_ids_raise_and_change_nothing(
 
 
 def test_promote_makes_an_older_deployment_latest_again(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     """Instant rollback: the force re-register semantics, without rediscovery."""
     v1 = registry.register(V1, SDK_MANIFEST).deployment
     registry.set_public("Greeter", False)
     registry.register(V2, SDK_MANIFEST)
-    clock.advance(timedelta(minutes=1))
+    versioning_clock.advance(timedelta(minutes=1))
     promoted = registry.promote(v1.id)
     assert promoted.outcome is Outcome.OVERWRITTEN
     assert promoted.deployment.id == v1.id
-    assert promoted.deployment.created_at == clock()
+    assert promoted.deployment.created_at == versioning_clock()
     assert registry.service("Greeter").deployment_id == v1.id
     assert registry.service("Greeter").revision == 3
     assert registry.service("Greeter").public is True

@@ -23,34 +23,12 @@ from restate_versioning.serialization import (
 )
 from restate_versioning.views import describe_deployment
 
-from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
+from .helpers import SDK_MANIFEST, V1, manifest, populate, service
 
 
 @pytest.fixture
-def busy(registry: Registry, clock: ManualClock) -> Registry:
-    return populate(registry, clock)
-
-
-def populate(registry: Registry, clock: ManualClock) -> Registry:
-    """Something of everything: revisions, a forced overwrite, a removal, a private service,
-    and invocations in every status a command can reach."""
-    v1 = registry.register(V1, SDK_MANIFEST).deployment.id
-    registry.invoke("TicketObject", "reserve", key="t1")
-    registry.invoke("TicketObject", "reserve", key="t1")
-    registry.invoke("TicketObject", "reserve", key="t1", delay=timedelta(seconds=5))
-    registry.suspend(registry.invoke("Greeter", "greet").id)
-    registry.invoke("Signup", "run", key="w1")
-    registry.register(V2, SDK_MANIFEST)
-    registry.register(V3, manifest(service("Other")))
-    registry.register(V3, manifest(service("Other")), force=True)
-    registry.set_public("Greeter", False)
-    registry.complete(registry.invoke("Greeter", "greet", caller="Other/greet").id)
-    paused = registry.pause(registry.invoke("Greeter", "greet", caller="Other/greet").id)
-    registry.remove(v1, force=True)
-    registry.resume(paused.id)
-    registry.pause(paused.id)
-    clock.advance(timedelta(seconds=1))
-    return registry
+def busy(registry: Registry, versioning_clock: ManualClock) -> Registry:
+    return populate(registry, versioning_clock)
 
 
 def test_a_snapshot_round_trips_exactly(busy: Registry) -> None:
@@ -60,17 +38,17 @@ def test_a_snapshot_round_trips_exactly(busy: Registry) -> None:
     assert dumps(loaded) == text
 
 
-def test_a_loaded_registry_goes_on_exactly_like_the_original(clock: ManualClock) -> None:
+def test_a_loaded_registry_goes_on_exactly_like_the_original(versioning_clock: ManualClock) -> None:
     ids = SequentialIds()
-    original = populate(Registry(clock=clock, ids=ids), clock)
-    twin = loads(dumps(original), clock=clock, ids=copy.deepcopy(ids))
+    original = populate(Registry(clock=versioning_clock, ids=ids), versioning_clock)
+    twin = loads(dumps(original), clock=versioning_clock, ids=copy.deepcopy(ids))
     for registry in (original, twin):
         holder = next(
             i for i in registry.invocations() if i.key == "t1" and i.status.value == "running"
         )
         registry.complete(holder.id)
         registry.invoke("TicketObject", "reserve", key="t1")
-    clock.advance(timedelta(seconds=10))
+    versioning_clock.advance(timedelta(seconds=10))
     assert original.start_due() == twin.start_due()
     assert original.snapshot() == twin.snapshot()
 
@@ -267,7 +245,7 @@ def test_callers_round_trip_and_malformed_callers_are_refused(busy: Registry) ->
 
 
 def test_work_that_failed_before_it_started_round_trips(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     """Backing-off and paused invocations that never started are pinned nowhere; a snapshot
     holding them loads (``rules.invocations.PINNING`` is the one rule for both)."""
@@ -275,7 +253,7 @@ def test_work_that_failed_before_it_started_round_trips(
     retrying = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
     paused = registry.invoke("Greeter", "greet", delay=timedelta(seconds=1))
     registry.remove(only, force=True)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     registry.start_due()
     registry.pause(paused.id)
     assert registry.invocation(retrying.id).pinned_deployment_id is None
@@ -539,7 +517,7 @@ def _plain_converter() -> cattrs.Converter:
     ],
 )
 def test_invocations_read_from_a_snapshot_as_cattrs_reads_them(
-    registry: Registry, clock: ManualClock, edit: dict[str, Any]
+    registry: Registry, versioning_clock: ManualClock, edit: dict[str, Any]
 ) -> None:
     """A snapshot's invocations are read by a fast hook; whatever a record holds, it gives
     what cattrs' own hook gives: the same value, or the same error."""

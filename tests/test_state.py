@@ -28,7 +28,7 @@ from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 from restate_versioning.views import render_removal_plan
 
-from .conftest import V1, V2, V3, manifest, service
+from .helpers import V1, V2, V3, manifest, service
 
 COUNT_V1 = {
     "type": "object",

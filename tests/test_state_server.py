@@ -23,10 +23,17 @@ from restate_versioning.admin import AdminSource
 from restate_versioning.serialization import admin_services
 from restate_versioning.transport import HttpTransport, register_endpoint
 
-from .conftest import own_restate_server, start_restate_server, start_sdk_endpoint
+from .helpers import (
+    own_restate_server,
+    sdk_endpoint_url,
+    start_restate_server,
+    start_sdk_endpoint,
+)
 from .restate_server import RestateServer
 from .sdk.endpoint import SdkEndpoint
 from .sdk.services import CartStateV1, CartStateV2, CartStateWithNote
+
+pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +52,7 @@ def carts() -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def cart_with_note() -> Iterator[str]:
     """A real SDK endpoint: Cart with an optional field added to v1's state model."""
-    endpoint = start_sdk_endpoint("cart_with_note")
-    try:
-        yield endpoint.url
-    finally:
-        endpoint.stop()
+    yield from sdk_endpoint_url("cart_with_note")
 
 
 @pytest.fixture(scope="module")

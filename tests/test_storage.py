@@ -31,7 +31,7 @@ from restate_versioning.storage import (
 from restate_versioning.storage.base import STORE_FORMAT_VERSION, record_checksum
 from restate_versioning.testing import check_storage
 
-from .conftest import SDK_MANIFEST, V1, V2
+from .helpers import SDK_MANIFEST, V1, V2
 
 
 def test_the_memory_storage_meets_the_contract() -> None:
@@ -57,8 +57,8 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "registry.db"
 
 
-def open_stored(path: Path, clock: ManualClock | None = None) -> StoredRegistry:
-    return StoredRegistry(SQLiteStorage(path), clock=clock, ids=RandomIds())
+def open_stored(path: Path, versioning_clock: ManualClock | None = None) -> StoredRegistry:
+    return StoredRegistry(SQLiteStorage(path), clock=versioning_clock, ids=RandomIds())
 
 
 def test_reopening_gives_exactly_the_committed_state(path: Path) -> None:

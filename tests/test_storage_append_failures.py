@@ -36,7 +36,7 @@ from restate_versioning.storage import (
     StoredState,
 )
 
-from .conftest import manifest, service
+from .helpers import STORE_KINDS, STORE_MARKS, manifest, new_store, service
 
 MANIFEST = manifest(service("Greeter"), service("Ticket", "VIRTUAL_OBJECT"))
 SPAWN = multiprocessing.get_context("spawn")
@@ -98,16 +98,7 @@ def open_store(kind: str, where: str, prefix: str) -> Storage:
     return PostgresStorage(where, table_prefix=prefix, lock_timeout=LOCK_WAIT)
 
 
-def new_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
-    """Where a fresh store of ``kind`` is: ("sqlite", path, "") or ("postgres", dsn, prefix)."""
-    if kind == "sqlite":
-        return ("sqlite", str(tmp_path / "registry.sqlite3"), "")
-    from .postgres_server import fresh_prefix
-
-    return ("postgres", request.getfixturevalue("postgres_dsn"), fresh_prefix())
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
     return new_store(request.param, request, tmp_path)
 
@@ -178,7 +169,11 @@ FAILURES: dict[str, dict[str, Callable[..., AbstractContextManager[None]]]] = {
         "a-record-that-cannot-be-journaled": wrapped("unencodable"),
     },
 }
-CASES = [(kind, name) for kind, table in FAILURES.items() for name in table]
+CASES = [
+    pytest.param(kind, name, id=f"{kind}-{name}", marks=STORE_MARKS[kind])
+    for kind, table in FAILURES.items()
+    for name in table
+]
 
 
 def committed_state(kind: str, where: str, prefix: str) -> tuple[int, Any]:
@@ -190,7 +185,7 @@ def committed_state(kind: str, where: str, prefix: str) -> tuple[int, Any]:
         other._storage.close()
 
 
-@pytest.mark.parametrize(("kind", "failure"), CASES, ids=[f"{k}-{f}" for k, f in CASES])
+@pytest.mark.parametrize(("kind", "failure"), CASES)
 @pytest.mark.parametrize("batched", [False, True], ids=["one-command", "a-batch"])
 def test_a_failed_append_leaves_the_writer_at_the_last_committed_version(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str, failure: str, batched: bool
@@ -324,6 +319,7 @@ def test_an_adapter_refuses_a_record_it_cannot_journal_and_writes_nothing(
     store.close()
 
 
+@pytest.mark.integration
 def test_a_postgres_append_waits_at_most_the_lock_timeout(postgres_dsn: str) -> None:
     """With the records table locked by another session, an append fails with StorageError
     within ``lock_timeout`` (plus a margin), instead of waiting for ever."""

@@ -30,7 +30,7 @@ from restate_versioning.storage import (
     StoredState,
 )
 
-from .conftest import manifest, service
+from .helpers import STORE_KINDS, manifest, new_store, service
 
 #: Which store, and where: ("sqlite", path, "") or ("postgres", dsn, table prefix). Plain
 #: strings, so that a child process can be handed it.
@@ -77,13 +77,9 @@ class WithoutSnapshots:
         self._store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 def spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
-    if request.param == "sqlite":
-        return ("sqlite", str(tmp_path / "registry.sqlite3"), "")
-    from .postgres_server import fresh_prefix
-
-    return ("postgres", request.getfixturevalue("postgres_dsn"), fresh_prefix())
+    return new_store(request.param, request, tmp_path)
 
 
 def what_it_did(record: CommandRecord) -> tuple[str, str]:

@@ -25,28 +25,28 @@ from restate_versioning.storage.base import (
     snapshot_checksum,
 )
 
-from .conftest import SDK_MANIFEST, V1, V2
+from .helpers import SDK_MANIFEST, V1, V2
 
 FORMAT_1 = Path(__file__).parent / "data" / "store-format-1.sqlite3"
 
 
-def format_1_script(stored: StoredRegistry, clock: ManualClock) -> None:
-    """The commands that made ``tests/data/store-format-1.sqlite3`` (with the clock at
+def format_1_script(stored: StoredRegistry, versioning_clock: ManualClock) -> None:
+    """The commands that made ``tests/data/store-format-1.sqlite3`` (with the versioning_clock at
     2026-03-01 and ``RandomIds(seed=7)``; a snapshot after the fifth, no final one)."""
     stored.register(V1, SDK_MANIFEST)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     first = stored.invoke("Greeter", "greet")
     stored.invoke("TicketObject", "reserve", key="k")
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     stored.invoke("TicketObject", "reserve", key="k")
     stored.invoke("Greeter", "greet", delay=timedelta(hours=1))
     stored.snapshot()
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     stored.register(V2, SDK_MANIFEST)
     stored.set_public("Signup", False)
     stored.suspend(first.id)
     stored.declare_caller("Greeter", "Signup/run")
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     stored.complete(stored.invoke("Greeter", "greet").id)
 
 

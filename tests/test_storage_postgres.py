@@ -22,7 +22,7 @@ from restate_versioning.storage.base import STORE_FORMAT_VERSION, record_body, r
 from restate_versioning.storage.postgres import PostgresStorage
 from restate_versioning.testing import check_storage
 
-from .conftest import manifest, service
+from .helpers import manifest, service
 from .postgres_server import fresh_prefix
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,6 +67,7 @@ def prefix() -> str:
     return fresh_prefix()
 
 
+@pytest.mark.integration
 def test_postgres_storage_passes_the_conformance_kit(postgres_dsn: str) -> None:
     """The contract of ``Storage``, checked by ``restate_versioning.testing.check_storage``;
     a reopen closes the store and opens the same DSN and prefix again."""
@@ -82,6 +83,7 @@ def test_postgres_storage_passes_the_conformance_kit(postgres_dsn: str) -> None:
     check_storage(make, reopen=reopen)
 
 
+@pytest.mark.integration
 def test_a_new_store_gets_three_tables_with_its_prefix_and_a_format_row(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -94,6 +96,7 @@ def test_a_new_store_gets_three_tables_with_its_prefix_and_a_format_row(
     ]
 
 
+@pytest.mark.integration
 def test_stores_with_different_prefixes_share_a_database_without_seeing_each_other(
     postgres_dsn: str,
 ) -> None:
@@ -107,6 +110,7 @@ def test_stores_with_different_prefixes_share_a_database_without_seeing_each_oth
     second.close()
 
 
+@pytest.mark.integration
 def test_create_false_refuses_a_database_without_the_tables_and_creates_nothing(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -116,6 +120,7 @@ def test_create_false_refuses_a_database_without_the_tables_and_creates_nothing(
     assert tables(postgres_dsn, prefix) == {}
 
 
+@pytest.mark.integration
 def test_a_meta_table_of_a_foreign_format_is_refused_and_left_untouched(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -133,6 +138,7 @@ def test_a_meta_table_of_a_foreign_format_is_refused_and_left_untouched(
     assert tables(postgres_dsn, prefix) == before
 
 
+@pytest.mark.integration
 def test_tables_of_another_application_with_our_names_are_refused_and_left_untouched(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -149,6 +155,7 @@ def test_tables_of_another_application_with_our_names_are_refused_and_left_untou
     assert tables(postgres_dsn, prefix) == before
 
 
+@pytest.mark.integration
 def test_a_store_missing_some_of_its_tables_is_refused_and_left_untouched(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -162,6 +169,7 @@ def test_a_store_missing_some_of_its_tables_is_refused_and_left_untouched(
     assert tables(postgres_dsn, prefix) == before
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("version", ["3", "10", "one"])
 def test_a_newer_or_unreadable_format_version_is_refused_and_left_untouched(
     postgres_dsn: str, prefix: str, version: str
@@ -178,6 +186,7 @@ def test_a_newer_or_unreadable_format_version_is_refused_and_left_untouched(
     assert tables(postgres_dsn, prefix) == before
 
 
+@pytest.mark.integration
 def test_a_damaged_record_is_a_storage_error_naming_it(postgres_dsn: str, prefix: str) -> None:
     store = PostgresStorage(postgres_dsn, table_prefix=prefix)
     store.append([record(1), record(2)], 0)
@@ -187,6 +196,7 @@ def test_a_damaged_record_is_a_storage_error_naming_it(postgres_dsn: str, prefix
     store.close()
 
 
+@pytest.mark.integration
 def test_a_closed_store_refuses_to_be_used(postgres_dsn: str, prefix: str) -> None:
     store = PostgresStorage(postgres_dsn, table_prefix=prefix)
     store.close()
@@ -194,6 +204,7 @@ def test_a_closed_store_refuses_to_be_used(postgres_dsn: str, prefix: str) -> No
         store.append([record(1)], 0)
 
 
+@pytest.mark.integration
 def test_a_writer_that_loses_the_race_for_a_sequence_gets_concurrent_modification(
     postgres_dsn: str, prefix: str
 ) -> None:
@@ -249,6 +260,7 @@ def test_a_writer_that_loses_the_race_for_a_sequence_gets_concurrent_modificatio
     store.close()
 
 
+@pytest.mark.integration
 def test_several_openers_of_one_new_store_all_succeed(postgres_dsn: str, prefix: str) -> None:
     """Creating the tables is serialised between connections (here six threads, each with its
     own), so every opener of a new store succeeds."""
@@ -332,6 +344,7 @@ def test_an_invalid_table_prefix_is_refused_before_connecting(prefix: object) ->
         PostgresStorage("host=127.0.0.1 port=1", table_prefix=prefix)  # type: ignore[arg-type]
 
 
+@pytest.mark.integration
 def test_the_longest_valid_prefix_is_accepted(postgres_dsn: str) -> None:
     prefix = fresh_prefix()
     prefix += "x" * (41 - len(prefix))
@@ -353,6 +366,7 @@ def test_a_connect_timeout_must_be_positive_seconds(timeout: float) -> None:
         PostgresStorage("host=127.0.0.1 port=1", connect_timeout=timeout)
 
 
+@pytest.mark.integration
 def test_threads_may_share_one_store(postgres_dsn: str, prefix: str) -> None:
     """Four registries in four threads, on one PostgresStorage (one connection): every
     command is committed once, and they converge."""

@@ -16,7 +16,7 @@ from restate_versioning.clock import check_time, check_time_after
 from restate_versioning.errors import InvalidTime, VersioningError
 from restate_versioning.serialization import admin_deployments, dumps, loads
 
-from .conftest import V1, manifest, service
+from .helpers import V1, manifest, service
 
 LAST_LOCAL = datetime.fromisoformat("9999-12-31T23:59:59-14:00")
 FIRST_LOCAL = datetime.fromisoformat("0001-01-01T00:00:00+14:00")

@@ -39,8 +39,8 @@ from restate_versioning.transport import (
     register_endpoint,
 )
 
-from .conftest import SDK_MANIFEST, V1, V2, manifest, service
 from .discovery_endpoint import discovery_endpoint
+from .helpers import SDK_MANIFEST, V1, V2, manifest, service
 
 httpx = pytest.importorskip("httpx")
 hypercorn_asyncio = pytest.importorskip("hypercorn.asyncio")

@@ -14,9 +14,11 @@ import pytest
 from restate_versioning import EndpointManifest, Outcome, ProtocolMode, Registry
 from restate_versioning.transport import Discovery, HttpTransport, register_endpoint
 
-from .conftest import SDK_MANIFEST
+from .helpers import SDK_MANIFEST
 
 pytest.importorskip("httpx")
+
+pytestmark = pytest.mark.integration  # real SDK endpoints
 
 MODES = {"bidi": ProtocolMode.BIDI_STREAM, "request_response": ProtocolMode.REQUEST_RESPONSE}
 

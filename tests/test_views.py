@@ -31,17 +31,17 @@ from restate_versioning.views import (
     services_status,
 )
 
-from .conftest import SDK_MANIFEST, V1, V2, V3, manifest, service
+from .helpers import SDK_MANIFEST, V1, V2, V3, manifest, service
 
 
 @pytest.fixture
-def story(registry: Registry, clock: ManualClock) -> tuple[str, str, str]:
+def story(registry: Registry, versioning_clock: ManualClock) -> tuple[str, str, str]:
     """v1 draining with one call in flight, v2 active, v3 drained."""
     v1 = registry.register(V1, SDK_MANIFEST).deployment.id
     registry.suspend(registry.invoke("Greeter", "greet").id)
-    clock.advance(timedelta(minutes=1))
+    versioning_clock.advance(timedelta(minutes=1))
     v3 = registry.register(V3, manifest(service("Greeter"))).deployment.id
-    clock.advance(timedelta(minutes=1))
+    versioning_clock.advance(timedelta(minutes=1))
     v2 = registry.register(V2, SDK_MANIFEST).deployment.id
     return v1, v2, v3
 
@@ -113,11 +113,11 @@ def test_describe_marks_the_latest_revision_or_says_where_it_is(
 
 
 def test_services_status_counts_per_handler_and_status_with_the_oldest_not_suspended(
-    registry: Registry, clock: ManualClock
+    registry: Registry, versioning_clock: ManualClock
 ) -> None:
     registry.register(V1, SDK_MANIFEST)
     suspended = registry.suspend(registry.invoke("Greeter", "greet").id)
-    clock.advance(timedelta(seconds=1))
+    versioning_clock.advance(timedelta(seconds=1))
     running = registry.invoke("Greeter", "greet")
     registry.invoke("Greeter", "greet", delay=timedelta(hours=1))
     registry.invoke("TicketObject", "reserve", key="k")
@@ -206,10 +206,10 @@ def test_invocations_render_a_line_each_with_target_status_and_pin(registry: Reg
     ]
 
 
-def test_history_renders_a_command_a_line(clock: ManualClock) -> None:
-    stored = StoredRegistry(MemoryStorage(), clock=clock, ids=SequentialIds())
+def test_history_renders_a_command_a_line(versioning_clock: ManualClock) -> None:
+    stored = StoredRegistry(MemoryStorage(), clock=versioning_clock, ids=SequentialIds())
     v1 = stored.register(V1, manifest(service("Greeter"))).deployment.id
-    clock.advance(timedelta(seconds=5))
+    versioning_clock.advance(timedelta(seconds=5))
     stored.set_public("Greeter", False)
     lines = render_history(stored.history()).splitlines()
     assert lines[0] == " #  AT                   COMMAND     SUMMARY"

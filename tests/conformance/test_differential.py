@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from ..conftest import needed
+from ..helpers import needed
 from ..restate_server import RestateServer, RestateUnavailable, find_binary
 from .scenario import (
     Disagreement,
@@ -43,7 +43,7 @@ from .scenario import (
     shrink,
 )
 
-pytestmark = pytest.mark.conformance
+pytestmark = [pytest.mark.conformance, pytest.mark.integration]
 
 
 def _int(name: str, default: int) -> int:

@@ -13,7 +13,7 @@ from restate_versioning import ManualClock, Registry, SequentialIds, VersioningE
 from restate_versioning.errors import InvalidId
 from restate_versioning.ids import parse_deployment_id, parse_invocation_id
 
-from ..conftest import SDK_MANIFEST
+from ..helpers import SDK_MANIFEST
 from . import _mutations, _tally
 
 pytestmark = pytest.mark.fuzz

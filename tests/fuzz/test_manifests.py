@@ -14,7 +14,7 @@ from restate_versioning import ManualClock, Registry, SequentialIds, VersioningE
 from restate_versioning.manifest import EndpointManifest
 from restate_versioning.testing.strategies import invalid_manifests, manifests
 
-from ..conftest import DATA, SDK_MANIFEST
+from ..helpers import DATA, SDK_MANIFEST
 from . import _mutations, _tally
 
 pytestmark = pytest.mark.fuzz

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from restate_versioning import InvalidSnapshot, ManualClock, Registry, SequentialIds, serialization
 
-from ..conftest import SDK_MANIFEST
+from ..helpers import SDK_MANIFEST
 from . import _mutations, _tally
 
 pytestmark = pytest.mark.fuzz

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from restate_versioning import StorageError
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from ..conftest import SDK_MANIFEST
+from ..helpers import SDK_MANIFEST
 from . import _mutations, _tally
 
 pytestmark = pytest.mark.fuzz

@@ -33,7 +33,7 @@ from restate_versioning import (
 from restate_versioning.schemas import backward, forward, schema_problem
 from restate_versioning.testing.strategies import evolved_schemas, state_schemas
 
-from ..conftest import fuzz_settings
+from ..helpers import fuzz_settings
 
 pytestmark = pytest.mark.fuzz
 

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from restate_versioning import EndpointManifest, InvalidManifest, Registry, parse_endpoint
+from restate_versioning import (
+    EndpointManifest,
+    InvalidManifest,
+    ManualClock,
+    Registry,
+    parse_endpoint,
+)
 from restate_versioning.rules.manifest import HANDLER_NAME, SERVICE_NAME
 from restate_versioning.testing.strategies import (
     REASONS,
@@ -20,6 +26,8 @@ from restate_versioning.testing.strategies import (
     service_names,
     steps,
 )
+
+from ..helpers import SDK_MANIFEST, V1
 
 
 @given(service_names(), handler_names())
@@ -72,3 +80,19 @@ def test_the_pytest_plugin_gives_a_deterministic_registry(pytester: pytest.Pytes
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_this_suite_takes_its_registry_from_the_plugin_loaded_once_by_its_entry_point(
+    pytestconfig: pytest.Config, registry: Registry, versioning_clock: ManualClock
+) -> None:
+    """The suite uses the plugin as a user's project does: pytest loads it once, by the
+    ``pytest11`` entry point, and no fixture of the suite's own stands in for its ``registry``."""
+    from restate_versioning.testing import plugin
+
+    names = [
+        name for name, loaded in pytestconfig.pluginmanager.list_name_plugin() if loaded is plugin
+    ]
+    assert names == ["restate_versioning"]
+    deployment = registry.register(V1, SDK_MANIFEST).deployment
+    assert deployment.id == "dp_101SZwviYzes2mjOn86AK9r"
+    assert deployment.created_at == versioning_clock()
