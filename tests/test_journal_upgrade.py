@@ -13,7 +13,7 @@ from restate_versioning.commands import COMMANDS, Invoke, SetPublic
 from restate_versioning.serialization import JOURNAL_FORMAT, command_from_arguments, dumps
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .conftest import DATA
+from .helpers import DATA
 
 RECORDED = DATA / "store-journal-1.sqlite3"
 RECORDED_STATE = DATA / "store-journal-1.state.json"

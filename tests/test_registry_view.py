@@ -9,7 +9,7 @@ from restate_versioning import Registry, SequentialIds
 from restate_versioning.queries import QUERIES, ReadOnly, read_only
 from restate_versioning.storage import MemoryStorage, StoredRegistry
 
-from .conftest import SDK_MANIFEST, V1
+from .helpers import SDK_MANIFEST, V1
 
 COMMANDS = (
     "register",
