@@ -31,6 +31,22 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ..clock import ManualClock
+from ..commands import (
+    Command,
+    Complete,
+    Fail,
+    Invoke,
+    Kill,
+    Pause,
+    Pin,
+    Promote,
+    Register,
+    Remove,
+    Resume,
+    SetPublic,
+    StartDue,
+    Suspend,
+)
 from ..errors import VersioningError
 from ..ids import SequentialIds
 from ..model import InvocationStatus, Outcome
@@ -106,6 +122,11 @@ class VersioningMachine(RuleBasedStateMachine):
         assert after == before, f"{label} was refused ({refused}) but changed the registry"
         return None
 
+    def run(self, command: Command[T]) -> T | None:
+        """Execute a command value (:mod:`restate_versioning.commands`) through
+        :meth:`attempt`: if the registry refuses it, check that nothing changed."""
+        return self.attempt(repr(command), lambda: self.registry.execute(command))
+
     def _pick(self, known: list[str], index: int) -> str | None:
         return known[index % len(known)] if known else None
 
@@ -124,11 +145,8 @@ class VersioningMachine(RuleBasedStateMachine):
     def register(
         self, endpoint: str, manifest: dict[str, Any], force: bool, breaking: bool, dry_run: bool
     ) -> None:
-        result = self.attempt(
-            f"register({endpoint!r}, {force=}, {breaking=}, {dry_run=})",
-            lambda: self.registry.register(
-                endpoint, manifest, force=force, breaking=breaking, dry_run=dry_run
-            ),
+        result = self.run(
+            Register(endpoint, manifest, force=force, breaking=breaking, dry_run=dry_run)
         )
         if result is not None and result.outcome.value == "OVERWRITTEN" and not dry_run:
             self._rewritten.add(result.deployment.id)
@@ -152,12 +170,7 @@ class VersioningMachine(RuleBasedStateMachine):
             s["name"] for s in manifest["services"] if s["ty"] in ("VIRTUAL_OBJECT", "WORKFLOW")
         ]
         state = {name: {"state": schemas[i % len(schemas)]} for i, name in enumerate(stateful)}
-        result = self.attempt(
-            f"register({endpoint!r}, {force=}, {breaking=}, {state=})",
-            lambda: self.registry.register(
-                endpoint, manifest, force=force, breaking=breaking, state=state
-            ),
-        )
+        result = self.run(Register(endpoint, manifest, force=force, breaking=breaking, state=state))
         if result is None:
             return
         if result.outcome is Outcome.OVERWRITTEN:
@@ -170,10 +183,7 @@ class VersioningMachine(RuleBasedStateMachine):
         target = self._pick(self._deployment_ids(), index)
         if target is None:
             return
-        promoted = self.attempt(
-            f"promote({target}, {breaking=})",
-            lambda: self.registry.promote(target, breaking=breaking),
-        )
+        promoted = self.run(Promote(target, breaking=breaking))
         if promoted is not None:
             self._rewritten.add(target)
             if not breaking:
@@ -185,9 +195,7 @@ class VersioningMachine(RuleBasedStateMachine):
         if target is None:
             return
         before = self.registry.snapshot()
-        removal = self.attempt(
-            f"remove({target}, {force=})", lambda: self.registry.remove(target, force=force)
-        )
+        removal = self.run(Remove(target, force=force))
         if removal is None or force:
             return
         gone = {e.service for e in removal.effects if e.kind.value == "VANISHES"}
@@ -221,31 +229,29 @@ class VersioningMachine(RuleBasedStateMachine):
         """A call from the ingress, a handler, or an invocation made earlier (an index)."""
         if isinstance(caller, int):
             caller = self._pick(self.invocation_ids, caller)
-        invocation = self.attempt(
-            f"invoke({service}/{handler}, {key=}, {caller=}, {delay=}, {pin_on_start=})",
-            lambda: self.registry.invoke(
-                service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start
-            ),
+        invocation = self.run(
+            Invoke(service, handler, key=key, caller=caller, delay=delay, pin_on_start=pin_on_start)
         )
         if invocation is not None and invocation.id not in self.invocation_ids:
             self.invocation_ids.append(invocation.id)
 
     @rule(
-        command=st.sampled_from(["suspend", "pause", "complete", "kill", "resume", "pin"]),
+        command=st.sampled_from([Suspend, Pause, Complete, Kill, Resume, Pin]),
         index=st.integers(0, 100),
     )
-    def act(self, command: str, index: int) -> None:
+    def act(
+        self, command: type[Suspend | Pause | Complete | Kill | Resume | Pin], index: int
+    ) -> None:
         target = self._pick(self.invocation_ids, index)
         if target is not None:
-            method = getattr(self.registry, command)
-            self.attempt(f"{command}({target})", lambda: method(target))
+            self.run(command(target))
 
     @rule(index=st.integers(0, 100), code=st.sampled_from(["RT0011", "RT0012", "RT0018"]))
     def fail(self, index: int, code: str) -> None:
         """The running attempt of a call fails (refused unless it is running)."""
         target = self._pick(self.invocation_ids, index)
         if target is not None:
-            self.attempt(f"fail({target}, {code=})", lambda: self.registry.fail(target, code=code))
+            self.run(Fail(target, code=code))
 
     @rule(index=st.integers(0, 100), where=st.sampled_from(["latest", 0, 1, 2]))
     def move(self, index: int, where: str | int) -> None:
@@ -255,23 +261,18 @@ class VersioningMachine(RuleBasedStateMachine):
         destination = where if isinstance(where, str) else self._pick(self._deployment_ids(), where)
         if destination is None:
             return
-        moved = self.attempt(
-            f"resume({target}, deployment={destination})",
-            lambda: self.registry.resume(target, destination),
-        )
+        moved = self.run(Resume(target, destination))
         if moved is not None:
             self._moved.add(target)
 
     @rule(seconds=st.sampled_from([0, 3, 10]))
     def tick(self, seconds: int) -> None:
         self.clock.advance(timedelta(seconds=seconds))
-        self.attempt("start_due()", self.registry.start_due)
+        self.run(StartDue())
 
     @rule(service=st.sampled_from(SERVICES), public=st.booleans())
     def set_public(self, service: str, public: bool) -> None:
-        self.attempt(
-            f"set_public({service}, {public})", lambda: self.registry.set_public(service, public)
-        )
+        self.run(SetPublic(service, public))
 
     # --- invariants -------------------------------------------------------------------------
 
