@@ -498,6 +498,13 @@ def test_a_due_exclusive_call_that_cannot_start_holds_its_key_while_it_retries(
     (failed,) = registry.start_due()
     assert (failed.status, failed.pinned_deployment_id) == (S.BACKING_OFF, None)
     assert registry.locked_keys() == (("TicketObject", "k", early.id, 0),)
+    (locked,) = registry.locked_keys()
+    assert (locked.service, locked.key, locked.holder_id, locked.waiting) == (
+        "TicketObject",
+        "k",
+        early.id,
+        0,
+    )
     v2 = registry.register(V2, SDK_MANIFEST).deployment.id
     later = registry.invoke("TicketObject", "reserve", key="k")
     assert later.status is S.PENDING

@@ -46,6 +46,7 @@ from .model import Handler as Handler
 from .model import HandlerType as HandlerType
 from .model import Invocation as Invocation
 from .model import InvocationStatus as InvocationStatus
+from .model import LockedKey as LockedKey
 from .model import OnMaxAttempts as OnMaxAttempts
 from .model import Outcome as Outcome
 from .model import ProtocolMode as ProtocolMode
@@ -108,6 +109,7 @@ __all__ = [
     "Invocation",
     "InvocationNotFound",
     "InvocationStatus",
+    "LockedKey",
     "ManualClock",
     "OnMaxAttempts",
     "Outcome",

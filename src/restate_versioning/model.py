@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -35,6 +35,7 @@ __all__ = [
     "HandlerType",
     "Invocation",
     "InvocationStatus",
+    "LockedKey",
     "OnMaxAttempts",
     "Outcome",
     "ProtocolMode",
@@ -174,6 +175,17 @@ class Deployment:
         protocol mode: real SDKs serve REQUEST_RESPONSE over h2c and BIDI_STREAM over
         HTTP/1.1 as well."""
         return self.http_version
+
+
+class LockedKey(NamedTuple):
+    """A Virtual Object key an exclusive call holds (:meth:`Registry.locked_keys`): the
+    service, the key, the holding invocation, and how many calls wait behind it. A tuple too,
+    so ``(service, key, holder_id, waiting)`` unpacks and compares as it always did."""
+
+    service: str
+    key: str
+    holder_id: str
+    waiting: int
 
 
 @attrs.frozen

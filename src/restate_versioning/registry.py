@@ -54,6 +54,7 @@ from .model import (
     HandlerType,
     Invocation,
     InvocationStatus,
+    LockedKey,
     Outcome,
     ServiceRevision,
 )
@@ -682,11 +683,11 @@ class Registry:
         _check_name(service, "service")
         return tuple(self._invocations[i] for i in self._waiting.get(service, ()))
 
-    def locked_keys(self) -> tuple[tuple[str, str, str, int], ...]:
-        """Each Virtual Object key an exclusive call holds: ``(service, key, holder id, how
-        many calls wait behind it)``, by service and key."""
+    def locked_keys(self) -> tuple[LockedKey, ...]:
+        """Each Virtual Object key an exclusive call holds (a :class:`LockedKey`: service,
+        key, holder id, how many calls wait behind it), by service and key."""
         return tuple(
-            (service, key, holder, len(self._inboxes.get((service, key), ())))
+            LockedKey(service, key, holder, len(self._inboxes.get((service, key), ())))
             for (service, key), holder in sorted(self._locks.items())
         )
 
