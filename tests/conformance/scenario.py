@@ -15,6 +15,8 @@ two after every step:
 * each deployment's status and active invocations as the CLI computes them: from the
   server's data, and every few steps from the real ``restate deployments list --extra``.
 
+Each step is a command of the model (:mod:`restate_versioning.commands`) and its call to the
+server: :data:`SERVER_CALLS` is the one table of what each command is on the server.
 Both sides use the same ids: the server acts first, and the model gets the server's
 deployment and invocation ids from :class:`ServerIds`. What the model cannot predict, the
 server's own progress, is mirrored into the model once it is observed: a quick call that
@@ -68,6 +70,7 @@ from restate_versioning import (
     ProtocolMode,
     Registry,
     VersioningError,
+    commands,
 )
 from restate_versioning.admin import AdminSource
 from restate_versioning.endpoints import parse_endpoint
@@ -418,6 +421,83 @@ class EndpointPool:
         self._awakeables.cleanup()
 
 
+# --- each command of the model, as the server's call ------------------------------------------
+
+
+@attrs.frozen
+class ServerCall:
+    """How the server is asked what a model command does: the HTTP method, the API
+    (``admin`` or ``ingress``), and the path, query and JSON body made from the command."""
+
+    method: str
+    api: Literal["admin", "ingress"]
+    path: Callable[[Any], str]
+    params: Callable[[Any], dict[str, str]] = lambda _: {}
+    body: Callable[[Any], Any] | None = None
+
+
+def _invoke_path(call: commands.Invoke) -> str:
+    return "/" + "/".join(p for p in (call.service, call.key, call.handler) if p is not None)
+
+
+#: The one table of what each model command is on the server (restate-server 1.7.12).
+SERVER_CALLS: Mapping[type[commands.Command[Any]], ServerCall] = {
+    commands.Register: ServerCall(
+        "POST",
+        "admin",
+        lambda _: "/deployments",
+        body=lambda c: {
+            "uri": c.endpoint,
+            "force": c.force,
+            "breaking": c.breaking,
+            "dry_run": c.dry_run,
+        },
+    ),
+    commands.SetPublic: ServerCall(
+        "PATCH", "admin", lambda c: f"/services/{c.name}", body=lambda c: {"public": c.public}
+    ),
+    commands.Remove: ServerCall(
+        "DELETE",
+        "admin",
+        lambda c: f"/deployments/{c.deployment_id}",
+        params=lambda c: {"force": "true"} if c.force else {},
+    ),
+    commands.Invoke: ServerCall(
+        "POST",
+        "ingress",
+        lambda c: _invoke_path(c) + "/send",
+        params=lambda c: {"delay": f"{int(c.delay.total_seconds())}s"} if c.delay else {},
+    ),
+    commands.Kill: ServerCall("PATCH", "admin", lambda c: f"/invocations/{c.invocation_id}/kill"),
+    commands.Pause: ServerCall("PATCH", "admin", lambda c: f"/invocations/{c.invocation_id}/pause"),
+    commands.Resume: ServerCall(
+        "PATCH",
+        "admin",
+        lambda c: f"/invocations/{c.invocation_id}/resume",
+        params=lambda c: {} if c.deployment == "keep" else {"deployment": c.deployment},
+    ),
+}
+
+
+def ask_server(
+    client: httpx.Client,
+    server: RestateServer,
+    command: commands.Command[Any],
+    body: Any = None,
+) -> httpx.Response:
+    """Ask ``server`` what ``command`` does (:data:`SERVER_CALLS`); ``body`` for a call the
+    command does not say the input of (an :class:`~restate_versioning.commands.Invoke`)."""
+    call = SERVER_CALLS[type(command)]
+    base = server.admin_url if call.api == "admin" else server.ingress_url
+    payload = call.body(command) if call.body is not None else body
+    return client.request(
+        call.method,
+        base + call.path(command),
+        params=call.params(command),
+        json=payload,
+    )
+
+
 # --- ids: the model takes the server's --------------------------------------------------------
 
 
@@ -644,9 +724,11 @@ class _Run:
 
     def _register(self, step: Register) -> None:
         url = self.pool.url(step.endpoint, step.slash)
-        body = {"uri": url, "force": step.force, "breaking": step.breaking}
-        body["dry_run"] = step.dry_run
-        response = self.client.post(f"{self.server.admin_url}/deployments", json=body)
+        # The server discovers the manifest itself; the model's side discovers it below.
+        asked = commands.Register(
+            url, {}, force=step.force, breaking=step.breaking, dry_run=step.dry_run
+        )
+        response = ask_server(self.client, self.server, asked)
         answer: dict[str, Any] = response.json() if response.status_code < 300 else {}
         try:
             with self.ids.expect(deployment=answer.get("id")):
@@ -694,37 +776,28 @@ class _Run:
             self.deployments.append(answer["id"])
         self.log.append(f"{self.index}: {step}: {registration.outcome.name} {answer['id']}")
 
+    def _both(self, label: str, command: commands.Command[Any], verb: str) -> httpx.Response | None:
+        """Ask the server (:data:`SERVER_CALLS`), then run the command on the model: the
+        server's answer if both did it, ``None`` if both refused it for the same reason."""
+        response = ask_server(self.client, self.server, command)
+        done = self._agree(label, response, lambda: self.model.execute(command), verb)
+        return response if done else None
+
     def _set_public(self, step: SetPublic) -> None:
-        response = self.client.patch(
-            f"{self.server.admin_url}/services/{step.service}", json={"public": step.public}
-        )
-        try:
-            updated = self.model.set_public(step.service, step.public)
-        except VersioningError as exc:
-            if response.status_code < 300:
-                raise Disagreement(self.index, str(step), response.status_code, repr(exc)) from None
-            self._refusals_agree(str(step), response, exc)
-            return
-        if response.status_code >= 300:
-            raise Disagreement(
-                self.index, f"{step}: the server refuses", response.text[:300], updated
-            )
-        self.log.append(f"{self.index}: {step}: ok")
+        if self._both(str(step), commands.SetPublic(step.service, step.public), "updates"):
+            self.log.append(f"{self.index}: {step}: ok")
 
     def _invoke(self, step: Invoke) -> None:
-        path = "/".join(p for p in (step.service, step.key, step.handler) if p is not None)
         delay = {"delayed": DELAYED, "soon": SOON}.get(step.mode)
-        query = f"?delay={int(delay.total_seconds())}s" if delay is not None else ""
+        call = commands.Invoke(step.service, step.handler, key=step.key, delay=delay)
         body = f"slow-{self.index}" if step.mode == "slow" else f"quick-{self.index}"
         sent = time.monotonic()
-        response = self.client.post(f"{self.server.ingress_url}/{path}/send{query}", json=body)
+        response = ask_server(self.client, self.server, call, body)
         answered = time.monotonic()
         invocation_id = response.json().get("invocationId") if response.status_code < 300 else None
         try:
             with self.ids.expect(invocation=invocation_id):
-                invocation = self.model.invoke(
-                    step.service, step.handler, key=step.key, delay=delay
-                )
+                invocation = self.model.execute(call)
         except VersioningError as exc:
             if invocation_id is not None:
                 raise Disagreement(
@@ -775,9 +848,8 @@ class _Run:
             self.log.append(f"{self.index}: {step}: no invocation")
             return
         invocation_id = among[step.pick % len(among)]
-        response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/kill")
         label = f"{step} ({invocation_id})"
-        if self._agree(label, response, lambda: self.model.kill(invocation_id), "kills"):
+        if self._both(label, commands.Kill(invocation_id), "kills"):
             self.log.append(f"{self.index}: {step}: killed {invocation_id}")
             if self.sent_by.get(invocation_id):
                 self.events["caller killed"] += 1
@@ -787,9 +859,9 @@ class _Run:
             self.log.append(f"{self.index}: {step}: no invocation")
             return
         invocation_id = self.invocations[step.pick % len(self.invocations)]
-        response = self.client.patch(f"{self.server.admin_url}/invocations/{invocation_id}/pause")
         label = f"{step} ({invocation_id})"
-        if self._agree(label, response, lambda: self.model.pause(invocation_id), "pauses"):
+        response = self._both(label, commands.Pause(invocation_id), "pauses")
+        if response is not None:
             self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
 
     def _resume(self, step: Resume) -> None:
@@ -805,17 +877,9 @@ class _Run:
         else:
             self.log.append(f"{self.index}: {step}: no deployment")
             return
-        response = self.client.patch(
-            f"{self.server.admin_url}/invocations/{invocation_id}/resume",
-            params={} if where == "keep" else {"deployment": where},
-        )
         label = f"{step} ({invocation_id} to {where})"
-        if self._agree(
-            label,
-            response,
-            lambda: self.model.resume(invocation_id, deployment=where),
-            "resumes",
-        ):
+        response = self._both(label, commands.Resume(invocation_id, where), "resumes")
+        if response is not None:
             self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
 
     def _resolve(self, step: Resolve) -> None:
@@ -867,13 +931,8 @@ class _Run:
             self.log.append(f"{self.index}: {step}: no deployment")
             return
         deployment_id = self.deployments[step.pick % len(self.deployments)]
-        response = self.client.delete(
-            f"{self.server.admin_url}/deployments/{deployment_id}", params={"force": "true"}
-        )
         label = f"{step} ({deployment_id})"
-        if self._agree(
-            label, response, lambda: self.model.remove(deployment_id, force=True), "removes"
-        ):
+        if self._both(label, commands.Remove(deployment_id, force=True), "removes"):
             self.log.append(f"{self.index}: {step}: removed {deployment_id}")
 
     # -- settling and mirroring the server's own progress --
