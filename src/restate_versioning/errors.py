@@ -11,12 +11,13 @@ A command that raises any of these has changed nothing.
 
 from __future__ import annotations
 
-import importlib
 import reprlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
+
+from ._moved import forward
 
 if TYPE_CHECKING:
     from .enums import InvocationStatus, ServiceType
@@ -358,9 +359,4 @@ _OWNED_BY_RULES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _OWNED_BY_RULES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Imported when asked for, by name: this module sits below the rules in the layers.
-    return getattr(importlib.import_module(home), name)
+__getattr__ = forward(__name__, _OWNED_BY_RULES)

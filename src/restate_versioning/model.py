@@ -6,7 +6,6 @@ instead (with :func:`attrs.evolve`). Field names follow the admin API where it h
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ._frozen import FrozenMap, freeze
+from ._moved import forward
 from .endpoints import parse_endpoint
 from .enums import (
     DeploymentStatus,
@@ -248,9 +248,4 @@ _OWNED_BY_RULES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _OWNED_BY_RULES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Imported when asked for, by name: this module sits below the rules in the layers.
-    return getattr(importlib.import_module(home), name)
+__getattr__ = forward(__name__, _OWNED_BY_RULES)
