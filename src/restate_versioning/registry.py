@@ -64,7 +64,6 @@ from .rules.invocations import (
     FAILURE_MESSAGES,
     HANDLER_NOT_FOUND,
     HANDLER_NOT_FOUND_CODE,
-    KEYED,
     NO_CHANGE,
     NO_DEPLOYMENT_CODE,
     PINNED_DEPLOYMENT_MISSING,
@@ -74,7 +73,9 @@ from .rules.invocations import (
     Admitted,
     admission,
     can_run,
+    check_call,
     check_ingress,
+    check_move,
     next_status,
     pinned_protocol_version,
 )
@@ -828,7 +829,7 @@ class Registry:
             caller = f"{calling.service}/{calling.handler}"
         elif caller is not None:
             caller = _check_caller(caller)
-        self._check_call(latest, key, caller, delay)
+        check_call(latest, key, delay)
         if pin_on_start is not True and pin_on_start is not False:
             raise InvalidInvocation(
                 f"pin_on_start must be True or False, got {quote(pin_on_start)}",
@@ -933,29 +934,6 @@ class Registry:
         if calling.pinned_deployment_id is None and calling.service not in self._latest:
             raise ServiceNotFound(calling.service)  # it would be pinned, and cannot be
         return calling
-
-    def _check_call(
-        self,
-        latest: ServiceRevision,
-        key: str | None,
-        caller: str | None,
-        delay: timedelta | None,
-    ) -> None:
-        if KEYED[latest.type]:
-            if not isinstance(key, str):
-                raise InvalidInvocation(
-                    f"{latest.name!r} is a {latest.type.value}: calls need a key (a str), "
-                    f"got {quote(key)}",
-                    key=key,
-                )
-        elif key is not None:
-            raise InvalidInvocation(
-                f"{latest.name!r} is a SERVICE: calls take no key, got {quote(key)}", key=key
-            )
-        if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
-            raise InvalidInvocation(
-                f"delay must be a non-negative timedelta, got {quote(delay)}", delay=delay
-            )
 
     def start_due(self) -> tuple[Invocation, ...]:
         """Start the delayed invocations whose time has come, in due order: each is pinned to
@@ -1135,17 +1113,7 @@ class Registry:
             target = self.service(invocation.service).deployment_id
         else:
             target = self.deployment(deployment).id
-        candidate = self._deployments[target]
-        version = invocation.pinned_protocol_version
-        if version is not None and not (
-            candidate.min_protocol_version <= version <= candidate.max_protocol_version
-        ):
-            raise InvalidInvocation(
-                f"deployment {target!r} supports protocol versions "
-                f"[{candidate.min_protocol_version}, {candidate.max_protocol_version}], not the "
-                f"version {version} invocation {invocation.id!r} is pinned to",
-                deployment_id=target,
-            )
+        check_move(invocation, self._deployments[target])
         return target
 
     def complete(self, invocation_id: str) -> Invocation:

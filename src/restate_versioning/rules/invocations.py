@@ -19,14 +19,16 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 
 import attrs
 
-from ..errors import InvalidTransition, ServiceNotPublic
+from ..errors import InvalidInvocation, InvalidTransition, ServiceNotPublic, quote
 from ..model import (
     Deployment,
     Handler,
     HandlerType,
+    Invocation,
     InvocationStatus,
     ServiceRevision,
     ServiceType,
@@ -52,7 +54,9 @@ __all__ = [
     "Pin",
     "admission",
     "can_run",
+    "check_call",
     "check_ingress",
+    "check_move",
     "is_public",
     "next_status",
     "pinned_protocol_version",
@@ -285,3 +289,39 @@ def pinned_protocol_version(deployment: Deployment) -> int:
         deployment.min_protocol_version,
         min(deployment.max_protocol_version, MAX_PINNED_PROTOCOL_VERSION),
     )
+
+
+def check_call(service: ServiceRevision, key: object, delay: object) -> None:
+    """:class:`InvalidInvocation`, quoting the input, unless a call to ``service`` has a key
+    exactly when the service is keyed (a Virtual Object or a Workflow; the key a ``str``) and
+    its ``delay`` is ``None`` or a non-negative :class:`~datetime.timedelta`."""
+    if KEYED[service.type]:
+        if not isinstance(key, str):
+            raise InvalidInvocation(
+                f"{service.name!r} is a {service.type.value}: calls need a key (a str), "
+                f"got {quote(key)}",
+                key=key,
+            )
+    elif key is not None:
+        raise InvalidInvocation(
+            f"{service.name!r} is a SERVICE: calls take no key, got {quote(key)}", key=key
+        )
+    if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
+        raise InvalidInvocation(
+            f"delay must be a non-negative timedelta, got {quote(delay)}", delay=delay
+        )
+
+
+def check_move(invocation: Invocation, deployment: Deployment) -> None:
+    """:class:`InvalidInvocation` unless ``deployment`` speaks the protocol version
+    ``invocation`` is pinned to, so that it can be moved there (the server answers 400)."""
+    version = invocation.pinned_protocol_version
+    if version is not None and not (
+        deployment.min_protocol_version <= version <= deployment.max_protocol_version
+    ):
+        raise InvalidInvocation(
+            f"deployment {deployment.id!r} supports protocol versions "
+            f"[{deployment.min_protocol_version}, {deployment.max_protocol_version}], not the "
+            f"version {version} invocation {invocation.id!r} is pinned to",
+            deployment_id=deployment.id,
+        )
