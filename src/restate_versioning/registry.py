@@ -58,6 +58,7 @@ from .model import (
     Outcome,
     ServiceRevision,
 )
+from .parts import CallGraph
 from .rules.deployment_status import deployment_status
 from .rules.invocations import (
     FAILURE_CODE,
@@ -202,8 +203,7 @@ class Registry:
         self._scheduled_seq = 0
         self._workflow_runs: dict[tuple[str, str], str] = {}
         # Who calls whom: recorded from calls, and declared up front.
-        self._callers: dict[str, dict[str, int]] = {}
-        self._declared: dict[str, dict[str, None]] = {}
+        self._calls = CallGraph()
         self._changes = 0
 
     def execute(self, command: Command[R]) -> R:
@@ -609,7 +609,7 @@ class Registry:
         _check_caller(caller)
         if not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
             raise InvalidInvocation(f"invalid service name {quote(service)}", service=service)
-        self._declared.setdefault(service, {})[caller] = None
+        self._calls.declare(service, caller)
         self._changes += 1
 
     def forget_caller(self, service: str, caller: str) -> None:
@@ -617,21 +617,13 @@ class Registry:
         :class:`InvalidInvocation` if it is not known to (or either is not a str)."""
         _check_name(service, "service")
         _check_name(caller, "caller")
-        known = caller in self._callers.get(service, {}) or caller in self._declared.get(
-            service, {}
-        )
-        if not known:
+        if not self._calls.knows(service, caller):
             raise InvalidInvocation(
                 f"{quote(caller)} is not known to call {quote(service)}",
                 service=service,
                 caller=caller,
             )
-        for index in (self._callers, self._declared):
-            found = index.get(service)
-            if found is not None and caller in found:
-                del found[caller]
-                if not found:
-                    del index[service]
+        self._calls.forget(service, caller)
         self._changes += 1
 
     def callers_of(self, service: str) -> tuple[str, ...]:
@@ -639,8 +631,7 @@ class Registry:
         and declared with :meth:`declare_caller`. :class:`InvalidInvocation` if ``service`` is
         not a str."""
         _check_name(service, "service")
-        found = set(self._callers.get(service, ())) | set(self._declared.get(service, ()))
-        return tuple(sorted(found))
+        return self._calls.callers_of(service)
 
     # --- invocations: queries ---------------------------------------------------------------
 
@@ -902,8 +893,7 @@ class Registry:
         """A call from ``caller`` (the handler; ``calling``, the invocation, if known) to
         ``service`` is made: it is recorded, and a calling invocation not pinned yet is pinned
         now, a call being a command."""
-        recorded = self._callers.setdefault(service, {})
-        recorded[caller] = recorded.get(caller, 0) + 1
+        self._calls.record(service, caller)
         self._changes += 1
         if calling is not None and calling.pinned_deployment_id is None:
             self.pin(calling.id)
@@ -1289,6 +1279,7 @@ class Registry:
         for name, recounted, kept in expected:
             if recounted != kept:
                 problems.append(f"{name}: recounted {recounted!r}, kept {kept!r}")
+        problems.extend(self._calls.problems())  # each part checks itself
         # The rules a snapshot must pass (queues, locks, ids, times...): one home for each.
         problems.extend(str(problem) for problem in snapshot_problems(self.snapshot()))
         return tuple(problems)
@@ -1309,14 +1300,8 @@ class Registry:
             workflow_runs=tuple(
                 (service, key, i) for (service, key), i in self._workflow_runs.items()
             ),
-            callers=tuple(
-                (service, caller, count)
-                for service, found in self._callers.items()
-                for caller, count in found.items()
-            ),
-            declared_callers=tuple(
-                (service, caller) for service, found in self._declared.items() for caller in found
-            ),
+            callers=self._calls.recorded(),
+            declared_callers=self._calls.declared(),
             pinned=tuple((deployment, tuple(ids)) for deployment, ids in self._pinned.items()),
         )
 
@@ -1365,10 +1350,7 @@ class Registry:
             registry._inboxes[(service, key)] = deque(queued)
         for service, key, run in snapshot.workflow_runs:
             registry._workflow_runs[(service, key)] = run
-        for service, caller, count in snapshot.callers:
-            registry._callers.setdefault(service, {})[caller] = count
-        for service, caller in snapshot.declared_callers:
-            registry._declared.setdefault(service, {})[caller] = None
+        registry._calls = CallGraph.build(snapshot.callers, snapshot.declared_callers)
         return registry
 
 
