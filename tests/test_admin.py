@@ -1,7 +1,7 @@
 """Reading a cluster through its admin API: the mapping, on answers a real server gave.
 
 The ``REPORT_*`` answers are quoted from the observation report of restate-server 1.7.12
-(§2.9, §2.10, §2.12: two deployments of Greeter, TicketObject and Signup,
+(its answers 2.9, 2.10 and 2.12: two deployments of Greeter, TicketObject and Signup,
 revisions 2 and 3). The ``LIVE_*`` answers were recorded from restate-server 1.7.12 and
 restate-sdk 1.3.0 (``tests/sdk/services.py``) running the scenario of
 ``tests/test_admin_server.py``: register v1; send ``Greeter/greet`` "slow-1" (stays running),
@@ -59,13 +59,14 @@ SIGNUP_RUN = "inv_12kpUQONmeFb11Km8kYitYGzVISS24A1yv"
 
 # --- recorded answers (tests/data/restate-1.7.12-admin) -----------------------------------------
 
-#: Report §2.9: ``GET /deployments`` after v1 (force-registered: revision 2) and v2 (revision 3).
+#: Report answer 2.9: ``GET /deployments`` after v1 (force-registered: revision 2) and v2
+#: (revision 3).
 REPORT_DEPLOYMENTS = recorded("restate-1.7.12-admin/report-deployments.json")
 
-#: Report §2.10: ``GET /services`` at the same moment.
+#: Report answer 2.10: ``GET /services`` at the same moment.
 REPORT_SERVICES = recorded("restate-1.7.12-admin/report-services.json")
 
-#: Report §2.12: ``GET /deployments/dp_131iEjmRB5Z36mzIJBmSNkl`` (v1).
+#: Report answer 2.12: ``GET /deployments/dp_131iEjmRB5Z36mzIJBmSNkl`` (v1).
 REPORT_V1 = recorded("restate-1.7.12-admin/report-deployment-v1.json")
 
 #: ``GET /deployments`` after v1, five calls (see the module docstring) and v2.

@@ -1,4 +1,4 @@
-"""Endpoints and deployment identity: RESTATE_RULES §1.1-1.3.
+"""Endpoints and deployment identity (docs/rules.md, "Deployments and their identity").
 
     A deployment is reached at an endpoint: an HTTP(S) URL or an AWS Lambda ARN that includes the
     function version. Two HTTP endpoints are the same deployment when authority (host compared
@@ -71,8 +71,8 @@ VALID_ENDPOINTS = [
 def test_an_endpoint_is_an_absolute_http_uri_or_a_versioned_lambda_arn(
     text: str, kind: EndpointKind
 ) -> None:
-    """RESTATE_RULES §1.1: "A deployment is reached at an endpoint: an HTTP(S) URL or an AWS
-    Lambda ARN that includes the function version." The text is kept as given."""
+    """(docs/rules.md, "Deployments and their identity"): an endpoint is an absolute HTTP(S) URI
+    or an AWS Lambda ARN with its function version. The text is kept as given."""
     endpoint = parse_endpoint(text)
     assert endpoint.kind is kind
     assert endpoint.text == text
@@ -162,7 +162,7 @@ SAME_DEPLOYMENT = [
     ("http://127.0.0.1:9081", "http://127.0.0.1:9081/"),
     # observed: 6.0a "http://127.0.0.1:9084/" -> 200, dp_10soVxbeF6t0UdxIlA9vjXj
     ("http://127.0.0.1:9084", "http://127.0.0.1:9084/"),
-    # RESTATE_RULES §1.2's example
+    # the example of (docs/rules.md, "Deployments and their identity")
     ("http://h:9081", "https://H:9081/?x=1"),
     ("http://h:9081/", "https://H:9081/?x=1"),
     ("http://greeter.example.com:9081/api", "HTTPS://GREETER.example.COM:9081/api"),
@@ -175,7 +175,7 @@ SAME_DEPLOYMENT = [
 DIFFERENT_DEPLOYMENTS = [
     # observed: 4.y5 "http://127.0.0.1:9090/ysame/" -> 201, a new deployment
     ("http://127.0.0.1:9090/ysame", "http://127.0.0.1:9090/ysame/"),
-    # RESTATE_RULES §1.2: nothing is resolved
+    # nothing is resolved (docs/rules.md, "Deployments and their identity")
     ("http://localhost:9081", "http://127.0.0.1:9081"),
     ("http://h:9081", "http://h:9082"),
     ("http://h:9081/a", "http://h:9081/b"),
@@ -191,10 +191,10 @@ DIFFERENT_DEPLOYMENTS = [
 
 @pytest.mark.parametrize(("first", "second"), SAME_DEPLOYMENT)
 def test_spellings_of_one_endpoint_are_the_same_deployment(first: str, second: str) -> None:
-    """RESTATE_RULES §1.2: "Two HTTP endpoints are the same deployment when authority (host
-    compared case-insensitively, port) and path are equal; scheme, query and a trailing slash
-    are ignored." (The server ignored the slash only on an empty path.) A Lambda ARN matches
-    the identical string."""
+    """(docs/rules.md, "Deployments and their identity"): two HTTP endpoints are one deployment
+    when their authority (the host in any case, the port) and path are equal; scheme and query
+    do not count, and no path is ``/`` (the server ignored the slash only on an empty path). A
+    Lambda ARN matches the identical string."""
     a, b = parse_endpoint(first), parse_endpoint(second)
     assert a.same_deployment(b)
     assert b.same_deployment(a)
@@ -305,10 +305,10 @@ def test_registering_a_bad_endpoint_raises_and_changes_nothing(text: str) -> Non
 
 
 def test_a_deployment_id_is_random_never_derived_from_the_endpoint() -> None:
-    """RESTATE_RULES §1.4: "Deployment ids are random, never derived from the endpoint": the
-    same endpoint in two registries gets two ids. (Observed: http://127.0.0.1:9087/ was
-    dp_14ZC3m5jUG7qS28e8ndrcjv, and dp_11VMWSnfgY1NFK2l5pjdOEx once removed and registered
-    again.)"""
+    """(docs/rules.md, "Deployments and their identity"): ids are random, never derived from
+    the endpoint: the same endpoint in two registries gets two ids. (Observed:
+    http://127.0.0.1:9087/ was dp_14ZC3m5jUG7qS28e8ndrcjv, and dp_11VMWSnfgY1NFK2l5pjdOEx once
+    removed and registered again.)"""
     first = Registry().register("http://127.0.0.1:9087", manifest("Caller")).deployment.id
     second = Registry().register("http://127.0.0.1:9087", manifest("Caller")).deployment.id
     assert first != second
@@ -352,8 +352,8 @@ def test_two_different_paths_are_two_deployments(
 def test_a_lambda_arn_is_the_same_deployment_only_as_the_identical_string(
     function: str, version: str
 ) -> None:
-    """RESTATE_RULES §1.2: "A Lambda ARN matches only the identical string"; the version is
-    required."""
+    """(docs/rules.md, "Deployments and their identity"): a Lambda ARN is one deployment only as
+    the identical string; the version is required."""
     arn = f"arn:aws:lambda:eu-central-1:123456789012:function:{function}"
     endpoint = parse_endpoint(f"{arn}:{version}")
     assert endpoint.kind is EndpointKind.LAMBDA

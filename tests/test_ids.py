@@ -1,4 +1,4 @@
-"""Deployment and invocation ids: RESTATE_RULES §1.4.
+"""Deployment and invocation ids (docs/rules.md, "Deployments and their identity").
 
     Deployment ids look like ``dp_14QXqzxvV9BGkoegz0ssooN``: ``dp_``, the codec version ``1``,
     then a 128-bit ULID as 22 base62 characters (alphabet ``0-9a-zA-Z``, left-padded with
@@ -85,8 +85,9 @@ OTHER_DEPLOYMENT_IDS = [
     "dp_14ZC3m5jUG7qS28e8ndrcjv",
     "dp_11VMWSnfgY1NFK2l5pjdOEx",
     "dp_16ggFYxwtC8HxH8c3WrlLYR",
-    "dp_11nGQpCRmau6ypL82KH2TnP",  # RESTATE_RULES §1.4's example
-    "dp_14QXqzxvV9BGkoegz0ssooN",  # RESTATE_RULES §1.4's example
+    # the examples of (docs/rules.md, "Deployments and their identity")
+    "dp_11nGQpCRmau6ypL82KH2TnP",
+    "dp_14QXqzxvV9BGkoegz0ssooN",
 ]
 
 REAL_DEPLOYMENT_IDS = [i for i, *_ in FIRST_REGISTRATIONS] + [i for i, _ in FORCED]
@@ -132,8 +133,8 @@ def test_a_real_invocation_id_parses_and_round_trips(invocation_id: str) -> None
 
 
 def test_the_rules_example_deployment_id_was_made_on_2025_01_07() -> None:
-    """RESTATE_RULES §1.4: "Check: ``dp_11nGQpCRmau6ypL82KH2TnP`` decodes to a ULID whose
-    timestamp is 2025-01-07"."""
+    """(docs/rules.md, "Deployments and their identity"): ``dp_11nGQpCRmau6ypL82KH2TnP`` holds a
+    ULID made on 2025-01-07."""
     parsed = parse_deployment_id("dp_11nGQpCRmau6ypL82KH2TnP")
     assert parsed.timestamp.date() == datetime(2025, 1, 7).date()
     assert parsed.timestamp == ulid_time(parsed.ulid)
@@ -422,8 +423,9 @@ def test_any_key_and_uuid_round_trip_through_an_invocation_id(
 
 @given(u128)
 def test_the_encoder_swaps_the_byte_order_before_base62(ulid: int) -> None:
-    """RESTATE_RULES §1.4: "encode ``int.from_bytes(ulid.to_bytes(16, 'big'), 'little')``" as
-    22 base62 digits, left-padded with ``0`` (written from the rule, not from the library)."""
+    """(docs/rules.md, "Deployments and their identity"): the 16 bytes of the ULID are read in
+    the opposite byte order (``int.from_bytes(ulid.to_bytes(16, 'big'), 'little')``) and written
+    as 22 base62 digits, left-padded with ``0`` (written from the rule, not from the library)."""
     value = int.from_bytes(ulid.to_bytes(16, "big"), "little")
     digits = ""
     while value:

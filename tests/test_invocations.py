@@ -1,4 +1,5 @@
-"""Routing, queueing, pinning and the invocation status machine: RESTATE_RULES §3 and §5.4."""
+"""Routing, queueing, pinning and the invocation status machine (docs/rules.md, "Routing and
+pinning"), and deployment status (docs/rules.md, "Deployment status")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reading the endpoint manifest (the discovery answer): RESTATE_RULES §2.6 and §7.
+"""Reading the endpoint manifest (the discovery answer): (docs/rules.md, "What makes a manifest
+registrable") and (docs/rules.md, "Discovery").
 
     The full manifest JSON schema is ``endpoint_manifest_schema.json`` in the public repository
     restatedev/service-protocol: every field name it allows must be accepted, anything else
@@ -403,8 +404,9 @@ UNKNOWN_FIELDS = [
 def test_an_unknown_field_is_refused_at_every_level(
     document: dict[str, Any], path: str, field: str
 ) -> None:
-    """RESTATE_RULES §2.6: "Unknown manifest fields are rejected": at the top, in services, in
-    handlers and in handler payloads, each at its path, with no Restate code (the server:
+    """(docs/rules.md, "What makes a manifest registrable"): a field the schema does not allow
+    is refused at the top, in services, in handlers and in handler payloads, each at its path,
+    with no Restate code (the server:
     "unknown field `bogusField`, expected one of ...", ``restate_code: null``)."""
     problems = problems_of(document)
     assert [p.path for p in problems] == [path]

@@ -1,4 +1,5 @@
-"""What makes a well-shaped manifest registrable: RESTATE_RULES §2.6.
+"""What makes a well-shaped manifest registrable (docs/rules.md, "What makes a manifest
+registrable").
 
     Manifest validation (400): service names matching ``^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9._-]*$``,
     handler names ``^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9_]*$``; reserved names (lower-case name
@@ -409,9 +410,9 @@ PROTOCOL_CASES: list[tuple[int, int, str | None, str]] = [
 def test_the_protocol_range_must_be_ordered_and_overlap_the_supported_range(
     low: int, high: int, code: str | None, message: str
 ) -> None:
-    """RESTATE_RULES §2.6: "Protocol range must satisfy ``min <= max`` and overlap the
-    supported [5, 7], else META0012"; the server answers min > max with META0013. A range that
-    merely overlaps ([6, 99]) is accepted."""
+    """(docs/rules.md, "What makes a manifest registrable"): the protocol range must be ordered
+    and meet the supported [5, 7], else META0012; the server answers min > max with META0013.
+    A range that merely overlaps ([6, 99]) is accepted."""
     assert SUPPORTED_PROTOCOL_VERSIONS == (5, 7)
     doc = document(service(), low=low, high=high)
     found = problems(doc)
@@ -446,8 +447,8 @@ def test_both_protocol_modes_register_over_http(mode: str) -> None:
 
 
 def test_bidi_stream_over_lambda_is_refused_with_meta0015() -> None:
-    """RESTATE_RULES §2.6: "BIDI_STREAM over Lambda is rejected (META0015)", with the server's
-    message; REQUEST_RESPONSE over Lambda is fine."""
+    """(docs/rules.md, "What makes a manifest registrable"): a Lambda cannot be BIDI_STREAM
+    (META0015), with the server's message; REQUEST_RESPONSE over Lambda is fine."""
     arn = LAMBDA.text
     found = problems(document(service(), mode="BIDI_STREAM"), arn)
     assert [(p.path, p.code) for p in found] == [("$.protocolMode", "META0015")]

@@ -1,4 +1,6 @@
-"""Registering endpoints: RESTATE_RULES §1.2, §2.1-2.5, §2.7 and §5.3.
+"""Registering endpoints (docs/rules.md, "Registering"), their identity (docs/rules.md,
+"Deployments and their identity") and what a removal does to revisions (docs/rules.md,
+"Removing").
 
 Each test's name states the rule; where the rule was seen on restate-server 1.7.12, the docstring
 says what the server answered.

@@ -1,6 +1,6 @@
 """Removing deployments: the removal plan's blockers and effects, forced removal, promote and the
-garbage-collection plan (RESTATE_RULES §5). The plan goes further than the server and the CLI on
-purpose; each blocker has a test named after it."""
+garbage-collection plan (docs/rules.md, "Removing"). The plan goes further than the server and
+the CLI on purpose; each blocker has a test named after it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """State compatibility of Virtual Objects and Workflows: declarations, the check at
-registration, on promote and in removal plans (RESTATE_RULES §4; the server checks nothing)."""
+registration, on promote and in removal plans (docs/rules.md, "State"; the server checks
+nothing)."""
 
 from __future__ import annotations
 

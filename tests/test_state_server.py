@@ -1,6 +1,6 @@
 """State declared by real restate-sdk 1.3.0 services, discovered over HTTP, and what a real
 restate-server 1.7.12 does with it: it keeps service metadata verbatim, replaces it with every
-new revision, and checks nothing across revisions (RESTATE_RULES §4). The model refuses what
+new revision, and checks nothing across revisions (docs/rules.md, "State"). The model refuses what
 the server lets through, on purpose."""
 
 from __future__ import annotations

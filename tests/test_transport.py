@@ -1,4 +1,5 @@
-"""Discovery (RESTATE_RULES §7) and registering what it finds (§2.2).
+"""Discovery (docs/rules.md, "Discovery") and registering what it finds (docs/rules.md,
+"Registering").
 
 ``HttpTransport`` is checked against scripted HTTP servers on 127.0.0.1: a raw ASGI app under
 hypercorn (HTTP/1.1 and h2c, like an SDK) and, for an endpoint that only speaks HTTP/1.1, the
@@ -248,8 +249,8 @@ def test_static_transport_reports_every_problem_of_an_invalid_manifest(
 
 
 def test_a_registered_endpoint_is_not_discovered_again_without_force(registry: Registry) -> None:
-    """§2.2: registering a known endpoint without force changes nothing and the server does no
-    discovery, even if the endpoint now serves something else."""
+    """(docs/rules.md, "Registering"): registering a known endpoint without force changes
+    nothing and the server does no discovery, even if the endpoint now serves something else."""
     first = register_endpoint(registry, V1, StaticTransport({V1: manifest(service("Greeter"))}))
     assert first.outcome is Outcome.CREATED
     elsewhere = StaticTransport({})  # would fail if asked

@@ -1,8 +1,9 @@
 """Discovery against the real Restate Python SDK (restate-sdk 1.3.0 under hypercorn).
 
-RESTATE_RULES §7: the SDK answers the manifest of ``tests/data/python-sdk-1.3.0-v4.json`` with
-the v4 content type and ``x-restate-server: restate-sdk-python/1.3.0``; plain http speaks h2c
-unless HTTP/1.1 is asked for. Registering it goes through discovery once (§2.2).
+(docs/rules.md, "Discovery"): the SDK answers the manifest of
+``tests/data/python-sdk-1.3.0-v4.json`` with the v4 content type and
+``x-restate-server: restate-sdk-python/1.3.0``; plain http speaks h2c unless HTTP/1.1 is asked
+for. Registering it goes through discovery once (docs/rules.md, "Registering").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The views users read: the CLI's tables as data and as text (RESTATE_RULES §6)."""
+"""The views users read: the CLI's tables as data and as text (docs/rules.md, "What the CLI
+views show")."""
 
 from __future__ import annotations
 

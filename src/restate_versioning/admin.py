@@ -535,7 +535,8 @@ def _row(value: Any, path: str) -> _Row:
     if protocol is not None:
         protocol = _int(item, "pinned_service_protocol_version", path)
     if status.is_queued or status is InvocationStatus.READY:
-        pinned = protocol = None  # not started: pinned when it starts (RESTATE_RULES §3.2)
+        # not started: pinned when it starts (docs/rules.md, "Routing and pinning")
+        pinned = protocol = None
     caller_target = _optional_str(item, "invoked_by_target", path)
     caller_service = _optional_str(item, "invoked_by_service_name", path)
     caller = caller_key = caller_id = None

@@ -1,6 +1,6 @@
 """Where a deployment is reached, and when two endpoints are the same deployment.
 
-The rules (RESTATE_RULES §1.1-1.3):
+The rules (docs/rules.md, "Deployments and their identity"):
 
 * An endpoint is an absolute ``http``/``https`` URI, or an AWS Lambda function ARN that
   includes the function version.

@@ -1,4 +1,5 @@
-"""Deployment and invocation ids, in Restate's exact format (RESTATE_RULES §1.4).
+"""Deployment and invocation ids, in Restate's exact format (docs/rules.md, "Deployments and
+their identity").
 
 * ``dp_1`` + a 128-bit ULID as 22 base62 characters (``dp_14QXqzxvV9BGkoegz0ssooN``).
 * ``inv_1`` + the partition key (u64, 11 characters) + a 128-bit invocation uuid (22

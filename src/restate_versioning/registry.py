@@ -5,9 +5,9 @@ indexes that keep every query cheap (status, counts, removal plans). The rules l
 :mod:`restate_versioning.rules` (registration, admission, the status machine, pinning,
 removal); the registry keeps the state they need and applies them. What it does itself is
 bookkeeping: the inbox and holder of each key, the run of each workflow key, and the checks of
-moving an invocation (RESTATE_RULES §3.5). Every command validates first and then applies, so a
-command either fully succeeds or raises a :class:`~restate_versioning.VersioningError` and
-changes nothing.
+moving an invocation (docs/rules.md, "Routing and pinning"). Every command validates first and
+then applies, so a command either fully succeeds or raises a
+:class:`~restate_versioning.VersioningError` and changes nothing.
 
 It does no I/O. Time comes from ``clock`` (a zero-argument callable returning an aware
 ``datetime``) and ids from ``ids`` (an :class:`~restate_versioning.ids.IdGenerator`); inject both

@@ -1,5 +1,5 @@
 """Whether a JSON Schema accepts every value another one accepts: the check behind state
-compatibility (RESTATE_RULES §4 says Restate checks nothing; this library goes further).
+compatibility (Restate checks nothing; this library goes further: docs/rules.md, "State").
 
 :func:`backward` asks "can a reader with schema ``new`` read every value written under ``old``?",
 that is, is every value valid under ``old`` valid under ``new``? :func:`forward` asks the reverse,

@@ -3,8 +3,9 @@
 The registry is pure: :meth:`Registry.register <restate_versioning.Registry.register>` takes a
 manifest. Fetching it is a :class:`Transport`'s job, and :func:`register_endpoint` runs the
 server's whole flow (``POST /deployments``): an endpoint that is already registered is not
-discovered again unless ``force`` is given (RESTATE_RULES §2.2); otherwise the endpoint is
-discovered and what it answered is registered with its HTTP version and SDK version.
+discovered again unless ``force`` is given (docs/rules.md, "Registering"); otherwise the
+endpoint is discovered and what it answered is registered with its HTTP version and SDK version
+(docs/rules.md, "Discovery").
 
 Two transports: :class:`StaticTransport` answers from a table (for harnesses and tests), and
 :class:`HttpTransport` makes exactly the request ``restate-server`` makes (``GET
@@ -504,7 +505,7 @@ def register_endpoint(
     """Register what ``endpoint`` serves, exactly as ``POST /deployments`` does.
 
     An endpoint that is already registered, without ``force``, is not discovered: the result is
-    ``UNCHANGED`` and the stored deployment (RESTATE_RULES §2.2), whatever it serves now.
+    ``UNCHANGED`` and the stored deployment (docs/rules.md, "Registering"), whatever it serves now.
     Otherwise ``transport`` discovers it and the answer is registered with the discovered
     HTTP version and SDK version (see :meth:`Registry.register`). Raises
     :class:`~restate_versioning.errors.InvalidEndpoint` before any discovery,

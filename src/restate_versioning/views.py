@@ -1,4 +1,5 @@
-"""What ``restate`` shows, as data and as plain-text tables (RESTATE_RULES §6).
+"""What ``restate`` shows, as data and as plain-text tables (docs/rules.md, "What the CLI views
+show").
 
 Each view is a function of a :class:`~restate_versioning.Registry` that returns frozen rows, and a
 ``render_*`` function that prints them with the columns and markers of the real CLI:

@@ -1,13 +1,14 @@
 """The versioning rules, each in one module, as data where they can be.
 
 * :mod:`.manifest` — what makes a manifest registrable (names, reserved names, handler types per
-  service type, protocol versions) — RESTATE_RULES §2.6.
+  service type, protocol versions) (docs/rules.md, "What makes a manifest registrable").
 * :mod:`.registration` — outcome, revision bumping, ``force``, ``breaking``, the service-type
-  check, public reset — RESTATE_RULES §2.1-2.5, §2.7.
+  check, public reset (docs/rules.md, "Registering").
 * :mod:`.invocations` — the invocation status transition table, queueing per key, workflow runs,
-  pinning and the ingress check — RESTATE_RULES §3.
-* :mod:`.deployment_status` — Active / Draining / Drained — RESTATE_RULES §5.4.
-* :mod:`.removal` — when removing a deployment is safe, and what it does — RESTATE_RULES §5.
+  pinning and the ingress check (docs/rules.md, "Routing and pinning").
+* :mod:`.deployment_status` — Active / Draining / Drained (docs/rules.md, "Deployment status").
+* :mod:`.removal` — when removing a deployment is safe, and what it does (docs/rules.md,
+  "Removing").
 
 The :class:`~restate_versioning.Registry` holds the state and applies these rules.
 """

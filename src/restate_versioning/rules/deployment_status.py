@@ -1,4 +1,5 @@
-"""A deployment's status, as the ``restate`` CLI computes it (RESTATE_RULES §5.4).
+"""A deployment's status, as the ``restate`` CLI computes it (docs/rules.md, "Deployment
+status").
 
 * ``ACTIVE``: it holds the latest revision of at least one of its services;
 * else ``DRAINING``: invocations pinned to it are not completed yet;

@@ -1,4 +1,5 @@
-"""How invocations are admitted, queued, pinned and moved between statuses (RESTATE_RULES §3).
+"""How invocations are admitted, queued, pinned and moved between statuses (docs/rules.md,
+"Routing and pinning").
 
 * :data:`TRANSITIONS` is the whole status machine as data: ``TRANSITIONS[status][action]`` is the
   status an action leads to. An action missing from a status's row is refused with

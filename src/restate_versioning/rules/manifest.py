@@ -1,4 +1,5 @@
-"""What makes a well-shaped manifest registrable (RESTATE_RULES §2.6).
+"""What makes a well-shaped manifest registrable (docs/rules.md, "What makes a manifest
+registrable").
 
 Each rule is a table or a short check; :func:`manifest_problems` runs them all and returns every
 problem, so a caller sees everything wrong at once (the server stops at the first).

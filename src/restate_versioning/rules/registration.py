@@ -1,4 +1,4 @@
-"""Registering an endpoint (RESTATE_RULES §2.1-2.5, §2.7).
+"""Registering an endpoint (docs/rules.md, "Registering").
 
 * A new endpoint creates a deployment: ``CREATED``. Each service it serves gets revision
   ``latest + 1``, or 1 for a service nobody served before.

@@ -1,4 +1,4 @@
-"""When removing a deployment is safe, and what it would do (RESTATE_RULES §5).
+"""When removing a deployment is safe, and what it would do (docs/rules.md, "Removing").
 
 The server removes any deployment with ``force`` and checks nothing; the ``restate`` CLI only
 refuses Active deployments and counts pinned invocations, so it misses queued and scheduled

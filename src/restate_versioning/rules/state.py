@@ -1,5 +1,5 @@
 """The state a Virtual Object or Workflow keeps, and whether a revision can read what another
-one wrote (RESTATE_RULES §4).
+one wrote (docs/rules.md, "State").
 
 New revisions read and write the state that earlier revisions created for the same keys, and
 Restate checks nothing: a renamed field or a narrowed type breaks live objects at run time. This
