@@ -18,7 +18,8 @@ def test_a_call_graph_keeps_recorded_and_declared_callers_and_forgets_either() -
     graph.forget("Greeter", "Ticket/reserve")
     graph.forget("Greeter", "Signup/run")
     assert graph.callers_of("Greeter") == ()
-    assert graph.recorded() == graph.declared() == ()
+    assert graph.recorded() == ()
+    assert graph.declared() == ()
     assert graph.problems() == ()
 
 
