@@ -318,3 +318,29 @@ def test_one_sqlite_store_object_serves_several_threads(path: Path) -> None:
         thread.join()
     assert errors == []
     assert len(store.history()) == 1 + 4 * 25 * 2
+
+
+def test_a_command_value_run_on_a_stored_registry_is_journaled_as_its_method_journals_it(
+    path: Path,
+) -> None:
+    """``execute(Register(url, discovery))`` takes the discovery whole (its HTTP and SDK
+    versions too), and ``execute(Invoke(..., caller=an_invocation))`` journals the caller's
+    id: both replay to the same state as the methods' records."""
+    from restate_versioning.commands import Complete, Invoke, Register
+    from restate_versioning.manifest import Discovery, EndpointManifest
+
+    stored = open_stored(path)
+    discovery = Discovery(EndpointManifest.from_json(SDK_MANIFEST), "HTTP/2.0", "sdk/1.3.0")
+    registered = stored.execute(Register(V1, discovery))
+    assert (registered.deployment.http_version, registered.deployment.sdk_version) == (
+        "HTTP/2.0",
+        "sdk/1.3.0",
+    )
+    caller = stored.execute(Invoke("Greeter", "greet"))
+    stored.execute(Invoke("TicketObject", "reserve", key="k", caller=caller))
+    stored.execute(Complete(caller.id))
+    assert stored.history()[-2].arguments["caller"] == caller.id
+    again = open_stored(path)  # replays every record: no snapshot yet
+    assert again.registry.snapshot() == stored.registry.snapshot()
+    again.close()
+    stored.close()

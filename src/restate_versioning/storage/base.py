@@ -102,7 +102,8 @@ class Storage(Protocol):
     must meet; ``restate_versioning.testing.check_storage`` checks it.
 
     * ``load()`` returns the newest snapshot and every record after it, in sequence order.
-    * ``read(after)`` returns every record with ``sequence > after``, in order.
+    * ``read(after)`` returns every record with ``sequence > after``, in order. A record
+      comes back equal to the one appended: every field, its ``journal`` format too.
     * ``append(records, expected_version)`` stores the records of one command, or of one
       batch, **atomically**: all of them or none. Their sequences must be
       ``expected_version + 1, + 2, ...``. If the store is not at ``expected_version`` (another

@@ -138,6 +138,25 @@ def _not_json(value: Any, path: str) -> Problem | None:
     return Problem(path, f"state declarations must be JSON values, not {value!r}")
 
 
+def _prepared(command: Command[Any]) -> Command[Any]:
+    """A command as it is run and journaled: a registration's state as plain JSON values
+    (:class:`InvalidStateSchema` otherwise), and what a transport discovered taken whole (the
+    manifest, and the HTTP and SDK versions unless given)."""
+    if not isinstance(command, Register):
+        return command
+    changes: dict[str, Any] = {}
+    if command.state is not None:
+        changes["state"] = _json_copy(command.state)
+    discovered = command.manifest
+    if isinstance(discovered, Discovery):
+        changes["manifest"] = discovered.manifest
+        if command.http_version is None:
+            changes["http_version"] = discovered.http_version
+        if command.sdk_version is None:
+            changes["sdk_version"] = discovered.sdk_version
+    return attrs.evolve(command, **changes) if changes else command
+
+
 def _as_committed(command: Command[Any], result: Any) -> Command[Any]:
     """The command as a journal keeps it: a registration with the endpoint as it is kept
     (without credentials: ``endpoints.redact``) and the manifest as JSON; a call with its
@@ -443,6 +462,7 @@ class StoredRegistry:
         as the methods do (they build the command and run it here)."""
         if type(command) not in _KNOWN:
             raise InvalidCommand(command)
+        command = _prepared(command)
         for _ in range(self._max_retries):
             if self._batch is None:
                 self.refresh()
@@ -529,12 +549,6 @@ class StoredRegistry:
     ) -> Registration:
         """:meth:`Registry.register`, journaled (a dry run or an UNCHANGED outcome is not).
         ``state`` is journaled as JSON, so it must be JSON values."""
-        if state is not None:
-            state = _json_copy(state)
-        if isinstance(manifest, Discovery):  # what a transport discovered: take all of it
-            http_version = manifest.http_version if http_version is None else http_version
-            sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
-            manifest = manifest.manifest
         return self.execute(
             Register(
                 endpoint,

@@ -46,6 +46,7 @@ def _record(sequence: int, command: str = "declare_caller", **arguments: Any) ->
         arguments or {"service": "S", "caller": f"C{sequence}/h", "nested": {"a": [1, None]}},
         (f"id-{sequence}",),
         f"record {sequence}",
+        2,  # the journal format comes back too
     )
 
 
