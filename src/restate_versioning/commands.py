@@ -50,7 +50,6 @@ __all__ = [
     "SetPublic",
     "StartDue",
     "Suspend",
-    "command_named",
 ]
 
 #: Where :class:`Resume` runs a call: where it is pinned, the latest revision, or a deployment.
@@ -252,8 +251,3 @@ COMMANDS: Mapping[str, type[Command[Any]]] = {
         Kill,
     )
 }
-
-
-def command_named(name: str) -> type[Command[Any]] | None:
-    """The command whose method is ``name``, or ``None``."""
-    return COMMANDS.get(name)

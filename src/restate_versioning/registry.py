@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -1357,7 +1357,7 @@ class Registry:
 def _runner(command: type[Command[Any]]) -> Callable[[Registry, Any], Any]:
     """How :meth:`Registry.execute` runs one kind of command: its method, with its fields."""
     method = getattr(Registry, command.method)
-    names = tuple(field.name for field in attrs.fields(cast(Any, command)))
+    names = tuple(field.name for field in attrs.fields(command))
     return lambda registry, value: method(registry, **{n: getattr(value, n) for n in names})
 
 

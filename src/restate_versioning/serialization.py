@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import attrs
 import cattrs
@@ -355,24 +355,33 @@ _JOURNAL_TYPES: Mapping[Any, tuple[Any, Any]] = {
 
 def configure_commands(converter: cattrs.Converter) -> None:
     """Add the hooks that keep every command of :mod:`restate_versioning.commands` in a
-    journal, strictly, to ``converter``: every field, as :data:`_JOURNAL_TYPES` says."""
-    for command in COMMANDS.values():
-        writes: dict[str, Any] = {}
-        reads: dict[str, Any] = {}
-        for field in attrs.fields(attrs.resolve_types(cast(Any, command))):
+    journal, strictly, to ``converter``: every field, as :data:`_JOURNAL_TYPES` says. Each
+    command's hooks are made the first time the converter meets it, not when it is set up."""
+    commands = frozenset(COMMANDS.values())
+
+    def is_command(type_: Any) -> bool:
+        return type_ in commands
+
+    def overrides(command: type[Command[Any]], which: str) -> dict[str, Any]:
+        made = {}
+        for field in attrs.fields(attrs.resolve_types(command)):
             write, read = _JOURNAL_TYPES[field.type]
-            writes[field.name] = cattrs.gen.override(unstruct_hook=write)
-            reads[field.name] = cattrs.gen.override(struct_hook=read)
-        converter.register_unstructure_hook(
-            command,
-            cattrs.gen.make_dict_unstructure_fn(command, converter, **writes),
-        )
-        converter.register_structure_hook(
-            command,
-            cattrs.gen.make_dict_structure_fn(
-                command, converter, _cattrs_forbid_extra_keys=True, **reads
-            ),
-        )
+            hook = {"unstruct_hook": write} if which == "write" else {"struct_hook": read}
+            made[field.name] = cattrs.gen.override(**hook)
+        return made
+
+    converter.register_unstructure_hook_factory(
+        is_command,
+        lambda command: cattrs.gen.make_dict_unstructure_fn(
+            command, converter, **overrides(command, "write")
+        ),
+    )
+    converter.register_structure_hook_factory(
+        is_command,
+        lambda command: cattrs.gen.make_dict_structure_fn(
+            command, converter, _cattrs_forbid_extra_keys=True, **overrides(command, "read")
+        ),
+    )
 
 
 def command_arguments(command: Command[Any]) -> dict[str, Any]:
@@ -393,7 +402,7 @@ def command_from_arguments(
         renamed = _RENAMED_IN_FORMAT_2.get(name, {})
         arguments = {renamed.get(key, key): value for key, value in arguments.items()}
     left_out = _OPTIONAL_IN_FORMAT_1.get(name, frozenset()) if journal < 2 else frozenset()
-    for field in attrs.fields(cast(Any, command)):
+    for field in attrs.fields(command):
         if field.name not in arguments and field.name not in left_out:
             raise ValueError(f"the argument {field.name!r} is missing")
     try:

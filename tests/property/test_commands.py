@@ -50,3 +50,21 @@ def test_every_command_is_named_after_its_method_and_takes_its_parameters() -> N
         assert command.__name__ == "".join(part.title() for part in name.split("_"))
         parameters = list(inspect.signature(getattr(Registry, name)).parameters)[1:]
         assert [f.name for f in attrs.fields(command)] == parameters, name
+
+
+def test_anything_but_a_command_is_refused_and_changes_nothing() -> None:
+    import pytest
+
+    from restate_versioning import InvalidCommand
+    from restate_versioning.storage import MemoryStorage, StoredRegistry
+
+    registry = _registry()
+    before = registry.snapshot()
+    with pytest.raises(InvalidCommand, match="not 'invoke'"):
+        registry.execute("invoke")  # type: ignore[arg-type]
+    assert registry.snapshot() == before
+    stored = StoredRegistry(MemoryStorage())
+    with pytest.raises(InvalidCommand, match="not 'invoke'"):
+        stored.execute("invoke")  # type: ignore[arg-type]
+    assert stored.registry.snapshot() == before
+    assert stored.history() == ()

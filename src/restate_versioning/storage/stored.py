@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -60,7 +60,6 @@ from ..commands import (
 )
 from ..errors import (
     ConcurrentModification,
-    InvalidCommand,
     InvalidStateSchema,
     Problem,
     StorageError,
@@ -348,7 +347,7 @@ class StoredRegistry:
                 self._location, f"{where} ({record.command}) is damaged: {exc}"
             ) from None
         if command.replayed:
-            command = attrs.evolve(cast(Any, command), **command.replayed)
+            command = attrs.evolve(command, **command.replayed)
         self._time.now = record.at
         self._ids.replaying = list(record.ids)
         before = self._registry.changes
@@ -460,9 +459,7 @@ class StoredRegistry:
     def execute(self, command: Command[R]) -> R:
         """Run ``command`` (:meth:`Registry.execute`) and journal it, if it changed anything,
         as the methods do (they build the command and run it here)."""
-        if type(command) not in _KNOWN:
-            raise InvalidCommand(command)
-        command = _prepared(command)
+        command = _prepared(command)  # anything but a command, the registry refuses
         for _ in range(self._max_retries):
             if self._batch is None:
                 self.refresh()
@@ -628,6 +625,3 @@ class StoredRegistry:
     def start_due(self) -> tuple[Invocation, ...]:
         """:meth:`Registry.start_due`, journaled when something was due."""
         return self.execute(StartDue())
-
-
-_KNOWN = frozenset(COMMANDS.values())
