@@ -283,6 +283,19 @@ class Elapse:
 
 Step = Register | SetPublic | Invoke | Kill | Remove | Pause | Resume | Resolve | Elapse
 
+#: The harness's method that runs each kind of step.
+_STEPS: Mapping[type[Step], str] = {
+    Register: "_register",
+    SetPublic: "_set_public",
+    Invoke: "_invoke",
+    Kill: "_kill",
+    Remove: "_remove",
+    Pause: "_pause",
+    Resume: "_resume",
+    Resolve: "_resolve",
+    Elapse: "_elapse",
+}
+
 #: The handlers that sleep for an input starting with "slow" (``status`` never does).
 SLEEPERS = frozenset({"greet", "greet_twice", "secret", "reserve"})
 #: The handlers (of TicketObject) that publish an awakeable and wait until it is resolved.
@@ -668,25 +681,20 @@ class _Run:
     def apply(self, step: Step) -> None:
         self._await_due()
         self.clock.advance(timedelta(milliseconds=1))
-        if isinstance(step, Register):
-            self._register(step)
-        elif isinstance(step, SetPublic):
-            self._set_public(step)
-        elif isinstance(step, Invoke):
-            self._invoke(step)
-        elif isinstance(step, Kill):
-            self._kill(step)
-        elif isinstance(step, Pause):
-            self._pause(step)
-        elif isinstance(step, Resume):
-            self._resume(step)
-        elif isinstance(step, Resolve):
-            self._resolve(step)
-        elif isinstance(step, Elapse):
-            self._await_due(every=True)
-            self.log.append(f"{self.index}: {step}")
-        else:
-            self._remove(step)
+        getattr(self, _STEPS[type(step)])(step)
+
+    def _elapse(self, step: Elapse) -> None:
+        self._await_due(every=True)
+        self.log.append(f"{self.index}: {step}")
+
+    def _pick(
+        self, step: Kill | Pause | Resume | Resolve | Remove, among: Sequence[str], what: str
+    ) -> str | None:
+        """The ``step.pick``-th of ``among`` (modulo), or ``None`` (logged) if there is none."""
+        if not among:
+            self.log.append(f"{self.index}: {step}: no {what}")
+            return None
+        return among[step.pick % len(among)]
 
     def _await_due(self, *, every: bool = False) -> None:
         """Let every ``soon`` call that could fall due during the next step (``every`` one,
@@ -844,10 +852,9 @@ class _Run:
         among = self.invocations
         if step.callers:
             among = [i for i in self.sent_by if self._uncompleted(i)]
-        if not among:
-            self.log.append(f"{self.index}: {step}: no invocation")
+        invocation_id = self._pick(step, among, "invocation")
+        if invocation_id is None:
             return
-        invocation_id = among[step.pick % len(among)]
         label = f"{step} ({invocation_id})"
         if self._both(label, commands.Kill(invocation_id), "kills"):
             self.log.append(f"{self.index}: {step}: killed {invocation_id}")
@@ -855,20 +862,18 @@ class _Run:
                 self.events["caller killed"] += 1
 
     def _pause(self, step: Pause) -> None:
-        if not self.invocations:
-            self.log.append(f"{self.index}: {step}: no invocation")
+        invocation_id = self._pick(step, self.invocations, "invocation")
+        if invocation_id is None:
             return
-        invocation_id = self.invocations[step.pick % len(self.invocations)]
         label = f"{step} ({invocation_id})"
         response = self._both(label, commands.Pause(invocation_id), "pauses")
         if response is not None:
             self.log.append(f"{self.index}: {step}: {response.status_code} {invocation_id}")
 
     def _resume(self, step: Resume) -> None:
-        if not self.invocations:
-            self.log.append(f"{self.index}: {step}: no invocation")
+        invocation_id = self._pick(step, self.invocations, "invocation")
+        if invocation_id is None:
             return
-        invocation_id = self.invocations[step.pick % len(self.invocations)]
         where: str
         if isinstance(step.where, str):
             where = step.where
@@ -886,10 +891,9 @@ class _Run:
         among = self.invocations
         if step.held:
             among = [i for i in self.invocations if self._holds_awakeable(i)]
-        if not among:
-            self.log.append(f"{self.index}: {step}: no invocation")
+        invocation_id = self._pick(step, among, "invocation")
+        if invocation_id is None:
             return
-        invocation_id = among[step.pick % len(among)]
         published = self.pool.awakeables / invocation_id
         if invocation_id in self.resolved or not published.exists():
             said = "resolved already" if invocation_id in self.resolved else "no awakeable"
@@ -927,10 +931,9 @@ class _Run:
         return status is not InvocationStatus.COMPLETED
 
     def _remove(self, step: Remove) -> None:
-        if not self.deployments:
-            self.log.append(f"{self.index}: {step}: no deployment")
+        deployment_id = self._pick(step, self.deployments, "deployment")
+        if deployment_id is None:
             return
-        deployment_id = self.deployments[step.pick % len(self.deployments)]
         label = f"{step} ({deployment_id})"
         if self._both(label, commands.Remove(deployment_id, force=True), "removes"):
             self.log.append(f"{self.index}: {step}: removed {deployment_id}")
