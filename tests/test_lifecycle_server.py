@@ -181,8 +181,7 @@ def test_calls_keep_the_handler_type_they_were_sent_with_on_the_server(
     assert live.status(delayed)["status"] == "pending"
     assert live.status(waiting)["status"] == "pending"
     assert live.key_holder("B", "k1") == holder
-    killed = live.client.patch(f"{live.server.admin_url}/invocations/{holder}/kill")
-    assert killed.status_code == 200, killed.text
+    _kill(live, holder)
     live.wait_for(delayed, "completed")
 
 
@@ -284,9 +283,7 @@ def test_killing_a_call_kills_the_calls_it_sent_on_the_server(
     (grandchild,) = grandchildren
     assert by_target["Parent/k/wait"]["status"] == "pending"
     assert by_target["Child/hold"]["status"] == "scheduled"
-    killed = live.client.patch(f"{live.server.admin_url}/invocations/{parent}/kill")
-    assert killed.status_code == 200, killed.text
-    live.wait_for(parent, "completed")
+    _kill(live, parent)
     for started in (relay, grandchild, by_target["Parent/other/wait"]["id"]):
         row = live.wait_for(started, "completed")
         assert row.get("pinned_deployment_id") is not None
