@@ -266,8 +266,8 @@ def test_killing_a_call_kills_the_calls_it_sent_on_the_server(
     live: Live, endpoint: Callable[[str], str]
 ) -> None:
     """Mirrors ``tests/test_lifecycle.py``: started calls it sent (and theirs) complete, the
-    scheduled one vanishes, the one pending on its own key is kept, completed, unpinned."""
-    live.register(endpoint("app_family"))
+    scheduled one vanishes, the one pending on its own key is kept, completed (see _kept)."""
+    deployment = live.register(endpoint("app_family"))
     parent = live.send("/Parent/k/spawn/send", "parent")
     deadline = time.monotonic() + 20
     while len(sent := _sent_by(live, parent)) < 4 or not any(
@@ -287,8 +287,7 @@ def test_killing_a_call_kills_the_calls_it_sent_on_the_server(
     for started in (relay, grandchild, by_target["Parent/other/wait"]["id"]):
         row = live.wait_for(started, "completed")
         assert row.get("pinned_deployment_id") is not None
-    own_key = live.wait_for(by_target["Parent/k/wait"]["id"], "completed")
-    assert own_key.get("pinned_deployment_id") is None
+    _kept(live, by_target["Parent/k/wait"]["id"], deployment)
     assert live.status(by_target["Child/hold"]["id"]) == {}  # the scheduled one is gone
 
 
@@ -298,6 +297,14 @@ def _wait_for_sent(live: Live, caller_id: str, count: int) -> dict[str, dict[str
         assert time.monotonic() < deadline, sent
         time.sleep(0.1)
     return {str(r["target"]): r for r in sent.values()}
+
+
+def _kept(live: Live, invocation_id: str, deployment_id: str) -> None:
+    """A queued call a kill kept: completed, and pinned nowhere, as the server nearly always
+    shows it (its kill comes before it runs); on a loaded machine its attempt can start first,
+    and then it is pinned to the deployment it started on (a race on the server)."""
+    kept = live.wait_for(invocation_id, "completed")
+    assert kept.get("pinned_deployment_id") in (None, deployment_id), kept
 
 
 def _kill(live: Live, invocation_id: str) -> None:
@@ -311,17 +318,16 @@ def test_a_kill_keeps_the_calls_of_the_tree_next_in_line_for_the_killed_callers_
 ) -> None:
     """``TicketObject/q2/send`` sends ``hold`` and ``peek`` to its own key (both exclusive),
     then a call from the ingress queues behind them. Killing the sender, the two are kept,
-    completed and pinned nowhere (each took the key in turn, and its kill came after), and
-    the ingress call then runs and completes on its deployment."""
-    live.register(endpoint("conformance_v1"))
+    completed (each took the key in turn, and its kill came after; see _kept), and the
+    ingress call then runs and completes on its deployment."""
+    deployment = live.register(endpoint("conformance_v1"))
     sender = live.send("/TicketObject/q2/send/send", "sender")
     sent = _wait_for_sent(live, sender, 4)
     outsider = live.send("/TicketObject/q2/reserve/send", "outsider")
     live.wait_for(outsider, "pending")
     _kill(live, sender)
     for target in ("TicketObject/q2/hold", "TicketObject/q2/peek"):
-        kept = live.wait_for(sent[target]["id"], "completed")
-        assert kept.get("pinned_deployment_id") is None
+        _kept(live, sent[target]["id"], deployment)
     done = live.wait_for(outsider, "completed")
     assert done.get("pinned_deployment_id") is not None
 
@@ -351,8 +357,8 @@ def test_a_kill_keeps_a_grandchild_next_in_line_for_a_key_another_branch_holds_o
 ) -> None:
     """``Parent/g/spawn_pair`` sends ``Parent/g-shared/wait`` (it takes that key) and
     ``Child/forward``, whose own ``Parent/g-shared/wait`` waits behind it. Killing the
-    parent, that grandchild is kept, completed and pinned nowhere."""
-    live.register(endpoint("app_family"))
+    parent, that grandchild is kept, completed (see _kept)."""
+    deployment = live.register(endpoint("app_family"))
     parent = live.send("/Parent/g/spawn_pair/send", "parent")
     sent = _wait_for_sent(live, parent, 2)
     holder = live.wait_for(sent["Parent/g-shared/wait"]["id"], "running", pinned=True)
@@ -361,8 +367,7 @@ def test_a_kill_keeps_a_grandchild_next_in_line_for_a_key_another_branch_holds_o
     (grandchild,) = _wait_for_sent(live, forward, 1).values()
     live.wait_for(grandchild["id"], "pending")
     _kill(live, parent)
-    kept = live.wait_for(grandchild["id"], "completed")
-    assert kept.get("pinned_deployment_id") is None
+    _kept(live, grandchild["id"], deployment)
 
 
 def test_a_call_moved_to_a_deployment_that_cannot_run_it_fails_there_on_the_server(
