@@ -456,7 +456,7 @@ def test_a_loaded_registry_passes_verify_and_verify_applies_the_snapshot_rules(
     queued twice is reported by both."""
     loaded = loads(dumps(busy))
     assert loaded.verify() == ()
-    (queue,) = loaded._inboxes.values()
+    (queue,) = loaded._keys._inboxes.values()
     queue.append(queue[0])
     problems = loaded.verify()
     assert any("is listed twice in this inbox" in p for p in problems), problems

@@ -19,6 +19,8 @@ def check_time(moment: object, what: str = "a time") -> datetime:
     """``moment`` if it is an aware ``datetime`` with a UTC equivalent; raises
     :class:`~restate_versioning.errors.InvalidTime` naming ``what`` otherwise (a naive time, or
     one like ``9999-12-31T23:59:59-14:00`` that is beyond the last UTC date)."""
+    if moment.__class__ is datetime and moment.tzinfo is UTC:  # what clocks give: no question
+        return moment
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise InvalidTime(moment, f"{what} must be an aware datetime, got {moment!r}")
     try:

@@ -47,6 +47,7 @@ from ..model import (
     ServiceRevision,
 )
 from ..schemas import Verdict
+from .catalogue import CatalogueView
 from .manifest import (
     duration_problems,
     effective_handler_type,
@@ -261,8 +262,7 @@ def plan_registration(
     endpoint: Endpoint,
     manifest: Callable[[], EndpointManifest],
     existing: Deployment | None,
-    latest: Mapping[str, ServiceRevision],
-    fallback: Callable[[str, str], ServiceRevision | None],
+    catalogue: CatalogueView,
     new_id: Callable[[], str],
     now: datetime,
     force: bool,
@@ -271,16 +271,15 @@ def plan_registration(
     sdk_version: str | None = None,
     state: Mapping[str, Mapping[str, Any]] | None = None,
     refuse_incompatible_state: bool | None = None,
-    history: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
     still_writing: Callable[[str], Iterable[ServiceRevision]] = lambda name: (),
     check_state: bool = True,
 ) -> RegistrationPlan:
-    """Decide a registration. ``manifest`` is called only when the manifest matters;
-    ``fallback(service, deployment_id)`` is the highest revision of ``service`` outside that
-    deployment; ``state`` declares state keys per service name, beside the manifest's
-    metadata; ``history(service)`` are its registered revisions, newest first (a state key the
-    latest revision does not declare is checked against the newest one that does), and
-    ``still_writing(service)`` the older ones that still have invocations of it in flight.
+    """Decide a registration from what ``catalogue`` holds (read only: the latest revision of
+    each service, what is left of a service outside a deployment, its revisions newest first,
+    against which a state key the latest revision does not declare is checked). ``manifest``
+    is called only when the manifest matters; ``state`` declares state keys per service name,
+    beside the manifest's metadata; ``still_writing(service)`` are the revisions of
+    ``service`` other than the latest that still have invocations of it in flight.
     Incompatible state refuses the registration when ``refuse_incompatible_state`` (by
     default: neither ``breaking`` nor ``force``). Without ``check_state`` no state check runs
     and none is reported (the declarations are still read and checked). Raises
@@ -289,6 +288,7 @@ def plan_registration(
     if existing is not None and not force:
         return RegistrationPlan(Outcome.UNCHANGED, existing, ())
     resolved = manifest()
+    latest = catalogue.latest
     _check(resolved, endpoint, latest, check_types=not (breaking or force))
     indexed = effective_services(resolved)
     services = {name: service for name, (_, service) in indexed.items()}
@@ -312,7 +312,9 @@ def plan_registration(
         revisions[service.name] = new
         changes.append(RevisionChange(service.name, old, revision))
         if check_state and previous is not None and new.state:
-            check = state_check(previous, new, history(service.name), still_writing(service.name))
+            check = state_check(
+                previous, new, catalogue.history(service.name), still_writing(service.name)
+            )
             if check.keys:
                 checks.append(check)
     incompatible = [c for c in checks if c.verdict is Verdict.INCOMPATIBLE]
@@ -330,7 +332,7 @@ def plan_registration(
             dropped.append(name)
             current = latest.get(name)
             if current is not None and current.deployment_id == existing.id:
-                remaining = fallback(name, existing.id)
+                remaining = catalogue.fallback(name, existing.id)
                 changes.append(
                     RevisionChange(name, held.revision, remaining.revision if remaining else None)
                 )

@@ -34,8 +34,9 @@ import attrs
 
 from ..enums import BlockerKind, EffectKind
 from ..errors import VersioningError
-from ..model import Deployment, DeploymentStatus, ServiceRevision
+from ..model import Deployment, DeploymentStatus
 from ..schemas import Verdict
+from .catalogue import CatalogueView
 from .state import StateCheck, check_state
 
 __all__ = [
@@ -209,17 +210,19 @@ def plan_removal(
     deployment: Deployment,
     *,
     status: DeploymentStatus,
-    latest: Mapping[str, ServiceRevision],
-    fallback: Callable[[str, str], ServiceRevision | None],
+    catalogue: CatalogueView,
     callers: Callable[[str], Sequence[str]],
     waiting: Callable[[str], tuple[int, Sequence[str]]],
     in_flight: tuple[int, Sequence[str]],
     calling: Callable[[str], Iterable[tuple[str, str]]] = lambda _: (),
 ) -> RemovalPlan:
-    """Decide a removal from what the registry knows. ``callers(service)`` are the handlers
-    (``"Service/handler"``) known to call it; ``calling(service)`` the calling handler and the
-    calling invocation's id of each call into it in progress; ``waiting(service)`` and
-    ``in_flight`` are counts with the first invocation ids (oldest queued; first pinned)."""
+    """Decide a removal from what the registry knows: ``catalogue`` the revisions (read only:
+    the latest of each service, and what is left of one outside the deployment),
+    ``callers(service)`` the handlers (``"Service/handler"``) known to call it,
+    ``calling(service)`` the calling handler and the calling invocation's id of each call into
+    it in progress; ``waiting(service)`` and ``in_flight`` are counts with the first
+    invocation ids (oldest queued; first pinned)."""
+    latest = catalogue.latest
     effects: list[Effect] = []
     warnings: list[StateWarning] = []
     for name, held in deployment.services.items():
@@ -227,7 +230,7 @@ def plan_removal(
         if current is None or current.deployment_id != deployment.id:
             effects.append(Effect(name, EffectKind.UNAFFECTED, held.revision))
             continue
-        remaining = fallback(name, deployment.id)
+        remaining = catalogue.fallback(name, deployment.id)
         if remaining is None:
             effects.append(Effect(name, EffectKind.VANISHES, held.revision))
         else:
