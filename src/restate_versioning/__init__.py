@@ -9,6 +9,8 @@ Pure and I/O-free. :class:`Registry` is the aggregate; the rules it applies live
 from __future__ import annotations
 
 from .clock import ManualClock as ManualClock
+from .commands import Caller as Caller
+from .commands import ResumeOn as ResumeOn
 from .endpoints import Endpoint as Endpoint
 from .endpoints import EndpointKind as EndpointKind
 from .endpoints import parse_endpoint as parse_endpoint
@@ -79,6 +81,7 @@ __all__ = [
     "STATE_METADATA_PREFIX",
     "Blocker",
     "BlockerKind",
+    "Caller",
     "ConcurrentModification",
     "Deployment",
     "DeploymentNotFound",
@@ -122,6 +125,7 @@ __all__ = [
     "Removal",
     "RemovalBlocked",
     "RemovalPlan",
+    "ResumeOn",
     "RetryPolicy",
     "RevisionChange",
     "SchemaCompatibility",

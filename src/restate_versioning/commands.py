@@ -25,13 +25,17 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import attrs
 
 from .endpoints import Endpoint
+from .enums import ResumeOn
+from .errors import InvalidInvocation, quote
 from .manifest import Discovery, EndpointManifest
 from .model import Invocation, ServiceRevision
+from .rules.manifest import SERVICE_NAME
 from .rules.registration import Registration
 from .rules.removal import Removal
 
 __all__ = [
     "COMMANDS",
+    "Caller",
     "Command",
     "Complete",
     "DeclareCaller",
@@ -46,19 +50,49 @@ __all__ = [
     "Register",
     "Remove",
     "Resume",
+    "ResumeOn",
     "ResumeTarget",
     "SetPublic",
     "StartDue",
     "Suspend",
 ]
 
-#: Where :class:`Resume` runs a call: where it is pinned, the latest revision, or a deployment.
-ResumeTarget = Literal["keep", "latest"] | str
+#: Where :class:`Resume` runs a call: where it is pinned or on the latest revision
+#: (:class:`~restate_versioning.enums.ResumeOn`, or its word), or on a deployment (its id).
+ResumeTarget = ResumeOn | Literal["keep", "latest"] | str
 #: What :class:`Register` takes as the manifest: a discovery, a parsed manifest, or its JSON.
 ManifestInput = Discovery | EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
 
 #: What running a command returns.
 R = TypeVar("R")
+
+
+@attrs.frozen
+class Caller:
+    """A calling handler: a service and one of its handlers, written ``"Service/handler"``
+    (``str(caller)``), as :attr:`Invocation.caller <restate_versioning.model.Invocation>`
+    keeps it. The commands that take a caller take this or its text."""
+
+    service: str
+    handler: str
+
+    def __str__(self) -> str:
+        return f"{self.service}/{self.handler}"
+
+    @classmethod
+    def parse(cls, value: object) -> Caller:
+        """The caller ``value`` names (``"Service/handler"``, or a :class:`Caller`, checked):
+        :class:`~restate_versioning.errors.InvalidInvocation`, quoting it, for anything
+        else."""
+        text = str(value) if isinstance(value, Caller) else value
+        service, _, handler = text.partition("/") if isinstance(text, str) else ("", "", "")
+        if not SERVICE_NAME.fullmatch(service) or not handler:
+            raise InvalidInvocation(
+                "caller is the calling invocation (an Invocation or its 'inv_…' id) or the "
+                f"calling handler as 'Service/handler', got {quote(value)}",
+                caller=value,
+            )
+        return cls(service, handler)
 
 
 @attrs.frozen
@@ -130,7 +164,7 @@ class DeclareCaller(Command[None]):
     method: ClassVar[str] = "declare_caller"
 
     service: str
-    caller: str
+    caller: str | Caller
 
 
 @attrs.frozen
@@ -140,7 +174,7 @@ class ForgetCaller(Command[None]):
     method: ClassVar[str] = "forget_caller"
 
     service: str
-    caller: str
+    caller: str | Caller
 
 
 @attrs.frozen
@@ -152,7 +186,7 @@ class Invoke(Command[Invocation]):
     service: str
     handler: str
     key: str | None = None
-    caller: str | Invocation | None = None
+    caller: str | Caller | Invocation | None = None
     delay: timedelta | None = None
     pin_on_start: bool = True
 
@@ -209,7 +243,7 @@ class Resume(Command[Invocation]):
     method: ClassVar[str] = "resume"
 
     invocation_id: str
-    deployment: ResumeTarget = "keep"
+    deployment: ResumeTarget = ResumeOn.KEEP
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ __all__ = [
     "OnMaxAttempts",
     "Outcome",
     "ProtocolMode",
+    "ResumeOn",
     "ServiceType",
     "Verdict",
 ]
@@ -186,3 +187,12 @@ class EndpointKind(enum.Enum):
 
     HTTP = "http"
     LAMBDA = "lambda"
+
+
+class ResumeOn(enum.StrEnum):
+    """Where :meth:`Registry.resume <restate_versioning.Registry.resume>` runs a call, short of
+    a given deployment id: where it is pinned, or on its service's latest revision. Each is the
+    word the method has always taken (``ResumeOn.KEEP == "keep"``)."""
+
+    KEEP = "keep"
+    LATEST = "latest"

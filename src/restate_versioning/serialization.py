@@ -36,7 +36,7 @@ from . import _json
 from ._durations import format_millis
 from ._frozen import FrozenMap
 from .clock import check_time
-from .commands import COMMANDS, Command, ManifestInput, ResumeTarget
+from .commands import COMMANDS, Caller, Command, ManifestInput, ResumeTarget
 from .endpoints import Endpoint, EndpointKind, display_endpoint
 from .errors import InvalidSnapshot, InvalidTime, Problem, VersioningError, quote
 from .ids import IdGenerator
@@ -333,8 +333,11 @@ def _micros(value: Any, _: Any) -> timedelta | None:
     return timedelta(microseconds=value)
 
 
-def _as_id(value: Any) -> Any:
-    return value.id if isinstance(value, Invocation) else value
+def _as_text(value: Any) -> Any:
+    """A caller as a journal keeps it: a calling invocation's id, a calling handler's text."""
+    if isinstance(value, Invocation):
+        return value.id
+    return str(value) if isinstance(value, Caller) else value
 
 
 #: How a journal keeps each type a command's field has: (how it is written, how it is read).
@@ -345,8 +348,9 @@ _JOURNAL_TYPES: Mapping[Any, tuple[Any, Any]] = {
     bool: (None, _strict(bool)),
     str | None: (None, _strict(str, optional=True)),
     str | Endpoint: (str, _strict(str)),
-    ResumeTarget: (None, _strict(str)),
-    str | Invocation | None: (_as_id, _strict(str, optional=True)),
+    str | Caller: (str, _strict(str)),
+    ResumeTarget: (str, _strict(str)),
+    str | Caller | Invocation | None: (_as_text, _strict(str, optional=True)),
     ManifestInput: (None, _journal_object(False)),
     Mapping[str, Mapping[str, Any]] | None: (None, _journal_object(True)),
     timedelta | None: (lambda d: None if d is None else d // timedelta(microseconds=1), _micros),

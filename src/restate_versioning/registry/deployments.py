@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from itertools import islice
 from typing import Any
 
-from ..commands import ManifestInput
+from ..commands import Caller, ManifestInput
 from ..endpoints import Endpoint, parse_endpoint
 from ..errors import (
     InvalidInvocation,
@@ -45,16 +45,8 @@ def check_name(value: object, what: str) -> None:
 
 
 def check_caller(caller: object) -> str:
-    """A calling handler, as ``"Service/handler"``."""
-    service, _, handler = caller.partition("/") if isinstance(caller, str) else ("", "", "")
-    if not SERVICE_NAME.fullmatch(service) or not handler:
-        raise InvalidInvocation(
-            "caller is the calling invocation (an Invocation or its 'inv_…' id) or the "
-            f"calling handler as 'Service/handler', got {quote(caller)}",
-            caller=caller,
-        )
-    assert isinstance(caller, str)
-    return caller
+    """A calling handler (a :class:`Caller` or its text), as ``"Service/handler"``."""
+    return str(Caller.parse(caller))
 
 
 class DeploymentCommands(RegistryParts):
@@ -344,20 +336,24 @@ class DeploymentCommands(RegistryParts):
 
     # --- callers ----------------------------------------------------------------------------
 
-    def declare_caller(self, service: str, caller: str) -> None:
-        """Record up front that handler ``caller`` (``"Service/handler"``) calls ``service``:
+    def declare_caller(self, service: str, caller: str | Caller) -> None:
+        """Record up front that handler ``caller`` (a :class:`Caller`, or
+        ``"Service/handler"``) calls ``service``:
         a call that has not happened yet is still a dependency. It blocks removing the last
         revision of ``service`` while the caller's service stays."""
-        check_caller(caller)
+        text = check_caller(caller)
         if not isinstance(service, str) or not SERVICE_NAME.fullmatch(service):
             raise InvalidInvocation(f"invalid service name {quote(service)}", service=service)
-        self._calls.declare(service, caller)
+        self._calls.declare(service, text)
         self._changes += 1
 
-    def forget_caller(self, service: str, caller: str) -> None:
-        """Forget that ``caller`` calls ``service`` (recorded and declared);
-        :class:`InvalidInvocation` if it is not known to (or either is not a str)."""
+    def forget_caller(self, service: str, caller: str | Caller) -> None:
+        """Forget that ``caller`` (a :class:`Caller`, or ``"Service/handler"``) calls
+        ``service`` (recorded and declared); :class:`InvalidInvocation` if it is not known to
+        (or either is not a str)."""
         check_name(service, "service")
+        if isinstance(caller, Caller):
+            caller = str(caller)
         check_name(caller, "caller")
         if not self._calls.knows(service, caller):
             raise InvalidInvocation(

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import check_time_after
+from ..commands import Caller
 from ..errors import (
     HandlerNotFound,
     InvalidCaller,
@@ -194,14 +195,14 @@ class InvocationCommands(RegistryParts):
         handler: str,
         *,
         key: str | None = None,
-        caller: str | Invocation | None = None,
+        caller: str | Caller | Invocation | None = None,
         delay: timedelta | None = None,
         pin_on_start: bool = True,
     ) -> Invocation:
         """Call ``service``/``handler``, from the ingress (``caller=None``) or from another
         handler: the calling invocation (an :class:`Invocation` or its ``inv_…`` id), or just
-        the calling handler (``caller="Service/handler"``) when the calling invocation is not
-        modelled.
+        the calling handler (a :class:`Caller`, or ``"Service/handler"``) when the calling
+        invocation is not modelled.
 
         A calling invocation must be started and not completed (:class:`InvalidCaller`
         otherwise): the new invocation records its id (``caller_id``, the server's
@@ -227,17 +228,18 @@ class InvocationCommands(RegistryParts):
         if target is None:
             raise HandlerNotFound(service, handler, latest.revision)
         calling = self._calling_invocation(caller) if caller is not None else None
+        calling_handler: str | None = None
         if calling is not None:
-            caller = f"{calling.service}/{calling.handler}"
+            calling_handler = f"{calling.service}/{calling.handler}"
         elif caller is not None:
-            caller = check_caller(caller)
+            calling_handler = check_caller(caller)
         check_call(latest, key, delay)
         if pin_on_start is not True and pin_on_start is not False:
             raise InvalidInvocation(
                 f"pin_on_start must be True or False, got {quote(pin_on_start)}",
                 pin_on_start=pin_on_start,
             )
-        check_ingress(latest, target, caller)
+        check_ingress(latest, target, calling_handler)
         now = self._now()
         due = self._due_time(now, delay) if delay else None
         keys = self._keys
@@ -247,15 +249,15 @@ class InvocationCommands(RegistryParts):
             assert lock is not None  # a workflow is keyed: check_call saw to it
             previous = keys.run(lock)
             if previous is not None:  # a call that repeats a workflow run is a dependency too
-                if caller is not None:
-                    self._record_call(service, caller, calling)
+                if calling_handler is not None:
+                    self._record_call(service, calling_handler, calling)
                 return self._invocations[previous]
         invocation_id = self._ids.invocation_id(now)
         if self._invocations.get(invocation_id) is not None:
             parse_invocation_id(invocation_id)
             raise VersioningError(f"the id generator returned {invocation_id!r} twice")
-        if caller is not None:  # every check passed: from here on nothing refuses
-            self._record_call(service, caller, calling)
+        if calling_handler is not None:  # every check passed: from here on nothing refuses
+            self._record_call(service, calling_handler, calling)
         holder = keys.holder(lock) if lock is not None else None
         admitted = admission(latest, handler, holder, invocation_id, handler_type)
         status: InvocationStatus
@@ -281,7 +283,7 @@ class InvocationCommands(RegistryParts):
             service,
             handler,
             key,
-            caller,
+            calling_handler,
             status,
             pinned,
             now,

@@ -10,7 +10,7 @@ call tree"); these methods check the call and move it, and its key, along.
 
 from __future__ import annotations
 
-from ..commands import ResumeTarget
+from ..commands import ResumeOn, ResumeTarget
 from ..errors import InvalidInvocation, InvalidTransition, quote
 from ..ids import parse_deployment_id
 from ..model import Failure, Invocation, InvocationStatus
@@ -80,10 +80,11 @@ class LifecycleCommands(InvocationCommands):
             return invocation
         return self._replace(invocation, Action.PAUSE)
 
-    def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
+    def resume(self, invocation_id: str, deployment: ResumeTarget = ResumeOn.KEEP) -> Invocation:
         """The next attempt of a suspended, paused or backing-off invocation.
 
-        ``deployment="keep"`` runs it where it is pinned; ``"latest"`` or a deployment id moves
+        ``deployment=ResumeOn.KEEP`` (or ``"keep"``) runs it where it is pinned;
+        ``ResumeOn.LATEST`` (``"latest"``) or a deployment id moves
         a paused or suspended pinned invocation there first, if that deployment speaks its
         pinned protocol version (a running or unpinned invocation cannot be moved). As on the
         server, a move to a deployment that lacks the handler, or does not serve the service
@@ -99,6 +100,8 @@ class LifecycleCommands(InvocationCommands):
         there anyway); moving it to a given deployment is refused (409 "not pinned yet").
         """
         invocation = self.invocation(invocation_id)
+        if isinstance(deployment, ResumeOn):
+            deployment = deployment.value
         if Action.RESUME in NO_CHANGE.get(invocation.status, ()):
             if deployment != "keep":
                 if deployment != "latest":

@@ -38,6 +38,7 @@ import attrs
 from .. import _json
 from ..commands import (
     COMMANDS,
+    Caller,
     Command,
     Complete,
     DeclareCaller,
@@ -53,6 +54,7 @@ from ..commands import (
     Register,
     Remove,
     Resume,
+    ResumeOn,
     ResumeTarget,
     SetPublic,
     StartDue,
@@ -571,11 +573,11 @@ class StoredRegistry:
         """:meth:`Registry.remove`, journaled."""
         return self.execute(Remove(deployment_id, force=force))
 
-    def declare_caller(self, service: str, caller: str) -> None:
+    def declare_caller(self, service: str, caller: str | Caller) -> None:
         """:meth:`Registry.declare_caller`, journaled."""
         self.execute(DeclareCaller(service, caller))
 
-    def forget_caller(self, service: str, caller: str) -> None:
+    def forget_caller(self, service: str, caller: str | Caller) -> None:
         """:meth:`Registry.forget_caller`, journaled."""
         self.execute(ForgetCaller(service, caller))
 
@@ -585,7 +587,7 @@ class StoredRegistry:
         handler: str,
         *,
         key: str | None = None,
-        caller: str | Invocation | None = None,
+        caller: str | Caller | Invocation | None = None,
         delay: timedelta | None = None,
         pin_on_start: bool = True,
     ) -> Invocation:
@@ -618,7 +620,7 @@ class StoredRegistry:
         """:meth:`Registry.kill`, journaled."""
         return self.execute(Kill(invocation_id))
 
-    def resume(self, invocation_id: str, deployment: ResumeTarget = "keep") -> Invocation:
+    def resume(self, invocation_id: str, deployment: ResumeTarget = ResumeOn.KEEP) -> Invocation:
         """:meth:`Registry.resume`, journaled."""
         return self.execute(Resume(invocation_id, deployment))
 
