@@ -10,7 +10,7 @@ decided by :mod:`restate_versioning.rules`; the catalogue applies the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -31,11 +31,14 @@ class Catalogue:
         "_latest",
         "_removed",
         "_revisions",
+        "get",
         "latest",
     )
 
     def __init__(self) -> None:
         self._deployments: dict[str, Deployment] = {}  # in the order they were created
+        #: The deployment with this id, if it is registered (the deployments' own ``get``).
+        self.get: Callable[[str], Deployment | None] = self._deployments.get
         self._by_endpoint: dict[str, str] = {}  # endpoint key -> deployment
         self._revisions: dict[str, dict[int, str]] = {}  # service -> revision -> deployment
         self._latest: dict[str, ServiceRevision] = {}
@@ -60,10 +63,6 @@ class Catalogue:
         return catalogue
 
     # --- what it holds --------------------------------------------------------------------
-
-    def get(self, deployment_id: str) -> Deployment | None:
-        """The deployment with this id, if it is registered."""
-        return self._deployments.get(deployment_id)
 
     def __getitem__(self, deployment_id: str) -> Deployment:
         return self._deployments[deployment_id]

@@ -179,7 +179,9 @@ class InvocationCommands(RegistryParts):
         last_failure: Failure | None = _UNSET,
     ) -> Invocation:
         """Move an invocation along the status table, keeping every index exact."""
-        status = next_status(invocation.id, invocation.status, action)
+        status = TRANSITIONS[invocation.status].get(action)
+        if status is None:  # not allowed: the rule says so, in its words
+            status = next_status(invocation.id, invocation.status, action)
         updated = moved(
             invocation, status, pinned_deployment_id, pinned_protocol_version, last_failure
         )
@@ -274,7 +276,9 @@ class InvocationCommands(RegistryParts):
             status = _RUNNING
             if pin_on_start:
                 pinned = latest.deployment_id
-                protocol = pinned_protocol_version(self._catalogue[pinned])
+                deployment = self._catalogue.get(pinned)
+                assert deployment is not None  # the latest revision's deployment is registered
+                protocol = pinned_protocol_version(deployment)
             if admitted.holds_key:
                 assert lock is not None  # only a call with a key holds it
                 keys.take(lock, invocation_id)
