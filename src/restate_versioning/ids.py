@@ -45,9 +45,11 @@ __all__ = [
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGIT = {c: i for i, c in enumerate(ALPHABET)}
-# Two base62 digits at a time: halves the Python-level loop of the encoder.
+# Two base62 digits at a time: an encoder splits its number into pairs and looks each one up.
 _PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
 _BASE2 = 62 * 62
+_BASE6 = 62**6
+_BASE12 = 62**12
 
 CODEC_VERSION = "1"
 DEPLOYMENT_ID_PREFIX = "dp_" + CODEC_VERSION
@@ -56,37 +58,86 @@ _U64_WIDTH = 11  # ceil(64 / 6)
 _U128_WIDTH = 22  # ceil(128 / 6)
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
+_U48_MASK = (1 << 48) - 1
+_U80_MASK = (1 << 80) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_from_bytes = int.from_bytes
 
 
 def _swap64(value: int) -> int:
-    return int.from_bytes(value.to_bytes(8, "big"), "little")
+    return _from_bytes(value.to_bytes(8, "big"), "little")
 
 
 def _swap128(value: int) -> int:
-    return int.from_bytes(value.to_bytes(16, "big"), "little")
+    return _from_bytes(value.to_bytes(16, "big"), "little")
 
 
-_BASE11 = 62**11
+# The encoders split a number into pairs of digits with as few divisions as they can, on numbers
+# as small as they can (a split of a 128-bit number costs about three of a 30-bit one), and join
+# the pairs in one f-string. They are written out, not looped: this is on the hot path of every
+# invocation.
 
 
 def _encode11(value: int) -> str:
-    """``value`` (< 62**11) as exactly 11 base62 digits, unrolled: this is on the hot path of
-    every invocation."""
-    pairs, alphabet = _PAIRS, ALPHABET
-    value, a = divmod(value, _BASE2)
-    value, b = divmod(value, _BASE2)
-    value, c = divmod(value, _BASE2)
-    value, d = divmod(value, _BASE2)
-    value, e = divmod(value, _BASE2)
-    return alphabet[value] + pairs[e] + pairs[d] + pairs[c] + pairs[b] + pairs[a]
+    """``value`` (< 62**11) as exactly 11 base62 digits."""
+    pairs = _PAIRS
+    high, low = value // _BASE6, value % _BASE6  # 5 and 6 digits
+    top, mid = high // _BASE2, low // _BASE2  # 3 and 4 digits
+    return (
+        f"{ALPHABET[top // _BASE2]}{pairs[top % _BASE2]}{pairs[high % _BASE2]}"
+        f"{pairs[mid // _BASE2]}{pairs[mid % _BASE2]}{pairs[low % _BASE2]}"
+    )
 
 
 def _encode22(value: int) -> str:
-    """``value`` (< 2**128) as exactly 22 base62 digits."""
-    high, low = divmod(value, _BASE11)
-    return _encode11(high) + _encode11(low)
+    """``value`` (< 62**22, so any u128) as exactly 22 base62 digits."""
+    pairs = _PAIRS
+    high, low = value // _BASE12, value % _BASE12  # 10 and 12 digits
+    a, b = high // _BASE6, high % _BASE6  # 4 and 6 digits
+    c, d = low // _BASE6, low % _BASE6  # 6 and 6 digits
+    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
+    return (
+        f"{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
+        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
+        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
+        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
+    )
+
+
+def _deployment_text(swapped: int) -> str:
+    """The id of a byte-swapped ULID: ``dp_1`` and :func:`_encode22`, written out again."""
+    pairs = _PAIRS
+    high, low = swapped // _BASE12, swapped % _BASE12
+    a, b = high // _BASE6, high % _BASE6
+    c, d = low // _BASE6, low % _BASE6
+    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
+    return (
+        f"{DEPLOYMENT_ID_PREFIX}{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
+        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
+        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
+        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
+    )
+
+
+def _invocation_text(swapped_key: int, swapped_uuid: int) -> str:
+    """The id of a byte-swapped partition key and invocation uuid: ``inv_1``,
+    :func:`_encode11` and :func:`_encode22`, written out again."""
+    pairs = _PAIRS
+    key_high, key_low = swapped_key // _BASE6, swapped_key % _BASE6
+    key_top, key_mid = key_high // _BASE2, key_low // _BASE2
+    high, low = swapped_uuid // _BASE12, swapped_uuid % _BASE12
+    a, b = high // _BASE6, high % _BASE6
+    c, d = low // _BASE6, low % _BASE6
+    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
+    return (
+        f"{INVOCATION_ID_PREFIX}{ALPHABET[key_top // _BASE2]}{pairs[key_top % _BASE2]}"
+        f"{pairs[key_high % _BASE2]}{pairs[key_mid // _BASE2]}{pairs[key_mid % _BASE2]}"
+        f"{pairs[key_low % _BASE2]}{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
+        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
+        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
+        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
+    )
 
 
 def _decode(text: str, kind: str, whole: str) -> int:
@@ -125,7 +176,7 @@ def deployment_id_from_ulid(ulid: int) -> str:
     """The ``dp_`` id of a 128-bit ULID, as Restate prints it."""
     if not 0 <= ulid <= _U128_MAX:
         raise ValueError(f"a ULID is a 128-bit unsigned number, got {ulid!r}")
-    return DEPLOYMENT_ID_PREFIX + _encode22(_swap128(ulid))
+    return _deployment_text(_swap128(ulid))
 
 
 def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
@@ -134,7 +185,7 @@ def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
         raise ValueError(f"a partition key is a 64-bit unsigned number, got {partition_key!r}")
     if not 0 <= uuid <= _U128_MAX:
         raise ValueError(f"an invocation uuid is a 128-bit unsigned number, got {uuid!r}")
-    return INVOCATION_ID_PREFIX + _encode11(_swap64(partition_key)) + _encode22(_swap128(uuid))
+    return _invocation_text(_swap64(partition_key), _swap128(uuid))
 
 
 def _body(value: object, kind: str, prefix: str, width: int) -> str:
@@ -230,12 +281,45 @@ class IdGenerator(Protocol):
         ...
 
 
+def _millis(now: datetime) -> int:
+    return (now - _EPOCH) // _MILLISECOND
+
+
 def _ulid(now: datetime, random_bits: int) -> int:
-    millis = ((now - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
-    return (millis << 80) | (random_bits & ((1 << 80) - 1))
+    return ((_millis(now) & _U48_MASK) << 80) | (random_bits & _U80_MASK)
 
 
-class RandomIds:
+def _millisecond_of(millis: int) -> tuple[datetime, datetime]:
+    """The times ``t`` with ``_millis(t) == millis``: from the first, up to the second. (An
+    empty span where the second is past ``datetime.max``.)"""
+    try:
+        first = _EPOCH + millis * _MILLISECOND
+        return first, first + _MILLISECOND
+    except OverflowError:
+        return _EPOCH, _EPOCH
+
+
+class _ClockCache:
+    """The millisecond of the last ``now``, and its six bytes as a ULID starts with them: ids
+    made within one millisecond (most of them, when many are made) skip the date arithmetic."""
+
+    def __init__(self) -> None:
+        self._first = self._after = _EPOCH  # the millisecond cached: [first, after)
+        self._millis6 = b""
+
+    def _millisecond_bytes(self, now: datetime) -> bytes:
+        try:
+            if self._first <= now < self._after:
+                return self._millis6
+        except TypeError:
+            pass  # not an aware datetime: the arithmetic below says so, as it always did
+        millis = _millis(now)
+        self._millis6 = (millis & _U48_MASK).to_bytes(6, "big")
+        self._first, self._after = _millisecond_of(millis)
+        return self._millis6
+
+
+class RandomIds(_ClockCache):
     """Ids like Restate's: a ULID of the time and 80 random bits, a random partition key.
 
     Without ``seed`` the randomness comes from the operating system; with a seed the sequence is
@@ -243,15 +327,16 @@ class RandomIds:
     """
 
     def __init__(self, seed: int | None = None) -> None:
+        super().__init__()
         self._random = random.Random(seed) if seed is not None else None
 
-    def _bits(self, count: int) -> int:
-        if self._random is not None:
-            return self._random.getrandbits(count)
-        return int.from_bytes(os.urandom((count + 7) // 8), "big") >> (-count % 8)
-
     def deployment_id(self, now: datetime) -> str:
-        return deployment_id_from_ulid(_ulid(now, self._bits(80)))
+        if self._random is not None:
+            random_part = self._random.getrandbits(80).to_bytes(10, "big")
+        else:
+            random_part = os.urandom(10)
+        ulid = self._millisecond_bytes(now) + random_part
+        return _deployment_text(_from_bytes(ulid, "little"))
 
     def peek_deployment_id(self, now: datetime) -> str:
         """The id :meth:`deployment_id` would return now, without taking it (with a seed; an
@@ -265,7 +350,69 @@ class RandomIds:
             self._random.setstate(state)
 
     def invocation_id(self, now: datetime) -> str:
-        return invocation_id_from_parts(self._bits(64), _ulid(now, self._bits(80)))
+        if self._random is not None:
+            bits = self._random.getrandbits
+            key = bits(64).to_bytes(8, "big")
+            random_part = bits(80).to_bytes(10, "big")
+        else:
+            drawn = os.urandom(18)
+            key, random_part = drawn[:8], drawn[8:]
+        ulid = self._millisecond_bytes(now) + random_part
+        return _invocation_text(_from_bytes(key, "little"), _from_bytes(ulid, "little"))
+
+
+# SequentialIds makes each id from the one before, in the text's own digits: an id's digits, one
+# a byte, are a number (``_Steps``), and the next id differs from it by a fixed amount while the
+# millisecond stays and the counter's lowest byte does not wrap: the counter sits byte-swapped in
+# the id, so one more is 2**120 more on the ULID (and 2**56 more on the partition key). Adding
+# it is one addition with base62 carries: each digit byte gets 194 more besides, so that a digit
+# that reaches 62 carries out of its byte by itself; the digits that did not carry are then the
+# ones at 194 or more, and get their 194 back.
+_CARRY = 256 - 62
+_TO_DIGITS = bytes.maketrans(ALPHABET.encode(), bytes(range(62)))
+_VERSION_BYTE = 0xF1  # the codec version's "1" in a prefix, apart from the digit 1
+_TO_TEXT = bytes.maketrans(bytes([*range(62), _VERSION_BYTE]), (ALPHABET + CODEC_VERSION).encode())
+
+
+class _Steps:
+    """The last id of one kind as a number whose bytes are its prefix and its digits, and how
+    to add a fixed amount to it."""
+
+    def __init__(self, prefix: str, width: int, step: int) -> None:
+        self.width = width
+        self.length = len(prefix) + width
+        head = prefix.encode()[:-1] + bytes([_VERSION_BYTE])
+        self.head = _from_bytes(head, "big") << (8 * width)
+        digits = _digits(step, width)
+        self.step = sum((_CARRY + digit) << (8 * i) for i, digit in enumerate(reversed(digits)))
+        self.high_bits = sum(0x80 << (8 * i) for i in range(width))
+
+    def load(self, text: str) -> int:
+        """The number of an id."""
+        body = text[self.length - self.width :].encode().translate(_TO_DIGITS)
+        return self.head + _from_bytes(body, "big")
+
+    def next(self, value: int) -> int:
+        """The number of the id after the one of ``value``."""
+        value += self.step
+        return value - ((value & self.high_bits) >> 7) * _CARRY
+
+    def text(self, value: int) -> str:
+        return value.to_bytes(self.length, "big").translate(_TO_TEXT).decode()
+
+
+def _digits(value: int, width: int) -> list[int]:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        digits.append(digit)
+    return digits[::-1]
+
+
+_DEPLOYMENT_STEPS = _Steps(DEPLOYMENT_ID_PREFIX, _U128_WIDTH, 1 << 120)
+_INVOCATION_STEPS = _Steps(
+    INVOCATION_ID_PREFIX, _U64_WIDTH + _U128_WIDTH, (1 << 56) * 62**_U128_WIDTH + (1 << 120)
+)
 
 
 class SequentialIds:
@@ -276,11 +423,32 @@ class SequentialIds:
     def __init__(self, start: int = 1) -> None:
         self._next_deployment = start
         self._next_invocation = start
+        # The last id of each kind (as a _Steps number), the count it can be stepped to, and
+        # the millisecond it was made in.
+        self._deployment = self._invocation = 0
+        self._deployment_next: int | None = None
+        self._invocation_next: int | None = None
+        self._deployment_ms = self._invocation_ms = (_EPOCH, _EPOCH)
 
     def deployment_id(self, now: datetime) -> str:
         n = self._next_deployment
         self._next_deployment += 1
-        return deployment_id_from_ulid(_ulid(now, n))
+        try:
+            first, after = self._deployment_ms
+            if n == self._deployment_next and n & 0xFF and first <= now < after:
+                self._deployment_next = n + 1
+                value = self._deployment + _DEPLOYMENT_STEPS.step  # _Steps.next and .text, inline
+                value -= ((value & _DEPLOYMENT_STEPS.high_bits) >> 7) * _CARRY
+                self._deployment = value
+                return value.to_bytes(_DEPLOYMENT_STEPS.length, "big").translate(_TO_TEXT).decode()
+        except TypeError:
+            pass
+        millis = _millis(now)
+        text = deployment_id_from_ulid(((millis & _U48_MASK) << 80) | (n & _U80_MASK))
+        self._deployment = _DEPLOYMENT_STEPS.load(text)
+        self._deployment_next = n + 1
+        self._deployment_ms = _millisecond_of(millis)
+        return text
 
     def peek_deployment_id(self, now: datetime) -> str:
         """The id :meth:`deployment_id` would return now, without taking it: what a dry run
@@ -290,4 +458,19 @@ class SequentialIds:
     def invocation_id(self, now: datetime) -> str:
         n = self._next_invocation
         self._next_invocation += 1
-        return invocation_id_from_parts(n, _ulid(now, n))
+        try:
+            first, after = self._invocation_ms
+            if n == self._invocation_next and n & 0xFF and first <= now < after:
+                self._invocation_next = n + 1
+                value = self._invocation + _INVOCATION_STEPS.step  # _Steps.next and .text, inline
+                value -= ((value & _INVOCATION_STEPS.high_bits) >> 7) * _CARRY
+                self._invocation = value
+                return value.to_bytes(_INVOCATION_STEPS.length, "big").translate(_TO_TEXT).decode()
+        except TypeError:
+            pass
+        millis = _millis(now)
+        text = invocation_id_from_parts(n, ((millis & _U48_MASK) << 80) | (n & _U80_MASK))
+        self._invocation = _INVOCATION_STEPS.load(text)
+        self._invocation_next = n + 1
+        self._invocation_ms = _millisecond_of(millis)
+        return text
