@@ -609,9 +609,9 @@ def reference_ulid(now: datetime, random_part: int) -> int:
 
 
 def reference_sequential(start: int, kinds: str, times: list[datetime]) -> list[str]:
-    """What ``SequentialIds(start)`` makes, from RESTATE_RULES §1.4 and its docstring: the n-th
-    id of a kind is the ULID of the time with random part n (and, for an invocation, partition
-    key n)."""
+    """What ``SequentialIds(start)`` makes, from (docs/rules.md, "Deployments and their
+    identity") and its docstring: the n-th id of a kind is the ULID of the time with random part
+    n (and, for an invocation, partition key n)."""
     counters = {"d": start, "i": start}
     made = []
     for kind, now in zip(kinds, times, strict=True):
