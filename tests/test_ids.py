@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import string
 from collections.abc import Callable
@@ -727,3 +728,146 @@ def test_an_id_carries_the_utc_millisecond_of_any_aware_time(now: datetime) -> N
         for _ in range(2):  # made afresh, then within the millisecond cached
             assert parse_deployment_id(ids.deployment_id(now)).ulid >> 80 == millis
             assert parse_invocation_id(ids.invocation_id(now)).uuid >> 80 == millis
+
+
+# --- RandomIds, made fast ---------------------------------------------------------------------
+
+
+def reference_decode(text: str) -> int:
+    """The number of base62 digits (written from the rule, not from the library)."""
+    value = 0
+    for char in text:
+        value = value * 62 + BASE62.index(char)
+    return value
+
+
+@given(
+    times=st.lists(
+        st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)).map(
+            lambda t: t.replace(tzinfo=UTC)
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    per_time=st.integers(1, 700),
+)
+def test_unseeded_random_ids_parse_and_carry_the_millisecond_of_now(
+    times: list[datetime], per_time: int
+) -> None:
+    """An unseeded ``RandomIds`` (its randomness drawn a batch at a time) makes ids that parse
+    and whose ULID holds ``now`` in whole milliseconds, through batches running out and times
+    jumping back and forth."""
+    ids = RandomIds()
+    for now in times:
+        millis = (now - EPOCH) // MS
+        for _ in range(per_time):
+            deployment_id, invocation_id = ids.deployment_id(now), ids.invocation_id(now)
+            assert parse_deployment_id(deployment_id).ulid >> 80 == millis
+            assert parse_invocation_id(invocation_id).uuid >> 80 == millis
+            assert is_deployment_id(deployment_id)
+            assert is_invocation_id(invocation_id)
+
+
+def test_unseeded_random_ids_vary_every_random_bit() -> None:
+    """An unseeded id has 80 random bits in its ULID and 64 in its partition key: over 3,000 ids
+    every one of those bits is seen set and unset (a bit stuck either way fails with odds of
+    2**-3000), while the time's 48 bits stay those of ``now``."""
+    ids = RandomIds()
+    ulids = [parse_deployment_id(ids.deployment_id(NOW)).ulid for _ in range(3000)]
+    invocations = [parse_invocation_id(ids.invocation_id(NOW)) for _ in range(3000)]
+    for values, bits in (
+        (ulids, 80),
+        ([i.uuid for i in invocations], 80),
+        ([i.partition_key for i in invocations], 64),
+    ):
+        mask = (1 << bits) - 1
+        seen_set = seen_unset = 0
+        for value in values:
+            seen_set |= value & mask
+            seen_unset |= ~value & mask
+        assert seen_set == seen_unset == mask
+    assert {u >> 80 for u in ulids} == {(NOW - EPOCH) // MS}
+
+
+def test_unseeded_partition_keys_are_every_u64_and_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unseeded partition key is drawn digit by digit: a first digit in 0..21 from a byte
+    (bytes 242 and up dropped), ten digits in 0..61 from a byte each (bytes 248 and up
+    dropped), and the key dropped when it is above the largest u64 (``lYGhA16ahyf``), so that
+    every u64, the largest included, is equally likely and nothing larger is ever made."""
+    from restate_versioning import ids as module
+
+    largest = [BASE62.index(c) for c in module._encode11(U64_MAX)]
+    assert largest[0] == 21
+    one_more = [*largest[:-1], largest[-1] + 1]
+    keys = [
+        largest,  # kept
+        one_more,  # dropped
+        [0] * 11,  # kept
+        [21] + [0] * 10,  # kept: the first digit of the largest, smaller after it
+        [21, 61] + [0] * 9,  # dropped: larger in its second digit
+        [20] + [61] * 10,  # kept
+    ]
+    count = module._BATCH
+    tops = bytes([242, 255])  # dropped
+    tops += bytes(k[0] + 22 * (i % 11) for i, k in enumerate(keys))  # b % 22 is the digit
+    tops += bytes(i % 21 for i in range(count * 2))  # below 21: always kept
+    rest = bytes([248, 255])  # dropped
+    rest += bytes(d + 62 * (i % 4) for i, k in enumerate(keys) for d in k[1:])
+    rest += bytes(i % 62 for i in range(count * 11))
+    drawn = iter([tops, rest])
+    monkeypatch.setattr(os, "urandom", lambda size: next(drawn)[:size])
+    made = module._draw_keys()
+    expected = [keys[0], keys[2], keys[3], keys[5]]
+    assert [[BASE62.index(c) for c in k] for k in made[:4]] == expected
+    assert all(reference_decode(k) <= U64_MAX for k in made)
+    assert len(made) == count - 2  # a batch of candidates, less the two above the largest
+
+
+@given(
+    seed=st.integers(0, 2**64),
+    steps=st.lists(
+        st.tuples(st.sampled_from("dip"), st.sampled_from([0, 1, 999, 1000, 1001, 86_400_000_000])),
+        min_size=1,
+        max_size=300,
+    ),
+)
+def test_seeded_random_ids_are_the_seeded_bits_encoded_whatever_the_order_and_times(
+    seed: int, steps: list[tuple[str, int]]
+) -> None:
+    """``RandomIds(seed)`` makes, byte for byte, what a slow encoder written from the rule makes
+    of the bits ``random.Random(seed)`` gives (80 for a deployment id; 64 for the partition key,
+    then 80, for an invocation id), whatever the order of the kinds, at times that stay in one
+    millisecond, move within it or leave it; ``peek_deployment_id`` shows the next deployment
+    id and takes nothing."""
+    reference = random.Random(seed)
+    ids = RandomIds(seed=seed)
+    now = PIN_START
+    for kind, advance in steps:
+        now += timedelta(microseconds=advance)
+        if kind == "i":
+            key = reference_encode(reference_swap(reference.getrandbits(64), 8), 11)
+            uuid = reference_swap(reference_ulid(now, reference.getrandbits(80)), 16)
+            assert ids.invocation_id(now) == "inv_1" + key + reference_encode(uuid, 22)
+            continue
+        state = reference.getstate()
+        uuid = reference_swap(reference_ulid(now, reference.getrandbits(80)), 16)
+        if kind == "p":
+            reference.setstate(state)
+            assert ids.peek_deployment_id(now) == "dp_1" + reference_encode(uuid, 22)
+        else:
+            assert ids.deployment_id(now) == "dp_1" + reference_encode(uuid, 22)
+
+
+def test_a_naive_time_takes_the_seeded_bits_it_would_have_used() -> None:
+    """A seeded ``RandomIds`` draws an id's bits before it looks at the time, as it always did:
+    an id refused for a naive time still takes them, and the next id has the bits after."""
+    reference = random.Random(11)
+    ids = RandomIds(seed=11)
+    naive = NOW.replace(tzinfo=None)
+    for make in (ids.deployment_id, ids.invocation_id):
+        with pytest.raises(TypeError):
+            make(naive)
+    reference.getrandbits(80)
+    reference.getrandbits(144)
+    uuid = reference_swap(reference_ulid(NOW, reference.getrandbits(80)), 16)
+    assert ids.deployment_id(NOW) == "dp_1" + reference_encode(uuid, 22)

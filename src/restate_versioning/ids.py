@@ -47,9 +47,6 @@ ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGIT = {c: i for i, c in enumerate(ALPHABET)}
 # Two base62 digits at a time: an encoder splits its number into pairs and looks each one up.
 _PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
-_BASE2 = 62 * 62
-_BASE6 = 62**6
-_BASE12 = 62**12
 
 CODEC_VERSION = "1"
 DEPLOYMENT_ID_PREFIX = "dp_" + CODEC_VERSION
@@ -73,71 +70,47 @@ def _swap128(value: int) -> int:
     return _from_bytes(value.to_bytes(16, "big"), "little")
 
 
-# The encoders split a number into pairs of digits with as few divisions as they can, on numbers
-# as small as they can (a split of a 128-bit number costs about three of a 30-bit one), and join
-# the pairs in one f-string. They are written out, not looped: this is on the hot path of every
-# invocation.
+# The encoders split a number into chunks of four digits with divisions by 62**4, which fits one
+# 30-bit digit of a Python int (so each division is one pass over the number, however large),
+# split each chunk into two pairs of digits, look the pairs up and join them in one f-string.
+# They are written out, not looped: this is on the hot path of every invocation.
 
 
 def _encode11(value: int) -> str:
-    """``value`` (< 62**11) as exactly 11 base62 digits."""
+    """``value`` (< 62**11, so any u64) as exactly 11 base62 digits."""
     pairs = _PAIRS
-    high, low = value // _BASE6, value % _BASE6  # 5 and 6 digits
-    top, mid = high // _BASE2, low // _BASE2  # 3 and 4 digits
+    q1, c1 = value // 62**4, value % 62**4
+    top, c2 = q1 // 62**4, q1 % 62**4  # 3, 4 and 4 digits
     return (
-        f"{ALPHABET[top // _BASE2]}{pairs[top % _BASE2]}{pairs[high % _BASE2]}"
-        f"{pairs[mid // _BASE2]}{pairs[mid % _BASE2]}{pairs[low % _BASE2]}"
+        f"{ALPHABET[top // 62**2]}{pairs[top % 62**2]}{pairs[c2 // 62**2]}"
+        f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
     )
 
 
 def _encode22(value: int) -> str:
     """``value`` (< 62**22, so any u128) as exactly 22 base62 digits."""
     pairs = _PAIRS
-    high, low = value // _BASE12, value % _BASE12  # 10 and 12 digits
-    a, b = high // _BASE6, high % _BASE6  # 4 and 6 digits
-    c, d = low // _BASE6, low % _BASE6  # 6 and 6 digits
-    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
+    q1, c1 = value // 62**4, value % 62**4
+    q2, c2 = q1 // 62**4, q1 % 62**4
+    q3, c3 = q2 // 62**4, q2 % 62**4
+    q4, c4 = q3 // 62**4, q3 % 62**4
+    top, c5 = q4 // 62**4, q4 % 62**4  # 2 digits, then five chunks of 4
     return (
-        f"{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
-        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
-        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
-        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
+        f"{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+        f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+        f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
     )
 
 
 def _deployment_text(swapped: int) -> str:
-    """The id of a byte-swapped ULID: ``dp_1`` and :func:`_encode22`, written out again."""
-    pairs = _PAIRS
-    high, low = swapped // _BASE12, swapped % _BASE12
-    a, b = high // _BASE6, high % _BASE6
-    c, d = low // _BASE6, low % _BASE6
-    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
-    return (
-        f"{DEPLOYMENT_ID_PREFIX}{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
-        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
-        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
-        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
-    )
+    """The id of a byte-swapped ULID: ``dp_1`` and :func:`_encode22`."""
+    return DEPLOYMENT_ID_PREFIX + _encode22(swapped)
 
 
 def _invocation_text(swapped_key: int, swapped_uuid: int) -> str:
     """The id of a byte-swapped partition key and invocation uuid: ``inv_1``,
-    :func:`_encode11` and :func:`_encode22`, written out again."""
-    pairs = _PAIRS
-    key_high, key_low = swapped_key // _BASE6, swapped_key % _BASE6
-    key_top, key_mid = key_high // _BASE2, key_low // _BASE2
-    high, low = swapped_uuid // _BASE12, swapped_uuid % _BASE12
-    a, b = high // _BASE6, high % _BASE6
-    c, d = low // _BASE6, low % _BASE6
-    b2, c2, d2 = b // _BASE2, c // _BASE2, d // _BASE2
-    return (
-        f"{INVOCATION_ID_PREFIX}{ALPHABET[key_top // _BASE2]}{pairs[key_top % _BASE2]}"
-        f"{pairs[key_high % _BASE2]}{pairs[key_mid // _BASE2]}{pairs[key_mid % _BASE2]}"
-        f"{pairs[key_low % _BASE2]}{pairs[a // _BASE2]}{pairs[a % _BASE2]}"
-        f"{pairs[b2 // _BASE2]}{pairs[b2 % _BASE2]}{pairs[b % _BASE2]}"
-        f"{pairs[c2 // _BASE2]}{pairs[c2 % _BASE2]}{pairs[c % _BASE2]}"
-        f"{pairs[d2 // _BASE2]}{pairs[d2 % _BASE2]}{pairs[d % _BASE2]}"
-    )
+    :func:`_encode11` and :func:`_encode22`."""
+    return f"{INVOCATION_ID_PREFIX}{_encode11(swapped_key)}{_encode22(swapped_uuid)}"
 
 
 def _decode(text: str, kind: str, whole: str) -> int:
@@ -299,44 +272,108 @@ def _millisecond_of(millis: int) -> tuple[datetime, datetime]:
         return _EPOCH, _EPOCH
 
 
-class _ClockCache:
-    """The millisecond of the last ``now``, and its six bytes as a ULID starts with them: ids
-    made within one millisecond (most of them, when many are made) skip the date arithmetic."""
+# An unseeded RandomIds draws the operating system's randomness a batch of ids at a time. The
+# ULID's 80 random bits come as a number already in place in the byte-swapped ULID (its top 80
+# bits; the millisecond fills the other 48). The partition key comes as its 11 digits, drawn
+# digit by digit: a first digit uniform in 0..21 and ten uniform in 0..61, each from one random
+# byte (the bytes that would favour some digits are dropped); a key above the largest u64 (its
+# first digit is then 21, the largest u64's) is dropped too, so that every u64 is equally likely.
+# The digits are drawn in an alphabet in ASCII order, in which comparing the text of two numbers
+# compares the numbers.
+_BATCH = 512
+_TENS = [slice(i, i + 10) for i in range(0, 10 * _BATCH, 10)]
+_ELEVENS = [slice(i, i + 11) for i in range(0, 11 * _BATCH, 11)]
+_ORDERED_ALPHABET = "".join(sorted(ALPHABET))
+_KEY_DIGIT = bytes(ord(_ORDERED_ALPHABET[b % 62]) for b in range(256))
+_KEY_DIGIT_DROPPED = bytes(range(62 * 4, 256))
+_KEY_TOP = bytes(ord(_ORDERED_ALPHABET[b % 22]) for b in range(256))
+_KEY_TOP_DROPPED = bytes(range(22 * 11, 256))
+_FROM_ORDERED = bytes.maketrans(_ORDERED_ALPHABET.encode(), ALPHABET.encode())
+_LARGEST_KEY = _encode11(_U64_MAX).translate(_ORDERED).encode()
 
-    def __init__(self) -> None:
-        self._first = self._after = _EPOCH  # the millisecond cached: [first, after)
-        self._millis6 = b""
 
-    def _millisecond_bytes(self, now: datetime) -> bytes:
-        try:
-            if self._first <= now < self._after:
-                return self._millis6
-        except TypeError:
-            pass  # not an aware datetime: the arithmetic below says so, as it always did
-        millis = _millis(now)
-        self._millis6 = (millis & _U48_MASK).to_bytes(6, "big")
-        self._first, self._after = _millisecond_of(millis)
-        return self._millis6
+def _draw_ulid_parts() -> list[int]:
+    """A batch of 80 random bits each, shifted to the top of a byte-swapped ULID."""
+    drawn = os.urandom(10 * _BATCH)
+    return [_from_bytes(drawn[part], "big") << 48 for part in _TENS]
 
 
-class RandomIds(_ClockCache):
+def _draw_keys() -> list[str]:
+    """A batch of random partition keys (uniform u64s, byte-swapped), as their 11 digits."""
+    tops = os.urandom(_BATCH + _BATCH // 4).translate(_KEY_TOP, _KEY_TOP_DROPPED)
+    rest = os.urandom(11 * _BATCH).translate(_KEY_DIGIT, _KEY_DIGIT_DROPPED)
+    count = min(len(tops), len(rest) // 10, _BATCH)
+    keys = bytearray(11 * count)
+    keys[::11] = tops[:count]
+    for digit in range(10):
+        keys[digit + 1 :: 11] = rest[digit : 10 * count : 10]
+    too_large = []  # where a key starts with the largest u64's first digit and is larger
+    start = tops.find(_LARGEST_KEY[0], 0, count)
+    while start >= 0:
+        if keys[11 * start : 11 * start + 11] > _LARGEST_KEY:
+            too_large.append(start)
+        start = tops.find(_LARGEST_KEY[0], start + 1, count)
+    for start in reversed(too_large):
+        del keys[11 * start : 11 * start + 11]
+    text = keys.translate(_FROM_ORDERED).decode()
+    return list(map(text.__getitem__, _ELEVENS[: count - len(too_large)]))
+
+
+class RandomIds:
     """Ids like Restate's: a ULID of the time and 80 random bits, a random partition key.
 
-    Without ``seed`` the randomness comes from the operating system; with a seed the sequence is
-    reproducible (for harnesses and property tests).
+    Without ``seed`` the randomness comes from the operating system, drawn a batch of ids at a
+    time (the partition key digit by digit, every u64 equally likely); with a seed the sequence
+    is reproducible (for harnesses and property tests): ``random.Random(seed)`` gives 80 bits for
+    a deployment id, 64 for the partition key and then 80 for an invocation id, in the order the
+    ids are made.
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        super().__init__()
         self._random = random.Random(seed) if seed is not None else None
+        # The millisecond of the last ``now``, [first, after), and its part of the byte-swapped
+        # ULID (its low 48 bits): ids made within one millisecond skip the date arithmetic.
+        self._first = self._after = _EPOCH
+        self._millis6 = b""
+        self._millis = 0
+        self._ulid_parts: list[int] = []  # unseeded: for deployment ids
+        self._invocation_parts: list[tuple[str, int]] = []  # and partition keys for invocation ids
+
+    def _clock(self, now: datetime) -> None:
+        millis = _millis(now)
+        self._millis6 = (millis & _U48_MASK).to_bytes(6, "little")
+        self._millis = _from_bytes(self._millis6, "big")
+        self._first, self._after = _millisecond_of(millis)
 
     def deployment_id(self, now: datetime) -> str:
-        if self._random is not None:
-            random_part = self._random.getrandbits(80).to_bytes(10, "big")
+        # The random bits are drawn before ``now`` is looked at, as they always were: a naive
+        # ``now`` (a TypeError) takes them all the same.
+        if self._random is None:
+            try:
+                drawn = self._ulid_parts.pop()
+            except IndexError:
+                self._ulid_parts = _draw_ulid_parts()
+                drawn = self._ulid_parts.pop()
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = drawn | self._millis
         else:
-            random_part = os.urandom(10)
-        ulid = self._millisecond_bytes(now) + random_part
-        return _deployment_text(_from_bytes(ulid, "little"))
+            random_part = self._random.getrandbits(80).to_bytes(10, "little")
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = _from_bytes(random_part + self._millis6, "big")
+        # _deployment_text, written out
+        pairs = _PAIRS
+        q1, c1 = swapped // 62**4, swapped % 62**4
+        q2, c2 = q1 // 62**4, q1 % 62**4
+        q3, c3 = q2 // 62**4, q2 % 62**4
+        q4, c4 = q3 // 62**4, q3 % 62**4
+        top, c5 = q4 // 62**4, q4 % 62**4
+        return (
+            f"dp_1{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+            f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+            f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+        )
 
     def peek_deployment_id(self, now: datetime) -> str:
         """The id :meth:`deployment_id` would return now, without taking it (with a seed; an
@@ -350,15 +387,45 @@ class RandomIds(_ClockCache):
             self._random.setstate(state)
 
     def invocation_id(self, now: datetime) -> str:
-        if self._random is not None:
-            bits = self._random.getrandbits
-            key = bits(64).to_bytes(8, "big")
-            random_part = bits(80).to_bytes(10, "big")
+        pairs = _PAIRS
+        if self._random is None:
+            try:
+                key, drawn = self._invocation_parts.pop()
+            except IndexError:
+                # (a batch of keys is a few short when some were too large)
+                parts = zip(_draw_keys(), _draw_ulid_parts(), strict=False)
+                self._invocation_parts = list(parts)
+                key, drawn = self._invocation_parts.pop()
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = drawn | self._millis
         else:
-            drawn = os.urandom(18)
-            key, random_part = drawn[:8], drawn[8:]
-        ulid = self._millisecond_bytes(now) + random_part
-        return _invocation_text(_from_bytes(key, "little"), _from_bytes(ulid, "little"))
+            # The 64 bits of the key and then the 80 of the ULID are the 144 bits of one draw;
+            # read in the other byte order, with the millisecond after them, they are the
+            # byte-swapped key and the byte-swapped ULID, one after the other.
+            random_part = self._random.getrandbits(144).to_bytes(18, "little")
+            if not self._first <= now < self._after:
+                self._clock(now)
+            both = _from_bytes(random_part + self._millis6, "big")
+            swapped_key, swapped = both >> 128, both & _U128_MAX
+            # _encode11, written out
+            k1, d1 = swapped_key // 62**4, swapped_key % 62**4
+            k2, d2 = k1 // 62**4, k1 % 62**4
+            key = (
+                f"{ALPHABET[k2 // 62**2]}{pairs[k2 % 62**2]}{pairs[d2 // 62**2]}"
+                f"{pairs[d2 % 62**2]}{pairs[d1 // 62**2]}{pairs[d1 % 62**2]}"
+            )
+        # _encode22, written out
+        q1, c1 = swapped // 62**4, swapped % 62**4
+        q2, c2 = q1 // 62**4, q1 % 62**4
+        q3, c3 = q2 // 62**4, q2 % 62**4
+        q4, c4 = q3 // 62**4, q3 % 62**4
+        top, c5 = q4 // 62**4, q4 % 62**4
+        return (
+            f"inv_1{key}{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+            f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+            f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+        )
 
 
 # SequentialIds makes each id from the one before, in the text's own digits: an id's digits, one
