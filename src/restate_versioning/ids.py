@@ -399,30 +399,38 @@ class RandomIds:
             if not self._first <= now < self._after:
                 self._clock(now)
             swapped = drawn | self._millis
-        else:
-            # The 64 bits of the key and then the 80 of the ULID are the 144 bits of one draw;
-            # read in the other byte order, with the millisecond after them, they are the
-            # byte-swapped key and the byte-swapped ULID, one after the other.
-            random_part = self._random.getrandbits(144).to_bytes(18, "little")
-            if not self._first <= now < self._after:
-                self._clock(now)
-            both = _from_bytes(random_part + self._millis6, "big")
-            swapped_key, swapped = both >> 128, both & _U128_MAX
-            # _encode11, written out
-            k1, d1 = swapped_key // 62**4, swapped_key % 62**4
-            k2, d2 = k1 // 62**4, k1 % 62**4
-            key = (
-                f"{ALPHABET[k2 // 62**2]}{pairs[k2 % 62**2]}{pairs[d2 // 62**2]}"
-                f"{pairs[d2 % 62**2]}{pairs[d1 // 62**2]}{pairs[d1 % 62**2]}"
+            # _encode22, written out
+            q1, c1 = swapped // 62**4, swapped % 62**4
+            q2, c2 = q1 // 62**4, q1 % 62**4
+            q3, c3 = q2 // 62**4, q2 % 62**4
+            q4, c4 = q3 // 62**4, q3 % 62**4
+            top, c5 = q4 // 62**4, q4 % 62**4
+            return (
+                f"inv_1{key}{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}"
+                f"{pairs[c4 // 62**2]}{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}"
+                f"{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}{pairs[c2 % 62**2]}"
+                f"{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
             )
-        # _encode22, written out
+        # The 64 bits of the key and then the 80 of the ULID are the 144 bits of one draw; read
+        # in the other byte order, with the millisecond after them, they are the byte-swapped
+        # key and the byte-swapped ULID, one after the other.
+        random_part = self._random.getrandbits(144).to_bytes(18, "little")
+        if not self._first <= now < self._after:
+            self._clock(now)
+        both = _from_bytes(random_part + self._millis6, "big")
+        swapped_key, swapped = both >> 128, both & _U128_MAX
+        # _encode11 and _encode22, written out
+        k1, d1 = swapped_key // 62**4, swapped_key % 62**4
+        k2, d2 = k1 // 62**4, k1 % 62**4
         q1, c1 = swapped // 62**4, swapped % 62**4
         q2, c2 = q1 // 62**4, q1 % 62**4
         q3, c3 = q2 // 62**4, q2 % 62**4
         q4, c4 = q3 // 62**4, q3 % 62**4
         top, c5 = q4 // 62**4, q4 % 62**4
         return (
-            f"inv_1{key}{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+            f"inv_1{ALPHABET[k2 // 62**2]}{pairs[k2 % 62**2]}{pairs[d2 // 62**2]}"
+            f"{pairs[d2 % 62**2]}{pairs[d1 // 62**2]}{pairs[d1 % 62**2]}"
+            f"{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
             f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
             f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
         )
