@@ -871,3 +871,30 @@ def test_a_naive_time_takes_the_seeded_bits_it_would_have_used() -> None:
     reference.getrandbits(144)
     uuid = reference_swap(reference_ulid(NOW, reference.getrandbits(80)), 16)
     assert ids.deployment_id(NOW) == "dp_1" + reference_encode(uuid, 22)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_makes_ids_of_its_own() -> None:
+    """``IdGenerator``: ids "they have never returned before", across writers too: an unseeded
+    ``RandomIds`` draws its randomness a batch at a time, and a process forked from one holding
+    a batch forgets it and draws its own, so that parent and child never make the same id."""
+    ids = RandomIds()
+    ids.deployment_id(NOW)
+    ids.invocation_id(NOW)  # both kinds hold a batch now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.close(read)
+        made = [ids.deployment_id(NOW) for _ in range(50)] + [
+            ids.invocation_id(NOW) for _ in range(50)
+        ]
+        os.write(write, "\n".join(made).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        in_child = pipe.read().split("\n")
+    os.waitpid(child, 0)
+    in_parent = [ids.deployment_id(NOW) for _ in range(50)]
+    in_parent += [ids.invocation_id(NOW) for _ in range(50)]
+    assert len(in_child) == 100
+    assert not set(in_child) & set(in_parent)

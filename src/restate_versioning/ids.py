@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -319,6 +320,21 @@ def _draw_keys() -> list[str]:
     return list(map(text.__getitem__, _ELEVENS[: count - len(too_large)]))
 
 
+# A process forked from one holding drawn randomness must not make the ids its parent will: the
+# child forgets every unseeded generator's batches and draws its own.
+_UNSEEDED: weakref.WeakSet[RandomIds] = weakref.WeakSet()
+
+
+def _forget_drawn_randomness() -> None:
+    for ids in list(_UNSEEDED):
+        ids._ulid_parts = []
+        ids._invocation_parts = []
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_drawn_randomness)
+
+
 class RandomIds:
     """Ids like Restate's: a ULID of the time and 80 random bits, a random partition key.
 
@@ -338,6 +354,8 @@ class RandomIds:
         self._millis = 0
         self._ulid_parts: list[int] = []  # unseeded: for deployment ids
         self._invocation_parts: list[tuple[str, int]] = []  # and partition keys for invocation ids
+        if seed is None:
+            _UNSEEDED.add(self)
 
     def _clock(self, now: datetime) -> None:
         millis = _millis(now)
