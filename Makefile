@@ -40,7 +40,7 @@ imports: $(STAMP)
 test: unit typecheck lint imports
 
 bench: $(STAMP) postgres
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

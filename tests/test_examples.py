@@ -58,15 +58,46 @@ def test_the_retirement_example_walks_the_four_prerequisites_to_a_safe_removal()
 def test_the_benchmarks_baseline_does_the_same_work_as_the_registry() -> None:
     """The benchmark's own premise (it is timed by ``make bench``, never here): its dict-and-
     tuple baseline answers like the registry, and its loaded registry really carries work."""
-    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parent.parent))
     try:
-        bench = importlib.import_module("run")
+        bench = importlib.import_module("benchmarks.workload")
     finally:
         sys.path.pop(0)
     bench.check_equivalence()
     registry, queried = bench.loaded_registry(bench.Sizes(400, 400, 4000, 10, 1, 10, 1), 4000)
     plan = registry.removal_plan(queried[-1])
     assert [b.kind.value for b in plan.blockers] == ["PUBLIC", "QUEUED", "IN_FLIGHT"]
+
+
+def test_the_benchmark_targets_are_rows_the_runner_checks_against_the_figures() -> None:
+    """``benchmarks/targets.py`` lists every target as a row (figure, ours or ours/base, the
+    comparison, the bound, the unit); the runner checks each figure against its row and says
+    when a target names a figure the run did not measure."""
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    try:
+        runner = importlib.import_module("benchmarks.runner")
+        targets = importlib.import_module("benchmarks.targets")
+    finally:
+        sys.path.pop(0)
+    keys = [t.figure for t in targets.TARGETS]
+    assert len(keys) == len(set(keys))
+    fast = targets.Target("fast", "a", targets.OURS, "<", 1.0, "s")
+    half = targets.Target("half", "b", targets.OURS_OVER_BASELINE, ">=", 0.5, "")
+    figures = [
+        runner.Figure("a", "a, s", 0.5),
+        runner.Figure("b", "b/s", 40.0, 100.0, ",.0f"),
+        runner.Figure("c", "c, us", 3.0, info=True),
+    ]
+    rows = runner.rows(figures, [fast, half])
+    assert [(r.target, r.passed) for r in rows] == [
+        ("ours < 1.00 s", True),
+        ("ours/base >= 0.50", False),
+        ("(info)", None),
+    ]
+    assert (rows[1].ours, rows[1].baseline, rows[1].ratio) == ("40", "100", "0.40")
+    assert rows[1].target_name == "half"
+    with pytest.raises(RuntimeError, match="targets without a figure in this run"):
+        runner.rows(figures[:1], [fast, half])
 
 
 def test_the_stored_registry_example_survives_a_restart() -> None:

@@ -11,8 +11,14 @@ The real ids below were handed out by restate-server 1.7.12 (/tmp/obs/transcript
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import random
 import string
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -532,3 +538,363 @@ def test_is_an_id_answers_exactly_what_parsing_accepts(value: object) -> None:
             assert not check(value)
         else:
             assert check(value)
+
+
+# --- generated ids stay what they were --------------------------------------------------------
+
+PINNED = json.loads((Path(__file__).parent / "data" / "ids-pinned.json").read_text())
+PIN_START = datetime(2026, 11, 26, 5, 42, 23, 968000, tzinfo=UTC)
+
+
+def pinned_run(ids: IdGenerator, count: int, step_us: int, pattern: str) -> list[str]:
+    """``count`` ids, deployment (``d``) or invocation (``i``) ids in turn as ``pattern`` says,
+    at times ``step_us`` microseconds apart: how ``tests/data/ids-pinned.json`` was made, with
+    the generators as they were before ids were made from the id before."""
+    made = []
+    for n in range(count):
+        now = PIN_START + timedelta(microseconds=n * step_us)
+        kind = pattern[n % len(pattern)]
+        made.append(ids.deployment_id(now) if kind == "d" else ids.invocation_id(now))
+    return made
+
+
+PINNED_RUNS: dict[str, tuple[Callable[[], IdGenerator], int, int, str]] = {
+    "random_seed_7": (lambda: RandomIds(seed=7), 300, 397, "iidi"),
+    "random_seed_0": (lambda: RandomIds(seed=0), 300, 1, "id"),
+    "sequential": (SequentialIds, 300, 250, "iiid"),
+    "sequential_from_250": (lambda: SequentialIds(start=250), 300, 3, "di"),
+    "sequential_from_65530": (lambda: SequentialIds(start=65530), 300, 1001, "id"),
+}
+LONG_PINNED_RUNS: dict[str, tuple[Callable[[], IdGenerator], int, int, str]] = {
+    "random_seed_3": (lambda: RandomIds(seed=3), 20000, 37, "iid"),
+    "sequential_from_0": (lambda: SequentialIds(start=0), 20000, 7, "iiiid"),
+    "sequential_from_2**64-600": (lambda: SequentialIds(start=2**64 - 600), 1000, 11, "d"),
+}
+
+
+@pytest.mark.parametrize("name", PINNED_RUNS)
+def test_a_seeded_or_sequential_generator_makes_the_ids_it_always_made(name: str) -> None:
+    """``RandomIds(seed=...)`` and ``SequentialIds`` are reproducible: the same calls at the
+    same times give, byte for byte, the ids the generators gave before they were made fast
+    (pinned in ``tests/data/ids-pinned.json``): across millisecond changes, the counter's
+    lowest byte wrapping (250 -> 256, 65530 -> 65536) and both kinds interleaved."""
+    make, count, step, pattern = PINNED_RUNS[name]
+    assert pinned_run(make(), count, step, pattern) == PINNED["ids"][name]
+
+
+@pytest.mark.parametrize("name", LONG_PINNED_RUNS)
+def test_long_runs_of_ids_are_byte_for_byte_the_pinned_ones(name: str) -> None:
+    """The same over 20,000 ids (one in three, or one in five, a deployment id), and deployment
+    ids counting past 2**64: the SHA-256 of the ids, one a line."""
+    make, count, step, pattern = LONG_PINNED_RUNS[name]
+    text = "\n".join(pinned_run(make(), count, step, pattern))
+    assert hashlib.sha256(text.encode()).hexdigest() == PINNED["sha256"][name]
+
+
+def reference_encode(value: int, width: int) -> str:
+    """Base62, left-padded with ``0`` to ``width``, digit by digit (written from the rule)."""
+    digits = ""
+    while value:
+        value, digit = divmod(value, 62)
+        digits = BASE62[digit] + digits
+    return digits.rjust(width, "0")
+
+
+def reference_swap(value: int, size: int) -> int:
+    return int.from_bytes(value.to_bytes(size, "big"), "little")
+
+
+def reference_ulid(now: datetime, random_part: int) -> int:
+    millis = (now - EPOCH) // MS
+    return ((millis % (1 << 48)) << 80) | (random_part % (1 << 80))
+
+
+def reference_sequential(start: int, kinds: str, times: list[datetime]) -> list[str]:
+    """What ``SequentialIds(start)`` makes, from (docs/rules.md, "Deployments and their
+    identity") and its docstring: the n-th id of a kind is the ULID of the time with random part
+    n (and, for an invocation, partition key n)."""
+    counters = {"d": start, "i": start}
+    made = []
+    for kind, now in zip(kinds, times, strict=True):
+        n = counters[kind]
+        counters[kind] += 1
+        uuid = reference_encode(reference_swap(reference_ulid(now, n), 16), 22)
+        if kind == "d":
+            made.append("dp_1" + uuid)
+        else:
+            made.append("inv_1" + reference_encode(reference_swap(n, 8), 11) + uuid)
+    return made
+
+
+@given(
+    start=st.one_of(
+        st.integers(0, 1000),
+        st.integers(0, 2**64 - 1000),
+        st.integers(0, 2**64 - 1).map(lambda n: n - n % 256 - 3),
+    ).filter(lambda n: n >= 0),
+    steps=st.lists(
+        st.tuples(st.sampled_from("di"), st.sampled_from([0, 1, 999, 1000, 1001, 86_400_000_000])),
+        min_size=1,
+        max_size=600,
+    ),
+)
+def test_sequential_ids_are_the_ulids_of_their_count_whatever_the_order_and_times(
+    start: int, steps: list[tuple[str, int]]
+) -> None:
+    """Each id ``SequentialIds`` makes (most of them stepped from the id before) is the one the
+    rule gives, through counters wrapping their lowest byte, times that stay in one millisecond,
+    move within it or leave it, and the two kinds in any order."""
+    times, now = [], PIN_START
+    for _, advance in steps:
+        now += timedelta(microseconds=advance)
+        times.append(now)
+    kinds = "".join(kind for kind, _ in steps)
+    ids = SequentialIds(start=start)
+    made = [
+        ids.deployment_id(t) if k == "d" else ids.invocation_id(t)
+        for k, t in zip(kinds, times, strict=True)
+    ]
+    assert made == reference_sequential(start, kinds, times)
+
+
+@given(
+    seed=st.integers(0, 2**32),
+    kinds=st.text(alphabet="di", min_size=1, max_size=50),
+    now=st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31)).map(
+        lambda t: t.replace(tzinfo=UTC)
+    ),
+)
+def test_seeded_random_ids_are_the_ulids_of_the_seeded_bits(
+    seed: int, kinds: str, now: datetime
+) -> None:
+    """``RandomIds(seed)`` draws 64 bits for the partition key and then 80 for the ULID (80
+    for a deployment id) from ``random.Random(seed)``, as it always did."""
+    bits = random.Random(seed).getrandbits
+    expected = []
+    for kind in kinds:
+        if kind == "d":
+            uuid = reference_swap(reference_ulid(now, bits(80)), 16)
+            expected.append("dp_1" + reference_encode(uuid, 22))
+        else:
+            key = reference_swap(bits(64), 8)
+            uuid = reference_swap(reference_ulid(now, bits(80)), 16)
+            expected.append("inv_1" + reference_encode(key, 11) + reference_encode(uuid, 22))
+    ids = RandomIds(seed=seed)
+    assert [ids.deployment_id(now) if k == "d" else ids.invocation_id(now) for k in kinds] == (
+        expected
+    )
+
+
+def test_sequential_invocation_ids_stop_at_the_largest_partition_key() -> None:
+    """The partition key is a u64: ``SequentialIds`` counts invocation ids up to 2**64 - 1 (the
+    last ones stepped from the one before) and refuses the next with the ``ValueError`` of
+    ``invocation_id_from_parts``, as it always did."""
+    ids = SequentialIds(start=2**64 - 300)
+    made = [ids.invocation_id(NOW) for _ in range(300)]
+    assert made == reference_sequential(2**64 - 300, "i" * 300, [NOW] * 300)
+    with pytest.raises(ValueError, match="a partition key is a 64-bit unsigned number"):
+        ids.invocation_id(NOW)
+
+
+@pytest.mark.parametrize("ids", [SequentialIds(), RandomIds(seed=1), RandomIds()])
+def test_a_naive_time_makes_no_id(ids: IdGenerator) -> None:
+    """The registry clock's time must be aware: a naive one is a ``TypeError`` from the date
+    arithmetic, before and after ids made at an aware time (whose millisecond is cached)."""
+    naive = NOW.replace(tzinfo=None)
+    for make in (ids.deployment_id, ids.invocation_id):
+        with pytest.raises(TypeError, match="offset-naive and offset-aware"):
+            make(naive)
+        assert make(NOW)
+        with pytest.raises(TypeError, match="offset-naive and offset-aware"):
+            make(naive)
+
+
+@given(
+    now=st.datetimes(
+        min_value=datetime(1970, 1, 2),  # after the epoch in every zone below
+        max_value=datetime(9999, 12, 31, 23, 59, 59, 999999),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12, minutes=-30))]
+        ),
+    )
+)
+@example(now=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+@example(now=datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-12))))
+def test_an_id_carries_the_utc_millisecond_of_any_aware_time(now: datetime) -> None:
+    """Whatever the time zone, the ULID holds the UTC milliseconds since the epoch, to the last
+    millisecond ``datetime`` can hold (and past it, as a UTC instant beyond year 9999)."""
+    millis = (now - EPOCH) // MS
+    for ids in (SequentialIds(), RandomIds(seed=5)):
+        for _ in range(2):  # made afresh, then within the millisecond cached
+            assert parse_deployment_id(ids.deployment_id(now)).ulid >> 80 == millis
+            assert parse_invocation_id(ids.invocation_id(now)).uuid >> 80 == millis
+
+
+# --- RandomIds, made fast ---------------------------------------------------------------------
+
+
+def reference_decode(text: str) -> int:
+    """The number of base62 digits (written from the rule, not from the library)."""
+    value = 0
+    for char in text:
+        value = value * 62 + BASE62.index(char)
+    return value
+
+
+@given(
+    times=st.lists(
+        st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)).map(
+            lambda t: t.replace(tzinfo=UTC)
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    per_time=st.integers(1, 700),
+)
+def test_unseeded_random_ids_parse_and_carry_the_millisecond_of_now(
+    times: list[datetime], per_time: int
+) -> None:
+    """An unseeded ``RandomIds`` (its randomness drawn a batch at a time) makes ids that parse
+    and whose ULID holds ``now`` in whole milliseconds, through batches running out and times
+    jumping back and forth."""
+    ids = RandomIds()
+    for now in times:
+        millis = (now - EPOCH) // MS
+        for _ in range(per_time):
+            deployment_id, invocation_id = ids.deployment_id(now), ids.invocation_id(now)
+            assert parse_deployment_id(deployment_id).ulid >> 80 == millis
+            assert parse_invocation_id(invocation_id).uuid >> 80 == millis
+            assert is_deployment_id(deployment_id)
+            assert is_invocation_id(invocation_id)
+
+
+def test_unseeded_random_ids_vary_every_random_bit() -> None:
+    """An unseeded id has 80 random bits in its ULID and 64 in its partition key: over 3,000 ids
+    every one of those bits is seen set and unset (a bit stuck either way fails with odds of
+    2**-3000), while the time's 48 bits stay those of ``now``."""
+    ids = RandomIds()
+    ulids = [parse_deployment_id(ids.deployment_id(NOW)).ulid for _ in range(3000)]
+    invocations = [parse_invocation_id(ids.invocation_id(NOW)) for _ in range(3000)]
+    for values, bits in (
+        (ulids, 80),
+        ([i.uuid for i in invocations], 80),
+        ([i.partition_key for i in invocations], 64),
+    ):
+        mask = (1 << bits) - 1
+        seen_set = seen_unset = 0
+        for value in values:
+            seen_set |= value & mask
+            seen_unset |= ~value & mask
+        assert seen_set == seen_unset == mask
+    assert {u >> 80 for u in ulids} == {(NOW - EPOCH) // MS}
+
+
+def test_unseeded_partition_keys_are_every_u64_and_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unseeded partition key is drawn digit by digit: a first digit in 0..21 from a byte
+    (bytes 242 and up dropped), ten digits in 0..61 from a byte each (bytes 248 and up
+    dropped), and the key dropped when it is above the largest u64 (``lYGhA16ahyf``), so that
+    every u64, the largest included, is equally likely and nothing larger is ever made."""
+    from restate_versioning import ids as module
+
+    largest = [BASE62.index(c) for c in module._encode11(U64_MAX)]
+    assert largest[0] == 21
+    one_more = [*largest[:-1], largest[-1] + 1]
+    keys = [
+        largest,  # kept
+        one_more,  # dropped
+        [0] * 11,  # kept
+        [21] + [0] * 10,  # kept: the first digit of the largest, smaller after it
+        [21, 61] + [0] * 9,  # dropped: larger in its second digit
+        [20] + [61] * 10,  # kept
+    ]
+    count = module._BATCH
+    tops = bytes([242, 255])  # dropped
+    tops += bytes(k[0] + 22 * (i % 11) for i, k in enumerate(keys))  # b % 22 is the digit
+    tops += bytes(i % 21 for i in range(count * 2))  # below 21: always kept
+    rest = bytes([248, 255])  # dropped
+    rest += bytes(d + 62 * (i % 4) for i, k in enumerate(keys) for d in k[1:])
+    rest += bytes(i % 62 for i in range(count * 11))
+    drawn = iter([tops, rest])
+    monkeypatch.setattr(os, "urandom", lambda size: next(drawn)[:size])
+    made = module._draw_keys()
+    expected = [keys[0], keys[2], keys[3], keys[5]]
+    assert [[BASE62.index(c) for c in k] for k in made[:4]] == expected
+    assert all(reference_decode(k) <= U64_MAX for k in made)
+    assert len(made) == count - 2  # a batch of candidates, less the two above the largest
+
+
+@given(
+    seed=st.integers(0, 2**64),
+    steps=st.lists(
+        st.tuples(st.sampled_from("dip"), st.sampled_from([0, 1, 999, 1000, 1001, 86_400_000_000])),
+        min_size=1,
+        max_size=300,
+    ),
+)
+def test_seeded_random_ids_are_the_seeded_bits_encoded_whatever_the_order_and_times(
+    seed: int, steps: list[tuple[str, int]]
+) -> None:
+    """``RandomIds(seed)`` makes, byte for byte, what a slow encoder written from the rule makes
+    of the bits ``random.Random(seed)`` gives (80 for a deployment id; 64 for the partition key,
+    then 80, for an invocation id), whatever the order of the kinds, at times that stay in one
+    millisecond, move within it or leave it; ``peek_deployment_id`` shows the next deployment
+    id and takes nothing."""
+    reference = random.Random(seed)
+    ids = RandomIds(seed=seed)
+    now = PIN_START
+    for kind, advance in steps:
+        now += timedelta(microseconds=advance)
+        if kind == "i":
+            key = reference_encode(reference_swap(reference.getrandbits(64), 8), 11)
+            uuid = reference_swap(reference_ulid(now, reference.getrandbits(80)), 16)
+            assert ids.invocation_id(now) == "inv_1" + key + reference_encode(uuid, 22)
+            continue
+        state = reference.getstate()
+        uuid = reference_swap(reference_ulid(now, reference.getrandbits(80)), 16)
+        if kind == "p":
+            reference.setstate(state)
+            assert ids.peek_deployment_id(now) == "dp_1" + reference_encode(uuid, 22)
+        else:
+            assert ids.deployment_id(now) == "dp_1" + reference_encode(uuid, 22)
+
+
+def test_a_naive_time_takes_the_seeded_bits_it_would_have_used() -> None:
+    """A seeded ``RandomIds`` draws an id's bits before it looks at the time, as it always did:
+    an id refused for a naive time still takes them, and the next id has the bits after."""
+    reference = random.Random(11)
+    ids = RandomIds(seed=11)
+    naive = NOW.replace(tzinfo=None)
+    for make in (ids.deployment_id, ids.invocation_id):
+        with pytest.raises(TypeError):
+            make(naive)
+    reference.getrandbits(80)
+    reference.getrandbits(144)
+    uuid = reference_swap(reference_ulid(NOW, reference.getrandbits(80)), 16)
+    assert ids.deployment_id(NOW) == "dp_1" + reference_encode(uuid, 22)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_makes_ids_of_its_own() -> None:
+    """``IdGenerator``: ids "they have never returned before", across writers too: an unseeded
+    ``RandomIds`` draws its randomness a batch at a time, and a process forked from one holding
+    a batch forgets it and draws its own, so that parent and child never make the same id."""
+    ids = RandomIds()
+    ids.deployment_id(NOW)
+    ids.invocation_id(NOW)  # both kinds hold a batch now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.close(read)
+        made = [ids.deployment_id(NOW) for _ in range(50)] + [
+            ids.invocation_id(NOW) for _ in range(50)
+        ]
+        os.write(write, "\n".join(made).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        in_child = pipe.read().split("\n")
+    os.waitpid(child, 0)
+    in_parent = [ids.deployment_id(NOW) for _ in range(50)]
+    in_parent += [ids.invocation_id(NOW) for _ in range(50)]
+    assert len(in_child) == 100
+    assert not set(in_child) & set(in_parent)

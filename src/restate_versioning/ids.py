@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -45,9 +46,8 @@ __all__ = [
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _DIGIT = {c: i for i, c in enumerate(ALPHABET)}
-# Two base62 digits at a time: halves the Python-level loop of the encoder.
+# Two base62 digits at a time: an encoder splits its number into pairs and looks each one up.
 _PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
-_BASE2 = 62 * 62
 
 CODEC_VERSION = "1"
 DEPLOYMENT_ID_PREFIX = "dp_" + CODEC_VERSION
@@ -56,37 +56,62 @@ _U64_WIDTH = 11  # ceil(64 / 6)
 _U128_WIDTH = 22  # ceil(128 / 6)
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
+_U48_MASK = (1 << 48) - 1
+_U80_MASK = (1 << 80) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_from_bytes = int.from_bytes
 
 
 def _swap64(value: int) -> int:
-    return int.from_bytes(value.to_bytes(8, "big"), "little")
+    return _from_bytes(value.to_bytes(8, "big"), "little")
 
 
 def _swap128(value: int) -> int:
-    return int.from_bytes(value.to_bytes(16, "big"), "little")
+    return _from_bytes(value.to_bytes(16, "big"), "little")
 
 
-_BASE11 = 62**11
+# The encoders split a number into chunks of four digits with divisions by 62**4, which fits one
+# 30-bit digit of a Python int (so each division is one pass over the number, however large),
+# split each chunk into two pairs of digits, look the pairs up and join them in one f-string.
+# They are written out, not looped: this is on the hot path of every invocation.
 
 
 def _encode11(value: int) -> str:
-    """``value`` (< 62**11) as exactly 11 base62 digits, unrolled: this is on the hot path of
-    every invocation."""
-    pairs, alphabet = _PAIRS, ALPHABET
-    value, a = divmod(value, _BASE2)
-    value, b = divmod(value, _BASE2)
-    value, c = divmod(value, _BASE2)
-    value, d = divmod(value, _BASE2)
-    value, e = divmod(value, _BASE2)
-    return alphabet[value] + pairs[e] + pairs[d] + pairs[c] + pairs[b] + pairs[a]
+    """``value`` (< 62**11, so any u64) as exactly 11 base62 digits."""
+    pairs = _PAIRS
+    q1, c1 = value // 62**4, value % 62**4
+    top, c2 = q1 // 62**4, q1 % 62**4  # 3, 4 and 4 digits
+    return (
+        f"{ALPHABET[top // 62**2]}{pairs[top % 62**2]}{pairs[c2 // 62**2]}"
+        f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+    )
 
 
 def _encode22(value: int) -> str:
-    """``value`` (< 2**128) as exactly 22 base62 digits."""
-    high, low = divmod(value, _BASE11)
-    return _encode11(high) + _encode11(low)
+    """``value`` (< 62**22, so any u128) as exactly 22 base62 digits."""
+    pairs = _PAIRS
+    q1, c1 = value // 62**4, value % 62**4
+    q2, c2 = q1 // 62**4, q1 % 62**4
+    q3, c3 = q2 // 62**4, q2 % 62**4
+    q4, c4 = q3 // 62**4, q3 % 62**4
+    top, c5 = q4 // 62**4, q4 % 62**4  # 2 digits, then five chunks of 4
+    return (
+        f"{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+        f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+        f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+    )
+
+
+def _deployment_text(swapped: int) -> str:
+    """The id of a byte-swapped ULID: ``dp_1`` and :func:`_encode22`."""
+    return DEPLOYMENT_ID_PREFIX + _encode22(swapped)
+
+
+def _invocation_text(swapped_key: int, swapped_uuid: int) -> str:
+    """The id of a byte-swapped partition key and invocation uuid: ``inv_1``,
+    :func:`_encode11` and :func:`_encode22`."""
+    return f"{INVOCATION_ID_PREFIX}{_encode11(swapped_key)}{_encode22(swapped_uuid)}"
 
 
 def _decode(text: str, kind: str, whole: str) -> int:
@@ -125,7 +150,7 @@ def deployment_id_from_ulid(ulid: int) -> str:
     """The ``dp_`` id of a 128-bit ULID, as Restate prints it."""
     if not 0 <= ulid <= _U128_MAX:
         raise ValueError(f"a ULID is a 128-bit unsigned number, got {ulid!r}")
-    return DEPLOYMENT_ID_PREFIX + _encode22(_swap128(ulid))
+    return _deployment_text(_swap128(ulid))
 
 
 def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
@@ -134,7 +159,7 @@ def invocation_id_from_parts(partition_key: int, uuid: int) -> str:
         raise ValueError(f"a partition key is a 64-bit unsigned number, got {partition_key!r}")
     if not 0 <= uuid <= _U128_MAX:
         raise ValueError(f"an invocation uuid is a 128-bit unsigned number, got {uuid!r}")
-    return INVOCATION_ID_PREFIX + _encode11(_swap64(partition_key)) + _encode22(_swap128(uuid))
+    return _invocation_text(_swap64(partition_key), _swap128(uuid))
 
 
 def _body(value: object, kind: str, prefix: str, width: int) -> str:
@@ -230,28 +255,143 @@ class IdGenerator(Protocol):
         ...
 
 
+def _millis(now: datetime) -> int:
+    return (now - _EPOCH) // _MILLISECOND
+
+
 def _ulid(now: datetime, random_bits: int) -> int:
-    millis = ((now - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
-    return (millis << 80) | (random_bits & ((1 << 80) - 1))
+    return ((_millis(now) & _U48_MASK) << 80) | (random_bits & _U80_MASK)
+
+
+def _millisecond_of(millis: int) -> tuple[datetime, datetime]:
+    """The times ``t`` with ``_millis(t) == millis``: from the first, up to the second. (An
+    empty span where the second is past ``datetime.max``.)"""
+    try:
+        first = _EPOCH + millis * _MILLISECOND
+        return first, first + _MILLISECOND
+    except OverflowError:
+        return _EPOCH, _EPOCH
+
+
+# An unseeded RandomIds draws the operating system's randomness a batch of ids at a time. The
+# ULID's 80 random bits come as a number already in place in the byte-swapped ULID (its top 80
+# bits; the millisecond fills the other 48). The partition key comes as its 11 digits, drawn
+# digit by digit: a first digit uniform in 0..21 and ten uniform in 0..61, each from one random
+# byte (the bytes that would favour some digits are dropped); a key above the largest u64 (its
+# first digit is then 21, the largest u64's) is dropped too, so that every u64 is equally likely.
+# The digits are drawn in an alphabet in ASCII order, in which comparing the text of two numbers
+# compares the numbers.
+_BATCH = 512
+_TENS = [slice(i, i + 10) for i in range(0, 10 * _BATCH, 10)]
+_ELEVENS = [slice(i, i + 11) for i in range(0, 11 * _BATCH, 11)]
+_ORDERED_ALPHABET = "".join(sorted(ALPHABET))
+_KEY_DIGIT = bytes(ord(_ORDERED_ALPHABET[b % 62]) for b in range(256))
+_KEY_DIGIT_DROPPED = bytes(range(62 * 4, 256))
+_KEY_TOP = bytes(ord(_ORDERED_ALPHABET[b % 22]) for b in range(256))
+_KEY_TOP_DROPPED = bytes(range(22 * 11, 256))
+_FROM_ORDERED = bytes.maketrans(_ORDERED_ALPHABET.encode(), ALPHABET.encode())
+_LARGEST_KEY = _encode11(_U64_MAX).translate(_ORDERED).encode()
+
+
+def _draw_ulid_parts() -> list[int]:
+    """A batch of 80 random bits each, shifted to the top of a byte-swapped ULID."""
+    drawn = os.urandom(10 * _BATCH)
+    return [_from_bytes(drawn[part], "big") << 48 for part in _TENS]
+
+
+def _draw_keys() -> list[str]:
+    """A batch of random partition keys (uniform u64s, byte-swapped), as their 11 digits."""
+    tops = os.urandom(_BATCH + _BATCH // 4).translate(_KEY_TOP, _KEY_TOP_DROPPED)
+    rest = os.urandom(11 * _BATCH).translate(_KEY_DIGIT, _KEY_DIGIT_DROPPED)
+    count = min(len(tops), len(rest) // 10, _BATCH)
+    keys = bytearray(11 * count)
+    keys[::11] = tops[:count]
+    for digit in range(10):
+        keys[digit + 1 :: 11] = rest[digit : 10 * count : 10]
+    too_large = []  # where a key starts with the largest u64's first digit and is larger
+    start = tops.find(_LARGEST_KEY[0], 0, count)
+    while start >= 0:
+        if keys[11 * start : 11 * start + 11] > _LARGEST_KEY:
+            too_large.append(start)
+        start = tops.find(_LARGEST_KEY[0], start + 1, count)
+    for start in reversed(too_large):
+        del keys[11 * start : 11 * start + 11]
+    text = keys.translate(_FROM_ORDERED).decode()
+    return list(map(text.__getitem__, _ELEVENS[: count - len(too_large)]))
+
+
+# A process forked from one holding drawn randomness must not make the ids its parent will: the
+# child forgets every unseeded generator's batches and draws its own.
+_UNSEEDED: weakref.WeakSet[RandomIds] = weakref.WeakSet()
+
+
+def _forget_drawn_randomness() -> None:
+    for ids in list(_UNSEEDED):
+        ids._ulid_parts = []
+        ids._invocation_parts = []
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_drawn_randomness)
 
 
 class RandomIds:
     """Ids like Restate's: a ULID of the time and 80 random bits, a random partition key.
 
-    Without ``seed`` the randomness comes from the operating system; with a seed the sequence is
-    reproducible (for harnesses and property tests).
+    Without ``seed`` the randomness comes from the operating system, drawn a batch of ids at a
+    time (the partition key digit by digit, every u64 equally likely); with a seed the sequence
+    is reproducible (for harnesses and property tests): ``random.Random(seed)`` gives 80 bits for
+    a deployment id, 64 for the partition key and then 80 for an invocation id, in the order the
+    ids are made.
     """
 
     def __init__(self, seed: int | None = None) -> None:
         self._random = random.Random(seed) if seed is not None else None
+        # The millisecond of the last ``now``, [first, after), and its part of the byte-swapped
+        # ULID (its low 48 bits): ids made within one millisecond skip the date arithmetic.
+        self._first = self._after = _EPOCH
+        self._millis6 = b""
+        self._millis = 0
+        self._ulid_parts: list[int] = []  # unseeded: for deployment ids
+        self._invocation_parts: list[tuple[str, int]] = []  # and partition keys for invocation ids
+        if seed is None:
+            _UNSEEDED.add(self)
 
-    def _bits(self, count: int) -> int:
-        if self._random is not None:
-            return self._random.getrandbits(count)
-        return int.from_bytes(os.urandom((count + 7) // 8), "big") >> (-count % 8)
+    def _clock(self, now: datetime) -> None:
+        millis = _millis(now)
+        self._millis6 = (millis & _U48_MASK).to_bytes(6, "little")
+        self._millis = _from_bytes(self._millis6, "big")
+        self._first, self._after = _millisecond_of(millis)
 
     def deployment_id(self, now: datetime) -> str:
-        return deployment_id_from_ulid(_ulid(now, self._bits(80)))
+        # The random bits are drawn before ``now`` is looked at, as they always were: a naive
+        # ``now`` (a TypeError) takes them all the same.
+        if self._random is None:
+            try:
+                drawn = self._ulid_parts.pop()
+            except IndexError:
+                self._ulid_parts = _draw_ulid_parts()
+                drawn = self._ulid_parts.pop()
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = drawn | self._millis
+        else:
+            random_part = self._random.getrandbits(80).to_bytes(10, "little")
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = _from_bytes(random_part + self._millis6, "big")
+        # _deployment_text, written out
+        pairs = _PAIRS
+        q1, c1 = swapped // 62**4, swapped % 62**4
+        q2, c2 = q1 // 62**4, q1 % 62**4
+        q3, c3 = q2 // 62**4, q2 % 62**4
+        q4, c4 = q3 // 62**4, q3 % 62**4
+        top, c5 = q4 // 62**4, q4 % 62**4
+        return (
+            f"dp_1{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+            f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+            f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+        )
 
     def peek_deployment_id(self, now: datetime) -> str:
         """The id :meth:`deployment_id` would return now, without taking it (with a seed; an
@@ -265,7 +405,107 @@ class RandomIds:
             self._random.setstate(state)
 
     def invocation_id(self, now: datetime) -> str:
-        return invocation_id_from_parts(self._bits(64), _ulid(now, self._bits(80)))
+        pairs = _PAIRS
+        if self._random is None:
+            try:
+                key, drawn = self._invocation_parts.pop()
+            except IndexError:
+                # (a batch of keys is a few short when some were too large)
+                parts = zip(_draw_keys(), _draw_ulid_parts(), strict=False)
+                self._invocation_parts = list(parts)
+                key, drawn = self._invocation_parts.pop()
+            if not self._first <= now < self._after:
+                self._clock(now)
+            swapped = drawn | self._millis
+            # _encode22, written out
+            q1, c1 = swapped // 62**4, swapped % 62**4
+            q2, c2 = q1 // 62**4, q1 % 62**4
+            q3, c3 = q2 // 62**4, q2 % 62**4
+            q4, c4 = q3 // 62**4, q3 % 62**4
+            top, c5 = q4 // 62**4, q4 % 62**4
+            return (
+                f"inv_1{key}{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}"
+                f"{pairs[c4 // 62**2]}{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}"
+                f"{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}{pairs[c2 % 62**2]}"
+                f"{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+            )
+        # The 64 bits of the key and then the 80 of the ULID are the 144 bits of one draw; read
+        # in the other byte order, with the millisecond after them, they are the byte-swapped
+        # key and the byte-swapped ULID, one after the other.
+        random_part = self._random.getrandbits(144).to_bytes(18, "little")
+        if not self._first <= now < self._after:
+            self._clock(now)
+        both = _from_bytes(random_part + self._millis6, "big")
+        swapped_key, swapped = both >> 128, both & _U128_MAX
+        # _encode11 and _encode22, written out
+        k1, d1 = swapped_key // 62**4, swapped_key % 62**4
+        k2, d2 = k1 // 62**4, k1 % 62**4
+        q1, c1 = swapped // 62**4, swapped % 62**4
+        q2, c2 = q1 // 62**4, q1 % 62**4
+        q3, c3 = q2 // 62**4, q2 % 62**4
+        q4, c4 = q3 // 62**4, q3 % 62**4
+        top, c5 = q4 // 62**4, q4 % 62**4
+        return (
+            f"inv_1{ALPHABET[k2 // 62**2]}{pairs[k2 % 62**2]}{pairs[d2 // 62**2]}"
+            f"{pairs[d2 % 62**2]}{pairs[d1 // 62**2]}{pairs[d1 % 62**2]}"
+            f"{pairs[top]}{pairs[c5 // 62**2]}{pairs[c5 % 62**2]}{pairs[c4 // 62**2]}"
+            f"{pairs[c4 % 62**2]}{pairs[c3 // 62**2]}{pairs[c3 % 62**2]}{pairs[c2 // 62**2]}"
+            f"{pairs[c2 % 62**2]}{pairs[c1 // 62**2]}{pairs[c1 % 62**2]}"
+        )
+
+
+# SequentialIds makes each id from the one before, in the text's own digits: an id's digits, one
+# a byte, are a number (``_Steps``), and the next id differs from it by a fixed amount while the
+# millisecond stays and the counter's lowest byte does not wrap: the counter sits byte-swapped in
+# the id, so one more is 2**120 more on the ULID (and 2**56 more on the partition key). Adding
+# it is one addition with base62 carries: each digit byte gets 194 more besides, so that a digit
+# that reaches 62 carries out of its byte by itself; the digits that did not carry are then the
+# ones at 194 or more, and get their 194 back.
+_CARRY = 256 - 62
+_TO_DIGITS = bytes.maketrans(ALPHABET.encode(), bytes(range(62)))
+_VERSION_BYTE = 0xF1  # the codec version's "1" in a prefix, apart from the digit 1
+_TO_TEXT = bytes.maketrans(bytes([*range(62), _VERSION_BYTE]), (ALPHABET + CODEC_VERSION).encode())
+
+
+class _Steps:
+    """The last id of one kind as a number whose bytes are its prefix and its digits, and how
+    to add a fixed amount to it."""
+
+    def __init__(self, prefix: str, width: int, step: int) -> None:
+        self.width = width
+        self.length = len(prefix) + width
+        head = prefix.encode()[:-1] + bytes([_VERSION_BYTE])
+        self.head = _from_bytes(head, "big") << (8 * width)
+        digits = _digits(step, width)
+        self.step = sum((_CARRY + digit) << (8 * i) for i, digit in enumerate(reversed(digits)))
+        self.high_bits = sum(0x80 << (8 * i) for i in range(width))
+
+    def load(self, text: str) -> int:
+        """The number of an id."""
+        body = text[self.length - self.width :].encode().translate(_TO_DIGITS)
+        return self.head + _from_bytes(body, "big")
+
+    def next(self, value: int) -> int:
+        """The number of the id after the one of ``value``."""
+        value += self.step
+        return value - ((value & self.high_bits) >> 7) * _CARRY
+
+    def text(self, value: int) -> str:
+        return value.to_bytes(self.length, "big").translate(_TO_TEXT).decode()
+
+
+def _digits(value: int, width: int) -> list[int]:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        digits.append(digit)
+    return digits[::-1]
+
+
+_DEPLOYMENT_STEPS = _Steps(DEPLOYMENT_ID_PREFIX, _U128_WIDTH, 1 << 120)
+_INVOCATION_STEPS = _Steps(
+    INVOCATION_ID_PREFIX, _U64_WIDTH + _U128_WIDTH, (1 << 56) * 62**_U128_WIDTH + (1 << 120)
+)
 
 
 class SequentialIds:
@@ -276,11 +516,32 @@ class SequentialIds:
     def __init__(self, start: int = 1) -> None:
         self._next_deployment = start
         self._next_invocation = start
+        # The last id of each kind (as a _Steps number), the count it can be stepped to, and
+        # the millisecond it was made in.
+        self._deployment = self._invocation = 0
+        self._deployment_next: int | None = None
+        self._invocation_next: int | None = None
+        self._deployment_ms = self._invocation_ms = (_EPOCH, _EPOCH)
 
     def deployment_id(self, now: datetime) -> str:
         n = self._next_deployment
         self._next_deployment += 1
-        return deployment_id_from_ulid(_ulid(now, n))
+        try:
+            first, after = self._deployment_ms
+            if n == self._deployment_next and n & 0xFF and first <= now < after:
+                self._deployment_next = n + 1
+                value = self._deployment + _DEPLOYMENT_STEPS.step  # _Steps.next and .text, inline
+                value -= ((value & _DEPLOYMENT_STEPS.high_bits) >> 7) * _CARRY
+                self._deployment = value
+                return value.to_bytes(_DEPLOYMENT_STEPS.length, "big").translate(_TO_TEXT).decode()
+        except TypeError:
+            pass
+        millis = _millis(now)
+        text = deployment_id_from_ulid(((millis & _U48_MASK) << 80) | (n & _U80_MASK))
+        self._deployment = _DEPLOYMENT_STEPS.load(text)
+        self._deployment_next = n + 1
+        self._deployment_ms = _millisecond_of(millis)
+        return text
 
     def peek_deployment_id(self, now: datetime) -> str:
         """The id :meth:`deployment_id` would return now, without taking it: what a dry run
@@ -290,4 +551,19 @@ class SequentialIds:
     def invocation_id(self, now: datetime) -> str:
         n = self._next_invocation
         self._next_invocation += 1
-        return invocation_id_from_parts(n, _ulid(now, n))
+        try:
+            first, after = self._invocation_ms
+            if n == self._invocation_next and n & 0xFF and first <= now < after:
+                self._invocation_next = n + 1
+                value = self._invocation + _INVOCATION_STEPS.step  # _Steps.next and .text, inline
+                value -= ((value & _INVOCATION_STEPS.high_bits) >> 7) * _CARRY
+                self._invocation = value
+                return value.to_bytes(_INVOCATION_STEPS.length, "big").translate(_TO_TEXT).decode()
+        except TypeError:
+            pass
+        millis = _millis(now)
+        text = invocation_id_from_parts(n, ((millis & _U48_MASK) << 80) | (n & _U80_MASK))
+        self._invocation = _INVOCATION_STEPS.load(text)
+        self._invocation_next = n + 1
+        self._invocation_ms = _millisecond_of(millis)
+        return text
