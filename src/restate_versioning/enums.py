@@ -15,6 +15,7 @@ __all__ = [
     "DeploymentStatus",
     "EffectKind",
     "EndpointKind",
+    "Enumeration",
     "HandlerType",
     "InvocationStatus",
     "OnMaxAttempts",
@@ -26,7 +27,16 @@ __all__ = [
 ]
 
 
-class ServiceType(enum.Enum):
+class Enumeration(enum.Enum):
+    """The base of the package's enumerations: an :class:`enum.Enum` whose members hash by
+    identity, in C (they are singletons, so equal members are the same object). ``Enum``'s own
+    hash is a Python function, and the registry keys its indexes on statuses and actions on
+    every command."""
+
+    __hash__ = object.__hash__
+
+
+class ServiceType(Enumeration):
     """The kind of a service; it cannot change across revisions (META0006)."""
 
     SERVICE = "SERVICE"
@@ -44,7 +54,7 @@ class ServiceType(enum.Enum):
         return _FLAVORS[self]
 
 
-class HandlerType(enum.Enum):
+class HandlerType(Enumeration):
     """How a handler runs: exclusive handlers of a Virtual Object run one at a time per key,
     shared ones concurrently, and a Workflow's ``WORKFLOW`` handler once per key. Handlers of a
     plain Service are ``SHARED``."""
@@ -59,7 +69,7 @@ class HandlerType(enum.Enum):
         return self.value.capitalize()
 
 
-class ProtocolMode(enum.Enum):
+class ProtocolMode(Enumeration):
     """How the server talks to a deployment (a manifest's ``protocolMode``)."""
 
     BIDI_STREAM = "BIDI_STREAM"
@@ -83,7 +93,7 @@ _FLAVORS = {
 }
 
 
-class InvocationStatus(enum.Enum):
+class InvocationStatus(Enumeration):
     """An invocation's status, with the names ``sys_invocation`` uses.
 
     ``PENDING`` (inboxed behind another call on the same key) and ``SCHEDULED`` (a delayed call)
@@ -127,7 +137,7 @@ _IN_FLIGHT = frozenset(
 )
 
 
-class DeploymentStatus(enum.Enum):
+class DeploymentStatus(Enumeration):
     """A deployment's status as the ``restate`` CLI computes it (see docs/rules.md)."""
 
     ACTIVE = "Active"
@@ -135,7 +145,7 @@ class DeploymentStatus(enum.Enum):
     DRAINED = "Drained"
 
 
-class Outcome(enum.Enum):
+class Outcome(Enumeration):
     """What a registration did (the admin API answers 201 for CREATED, 200 otherwise)."""
 
     CREATED = "CREATED"
@@ -143,7 +153,7 @@ class Outcome(enum.Enum):
     OVERWRITTEN = "OVERWRITTEN"
 
 
-class OnMaxAttempts(enum.Enum):
+class OnMaxAttempts(Enumeration):
     """What the server does with an invocation whose retries are used up (a manifest's
     ``retryPolicyOnMaxAttempts``)."""
 
@@ -156,7 +166,7 @@ class OnMaxAttempts(enum.Enum):
         return self.value.capitalize()
 
 
-class Verdict(enum.Enum):
+class Verdict(Enumeration):
     """What the check concluded."""
 
     COMPATIBLE = "compatible"
@@ -164,7 +174,7 @@ class Verdict(enum.Enum):
     UNKNOWN = "unknown"
 
 
-class BlockerKind(enum.Enum):
+class BlockerKind(Enumeration):
     """Why removing a deployment now would break something."""
 
     ROLLBACK = "ROLLBACK"
@@ -174,7 +184,7 @@ class BlockerKind(enum.Enum):
     IN_FLIGHT = "IN_FLIGHT"
 
 
-class EffectKind(enum.Enum):
+class EffectKind(Enumeration):
     """What removing a deployment does to one of its services."""
 
     ROLLS_BACK = "ROLLS_BACK"  # the latest revision moves back to an older one elsewhere
@@ -182,7 +192,7 @@ class EffectKind(enum.Enum):
     UNAFFECTED = "UNAFFECTED"  # the deployment held an older revision; the latest stays
 
 
-class EndpointKind(enum.Enum):
+class EndpointKind(Enumeration):
     """How a deployment is reached."""
 
     HTTP = "http"

@@ -53,6 +53,7 @@ from .model import (
     RetryPolicy,
     ServiceRevision,
     ServiceType,
+    make_invocation,
 )
 from .queries import RegistryQueries
 from .registry import Clock, Registry
@@ -187,7 +188,7 @@ def _build_invocation(value: dict[str, Any]) -> Invocation:
             raise _Refused("not a str")
         failure = Failure(code, message)
     execute_at = get("execute_at")
-    return Invocation(
+    return make_invocation(
         *identity,
         _optional_str(value["key"]),  # no default: required, as cattrs reads it
         _optional_str(value["caller"]),

@@ -17,6 +17,7 @@ import attrs
 
 from ..endpoints import parse_endpoint
 from ..model import Deployment, ServiceRevision
+from ..rules.invocations import pinned_protocol_version
 
 __all__ = ["Catalogue"]
 
@@ -29,10 +30,12 @@ class Catalogue:
         "_deployments",
         "_held",
         "_latest",
+        "_protocols",
         "_removed",
         "_revisions",
         "get",
         "latest",
+        "pinned_protocol",
     )
 
     def __init__(self) -> None:
@@ -46,6 +49,11 @@ class Catalogue:
         self.latest: Mapping[str, ServiceRevision] = MappingProxyType(self._latest)
         self._held: dict[str, int] = {}  # deployment -> services it is the latest for
         self._removed: set[str] = set()
+        self._protocols: dict[str, int] = {}  # deployment -> the version calls are pinned to
+        #: The protocol version a call that starts on a registered deployment is pinned to
+        #: (:func:`~restate_versioning.rules.invocations.pinned_protocol_version`, worked out
+        #: once per deployment), or ``None``.
+        self.pinned_protocol: Callable[[str], int | None] = self._protocols.get
 
     @classmethod
     def build(cls, deployments: Iterable[Deployment], removed: Iterable[str]) -> Catalogue:
@@ -165,6 +173,7 @@ class Catalogue:
 
     def _index(self, deployment: Deployment) -> None:
         self._deployments[deployment.id] = deployment
+        self._protocols[deployment.id] = pinned_protocol_version(deployment)
         self._held.setdefault(deployment.id, 0)
         for name, revision in deployment.services.items():
             self._revisions.setdefault(name, {})[revision.revision] = deployment.id
@@ -182,6 +191,7 @@ class Catalogue:
             if not revisions:
                 del self._revisions[name]
         del self._held[deployment.id]
+        del self._protocols[deployment.id]
 
     # --- self-check -------------------------------------------------------------------------
 
@@ -202,8 +212,10 @@ class Catalogue:
         for revision in latest.values():
             held[revision.deployment_id] += 1
         endpoints = {parse_endpoint(d.endpoint).key: d.id for d in deployments.values()}
+        protocols = {d.id: pinned_protocol_version(d) for d in deployments.values()}
         expected: list[tuple[str, object, object]] = [
             ("revisions", revisions, self._revisions),
+            ("pinned protocol versions", protocols, self._protocols),
             ("latest revisions", latest, self._latest),
             ("latest revisions held", held, self._held),
             ("endpoints", endpoints, self._by_endpoint),

@@ -24,10 +24,13 @@ _COMPLETED = InvocationStatus.COMPLETED
 _IN_FLIGHT = frozenset(s for s in InvocationStatus if s.is_in_flight)
 _K = TypeVar("_K")
 _NONE: Collection[str] = ()
+#: What the index keeps of a handler: its uncompleted calls' ids, and how many are in each status.
+_Handler = tuple[dict[str, None], dict[InvocationStatus, int]]
 
-# The buckets of the indexes by deployment, service and handler stay when they empty (there are
-# as many as there are deployments, services and handlers, and a call that comes and goes
-# would otherwise make and drop one each time); the calls sent by each invocation do not.
+# The buckets of the indexes by deployment, service and handler stay when they empty, and so do
+# a handler's counts at zero (there are as many as there are deployments, services, handlers and
+# statuses, and a call that comes and goes would otherwise make and drop one each time); the
+# calls sent by each invocation do not.
 
 
 def _add(index: dict[_K, dict[str, None]], key: _K, invocation_id: str) -> None:
@@ -43,15 +46,15 @@ class InvocationIndex:
     sender. ``get(invocation_id)`` is the invocation with this id, or ``None`` (the records'
     own ``get``: it is asked on every command)."""
 
-    __slots__ = ("_active", "_counts", "_pinned", "_records", "_sent", "_waiting", "get")
+    __slots__ = ("_by_handler", "_pinned", "_records", "_sent", "_waiting", "get")
 
     def __init__(self) -> None:
         self._records: dict[str, Invocation] = {}
         self.get: Callable[[str], Invocation | None] = self._records.get
         self._pinned: dict[str, dict[str, None]] = {}  # deployment -> in-flight ids, pin order
         self._waiting: dict[str, dict[str, None]] = {}  # service -> unpinned, uncompleted ids
-        self._active: dict[tuple[str, str], dict[str, None]] = {}  # target -> uncompleted ids
-        self._counts: dict[tuple[str, str, InvocationStatus], int] = {}  # target, status -> n
+        # (service, handler) -> its uncompleted ids, oldest first, and how many in each status
+        self._by_handler: dict[tuple[str, str], _Handler] = {}
         self._sent: dict[str, dict[str, None]] = {}  # caller id -> uncompleted calls it made
 
     @classmethod
@@ -92,7 +95,8 @@ class InvocationIndex:
 
     def active_of(self, service: str, handler: str) -> Collection[str]:
         """The ids of the uncompleted calls of a handler, oldest first."""
-        return self._active.get((service, handler), _NONE)
+        found = self._by_handler.get((service, handler))
+        return found[0] if found is not None else _NONE
 
     def sent_by(self, caller_id: str) -> Collection[str]:
         """The ids of the uncompleted calls an invocation sent, oldest first."""
@@ -101,14 +105,19 @@ class InvocationIndex:
     def calls_into(self, service: str) -> Iterator[Invocation]:
         """The uncompleted calls of a service, handler by handler."""
         records = self._records
-        for (name, _), ids in list(self._active.items()):
+        for (name, _), (ids, _) in list(self._by_handler.items()):
             if name == service:
                 for invocation_id in ids:
                     yield records[invocation_id]
 
     def counts(self) -> Mapping[tuple[str, str, InvocationStatus], int]:
         """How many uncompleted calls each (service, handler) has in each status (a copy)."""
-        return dict(self._counts)
+        return {
+            (service, handler, status): count
+            for (service, handler), (_, counts) in self._by_handler.items()
+            for status, count in counts.items()
+            if count
+        }
 
     def pinned(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Each deployment with calls pinned to it, and their ids in the order they were
@@ -125,10 +134,13 @@ class InvocationIndex:
         if status is _COMPLETED:
             return
         service = invocation.service
-        key = (service, invocation.handler, status)
-        counts = self._counts
-        counts[key] = counts.get(key, 0) + 1
-        _add(self._active, (service, invocation.handler), invocation_id)
+        target = (service, invocation.handler)
+        found = self._by_handler.get(target)
+        if found is None:
+            found = self._by_handler[target] = ({}, {})
+        ids, counts = found
+        ids[invocation_id] = None
+        counts[status] = counts.get(status, 0) + 1
         if invocation.caller_id is not None:
             _add(self._sent, invocation.caller_id, invocation_id)
         pinned = invocation.pinned_deployment_id
@@ -138,19 +150,16 @@ class InvocationIndex:
             _add(self._pinned, pinned, invocation_id)
 
     def move(self, old: Invocation, new: Invocation) -> None:
-        """An invocation changed (its status, its pin): ``new`` replaces ``old``."""
+        """An invocation changed (its status, its pin): ``new`` replaces ``old``, a call of
+        the same handler."""
         invocation_id = old.id
         self._records[invocation_id] = new
-        counts = self._counts
-        key = (old.service, old.handler, old.status)
-        left = counts[key] - 1
-        if left:
-            counts[key] = left
-        else:
-            del counts[key]
-        done = new.status is _COMPLETED
+        ids, counts = self._by_handler[(old.service, old.handler)]
+        counts[old.status] -= 1
+        status = new.status
+        done = status is _COMPLETED
         if done:
-            del self._active[(old.service, old.handler)][invocation_id]
+            del ids[invocation_id]
             caller_id = old.caller_id
             if caller_id is not None:
                 sent = self._sent[caller_id]
@@ -158,10 +167,9 @@ class InvocationIndex:
                 if not sent:
                     del self._sent[caller_id]
         else:
-            key = (new.service, new.handler, new.status)
-            counts[key] = counts.get(key, 0) + 1
+            counts[status] = counts.get(status, 0) + 1
         old_pin = old.pinned_deployment_id if old.status in _IN_FLIGHT else None
-        new_pin = new.pinned_deployment_id if new.status in _IN_FLIGHT else None
+        new_pin = new.pinned_deployment_id if status in _IN_FLIGHT else None
         if old_pin != new_pin:
             if old_pin is not None:
                 del self._pinned[old_pin][invocation_id]
@@ -204,9 +212,13 @@ class InvocationIndex:
         expected: list[tuple[str, object, object]] = [
             ("pinned", pinned, {d: set(ids) for d, ids in self._pinned.items() if ids}),
             ("waiting", waiting, {s: list(ids) for s, ids in self._waiting.items() if ids}),
-            ("uncompleted", active, {t: list(ids) for t, ids in self._active.items() if ids}),
+            (
+                "uncompleted",
+                active,
+                {t: list(ids) for t, (ids, _) in self._by_handler.items() if ids},
+            ),
             ("calls sent", sent, {c: list(ids) for c, ids in self._sent.items()}),
-            ("status counts", counts, self._counts),
+            ("status counts", counts, self.counts()),
         ]
         return tuple(
             f"{name}: recounted {recounted!r}, kept {kept!r}"

@@ -12,7 +12,7 @@ These methods check their input, ask the rule, and move the call and its key alo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..clock import check_time_after
@@ -35,6 +35,7 @@ from ..model import (
     Invocation,
     InvocationStatus,
     LockedKey,
+    make_invocation,
 )
 from ..parts import Lock
 from ..rules.invocations import (
@@ -58,6 +59,8 @@ _COMPLETED = InvocationStatus.COMPLETED
 _SUSPENDED = InvocationStatus.SUSPENDED
 _PENDING = InvocationStatus.PENDING
 _SCHEDULED = InvocationStatus.SCHEDULED
+_WORKFLOW = HandlerType.WORKFLOW
+_WAIT = Admission.WAIT
 _UNSET: Any = object()
 
 
@@ -69,7 +72,7 @@ def moved(
     last_failure: Failure | None = _UNSET,
 ) -> Invocation:
     """A copy with a new status and the given fields: the hot-path twin of ``attrs.evolve``."""
-    return Invocation(
+    return make_invocation(
         invocation.id,
         invocation.service,
         invocation.handler,
@@ -242,12 +245,14 @@ class InvocationCommands(RegistryParts):
                 pin_on_start=pin_on_start,
             )
         check_ingress(latest, target, calling_handler)
-        now = self._now()
+        now = self._clock()
+        if now.__class__ is not datetime or now.tzinfo is not UTC:  # what clocks give, or not
+            now = self._now()
         due = self._due_time(now, delay) if delay else None
         keys = self._keys
         lock: Lock | None = (service, key) if key is not None else None
         handler_type = target.type
-        if handler_type is HandlerType.WORKFLOW:
+        if handler_type is _WORKFLOW:
             assert lock is not None  # a workflow is keyed: check_call saw to it
             previous = keys.run(lock)
             if previous is not None:  # a call that repeats a workflow run is a dependency too
@@ -268,7 +273,7 @@ class InvocationCommands(RegistryParts):
         if due is not None:
             status = _SCHEDULED
             keys.schedule(due, invocation_id)
-        elif admitted.decision is Admission.WAIT:
+        elif admitted.decision is _WAIT:
             assert lock is not None  # only a call with a key waits for it
             status = _PENDING
             keys.wait(lock, invocation_id)
@@ -276,13 +281,11 @@ class InvocationCommands(RegistryParts):
             status = _RUNNING
             if pin_on_start:
                 pinned = latest.deployment_id
-                deployment = self._catalogue.get(pinned)
-                assert deployment is not None  # the latest revision's deployment is registered
-                protocol = pinned_protocol_version(deployment)
+                protocol = self._catalogue.pinned_protocol(pinned)
             if admitted.holds_key:
                 assert lock is not None  # only a call with a key holds it
                 keys.take(lock, invocation_id)
-        invocation = Invocation(
+        invocation = make_invocation(
             invocation_id,
             service,
             handler,
@@ -299,7 +302,7 @@ class InvocationCommands(RegistryParts):
             handler_type,
             not pin_on_start,
         )
-        if handler_type is HandlerType.WORKFLOW:
+        if handler_type is _WORKFLOW:
             assert lock is not None
             keys.start_run(lock, invocation_id)
         self._invocations.add(invocation)

@@ -17,13 +17,13 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping
 from datetime import timedelta
 
 import attrs
 
+from ..enums import Enumeration
 from ..errors import InvalidInvocation, InvalidTransition, ServiceNotPublic, quote
 from ..model import (
     Deployment,
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-class Action(enum.Enum):
+class Action(Enumeration):
     """What can happen to an invocation."""
 
     START = "start"  # begins its first attempt: pinned now
@@ -125,7 +125,7 @@ NO_CHANGE: Mapping[InvocationStatus, frozenset[Action]] = {
 }
 
 
-class Pin(enum.Enum):
+class Pin(Enumeration):
     """Whether an invocation in a status has a pinned deployment."""
 
     NEVER = "never"  # queued: pinned only when it starts
@@ -190,7 +190,7 @@ def check_ingress(service: ServiceRevision, handler: Handler, caller: str | None
         raise ServiceNotPublic(service.name, handler.name)
 
 
-class Admission(enum.Enum):
+class Admission(Enumeration):
     """What happens when work that is pinned nowhere gets its turn to start."""
 
     START = "start"  # it runs now
