@@ -9,10 +9,11 @@
 * :mod:`.deployment_status` — Active / Draining / Drained (docs/rules.md, "Deployment status").
 * :mod:`.removal` — when removing a deployment is safe, and what it does (docs/rules.md,
   "Removing").
+* :mod:`.catalogue` — what the planners read of a registry's deployments (a read-only view).
 
 The :class:`~restate_versioning.Registry` holds the state and applies these rules.
 """
 
-from . import deployment_status, invocations, manifest, registration, removal
+from . import catalogue, deployment_status, invocations, manifest, registration, removal
 
-__all__ = ["deployment_status", "invocations", "manifest", "registration", "removal"]
+__all__ = ["catalogue", "deployment_status", "invocations", "manifest", "registration", "removal"]
