@@ -56,6 +56,8 @@ from .model import RetryPolicy as RetryPolicy
 from .model import ServiceRevision as ServiceRevision
 from .model import ServiceType as ServiceType
 from .registry import Registry as Registry
+from .rules.callers import CALLS_METADATA_KEY as CALLS_METADATA_KEY
+from .rules.callers import calls_metadata as calls_metadata
 from .rules.registration import Registration as Registration
 from .rules.registration import RevisionChange as RevisionChange
 from .rules.removal import Blocker as Blocker
@@ -78,6 +80,7 @@ from .snapshot import RegistrySnapshot as RegistrySnapshot
 __version__ = "0.1.0"
 
 __all__ = [
+    "CALLS_METADATA_KEY",
     "STATE_METADATA_PREFIX",
     "Blocker",
     "BlockerKind",
@@ -142,6 +145,7 @@ __all__ = [
     "StorageError",
     "Verdict",
     "VersioningError",
+    "calls_metadata",
     "parse_endpoint",
     "state_metadata",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import restate
 from pydantic import BaseModel, Field
 
-from restate_versioning import state_metadata
+from restate_versioning import calls_metadata, state_metadata
 
 from .endpoint import AWAKEABLES
 
@@ -433,3 +433,19 @@ async def wait_first(ctx: restate.Context, name: str) -> str:
 
 
 app_waiter = restate.app(services=[_FirstWaits], protocol="request_response")
+
+
+# --- calls a manifest declares (tests/test_declared_calls_server.py) --------------------------
+#
+# ``Notifier`` declares in its metadata that its handlers call ``Child`` (served by
+# ``app_other``): nothing in the SDK or the server relates the two.
+
+Notifier = restate.Service("Notifier", metadata=calls_metadata(["Child/forward"]))
+
+
+@Notifier.handler()
+async def notify(ctx: restate.Context, name: str) -> str:
+    return name
+
+
+app_notifier = restate.app(services=[Notifier], protocol="bidi")

@@ -17,6 +17,7 @@ import attrs
 
 from ..endpoints import parse_endpoint
 from ..model import Deployment, ServiceRevision
+from ..rules.callers import calls_from_metadata, declaring_caller
 from ..rules.invocations import pinned_protocol_version
 
 __all__ = ["Catalogue"]
@@ -27,6 +28,7 @@ class Catalogue:
 
     __slots__ = (
         "_by_endpoint",
+        "_called_by",
         "_deployments",
         "_held",
         "_latest",
@@ -49,6 +51,8 @@ class Catalogue:
         self.latest: Mapping[str, ServiceRevision] = MappingProxyType(self._latest)
         self._held: dict[str, int] = {}  # deployment -> services it is the latest for
         self._removed: set[str] = set()
+        # service -> the services whose latest revision declares they call it
+        self._called_by: dict[str, dict[str, None]] = {}
         self._protocols: dict[str, int] = {}  # deployment -> the version calls are pinned to
         #: The protocol version a call that starts on a registered deployment is pinned to
         #: (:func:`~restate_versioning.rules.invocations.pinned_protocol_version`, worked out
@@ -161,15 +165,27 @@ class Catalogue:
         self._latest[name] = updated
         return updated
 
+    def declared_callers(self, service: str) -> tuple[str, ...]:
+        """The callers the latest revisions declare of ``service``, as ``"Caller/*"``, sorted
+        (see :mod:`restate_versioning.rules.callers`)."""
+        return tuple(declaring_caller(c) for c in sorted(self._called_by.get(service, ())))
+
     def _set_latest(self, name: str, revision: ServiceRevision | None) -> None:
         old = self._latest.get(name)
         if old is not None:
             self._held[old.deployment_id] -= 1
+            for target in calls_from_metadata(old.metadata):
+                callers = self._called_by[target]
+                del callers[name]
+                if not callers:
+                    del self._called_by[target]
         if revision is None:
             self._latest.pop(name, None)
         else:
             self._latest[name] = revision
             self._held[revision.deployment_id] += 1
+            for target in calls_from_metadata(revision.metadata):
+                self._called_by.setdefault(target, {})[name] = None
 
     def _index(self, deployment: Deployment) -> None:
         self._deployments[deployment.id] = deployment
@@ -213,9 +229,14 @@ class Catalogue:
             held[revision.deployment_id] += 1
         endpoints = {parse_endpoint(d.endpoint).key: d.id for d in deployments.values()}
         protocols = {d.id: pinned_protocol_version(d) for d in deployments.values()}
+        called_by: dict[str, set[str]] = {}
+        for name, revision in latest.items():
+            for target in calls_from_metadata(revision.metadata):
+                called_by.setdefault(target, set()).add(name)
         expected: list[tuple[str, object, object]] = [
             ("revisions", revisions, self._revisions),
             ("pinned protocol versions", protocols, self._protocols),
+            ("declared callers", called_by, {t: set(c) for t, c in self._called_by.items()}),
             ("latest revisions", latest, self._latest),
             ("latest revisions held", held, self._held),
             ("endpoints", endpoints, self._by_endpoint),

@@ -356,6 +356,14 @@ class DeploymentCommands(RegistryParts):
             caller = str(caller)
         check_name(caller, "caller")
         if not self._calls.knows(service, caller):
+            if caller in self._catalogue.declared_callers(service):
+                raise InvalidInvocation(
+                    f"{quote(caller)} is declared to call {quote(service)} by the latest "
+                    f"revision of {quote(caller.partition('/')[0])}, in its metadata: that "
+                    "ends when a revision without the declaration is registered",
+                    service=service,
+                    caller=caller,
+                )
             raise InvalidInvocation(
                 f"{quote(caller)} is not known to call {quote(service)}",
                 service=service,
@@ -365,8 +373,12 @@ class DeploymentCommands(RegistryParts):
         self._changes += 1
 
     def callers_of(self, service: str) -> tuple[str, ...]:
-        """The handlers known to call ``service``: recorded from calls made with ``caller=``,
-        and declared with :meth:`declare_caller`. :class:`InvalidInvocation` if ``service`` is
+        """The handlers known to call ``service``, sorted: recorded from calls made with
+        ``caller=``, declared with :meth:`declare_caller`, and declared by the latest revision
+        of a service in its metadata (``"Caller/*"``, any of its handlers; see
+        :mod:`restate_versioning.rules.callers`). :class:`InvalidInvocation` if ``service`` is
         not a str."""
         check_name(service, "service")
-        return self._calls.callers_of(service)
+        known = self._calls.callers_of(service)
+        declared = self._catalogue.declared_callers(service)
+        return tuple(sorted({*known, *declared})) if declared else known

@@ -9,11 +9,21 @@
 * :mod:`.deployment_status` — Active / Draining / Drained (docs/rules.md, "Deployment status").
 * :mod:`.removal` — when removing a deployment is safe, and what it does (docs/rules.md,
   "Removing").
+* :mod:`.callers` — the calls a manifest declares, which removal plans count (docs/rules.md,
+  "Calls a manifest declares").
 * :mod:`.catalogue` — what the planners read of a registry's deployments (a read-only view).
 
 The :class:`~restate_versioning.Registry` holds the state and applies these rules.
 """
 
-from . import catalogue, deployment_status, invocations, manifest, registration, removal
+from . import callers, catalogue, deployment_status, invocations, manifest, registration, removal
 
-__all__ = ["catalogue", "deployment_status", "invocations", "manifest", "registration", "removal"]
+__all__ = [
+    "callers",
+    "catalogue",
+    "deployment_status",
+    "invocations",
+    "manifest",
+    "registration",
+    "removal",
+]

@@ -47,6 +47,7 @@ from ..model import (
     ServiceRevision,
 )
 from ..schemas import Verdict
+from .callers import calls_problems
 from .catalogue import CatalogueView
 from .manifest import (
     duration_problems,
@@ -292,6 +293,13 @@ def plan_registration(
     _check(resolved, endpoint, latest, check_types=not (breaking or force))
     indexed = effective_services(resolved)
     services = {name: service for name, (_, service) in indexed.items()}
+    calls = [
+        problem
+        for name, (index, service) in indexed.items()
+        for problem in calls_problems(service.metadata, f"$.services[{index}].metadata")
+    ]
+    if calls:
+        raise InvalidManifest(calls)
     declared = _declared_state(indexed, state)
     if refuse_incompatible_state is None:
         refuse_incompatible_state = not (breaking or force)
