@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -369,6 +369,23 @@ def start_sdk_endpoint(app: str) -> SdkEndpoint:
         return SdkEndpoint.start(f"tests.sdk.services:{app}")
     except SdkUnavailable as exc:
         needed("Restate Python SDK endpoint", exc)
+
+
+def endpoint_starter() -> Iterator[Callable[[str], str]]:
+    """For a fixture: a function that starts a new SDK endpoint serving
+    ``tests.sdk.services:{app}`` (a new URL each time, so registering it makes new revisions)
+    and returns its URL; every one started is stopped at the fixture's end."""
+    started: list[SdkEndpoint] = []
+
+    def start(app: str) -> str:
+        started.append(start_sdk_endpoint(app))
+        return started[-1].url
+
+    try:
+        yield start
+    finally:
+        for each in started:
+            each.stop()
 
 
 def sdk_endpoint_url(app: str) -> Iterator[str]:

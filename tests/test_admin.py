@@ -613,8 +613,22 @@ def test_an_http_error_is_an_admin_api_error_with_its_status(
     with pytest.raises(AdminApiError) as caught:
         admin.source().load()
     assert (caught.value.status, caught.value.url) == (status, ADMIN + path)
-    assert caught.value.problem == (" ".join(body.split()) or "(empty body)")
+    # the admin API's error: its message (and Restate code, when it has one)
+    assert caught.value.problem == (json.loads(body)["message"] if body else "(empty body)")
+    assert caught.value.restate_code is None
     assert str(status) in str(caught.value)
+
+
+def test_an_error_answer_with_a_restate_code_keeps_it() -> None:
+    admin = report_admin()
+    admin.answers[("GET", "/deployments")] = (
+        500,
+        '{"message":"[META0003] cannot reach it","restate_code":"META0003"}',
+    )
+    with pytest.raises(AdminApiError) as caught:
+        admin.source().load()
+    assert caught.value.restate_code == "META0003"
+    assert caught.value.problem == "[META0003] cannot reach it"
 
 
 def test_answers_that_do_not_fit_together_are_read_again_then_refused() -> None:

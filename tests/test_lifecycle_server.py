@@ -26,9 +26,8 @@ from restate_versioning import (
 from restate_versioning.admin import AdminSource
 from restate_versioning.transport import HttpTransport
 
-from .helpers import own_restate_server, start_sdk_endpoint
+from .helpers import endpoint_starter, own_restate_server
 from .restate_server import RestateServer
-from .sdk.endpoint import SdkEndpoint
 
 pytestmark = pytest.mark.integration  # a real restate-server and SDK endpoints
 
@@ -42,19 +41,8 @@ def server() -> Iterator[RestateServer]:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[Callable[[str], str]]:
-    """Start a new endpoint serving ``tests.sdk.services:{app}`` (a new URL, so registering
-    it makes new revisions); all are stopped at the end of the module."""
-    started: list[SdkEndpoint] = []
-
-    def start(app: str) -> str:
-        started.append(start_sdk_endpoint(app))
-        return started[-1].url
-
-    try:
-        yield start
-    finally:
-        for each in started:
-            each.stop()
+    """Start a new endpoint serving ``tests.sdk.services:{app}``; all stop with the module."""
+    yield from endpoint_starter()
 
 
 @pytest.fixture(scope="module")

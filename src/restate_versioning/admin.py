@@ -1,7 +1,10 @@
-"""Read a running Restate cluster into a :class:`~restate_versioning.Registry`, over its admin API.
+"""Read a running Restate cluster into a :class:`~restate_versioning.Registry`, over its admin API,
+and act on it safely.
 
 :class:`AdminSource` is an adapter at the edge (the core stays I/O-free; it needs ``httpx``,
-from the ``admin`` extra). It only reads: ``GET /deployments``,
+from the ``admin`` extra); :class:`AdminClient` is one too, and writes what the model allows
+(see its docstring, and docs/rules.md, "Acting on a live cluster"). The source only reads:
+``GET /deployments``,
 ``GET /deployments/{id}``, ``GET /services`` and ``POST /query`` (a SQL ``SELECT``), never a
 request that changes the cluster. :meth:`AdminSource.load` turns what they answer into a
 :class:`~restate_versioning.snapshot.RegistrySnapshot` and builds the registry from it, so every
@@ -40,10 +43,11 @@ admin URL are sent but never shown.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +57,9 @@ import httpx
 from . import _json
 from ._durations import parse_millis
 from ._http import Deadline, DeadlineTransport, environment_proxy
+from .commands import ResumeOn, ResumeTarget
 from .endpoints import redact
+from .enums import BlockerKind, DeploymentStatus
 from .errors import InvalidId, InvalidSnapshot, InvalidStateSchema, VersioningError
 from .ids import IdGenerator, parse_deployment_id, parse_invocation_id
 from .model import (
@@ -72,7 +78,8 @@ from .model import (
 from .registry import Clock, Registry
 from .rules.invocations import KEYED
 from .rules.manifest import effective_handler_type
-from .rules.registration import canonical_json
+from .rules.registration import Registration, canonical_json
+from .rules.removal import Removal, RemovalBlocked, RemovalPlan
 from .rules.state import state_from_metadata
 from .serialization import (
     DEFAULT_ABORT_TIMEOUT_MS,
@@ -86,7 +93,16 @@ from .serialization import (
 from .snapshot import RegistrySnapshot
 from .transport import _scrub
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "INVOCATIONS_QUERY", "AdminApiError", "AdminSource"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "INVOCATIONS_QUERY",
+    "AdminApiError",
+    "AdminClient",
+    "AdminSource",
+    "DrainProgress",
+    "DrainTimeout",
+    "Pruned",
+]
 
 #: The one ``POST /query`` :meth:`AdminSource.load` sends. ``scheduled_at`` is selected only
 #: because restate-server 1.7.12 leaves ``scheduled_start_at`` empty unless it is selected too.
@@ -121,13 +137,22 @@ class AdminApiError(VersioningError):
 
     ``url`` is the request (or the admin URL), ``status`` the HTTP status when there was an
     answer (``None`` when the server could not be reached or did not answer in time), and
-    ``problem`` what was wrong, with the ``$.path`` of a misfit field. Credentials in the URL
+    ``problem`` what was wrong, with the ``$.path`` of a misfit field, and ``restate_code``
+    the Restate code of an error answer that has one (``META0003``). Credentials in the URL
     are shown as ``***@`` in ``url``, ``problem`` and the message.
     """
 
-    def __init__(self, url: str, problem: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        problem: str,
+        *,
+        status: int | None = None,
+        restate_code: str | None = None,
+    ) -> None:
         self.url = redact(url)
         self.status = status
+        self.restate_code = restate_code
         self.problem = _scrub(problem, url)
         where = f"{self.url} answered {status}" if status is not None else self.url
         super().__init__(f"cannot read the Restate admin API ({where}): {self.problem}")
@@ -715,11 +740,22 @@ class AdminSource:
         )
 
     def _request(
-        self, client: httpx.Client, deadline: float, method: str, path: str, body: Any = None
+        self,
+        client: httpx.Client,
+        deadline: float,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        expect: tuple[int, ...] = (200,),
+        retry: bool = True,
     ) -> Any:
+        """The JSON of the answer (``None`` for an empty one) when its status is one of
+        ``expect``; :class:`AdminApiError` otherwise. A server error is asked again (within
+        the timeout) when ``retry``: never for a request that changes the cluster."""
         url = self.admin_url + path
         late = f"no answer within the timeout of {self.timeout} s"
-        for pause in (*_SERVER_ERROR_PAUSES, None):
+        for pause in (*_SERVER_ERROR_PAUSES, None) if retry else (None,):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AdminApiError(url, late)
@@ -741,7 +777,7 @@ class AdminSource:
                             f"identity only and nothing is decoded",
                             status=status,
                         )
-                    limit = self.max_response_bytes if status == 200 else _ERROR_BODY_BYTES
+                    limit = self.max_response_bytes if status in expect else _ERROR_BODY_BYTES
                     content = self._body(response, url, deadline, limit)
             except httpx.TimeoutException:
                 raise AdminApiError(url, late) from None
@@ -750,25 +786,27 @@ class AdminSource:
             if status < 500 or pause is None:
                 break
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        if status != 200:
-            text = " ".join(content.decode("utf-8", errors="replace").split())[:500]
-            raise AdminApiError(url, text or "(empty body)", status=status)
+        if status not in expect:
+            raise _error_answer(url, status, content)
+        if not content and method != "GET":
+            return None
         try:
             return _json.loads(content)
         except _json.JsonError as exc:
             excerpt = content[:200].decode("utf-8", errors="replace")
-            raise AdminApiError(url, f"{exc}: {excerpt!r}", status=200) from None
+            raise AdminApiError(url, f"{exc}: {excerpt!r}", status=status) from None
 
     def _body(self, response: httpx.Response, url: str, deadline: float, limit: int) -> bytes:
-        """The body as it came (never decoded): all of a 200 up to ``limit`` bytes (more is an
-        error), the first ``limit`` bytes of another answer; a timeout past the deadline."""
+        """The body as it came (never decoded): all of an expected answer up to ``limit``
+        bytes (more is an error), the first ``limit`` bytes of another; a timeout past the
+        deadline."""
         body = bytearray()
         # An answer already in memory (an httpx.MockTransport's) is not streamed again.
         chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
         for chunk in chunks:
             body += chunk
             if len(body) > limit:
-                if response.status_code != 200:
+                if limit == _ERROR_BODY_BYTES:
                     return bytes(body[:limit])
                 raise AdminApiError(
                     url,
@@ -849,6 +887,26 @@ class AdminSource:
                 f"deployment {entry.id!r} is listed with {expected} but shows {shown}"
             )
         return held
+
+
+def _error_answer(url: str, status: int, content: bytes) -> AdminApiError:
+    """The error for an answer with an unexpected status: the server's message and Restate
+    code when its body is the admin API's error (``{"message", "restate_code"}``), else the
+    body's text."""
+    text = " ".join(content.decode("utf-8", errors="replace").split())[:500]
+    try:
+        found = _json.loads(content)
+    except _json.JsonError:
+        found = None
+    if isinstance(found, dict) and isinstance(found.get("message"), str):
+        code = found.get("restate_code")
+        return AdminApiError(
+            url,
+            found["message"][:500],
+            status=status,
+            restate_code=code if isinstance(code, str) else None,
+        )
+    return AdminApiError(url, text or "(empty body)", status=status)
 
 
 def _encoding(response: httpx.Response) -> str | None:
@@ -932,3 +990,315 @@ def _handler_type(
         revision = latest.get(invocation.service)
     handler = revision.handlers.get(invocation.handler) if revision is not None else None
     return handler.type if handler is not None else None
+
+
+# --- acting on a cluster ----------------------------------------------------------------------
+
+
+def _manifest_of(answer: Any, services: list[ServiceRevision]) -> dict[str, Any]:
+    """The discovery manifest a registration's answer stands for, as far as the model's checks
+    read it: each service's type, handlers (with their types), visibility and metadata (its
+    state declarations and declared calls). Options the checks do not read are left out."""
+    item = _object(answer, "$")
+    shown: list[dict[str, Any]] = []
+    for service in services:
+        handlers = []
+        for handler in service.handlers.values():
+            entry: dict[str, Any] = {"name": handler.name}
+            if service.type is not ServiceType.SERVICE:
+                entry["ty"] = handler.type.value
+            if handler.public is False and service.public:
+                entry["ingressPrivate"] = True
+            if handler.metadata:
+                entry["metadata"] = dict(handler.metadata)
+            handlers.append(entry)
+        described: dict[str, Any] = {
+            "name": service.name,
+            "ty": service.type.value,
+            "handlers": handlers,
+        }
+        if not service.public:
+            described["ingressPrivate"] = True
+        if service.metadata:
+            described["metadata"] = dict(service.metadata)
+        shown.append(described)
+    return {
+        "protocolMode": "BIDI_STREAM",
+        "minProtocolVersion": _int(item, "min_protocol_version", "$"),
+        "maxProtocolVersion": _int(item, "max_protocol_version", "$"),
+        "services": shown,
+    }
+
+
+@attrs.frozen
+class Pruned:
+    """What :meth:`AdminClient.prune` did (or, with ``dry_run``, would do): the deployments it
+    removed, in order, and the plan of each one it kept (unsafe, or asked to be kept)."""
+
+    removed: tuple[Removal, ...]
+    kept: tuple[RemovalPlan, ...]
+    dry_run: bool = False
+
+
+@attrs.frozen
+class DrainProgress:
+    """How far a deployment is from drained, as :meth:`AdminClient.wait_drained` reports it:
+    the started, uncompleted calls pinned to it, the work for its vanishing services not
+    pinned yet (queued, scheduled), and the seconds waited so far."""
+
+    deployment_id: str
+    in_flight: int
+    queued: int
+    elapsed: float
+
+
+class DrainTimeout(VersioningError):
+    """A deployment did not drain within the time given: ``plan`` is its last removal plan."""
+
+    def __init__(self, deployment_id: str, timeout: float, plan: RemovalPlan) -> None:
+        self.deployment_id = deployment_id
+        self.plan = plan
+        left = "; ".join(str(b) for b in plan.blockers if b.kind in _DRAINING) or plan.status.value
+        super().__init__(f"deployment {deployment_id!r} did not drain within {timeout} s: {left}")
+
+
+#: The blockers that say work is still in a deployment's way.
+_DRAINING = frozenset({BlockerKind.IN_FLIGHT, BlockerKind.QUEUED})
+
+
+def _work_left(plan: RemovalPlan) -> tuple[int, int]:
+    """In-flight and queued calls a plan counts."""
+    counts = {b.kind: b.count for b in plan.blockers}
+    return counts.get(BlockerKind.IN_FLIGHT, 0), counts.get(BlockerKind.QUEUED, 0)
+
+
+class AdminClient(AdminSource):
+    """A Restate cluster's admin API, read as :class:`AdminSource` reads it, and written to,
+    each write checked by the model first. This goes further than the server, which checks
+    none of it: a registration's state compatibility, whether removing a deployment is safe
+    (:mod:`restate_versioning.rules.removal`), whether a resume can be done.
+
+    Every write reads the cluster first (:meth:`load`) and asks the model; a refusal is the
+    model's error and sends nothing, so the cluster is left as it was. The window between that
+    read and the write cannot be closed through the admin API (it has no conditional writes):
+    each write reads again right before it is sent, so the window is one round trip. Writes are
+    never retried; an error answer is an :class:`AdminApiError` with its status and Restate
+    code.
+    """
+
+    def __repr__(self) -> str:
+        return f"AdminClient({redact(self.admin_url)!r}, timeout={self.timeout!r})"
+
+    def _run(self, action: Callable[[httpx.Client, float], Any]) -> Any:
+        """Run ``action`` with a client and one deadline, ``timeout`` from now."""
+        deadline = time.monotonic() + self.timeout
+        if self._client is not None:
+            return action(self._client, deadline)
+        with self._open() as client:
+            return action(client, deadline)
+
+    def _fresh(self, client: httpx.Client, deadline: float) -> Registry:
+        return self._load(client, deadline, None, None)
+
+    def register(
+        self,
+        uri: str,
+        *,
+        force: bool = False,
+        breaking: bool = False,
+        state: Mapping[str, Mapping[str, Any]] | None = None,
+        additional_headers: Mapping[str, str] | None = None,
+    ) -> Registration:
+        """Register the deployment at ``uri`` (an HTTP URL or a Lambda ARN), as
+        ``POST /deployments`` does, once the model has checked it.
+
+        The server is first asked for a dry run (``dry_run``: it discovers the endpoint and
+        checks what it checks, storing nothing); the model then registers what that answer
+        shows on the cluster as it is loaded, with ``force``, ``breaking`` and ``state`` (state
+        declarations beside the service metadata's: checked, not sent), which refuses a
+        revision that cannot read the state the revisions before it may have written
+        (:class:`IncompatibleState`) before the server sees it. Then it registers for real.
+        Returns the model's registration: its outcome and changes, with the deployment as
+        the cluster shows it afterwards."""
+        if not isinstance(uri, str):
+            raise ValueError(f"a deployment is registered by its URL or ARN, got {uri!r}")
+        body: dict[str, Any] = {"force": force, "breaking": breaking}
+        body["arn" if uri.startswith("arn:") else "uri"] = uri
+        if additional_headers:
+            body["additional_headers"] = dict(additional_headers)
+
+        def act(client: httpx.Client, deadline: float) -> Registration:
+            registry = self._fresh(client, deadline)
+            answer = self._request(
+                client,
+                deadline,
+                "POST",
+                "/deployments",
+                {**body, "dry_run": True},
+                expect=(200, 201),
+                retry=False,
+            )
+            try:
+                services = _services_of(answer, "services")
+                manifest = _manifest_of(answer, services)
+            except _Misfit as exc:
+                raise AdminApiError(self.admin_url + "/deployments", str(exc)) from None
+            planned = registry.register(
+                uri, manifest, force=force, breaking=breaking, state=state, dry_run=True
+            )
+            done = self._request(
+                client,
+                deadline,
+                "POST",
+                "/deployments",
+                body,
+                expect=(200, 201),
+                retry=False,
+            )
+            deployment_id = _deployment_id(_object(done, "$"), "id", "$")
+            live = self._fresh(client, deadline)
+            return Registration(
+                planned.outcome,
+                live.deployment(deployment_id),
+                planned.changes,
+                state_checks=planned.state_checks,
+            )
+
+        result: Registration = self._run(act)
+        return result
+
+    def set_public(self, service: str, public: bool) -> ServiceRevision:
+        """Make a service public or private (``PATCH /services/{name}``), once the model has
+        checked it can (:class:`ServiceNotFound` for a service the cluster does not have)."""
+
+        def act(client: httpx.Client, deadline: float) -> ServiceRevision:
+            self._fresh(client, deadline).set_public(service, public)
+            answer = self._request(
+                client,
+                deadline,
+                "PATCH",
+                f"/services/{service}",
+                {"public": public},
+                retry=False,
+            )
+            try:
+                return _service_revision(answer, "$")
+            except _Misfit as exc:
+                raise AdminApiError(self.admin_url + f"/services/{service}", str(exc)) from None
+
+        result: ServiceRevision = self._run(act)
+        return result
+
+    def remove(self, deployment_id: str, *, force: bool = False) -> Removal:
+        """Remove a deployment from the cluster, only when that is safe.
+
+        The cluster is loaded and the deployment's removal plan made
+        (:meth:`Registry.removal_plan`): unless it is safe or ``force`` is given, this raises
+        :class:`RemovalBlocked` with the plan and sends nothing. Otherwise it sends
+        ``DELETE /deployments/{id}?force=true`` (restate-server 1.7.12 answers 501 without
+        ``force``) and reads the deployment back to confirm it is gone."""
+
+        def act(client: httpx.Client, deadline: float) -> Removal:
+            return self._remove(client, deadline, deployment_id, force)
+
+        result: Removal = self._run(act)
+        return result
+
+    def _remove(
+        self, client: httpx.Client, deadline: float, deployment_id: str, force: bool
+    ) -> Removal:
+        registry = self._fresh(client, deadline)
+        plan = registry.removal_plan(deployment_id)
+        if not plan.safe and not force:
+            raise RemovalBlocked(plan)
+        removal = registry.remove(deployment_id, force=force)
+        path = f"/deployments/{deployment_id}"
+        self._request(
+            client, deadline, "DELETE", f"{path}?force=true", expect=(200, 202), retry=False
+        )
+        if any(d.id == deployment_id for d in self._fresh(client, deadline).deployments()):
+            raise AdminApiError(self.admin_url + path, "the deployment is still listed after it")
+        return removal
+
+    def prune(self, *, dry_run: bool = False, keep: Collection[str] = ()) -> Pruned:
+        """Remove every deployment that is safe to remove, oldest first, one at a time: before
+        each removal the cluster is loaded and planned again, so a deployment that stopped
+        being safe meanwhile is kept. ``keep`` names deployments never removed. Returns what
+        it removed and the plan of each deployment it kept; with ``dry_run``, what it would
+        remove now, removing nothing."""
+        kept_ids = frozenset(keep)
+
+        def act(client: httpx.Client, deadline: float) -> Pruned:
+            removed: list[Removal] = []
+            tried: set[str] = set()
+            registry = self._fresh(client, deadline)
+            while True:
+                plans = [registry.removal_plan(d.id) for d in registry.deployments()]
+                candidates = [
+                    p for p in plans if p.safe and p.deployment_id not in kept_ids | tried
+                ]
+                if not candidates:
+                    return Pruned(tuple(removed), tuple(plans), dry_run=dry_run)
+                target = candidates[0].deployment_id
+                tried.add(target)
+                if dry_run:  # what removing it would do, on the model only
+                    removed.append(registry.remove(target))
+                    continue
+                with contextlib.suppress(RemovalBlocked):  # unsafe when planned again: kept
+                    removed.append(self._remove(client, deadline, target, False))
+                registry = self._fresh(client, deadline)
+
+        result: Pruned = self._run(act)
+        return result
+
+    def wait_drained(
+        self,
+        deployment_id: str,
+        *,
+        timeout: float,
+        poll: float = 1.0,
+        progress: Callable[[DrainProgress], None] | None = None,
+    ) -> RemovalPlan:
+        """Wait until a deployment is drained: ``DRAINED``, with no call pinned to it and no
+        queued or scheduled work for the services that would vanish with it (paused calls
+        count: they keep their pin). Loads the cluster every ``poll`` seconds, reporting each
+        time to ``progress``; returns the last removal plan, or raises :class:`DrainTimeout`
+        (with it) after ``timeout`` seconds. Each load is bounded by this client's own
+        timeout."""
+        if not timeout > 0 or not poll > 0:
+            raise ValueError(f"timeout and poll are positive seconds, got {timeout!r}, {poll!r}")
+        started = time.monotonic()
+        while True:
+            plan = self.load().removal_plan(deployment_id)
+            in_flight, queued = _work_left(plan)
+            elapsed = time.monotonic() - started
+            if progress is not None:
+                progress(DrainProgress(deployment_id, in_flight, queued, elapsed))
+            if plan.status is DeploymentStatus.DRAINED and not in_flight and not queued:
+                return plan
+            if elapsed + poll > timeout:
+                raise DrainTimeout(deployment_id, timeout, plan)
+            time.sleep(poll)
+
+    def resume(self, invocation_id: str, deployment: ResumeTarget = ResumeOn.KEEP) -> Invocation:
+        """Resume a call (``PATCH /invocations/{id}/resume``, with ``?deployment=`` to move it
+        to the latest revision or a given deployment), once the model has checked it can be
+        (:meth:`Registry.resume`: the status allows it, the target speaks its protocol
+        version). Returns the call as the cluster shows it afterwards."""
+
+        def act(client: httpx.Client, deadline: float) -> Invocation:
+            self._fresh(client, deadline).resume(invocation_id, deployment)
+            target = deployment.value if isinstance(deployment, ResumeOn) else deployment
+            query = "" if target == "keep" else f"?deployment={target}"
+            self._request(
+                client,
+                deadline,
+                "PATCH",
+                f"/invocations/{invocation_id}/resume{query}",
+                expect=(200, 202),
+                retry=False,
+            )
+            return self._fresh(client, deadline).invocation(invocation_id)
+
+        result: Invocation = self._run(act)
+        return result
