@@ -7,6 +7,9 @@ server sees it; every refused write leaves the cluster as it was (read back)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,3 +170,48 @@ def test_a_paused_call_resumes_through_the_client_once_the_model_allows_it(
     resumed = admin.resume(held)
     assert resumed.status is not InvocationStatus.PAUSED
     _kill(server, held)
+
+
+def _cli(server: RestateServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "restate_versioning", "--admin-url", server.admin_url, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_command_line_removes_from_a_live_cluster_only_what_is_safe(
+    server: RestateServer, admin: AdminClient, endpoint: Callable[[str], str]
+) -> None:
+    registered = _cli(server, "deployments", "register", endpoint("app_family"), "--yes")
+    assert registered.returncode == 0, registered.stderr
+    v1 = registered.stdout.split()[0]
+    held = _send(server, "/Child/hold/send", "held")
+    _wait_pinned(admin, held)
+    newer = _cli(server, "deployments", "register", endpoint("app_family"))
+    assert newer.returncode == 0, newer.stderr
+    v2 = newer.stdout.split()[0]
+    before = _listed(server)
+
+    refused = _cli(server, "deployments", "remove", v1, "--yes")
+    assert refused.returncode == 1, refused.stderr
+    assert "in_flight" in refused.stdout.lower() or held in refused.stdout
+    assert refused.stderr.startswith("error: ")
+    pruned = _cli(server, "deployments", "prune", "--dry-run", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    would = json.loads(pruned.stdout)["removed"]  # others of this module's cluster may go
+    assert v1 not in would
+    assert v2 not in would
+    waited = _cli(server, "deployments", "wait-drained", v1, "--timeout", "1", "--poll", "0.5")
+    assert waited.returncode == 1, waited.stderr
+    assert _listed(server) == before
+
+    _kill(server, held)
+    drained = _cli(server, "deployments", "wait-drained", v1, "--timeout", "60", "--poll", "0.5")
+    assert drained.returncode == 0, drained.stderr
+    removed = _cli(server, "deployments", "remove", v1, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.startswith(f"removed {v1}")
+    assert v1 not in {d["id"] for d in _listed(server)}

@@ -264,21 +264,31 @@ def test_a_store_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     "verb",
     [
         ("deployments", "register", "http://x:9080", "--manifest", "manifest.json"),
-        ("deployments", "remove", "dp_10zwYst2RFibN7qwjN53Ked"),
+        ("deployments", "register", "http://x:9080", "--dry-run"),
         ("deployments", "promote", "dp_10zwYst2RFibN7qwjN53Ked"),
-        ("services", "set-public", "Greeter", "false"),
         ("services", "declare-caller", "Greeter", "Signup/run"),
         ("services", "forget-caller", "Greeter", "Signup/run"),
         ("invocations", "start-due"),
         ("invocations", "pause", "inv_1jRQOV56MSwg31yZ8yWogce9XtMqZWNr6F"),
-        ("invocations", "resume", "inv_1jRQOV56MSwg31yZ8yWogce9XtMqZWNr6F"),
         ("history",),
     ],
 )
-def test_a_write_with_admin_url_is_bad_usage(
+def test_a_write_only_a_store_takes_is_bad_usage_with_admin_url(
     tmp_path: Path, manifest_file: Path, verb: tuple[str, ...]
 ) -> None:
     result = refused(tmp_path, "--admin-url", "http://127.0.0.1:9", *verb, code=2)
+    assert "--admin-url" in result.stderr
+    assert not (tmp_path / STORE).exists()
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [("deployments", "prune"), ("deployments", "wait-drained", "dp_10zwYst2RFibN7qwjN53Ked")],
+)
+def test_a_verb_that_acts_on_a_live_cluster_only_is_bad_usage_without_admin_url(
+    tmp_path: Path, verb: tuple[str, ...]
+) -> None:
+    result = refused(tmp_path, *verb, code=2)
     assert "--admin-url" in result.stderr
     assert not (tmp_path / STORE).exists()
 

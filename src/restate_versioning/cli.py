@@ -1,16 +1,20 @@
 """The ``restate-versioning`` command line: a thin shell over the library.
 
 The registry is kept in a SQLite file (``--store``, default ``restate-versioning.db`` in the
-working directory), or read, read-only, from a live cluster's admin API (``--admin-url``). The
-tables are :mod:`restate_versioning.views`' ``render_*`` text; ``--json`` prints the same rows
-as JSON instead.
+working directory), or is a live cluster's, through its admin API (``--admin-url``): every
+read verb reads it, and ``deployments register``, ``remove``, ``prune``, ``wait-drained``,
+``services set-public`` and ``invocations resume`` act on it, each write checked by the model
+first (:class:`~restate_versioning.admin.AdminClient`) and, on a terminal, confirmed first
+unless ``--yes``. The tables are :mod:`restate_versioning.views`' ``render_*`` text;
+``--json`` prints the same rows as JSON instead.
 
 Exit codes, one table: ``0`` done (for ``plan-removal``: the removal is safe); ``1`` refused or
 blocked: the library refused or could not do it, or ``plan-removal`` found the removal not safe
 (a :class:`~restate_versioning.VersioningError`, an ``OSError``, or anything unexpected, shown
 with its type: one ``error: ...`` line on stderr, never a traceback); ``2`` bad usage (click's
 usage errors, a malformed deployment or invocation id, a ``--delay`` or ``--timeout`` that is
-not a finite number of seconds in range, a missing file, a write with ``--admin-url``).
+not a finite number of seconds in range, a missing file, a write with ``--admin-url`` that only
+a store takes).
 
 What the command line reads is bounded: ``--manifest FILE`` and ``--state FILE`` are read as
 the server reads JSON (UTF-8, no ``NaN``, no key twice, at most 127 levels deep) and may hold at
@@ -32,6 +36,7 @@ import json
 import math
 import re
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -57,10 +62,13 @@ from .model import Invocation, Outcome
 from .queries import RegistryQueries
 from .registry import Registry
 from .rules.registration import Registration
-from .rules.removal import Blocker, BlockerKind, RemovalBlocked, RemovalPlan
+from .rules.removal import Blocker, BlockerKind, Removal, RemovalBlocked, RemovalPlan
 from .rules.state import IncompatibleState
 from .serialization import make_converter
 from .storage import SQLiteStorage, StoredRegistry
+
+if TYPE_CHECKING:  # the admin extra (httpx) is imported when a cluster is acted on
+    from .admin import AdminClient, DrainProgress
 
 __all__ = [
     "BLOCKER_WORDS",
@@ -367,12 +375,45 @@ def _registry(ctx: click.Context) -> RegistryQueries:
     return _stored(ctx).registry
 
 
+def _cluster(ctx: click.Context) -> AdminClient | None:
+    """The live cluster to act on with ``--admin-url`` (every write checked by the model
+    first: :class:`~restate_versioning.admin.AdminClient`), or ``None`` for the store."""
+    options = _options(ctx)
+    if options.admin_url is None:
+        return None
+    try:
+        from .admin import AdminClient
+    except ImportError:  # pragma: no cover - httpx is a dev dependency
+        _fail("--admin-url needs httpx: pip install 'restate-versioning[admin]'")
+    try:
+        return AdminClient(options.admin_url, timeout=options.timeout)
+    except ValueError as exc:
+        raise click.BadParameter(_scrub(str(exc)), param_hint="'--admin-url'") from None
+
+
+def _confirm(ctx: click.Context, what: str, yes: bool) -> None:
+    """On a terminal, ask before changing a live cluster, as the ``restate`` CLI does (exit 1
+    on no); ``--yes``, or no terminal, does not ask."""
+    if yes or not sys.stdin.isatty():
+        return
+    shown = redact(_options(ctx).admin_url or "")
+    if not click.confirm(f"{what} on {shown}?", default=False):
+        _fail("not confirmed: nothing was changed")
+
+
+yes_option = click.option(
+    "--yes", "-y", is_flag=True, help="With --admin-url: do not ask before changing the cluster."
+)
+
+
 def _stored(ctx: click.Context) -> StoredRegistry:
     """The store, for a command that changes it; a usage error with ``--admin-url``."""
     options = _options(ctx)
     if options.admin_url is not None:
         raise click.UsageError(
-            f"{ctx.command_path} changes the registry; --admin-url is read-only", ctx
+            f"{ctx.command_path} changes a registry kept in a store; with --admin-url it is not "
+            "available",
+            ctx,
         )
     if options.stored is None:
         options.stored = ctx.with_resource(StoredRegistry(SQLiteStorage(options.store)))
@@ -484,7 +525,7 @@ deployment_id_argument = click.argument("deployment_id", metavar="ID", callback=
 @click.option(
     "--admin-url",
     metavar="URL",
-    help="Read a live cluster's admin API (http://host:9070) instead; read-only.",
+    help="Act on a live cluster's admin API (http://host:9070) instead of the store.",
 )
 @click.option(
     "--timeout",
@@ -591,10 +632,16 @@ def services_forget_caller(ctx: click.Context, service: str, caller: str) -> Non
 @services.command("set-public")
 @click.argument("name")
 @click.argument("public", metavar="true|false", type=click.BOOL)
+@yes_option
 @click.pass_context
-def services_set_public(ctx: click.Context, name: str, public: bool) -> None:
-    """Make a service's latest revision public or private."""
-    revision = _stored(ctx).set_public(name, public)
+def services_set_public(ctx: click.Context, name: str, public: bool, yes: bool) -> None:
+    """Make a service's latest revision public or private (with --admin-url, on the cluster)."""
+    cluster = _cluster(ctx)
+    if cluster is not None:
+        _confirm(ctx, f"make {name} {'public' if public else 'private'}", yes)
+        revision = cluster.set_public(name, public)
+    else:
+        revision = _stored(ctx).set_public(name, public)
     visibility = "public" if revision.public else "private"
     _echo(f"{revision.name} revision {revision.revision} is now {visibility}")
 
@@ -640,6 +687,7 @@ def deployments_describe(ctx: click.Context, deployment_id: str, as_json: bool) 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='State declarations, as JSON: {"Service": {"state key": JSON Schema}}.',
 )
+@yes_option
 @click.pass_context
 def deployments_register(
     ctx: click.Context,
@@ -649,15 +697,33 @@ def deployments_register(
     breaking: bool,
     dry_run: bool,
     state_file: Path | None,
+    yes: bool,
 ) -> None:
     """Register ENDPOINT: discovered over HTTP, or from --manifest FILE.
 
     An ENDPOINT that is already registered is UNCHANGED without --force, as on the server: it
     is not discovered again and its --manifest FILE is not read, whatever it holds now; --force
     reads it and overwrites the deployment. A new revision that cannot read the state the
-    revisions before it may have written is refused (exit 1) unless --breaking or --force."""
+    revisions before it may have written is refused (exit 1) unless --breaking or --force.
+
+    With --admin-url it registers on the cluster: the server discovers ENDPOINT in a dry run,
+    the model checks that answer on the cluster as it is, then the server registers it
+    (--manifest and --dry-run do not apply there)."""
     _given(endpoint)
     state = _state_file(ctx, state_file)
+    cluster = _cluster(ctx)
+    if cluster is not None:
+        if manifest is not None or dry_run:
+            raise click.UsageError(
+                "with --admin-url the server discovers the endpoint: --manifest and --dry-run "
+                "do not apply",
+                ctx,
+            )
+        _confirm(ctx, f"register {redact(endpoint)}", yes)
+        _echo(
+            _registration(cluster.register(endpoint, force=force, breaking=breaking, state=state))
+        )
+        return
     stored = _stored(ctx)
     existing = stored.registry.find_deployment(endpoint) if manifest is not None else None
     if existing is not None and not force:
@@ -718,15 +784,115 @@ def deployments_plan_removal(ctx: click.Context, deployment_id: str, as_json: bo
 @deployments.command("remove")
 @deployment_id_argument
 @click.option("--force", is_flag=True, help="Remove it even if the plan says it is not safe.")
+@yes_option
 @click.pass_context
-def deployments_remove(ctx: click.Context, deployment_id: str, force: bool) -> None:
-    """Remove a deployment; refused (exit 1) unless it is safe or --force is given."""
-    removal = _stored(ctx).remove(deployment_id, force=force)
+def deployments_remove(ctx: click.Context, deployment_id: str, force: bool, yes: bool) -> None:
+    """Remove a deployment; refused (exit 1), with its plan, unless it is safe or --force is
+    given. With --admin-url, from the cluster: planned on the cluster as it is, then deleted."""
+    cluster = _cluster(ctx)
+    if cluster is not None:
+        _confirm(ctx, f"remove {deployment_id}" + (" (forced)" if force else ""), yes)
+        try:
+            removal = cluster.remove(deployment_id, force=force)
+        except RemovalBlocked as blocked:
+            _echo(_render_plan(blocked.plan))
+            raise
+    else:
+        removal = _stored(ctx).remove(deployment_id, force=force)
+    _show_removal(removal)
+
+
+def _show_removal(removal: Removal) -> None:
     _echo(f"removed {removal.deployment.id}" + (" (forced)" if removal.forced else ""))
     for blocker in removal.overridden:
         _echo(f"  overridden {blocker.kind.value}: {_blocker(blocker)}")
     for effect in removal.effects:
         _echo(f"  {effect}")
+
+
+@deployments.command("prune")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@click.option("--keep", multiple=True, metavar="ID", help="Never remove this deployment.")
+@yes_option
+@json_option
+@click.pass_context
+def deployments_prune(
+    ctx: click.Context, dry_run: bool, keep: tuple[str, ...], yes: bool, as_json: bool
+) -> None:
+    """Remove every deployment of a live cluster that is safe to remove (needs --admin-url),
+    oldest first, planning again before each removal; the others are kept, with why."""
+    cluster = _cluster(ctx)
+    if cluster is None:
+        raise click.UsageError("prune acts on a live cluster: give --admin-url", ctx)
+    if not dry_run:
+        _confirm(ctx, "remove every deployment that is safe to remove", yes)
+    pruned = cluster.prune(dry_run=dry_run, keep=keep)
+    if as_json:
+        _echo(
+            json.dumps(
+                {
+                    "dry_run": pruned.dry_run,
+                    "removed": [r.deployment.id for r in pruned.removed],
+                    "kept": [_plan_json(p) for p in pruned.kept],
+                },
+                indent=2,
+            )
+        )
+        return
+    verb = "would remove" if dry_run else "removed"
+    for removal in pruned.removed:
+        _echo(f"{verb} {removal.deployment.id}")
+    for plan in pruned.kept:
+        why = "; ".join(_blocker(b) for b in plan.blockers) or "asked to be kept"
+        _echo(f"kept {plan.deployment_id}: {why}")
+    if not pruned.removed:
+        _echo("Nothing is safe to remove.")
+
+
+@deployments.command("wait-drained")
+@deployment_id_argument
+@click.option(
+    "--timeout",
+    "wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait at most.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two reads of the cluster.",
+)
+@click.pass_context
+def deployments_wait_drained(
+    ctx: click.Context, deployment_id: str, wait: float, poll: float
+) -> None:
+    """Wait until a deployment of a live cluster is drained (needs --admin-url): nothing
+    pinned to it, nothing queued or scheduled for the services that would vanish with it.
+    Exit 0 when drained, 1 when the time ran out; a live progress line on a terminal."""
+    cluster = _cluster(ctx)
+    if cluster is None:
+        raise click.UsageError("wait-drained watches a live cluster: give --admin-url", ctx)
+    terminal = sys.stderr.isatty()
+
+    def progress(report: DrainProgress) -> None:
+        if terminal:
+            click.echo(
+                f"\r{report.deployment_id}: {report.in_flight} in flight, {report.queued} "
+                f"queued, {report.elapsed:.0f} s",
+                nl=False,
+                err=True,
+            )
+
+    try:
+        plan = cluster.wait_drained(deployment_id, timeout=wait, poll=poll, progress=progress)
+    finally:
+        if terminal:
+            click.echo("", err=True)
+    _echo(f"{plan.deployment_id} is drained")
 
 
 @deployments.command("drained")
@@ -876,14 +1042,20 @@ def _resume_target(ctx: click.Context, param: click.Parameter, value: str) -> st
     help="Where the next attempt runs: where it is pinned, the latest revision, or this "
     "deployment (a paused or suspended call only).",
 )
+@yes_option
 @click.pass_context
-def invocations_resume(ctx: click.Context, invocation_id: str, deployment: str) -> None:
+def invocations_resume(ctx: click.Context, invocation_id: str, deployment: str, yes: bool) -> None:
     """The next attempt of a suspended, paused or retrying call.
 
     It runs where it is pinned, or is moved with --deployment to a deployment that serves its
     service and speaks its protocol version. If the deployment it runs on was removed, the
     attempt fails (backing-off, RT0011); a call that never started starts on the latest
-    revision."""
+    revision. With --admin-url, on the cluster, once the model has checked it."""
+    cluster = _cluster(ctx)
+    if cluster is not None:
+        _confirm(ctx, f"resume {invocation_id}", yes)
+        _echo(_invocation_line(cluster.resume(invocation_id, deployment)))
+        return
     _echo(_invocation_line(_stored(ctx).resume(invocation_id, deployment)))
 
 
