@@ -25,7 +25,14 @@ def output_of(name: str) -> str:
     ).stdout
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+#: The examples that start a restate-server and SDK endpoints of their own: each has a test of
+#: its own, marked as one that starts processes.
+STARTS_PROCESSES = frozenset({"retire_from_a_live_cluster.py"})
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in EXAMPLES if p.name not in STARTS_PROCESSES], ids=lambda p: p.name
+)
 def test_the_example_runs(path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False
@@ -161,3 +168,13 @@ def test_the_readmes_pydantic_state_cases_run_and_hold() -> None:
         [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.integration  # a restate-server and SDK endpoints, started by the example
+def test_the_live_retirement_example_waits_for_v1_to_drain_then_removes_it() -> None:
+    shown = output_of("retire_from_a_live_cluster.py")
+    assert "removing v1 now is refused" in shown
+    assert "IN_FLIGHT" in shown
+    assert "v1 is drained" in shown
+    assert shown.index("v1 is drained") < shown.index("removed dp_")
+    assert "prune keeps" in shown
