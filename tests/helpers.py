@@ -21,7 +21,7 @@ from restate_versioning import ManualClock, Registry
 if TYPE_CHECKING:
     import httpx
 
-    from restate_versioning.admin import AdminSource
+    from restate_versioning.admin import AdminClient, AdminSource
 
     from .restate_server import RestateServer
     from .sdk.endpoint import SdkEndpoint
@@ -325,6 +325,15 @@ class Admin:
 
         client = httpx.Client(transport=httpx.MockTransport(self))
         return AdminSource(ADMIN, client=client, timeout=timeout)
+
+    def client(self, timeout: float = 10) -> AdminClient:
+        """An :class:`AdminClient` that sends its requests here."""
+        import httpx
+
+        from restate_versioning.admin import AdminClient
+
+        client = httpx.Client(transport=httpx.MockTransport(self))
+        return AdminClient(ADMIN, client=client, timeout=timeout)
 
     def paths(self) -> list[tuple[str, str]]:
         return [(r.method, r.url.path) for r in self.requests]
