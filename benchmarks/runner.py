@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .cluster import measure_load
 from .measure import (
     available_cpus,
     measure_cycles,
@@ -254,6 +255,21 @@ def run(sizes: Sizes, log: Callable[[str], None]) -> tuple[list[Figure], list[st
         f"command, or {BATCH} to an append); SQLite in WAL mode with synchronous=NORMAL. A "
         f"crash leaves up to snapshot_every (10,000) records to replay on open. PostgreSQL: "
         f"{postgres}."
+    )
+
+    deployments, invocations = sizes.cluster_deployments, sizes.cluster_invocations
+    log(f"AdminClient.load() of {deployments:,} deployments and {invocations:,} invocations...")
+    seconds, peak = measure_load(deployments, invocations, repeats=3)
+    cluster = f"{deployments:,} deployments, {count(invocations)} invocations"
+    figures.append(Figure("admin load", f"AdminClient.load(), s @{cluster}", seconds))
+    figures.append(
+        Figure("admin load peak", f"AdminClient.load() peak MiB @{cluster}", peak, info=True)
+    )
+    notes.append(
+        "AdminClient.load() reads a cluster's admin API served from loopback by a child "
+        "process (the answers restate-server 1.7.12 gives, made by the admin views: every "
+        "deployment holding older revisions asked for one by one); best of 3 loads; the peak "
+        "is what tracemalloc counts allocated at once during a load."
     )
 
     log(f"memory of {count(sizes.in_flight)} in-flight invocations (tracemalloc)...")

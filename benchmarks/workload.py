@@ -46,6 +46,8 @@ class Sizes:
     register_batch: int  # registrations per timed batch
     status_batch: int  # deployment_status calls per timed batch
     repeats: int  # timed batches of each kind; the best one counts
+    cluster_deployments: int = 1_000  # deployments of the live cluster AdminClient loads
+    cluster_invocations: int = 100_000  # and its running invocations
 
 
 FULL = Sizes(
@@ -65,6 +67,8 @@ QUICK = Sizes(
     register_batch=FULL.register_batch // 5,
     status_batch=FULL.status_batch // 10,
     repeats=9,
+    cluster_deployments=FULL.cluster_deployments // 10,
+    cluster_invocations=FULL.cluster_invocations // 10,
 )
 
 
