@@ -215,3 +215,33 @@ def test_the_command_line_removes_from_a_live_cluster_only_what_is_safe(
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.startswith(f"removed {v1}")
     assert v1 not in {d["id"] for d in _listed(server)}
+
+
+def test_a_call_that_lands_after_a_plan_blocks_the_removal_the_plan_allowed(
+    server: RestateServer, admin: AdminClient, endpoint: Callable[[str], str]
+) -> None:
+    """The race as far as the admin API allows: a plan said the removal was safe, then a call
+    was moved onto the deployment; ``remove`` plans again from a fresh read right before it
+    deletes, and refuses. (What lands after that read, in the one round trip before the
+    deletion, the API gives no way to stop.)"""
+    v1 = admin.register(endpoint("app_holder_without_hold")).deployment.id
+    admin.register(endpoint("app_lifecycle"))  # Holder/hold: the latest revision of Holder
+    call = _send(server, "/Holder/hold/send", "moved")
+    _wait_pinned(admin, call)
+    answer = httpx.patch(f"{server.admin_url}/invocations/{call}/pause", timeout=30)
+    assert answer.status_code in (200, 202), answer.text
+    deadline = time.monotonic() + 30
+    while admin.load().invocation(call).status is not InvocationStatus.PAUSED:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert admin.load().removal_plan(v1).safe  # the plan a person looked at
+
+    moved = httpx.patch(
+        f"{server.admin_url}/invocations/{call}/resume?deployment={v1}", timeout=30
+    )  # the call lands on v1 (its attempt there fails: v1 has no hold)
+    assert moved.status_code in (200, 202), moved.text
+    with pytest.raises(RemovalBlocked) as caught:
+        admin.remove(v1)
+    assert BlockerKind.IN_FLIGHT in [b.kind for b in caught.value.plan.blockers]
+    assert v1 in {d["id"] for d in _listed(server)}
+    _kill(server, call)
