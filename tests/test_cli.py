@@ -1119,3 +1119,29 @@ def test_a_call_that_pins_at_its_first_command_is_pinned_by_the_pin_verb(
     assert (status, pinned) == ("running", "-")
     assert ok(tmp_path, "invocations", "pin", call).split()[2:] == ["running", v1]
     refused(tmp_path, "invocations", "pin", call)  # pinned already
+
+
+def test_a_write_to_a_live_cluster_asks_first_on_a_terminal_and_no_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from restate_versioning import cli as command_line
+
+    monkeypatch.setattr(command_line, "_interactive", lambda: True)
+    runner = CliRunner()
+    live = ("--timeout", "2", "--admin-url", "http://127.0.0.1:9")
+    declined = runner.invoke(
+        command_line.cli, [*live, "services", "set-public", "Greeter", "false"], input="n\n"
+    )
+    assert declined.exit_code == 1
+    assert "make Greeter private on http://127.0.0.1:9?" in declined.output
+    assert "not confirmed: nothing was changed" in declined.output
+    # yes, asked or given: it goes on to the cluster (which cannot be reached here)
+    for args, answer in (
+        (["services", "set-public", "Greeter", "false"], "y\n"),
+        (["services", "set-public", "Greeter", "false", "--yes"], None),
+    ):
+        went_on = runner.invoke(command_line.cli, [*live, *args], input=answer)
+        assert went_on.exit_code == 1
+        assert "cannot read the Restate admin API" in went_on.output

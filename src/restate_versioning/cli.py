@@ -391,10 +391,15 @@ def _cluster(ctx: click.Context) -> AdminClient | None:
         raise click.BadParameter(_scrub(str(exc)), param_hint="'--admin-url'") from None
 
 
+def _interactive() -> bool:
+    """Whether a person is at the terminal to answer a question."""
+    return sys.stdin.isatty()
+
+
 def _confirm(ctx: click.Context, what: str, yes: bool) -> None:
     """On a terminal, ask before changing a live cluster, as the ``restate`` CLI does (exit 1
     on no); ``--yes``, or no terminal, does not ask."""
-    if yes or not sys.stdin.isatty():
+    if yes or not _interactive():
         return
     shown = redact(_options(ctx).admin_url or "")
     if not click.confirm(f"{what} on {shown}?", default=False):
