@@ -245,3 +245,38 @@ def test_a_call_that_lands_after_a_plan_blocks_the_removal_the_plan_allowed(
     assert BlockerKind.IN_FLIGHT in [b.kind for b in caught.value.plan.blockers]
     assert v1 in {d["id"] for d in _listed(server)}
     _kill(server, call)
+
+
+def test_removal_waits_for_queued_and_scheduled_work_of_a_service_that_would_vanish(
+    server: RestateServer, admin: AdminClient, endpoint: Callable[[str], str]
+) -> None:
+    """``B`` (a Virtual Object) is served by one deployment only: removing it makes B vanish.
+    A call holds ``B/q``, a second waits behind it (pending), a third is delayed an hour
+    (scheduled): the server pins neither, the CLI counts neither, and the removal waits for
+    both (``QUEUED``) as well as for the holder (``IN_FLIGHT``)."""
+    only = admin.register(endpoint("lifecycle_exclusive")).deployment.id
+    holder = httpx.post(f"{server.ingress_url}/B/q/hold/send", json="holder", timeout=30)
+    assert holder.status_code == 202, holder.text
+    _wait_pinned(admin, holder.json()["invocationId"])
+    queued = httpx.post(f"{server.ingress_url}/B/q/h2/send", json="queued", timeout=30)
+    delayed = httpx.post(f"{server.ingress_url}/B/d/h2/send?delay=1h", json="later", timeout=30)
+    assert queued.status_code == delayed.status_code == 202, (queued.text, delayed.text)
+    ids = [a.json()["invocationId"] for a in (holder, queued, delayed)]
+    admin.set_public("B", False)  # now only the work is in the way
+    before = _listed(server)
+
+    with pytest.raises(RemovalBlocked) as caught:
+        admin.remove(only)
+    blockers = {b.kind: b for b in caught.value.plan.blockers}
+    assert set(blockers) == {BlockerKind.IN_FLIGHT, BlockerKind.QUEUED}
+    assert blockers[BlockerKind.QUEUED].count == 2
+    assert set(blockers[BlockerKind.QUEUED].invocation_ids) == set(ids[1:])
+    assert _listed(server) == before  # the refusal left the cluster as it was
+    assert only not in {r.deployment.id for r in admin.prune().removed}  # others may go
+    assert only in {d["id"] for d in _listed(server)}
+
+    for invocation_id in reversed(ids):
+        _kill(server, invocation_id)
+    admin.wait_drained(only, timeout=60, poll=0.5)
+    assert admin.remove(only).deployment.id == only
+    assert only not in {d["id"] for d in _listed(server)}

@@ -59,7 +59,7 @@ from ._durations import parse_millis
 from ._http import Deadline, DeadlineTransport, environment_proxy
 from .commands import ResumeOn, ResumeTarget
 from .endpoints import redact
-from .enums import BlockerKind, DeploymentStatus
+from .enums import BlockerKind
 from .errors import InvalidId, InvalidSnapshot, InvalidStateSchema, VersioningError
 from .ids import IdGenerator, is_invocation_id, parse_deployment_id, parse_invocation_id
 from .model import (
@@ -1276,9 +1276,12 @@ class AdminClient(AdminSource):
         poll: float = 1.0,
         progress: Callable[[DrainProgress], None] | None = None,
     ) -> RemovalPlan:
-        """Wait until a deployment is drained: ``DRAINED``, with no call pinned to it and no
-        queued or scheduled work for the services that would vanish with it (paused calls
-        count: they keep their pin). Loads the cluster every ``poll`` seconds, reporting each
+        """Wait until a deployment is drained: no call pinned to it (paused calls count: they
+        keep their pin) and no queued or scheduled work for the services that would vanish
+        with it, which the server's ``DRAINED`` does not count. For a deployment that is no
+        longer the latest of any service that is ``DRAINED`` and more; one that still is
+        (``ACTIVE``, say the last of a service being retired) never becomes ``DRAINED`` and is
+        waited on for its work alone. Loads the cluster every ``poll`` seconds, reporting each
         time to ``progress``; returns the last removal plan, or raises :class:`DrainTimeout`
         (with it) after ``timeout`` seconds. Each load is bounded by this client's own
         timeout."""
@@ -1291,7 +1294,7 @@ class AdminClient(AdminSource):
             elapsed = time.monotonic() - started
             if progress is not None:
                 progress(DrainProgress(deployment_id, in_flight, queued, elapsed))
-            if plan.status is DeploymentStatus.DRAINED and not in_flight and not queued:
+            if not in_flight and not queued:
                 return plan
             if elapsed + poll > timeout:
                 raise DrainTimeout(deployment_id, timeout, plan)
