@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from restate_versioning import RemovalBlocked, ServiceNotFound
+from restate_versioning import admin as admin_module
 from restate_versioning.admin import AdminApiError
 
 from .test_admin import REPORT_V1_ID, REPORT_V2_ID, report_admin
@@ -36,7 +37,10 @@ def test_a_delete_the_server_refuses_is_one_error_and_is_not_sent_again() -> Non
     assert _writes(admin.paths()) == [("DELETE", path)]
 
 
-def test_a_removal_the_cluster_still_lists_afterwards_is_an_error() -> None:
+def test_a_removal_the_cluster_still_lists_afterwards_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(admin_module, "_REMOVAL_SETTLES", 0.3)  # instead of a few seconds
     admin = report_admin()
     admin.answers[("DELETE", f"/deployments/{REPORT_V1_ID}")] = (202, "")
     with pytest.raises(AdminApiError, match="still listed"):

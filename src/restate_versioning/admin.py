@@ -1079,6 +1079,9 @@ class DrainTimeout(VersioningError):
         super().__init__(f"deployment {deployment_id!r} did not drain within {timeout} s: {left}")
 
 
+#: How long a deleted deployment may still be listed before the removal is an error (s).
+_REMOVAL_SETTLES = 5.0
+
 #: The blockers that say work is still in a deployment's way.
 _DRAINING = frozenset({BlockerKind.IN_FLIGHT, BlockerKind.QUEUED})
 
@@ -1233,8 +1236,15 @@ class AdminClient(AdminSource):
         self._request(
             client, deadline, "DELETE", f"{path}?force=true", expect=(200, 202), retry=False
         )
-        if any(d.id == deployment_id for d in self._fresh(client, deadline).deployments()):
-            raise AdminApiError(self.admin_url + path, "the deployment is still listed after it")
+        # The server answers 202 (accepted): read the deployment back until it is gone, for a
+        # few seconds at most (it has always been gone at the first read, seen on 1.7.12).
+        settle = min(deadline, time.monotonic() + _REMOVAL_SETTLES)
+        while any(d.id == deployment_id for d in self._fresh(client, deadline).deployments()):
+            if time.monotonic() >= settle:
+                raise AdminApiError(
+                    self.admin_url + path, "the deployment is still listed after its deletion"
+                )
+            time.sleep(0.2)
         return removal
 
     def prune(self, *, dry_run: bool = False, keep: Collection[str] = ()) -> Pruned:
