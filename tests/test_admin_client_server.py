@@ -209,8 +209,11 @@ def test_the_command_line_removes_from_a_live_cluster_only_what_is_safe(
     assert _listed(server) == before
 
     _kill(server, held)
-    drained = _cli(server, "deployments", "wait-drained", v1, "--timeout", "60", "--poll", "0.5")
+    drained = _cli(
+        server, "deployments", "wait-drained", v1, "--timeout", "60", "--poll", "0.5", "--json"
+    )
     assert drained.returncode == 0, drained.stderr
+    assert json.loads(drained.stdout)["deployment_id"] == v1
     removed = _cli(server, "deployments", "remove", v1, "--yes")
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.startswith(f"removed {v1}")

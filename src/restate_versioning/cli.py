@@ -871,9 +871,10 @@ def deployments_prune(
     show_default=True,
     help="Seconds between two reads of the cluster.",
 )
+@json_option
 @click.pass_context
 def deployments_wait_drained(
-    ctx: click.Context, deployment_id: str, wait: float, poll: float
+    ctx: click.Context, deployment_id: str, wait: float, poll: float, as_json: bool
 ) -> None:
     """Wait until a deployment of a live cluster is drained (needs --admin-url): nothing
     pinned to it, nothing queued or scheduled for the services that would vanish with it.
@@ -897,7 +898,10 @@ def deployments_wait_drained(
     finally:
         if terminal:
             click.echo("", err=True)
-    _echo(f"{plan.deployment_id} is drained")
+    if as_json:
+        _echo(json.dumps(_plan_json(plan), indent=2))
+    else:
+        _echo(f"{plan.deployment_id} is drained")
 
 
 @deployments.command("drained")
