@@ -5,13 +5,15 @@ answers of restate-server 1.7.12 (``tests/data/restate-1.7.12-admin``)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from restate_versioning import RemovalBlocked, ServiceNotFound
 from restate_versioning import admin as admin_module
 from restate_versioning.admin import AdminApiError
 
-from .test_admin import REPORT_V1_ID, REPORT_V2_ID, report_admin
+from .test_admin import REPORT_V1, REPORT_V1_ID, REPORT_V2_ID, report_admin
 
 WRITES = ("POST", "PATCH", "DELETE")
 
@@ -74,3 +76,25 @@ def test_a_prune_dry_run_sends_nothing() -> None:
     assert pruned.dry_run
     assert [r.deployment.id for r in pruned.removed] == [REPORT_V1_ID]
     assert _writes(admin.paths()) == []
+
+
+def test_a_lambda_arn_and_additional_headers_pass_through_to_the_dry_run_and_the_registration() -> (
+    None
+):
+    admin = report_admin()
+    arn = "arn:aws:lambda:eu-central-1:123456789012:function:greeter:7"
+    admin.answers[("POST", "/deployments")] = (
+        200,
+        REPORT_V1,
+    )  # a deployment as the server shows it
+    admin.client().register(arn, additional_headers={"x-tenant": "blue"})
+    sent = [
+        json.loads(r.content)
+        for r in admin.requests
+        if (r.method, r.url.path) == ("POST", "/deployments")
+    ]
+    assert [body.get("dry_run", False) for body in sent] == [True, False]
+    for body in sent:
+        assert body["arn"] == arn
+        assert "uri" not in body
+        assert body["additional_headers"] == {"x-tenant": "blue"}

@@ -1015,7 +1015,9 @@ def _handler_type(
 def _manifest_of(answer: Any, services: list[ServiceRevision]) -> dict[str, Any]:
     """The discovery manifest a registration's answer stands for, as far as the model's checks
     read it: each service's type, handlers (with their types), visibility and metadata (its
-    state declarations and declared calls). Options the checks do not read are left out."""
+    state declarations and declared calls). Options the checks do not read are left out, and
+    the protocol mode (which the answer does not show) is request-response, which every
+    transport carries (a Lambda function's, or an HTTP/1.1 endpoint's)."""
     item = _object(answer, "$")
     shown: list[dict[str, Any]] = []
     for service in services:
@@ -1040,7 +1042,7 @@ def _manifest_of(answer: Any, services: list[ServiceRevision]) -> dict[str, Any]
             described["metadata"] = dict(service.metadata)
         shown.append(described)
     return {
-        "protocolMode": "BIDI_STREAM",
+        "protocolMode": "REQUEST_RESPONSE",
         "minProtocolVersion": _int(item, "min_protocol_version", "$"),
         "maxProtocolVersion": _int(item, "max_protocol_version", "$"),
         "services": shown,
