@@ -315,7 +315,7 @@ def test_register_discovers_a_real_sdk_endpoint(tmp_path: Path, sdk_bidi_url: st
 def test_a_live_cluster_reads_through_the_admin_api(
     tmp_path: Path, restate_server: RestateServer, sdk_bidi_url: str
 ) -> None:
-    """``--admin-url`` loads a real restate-server's state, read-only, and the read verbs work
+    """``--admin-url`` loads a real restate-server's state, and the read verbs work
     on it: the deployment registered through the real admin API is there."""
     import httpx
 
@@ -829,8 +829,10 @@ BAD_COMMAND_LINES: list[tuple[str, tuple[str, ...], int, str]] = [
      1, "http://***@127.0.0.1:9"),
     ("an unreachable admin URL, describe", (*unreachable_admin, "deployments", "describe",
      KNOWN_DP), 1, "http://***@127.0.0.1:9"),
-    ("a write with an admin URL", (*unreachable_admin, "deployments", "remove", KNOWN_DP),
-     2, "read-only"),
+    ("a store's write with an admin URL", (*unreachable_admin, "deployments", "promote",
+     KNOWN_DP), 2, "--admin-url"),
+    ("a removal from an unreachable admin URL", (*unreachable_admin, "deployments", "remove",
+     KNOWN_DP, "--yes"), 1, "http://***@127.0.0.1:9"),
     ("history with an admin URL", (*unreachable_admin, "history"), 2, "--admin-url"),
 ]  # fmt: skip
 
