@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from restate_versioning import RemovalBlocked, ServiceNotFound
+from restate_versioning import InvalidEndpoint, RemovalBlocked, ServiceNotFound
 from restate_versioning import admin as admin_module
 from restate_versioning.admin import AdminApiError
 
@@ -98,3 +98,11 @@ def test_a_lambda_arn_and_additional_headers_pass_through_to_the_dry_run_and_the
         assert body["arn"] == arn
         assert "uri" not in body
         assert body["additional_headers"] == {"x-tenant": "blue"}
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "not a url", 7])
+def test_a_registration_of_something_that_is_not_an_endpoint_sends_nothing(bad: object) -> None:
+    admin = report_admin()
+    with pytest.raises(InvalidEndpoint, match=repr(bad) if isinstance(bad, int) else "'"):
+        admin.client().register(bad)  # type: ignore[arg-type]
+    assert admin.paths() == []

@@ -58,7 +58,7 @@ from . import _json
 from ._durations import parse_millis
 from ._http import Deadline, DeadlineTransport, environment_proxy
 from .commands import ResumeOn, ResumeTarget
-from .endpoints import redact
+from .endpoints import EndpointKind, parse_endpoint, redact
 from .enums import BlockerKind
 from .errors import InvalidId, InvalidSnapshot, InvalidStateSchema, VersioningError
 from .ids import IdGenerator, is_invocation_id, parse_deployment_id, parse_invocation_id
@@ -1142,10 +1142,9 @@ class AdminClient(AdminSource):
         (:class:`IncompatibleState`) before the server sees it. Then it registers for real.
         Returns the model's registration: its outcome and changes, with the deployment as
         the cluster shows it afterwards."""
-        if not isinstance(uri, str):
-            raise ValueError(f"a deployment is registered by its URL or ARN, got {uri!r}")
+        endpoint = parse_endpoint(uri)  # InvalidEndpoint, quoting it, for anything else
         body: dict[str, Any] = {"force": force, "breaking": breaking}
-        body["arn" if uri.startswith("arn:") else "uri"] = uri
+        body["arn" if endpoint.kind is EndpointKind.LAMBDA else "uri"] = uri
         if additional_headers:
             body["additional_headers"] = dict(additional_headers)
 
