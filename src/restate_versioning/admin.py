@@ -232,6 +232,12 @@ def _id(item: Mapping[str, Any], key: str, path: str, parse: Callable[[str], obj
     return value
 
 
+#: Deployment ids rows have named, each checked once (a cluster's rows name few deployments;
+#: at most :data:`_KNOWN_LIMIT` are kept).
+_KNOWN_DEPLOYMENTS: dict[str, None] = {}
+_KNOWN_LIMIT = 4096
+
+
 @functools.lru_cache(maxsize=4096)
 def _checked_deployment_id(value: str) -> object:
     """:func:`parse_deployment_id`, remembered: a cluster's rows name few deployments."""
@@ -278,19 +284,30 @@ def _one_of(item: Mapping[str, Any], key: str, path: str, choices: Mapping[str, 
         ) from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _utc_time(value: str) -> datetime | None:
+    """A ``/query`` time, ``2026-11-26T05:42:41.136Z``, read as it is (already UTC), or
+    ``None`` for any other text. Remembered: calls made in the same millisecond share it."""
+    match = _TIME.fullmatch(value)
+    if match is None or match.group(3) != "Z" or len(match.group(2) or "") > 6:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _time(item: Mapping[str, Any], key: str, path: str) -> datetime:
     """The admin API's timestamps: ``2026-11-26T05:42:05.549000000Z`` (nanoseconds) and
     ``2026-11-26T05:42:41.136Z`` (``/query``, milliseconds)."""
     value = _str(item, key, path)
+    fast = _utc_time(value)
+    if fast is not None:
+        return fast
     match = _TIME.fullmatch(value)
     if match is None:
         raise _Misfit(f"{path}.{key}", f"expected an RFC 3339 timestamp, got {value!r}")
     base, fraction, zone = match.groups()
-    if zone == "Z" and (fraction is None or len(fraction) <= 6):
-        try:  # what /query answers, read as it is: already UTC
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass  # the precise error below
     try:
         parsed = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
     except ValueError as exc:
@@ -555,15 +572,28 @@ class _Row(NamedTuple):
 
 
 def _row(value: Any, path: str) -> _Row:
+    # One of these per invocation: the fields every row has are read inline where they are
+    # what they should be, and through the checking readers (which say what is wrong) where not.
     item = _object(value, path)
-    service_type: ServiceType = _one_of(item, "target_service_ty", path, _QUERY_SERVICE_TYPES)
-    key = _optional_str(item, "target_service_key", path)
+    get = item.get
+    service_type = _QUERY_SERVICE_TYPES.get(get("target_service_ty"))  # type: ignore[arg-type]
+    if service_type is None:
+        service_type = _one_of(item, "target_service_ty", path, _QUERY_SERVICE_TYPES)
+    key = get("target_service_key")
+    if key is not None and type(key) is not str:
+        key = _str(item, "target_service_key", path)
     if KEYED[service_type]:
         key = key or ""  # an empty key is NULL there
     elif key is not None:
         raise _Misfit(f"{path}.target_service_key", f"a Service call has key {key!r}")
-    status: InvocationStatus = _one_of(item, "status", path, _STATUSES)
-    pinned = _optional_deployment_id(item, "pinned_deployment_id", path)
+    status = _STATUSES.get(get("status"))  # type: ignore[arg-type]
+    if status is None:
+        status = _one_of(item, "status", path, _STATUSES)
+    pinned = get("pinned_deployment_id")
+    if pinned is not None and (type(pinned) is not str or pinned not in _KNOWN_DEPLOYMENTS):
+        pinned = _optional_deployment_id(item, "pinned_deployment_id", path)
+        if pinned is not None and len(_KNOWN_DEPLOYMENTS) < _KNOWN_LIMIT:
+            _KNOWN_DEPLOYMENTS[pinned] = None
     status = _PINNED_STATUS.get((status, pinned is not None), status)
     protocol = item.get("pinned_service_protocol_version")
     if protocol is not None:
@@ -598,10 +628,16 @@ def _row(value: Any, path: str) -> _Row:
     holder = item.get("key_holder")
     if holder is not None and holder != item.get("id"):  # the call itself, mostly
         _invocation_id(item, "key_holder", path)
+    target_service = get("target_service_name")
+    if type(target_service) is not str:
+        target_service = _str(item, "target_service_name", path)
+    target_handler = get("target_handler_name")
+    if type(target_handler) is not str:
+        target_handler = _str(item, "target_handler_name", path)
     invocation = make_invocation(
         _invocation_id(item, "id", path),
-        _str(item, "target_service_name", path),
-        _str(item, "target_handler_name", path),
+        target_service,
+        target_handler,
         key,
         caller,
         status,
