@@ -68,6 +68,16 @@ def _wait_pinned(admin: AdminClient, invocation_id: str) -> None:
         time.sleep(0.2)
 
 
+def _pause(server: RestateServer, admin: AdminClient, invocation_id: str) -> None:
+    """Pause a call through the admin API, and wait until the cluster shows it paused."""
+    answer = httpx.patch(f"{server.admin_url}/invocations/{invocation_id}/pause", timeout=30)
+    assert answer.status_code in (200, 202), answer.text
+    deadline = time.monotonic() + 30
+    while admin.load().invocation(invocation_id).status is not InvocationStatus.PAUSED:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def _kill(server: RestateServer, invocation_id: str) -> None:
     answer = httpx.patch(f"{server.admin_url}/invocations/{invocation_id}/kill", timeout=30)
     assert answer.status_code in (200, 202), answer.text
@@ -161,12 +171,7 @@ def test_a_paused_call_resumes_through_the_client_once_the_model_allows_it(
     _wait_pinned(admin, held)
     with pytest.raises(Exception, match="running"):
         admin.resume(held, ResumeOn.LATEST)  # a running call cannot be moved: refused first
-    answer = httpx.patch(f"{server.admin_url}/invocations/{held}/pause", timeout=30)
-    assert answer.status_code in (200, 202), answer.text
-    deadline = time.monotonic() + 30
-    while admin.load().invocation(held).status is not InvocationStatus.PAUSED:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    _pause(server, admin, held)
     resumed = admin.resume(held)
     assert resumed.status is not InvocationStatus.PAUSED
     _kill(server, held)
@@ -231,12 +236,7 @@ def test_a_call_that_lands_after_a_plan_blocks_the_removal_the_plan_allowed(
     admin.register(endpoint("app_lifecycle"))  # Holder/hold: the latest revision of Holder
     call = _send(server, "/Holder/hold/send", "moved")
     _wait_pinned(admin, call)
-    answer = httpx.patch(f"{server.admin_url}/invocations/{call}/pause", timeout=30)
-    assert answer.status_code in (200, 202), answer.text
-    deadline = time.monotonic() + 30
-    while admin.load().invocation(call).status is not InvocationStatus.PAUSED:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    _pause(server, admin, call)
     assert admin.load().removal_plan(v1).safe  # the plan a person looked at
 
     moved = httpx.patch(
