@@ -35,15 +35,12 @@ class Catalogue:
         "_protocols",
         "_removed",
         "_revisions",
-        "get",
         "latest",
         "pinned_protocol",
     )
 
     def __init__(self) -> None:
         self._deployments: dict[str, Deployment] = {}  # in the order they were created
-        #: The deployment with this id, if it is registered (the deployments' own ``get``).
-        self.get: Callable[[str], Deployment | None] = self._deployments.get
         self._by_endpoint: dict[str, str] = {}  # endpoint key -> deployment
         self._revisions: dict[str, dict[int, str]] = {}  # service -> revision -> deployment
         self._latest: dict[str, ServiceRevision] = {}

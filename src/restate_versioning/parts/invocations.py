@@ -74,12 +74,6 @@ class InvocationIndex:
     def __getitem__(self, invocation_id: str) -> Invocation:
         return self._records[invocation_id]
 
-    def __contains__(self, invocation_id: object) -> bool:
-        return invocation_id in self._records
-
-    def __len__(self) -> int:
-        return len(self._records)
-
     def records(self) -> tuple[Invocation, ...]:
         """Every invocation, oldest first."""
         return tuple(self._records.values())
