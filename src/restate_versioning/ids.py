@@ -485,13 +485,11 @@ class _Steps:
         body = text[self.length - self.width :].encode().translate(_TO_DIGITS)
         return self.head + _from_bytes(body, "big")
 
-    def next(self, value: int) -> int:
-        """The number of the id after the one of ``value``."""
+    def after(self, value: int) -> tuple[int, str]:
+        """The number of the id after the one of ``value``, and its text."""
         value += self.step
-        return value - ((value & self.high_bits) >> 7) * _CARRY
-
-    def text(self, value: int) -> str:
-        return value.to_bytes(self.length, "big").translate(_TO_TEXT).decode()
+        value -= ((value & self.high_bits) >> 7) * _CARRY
+        return value, value.to_bytes(self.length, "big").translate(_TO_TEXT).decode()
 
 
 def _digits(value: int, width: int) -> list[int]:
@@ -530,10 +528,8 @@ class SequentialIds:
             first, after = self._deployment_ms
             if n == self._deployment_next and n & 0xFF and first <= now < after:
                 self._deployment_next = n + 1
-                value = self._deployment + _DEPLOYMENT_STEPS.step  # _Steps.next and .text, inline
-                value -= ((value & _DEPLOYMENT_STEPS.high_bits) >> 7) * _CARRY
-                self._deployment = value
-                return value.to_bytes(_DEPLOYMENT_STEPS.length, "big").translate(_TO_TEXT).decode()
+                self._deployment, text = _DEPLOYMENT_STEPS.after(self._deployment)
+                return text
         except TypeError:
             pass
         millis = _millis(now)
@@ -555,10 +551,8 @@ class SequentialIds:
             first, after = self._invocation_ms
             if n == self._invocation_next and n & 0xFF and first <= now < after:
                 self._invocation_next = n + 1
-                value = self._invocation + _INVOCATION_STEPS.step  # _Steps.next and .text, inline
-                value -= ((value & _INVOCATION_STEPS.high_bits) >> 7) * _CARRY
-                self._invocation = value
-                return value.to_bytes(_INVOCATION_STEPS.length, "big").translate(_TO_TEXT).decode()
+                self._invocation, text = _INVOCATION_STEPS.after(self._invocation)
+                return text
         except TypeError:
             pass
         millis = _millis(now)
