@@ -232,16 +232,19 @@ def _id(item: Mapping[str, Any], key: str, path: str, parse: Callable[[str], obj
     return value
 
 
-#: Deployment ids rows have named, each checked once (a cluster's rows name few deployments;
-#: at most :data:`_KNOWN_LIMIT` are kept).
-_KNOWN_DEPLOYMENTS: dict[str, None] = {}
-_KNOWN_LIMIT = 4096
-
-
 @functools.lru_cache(maxsize=4096)
 def _checked_deployment_id(value: str) -> object:
     """:func:`parse_deployment_id`, remembered: a cluster's rows name few deployments."""
     return parse_deployment_id(value)
+
+
+def _well_formed_deployment_id(value: str) -> bool:
+    """Whether :func:`_checked_deployment_id` takes ``value`` (remembered as it is)."""
+    try:
+        _checked_deployment_id(value)
+    except InvalidId:
+        return False
+    return True
 
 
 def _deployment_id(item: Mapping[str, Any], key: str, path: str) -> str:
@@ -590,10 +593,8 @@ def _row(value: Any, path: str) -> _Row:
     if status is None:
         status = _one_of(item, "status", path, _STATUSES)
     pinned = get("pinned_deployment_id")
-    if pinned is not None and (type(pinned) is not str or pinned not in _KNOWN_DEPLOYMENTS):
-        pinned = _optional_deployment_id(item, "pinned_deployment_id", path)
-        if pinned is not None and len(_KNOWN_DEPLOYMENTS) < _KNOWN_LIMIT:
-            _KNOWN_DEPLOYMENTS[pinned] = None
+    if pinned is not None and not (type(pinned) is str and _well_formed_deployment_id(pinned)):
+        pinned = _optional_deployment_id(item, "pinned_deployment_id", path)  # says why not
     status = _PINNED_STATUS.get((status, pinned is not None), status)
     protocol = item.get("pinned_service_protocol_version")
     if protocol is not None:
