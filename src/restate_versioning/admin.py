@@ -43,7 +43,6 @@ admin URL are sent but never shown.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import time
@@ -1257,14 +1256,16 @@ class AdminClient(AdminSource):
         ``force``) and reads the deployment back to confirm it is gone."""
 
         def act(client: httpx.Client, deadline: float) -> Removal:
-            return self._remove(client, deadline, deployment_id, force)
+            return self._remove(client, deadline, deployment_id, force)[0]
 
         result: Removal = self._run(act)
         return result
 
     def _remove(
         self, client: httpx.Client, deadline: float, deployment_id: str, force: bool
-    ) -> Removal:
+    ) -> tuple[Removal, Registry]:
+        """Remove a deployment as :meth:`remove` says: the removal, and the cluster as it was
+        read back without the deployment."""
         registry = self._fresh(client, deadline)
         plan = registry.removal_plan(deployment_id)
         if not plan.safe and not force:
@@ -1277,13 +1278,15 @@ class AdminClient(AdminSource):
         # The server answers 202 (accepted): read the deployment back until it is gone, for a
         # few seconds at most (it has always been gone at the first read, seen on 1.7.12).
         settle = min(deadline, time.monotonic() + _REMOVAL_SETTLES)
-        while any(d.id == deployment_id for d in self._fresh(client, deadline).deployments()):
+        while True:
+            after = self._fresh(client, deadline)
+            if all(d.id != deployment_id for d in after.deployments()):
+                return removal, after
             if time.monotonic() >= settle:
                 raise AdminApiError(
                     self.admin_url + path, "the deployment is still listed after its deletion"
                 )
             time.sleep(0.2)
-        return removal
 
     def prune(self, *, dry_run: bool = False, keep: Collection[str] = ()) -> Pruned:
         """Remove every deployment that is safe to remove, oldest first, one at a time: before
@@ -1309,9 +1312,12 @@ class AdminClient(AdminSource):
                 if dry_run:  # what removing it would do, on the model only
                     removed.append(registry.remove(target))
                     continue
-                with contextlib.suppress(RemovalBlocked):  # unsafe when planned again: kept
-                    removed.append(self._remove(client, deadline, target, False))
-                registry = self._fresh(client, deadline)
+                try:
+                    removal, registry = self._remove(client, deadline, target, False)
+                except RemovalBlocked:  # unsafe when planned again: kept
+                    registry = self._fresh(client, deadline)
+                else:
+                    removed.append(removal)
 
         result: Pruned = self._run(act)
         return result
