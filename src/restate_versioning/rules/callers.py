@@ -77,33 +77,37 @@ def calls_metadata(targets: Iterable[str]) -> dict[str, str]:
     return {CALLS_METADATA_KEY: json.dumps(sorted(set(listed)))}
 
 
-def calls_problems(metadata: Mapping[str, str] | None, path: str) -> list[Problem]:
-    """What is wrong with a service's declaration of calls (``path`` is its metadata's):
-    nothing when it declares none."""
+def _read(metadata: Mapping[str, str] | None, path: str) -> tuple[list[str], list[Problem]]:
+    """The targets a service's metadata declares, read once, and what is wrong with the
+    declaration (``path`` is its metadata's): no targets when it has problems or none."""
     text = (metadata or {}).get(CALLS_METADATA_KEY)
     if text is None:
-        return []
+        return [], []
     where = f"{path}[{CALLS_METADATA_KEY!r}]"
     try:
         value = _json.loads(text)
     except _json.JsonError as exc:
-        return [Problem(where, f"the calls a service makes are JSON text: {exc}")]
+        return [], [Problem(where, f"the calls a service makes are JSON text: {exc}")]
     if not isinstance(value, list):
-        return [
+        return [], [
             Problem(where, f"the calls a service makes are a JSON array of targets, got {text!r}")
         ]
-    return [
+    problems = [
         Problem(f"{where}[{index}]", problem)
         for index, target in enumerate(value)
         if (problem := _target_problem(target)) is not None
     ]
+    return ([] if problems else value), problems
+
+
+def calls_problems(metadata: Mapping[str, str] | None, path: str) -> list[Problem]:
+    """What is wrong with a service's declaration of calls (``path`` is its metadata's):
+    nothing when it declares none."""
+    return _read(metadata, path)[1]
 
 
 def calls_from_metadata(metadata: Mapping[str, str]) -> frozenset[str]:
     """The services a service's metadata declares it calls (the service part of each target);
     empty when it declares none, or its declaration is not one (:func:`calls_problems` says
     why, and registration refuses it)."""
-    text = metadata.get(CALLS_METADATA_KEY)
-    if text is None or calls_problems(metadata, "$"):
-        return frozenset()
-    return frozenset(target.partition("/")[0] for target in _json.loads(text))
+    return frozenset(target.partition("/")[0] for target in _read(metadata, "$")[0])
