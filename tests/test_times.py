@@ -110,3 +110,18 @@ def test_the_admin_views_format_every_time_a_registry_can_hold() -> None:
     (shown,) = admin_deployments(registry)["deployments"]
     assert shown["created_at"] == "9999-12-31T09:59:59.000000000Z"
     assert loads(dumps(registry)).snapshot() == registry.snapshot()
+
+
+def test_a_call_reads_the_registry_clock_once_whatever_its_time_zone() -> None:
+    reads: list[datetime] = []
+
+    def clock() -> datetime:
+        reads.append(datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))))
+        return reads[-1]
+
+    registry = Registry(clock=clock, ids=SequentialIds())
+    registry.register("http://127.0.0.1:9081", manifest(service("Greeter")))
+    reads.clear()
+    call = registry.invoke("Greeter", "greet")
+    assert len(reads) == 1
+    assert call.created_at == reads[0]

@@ -12,7 +12,7 @@ These methods check their input, ask the rule, and move the call and its key alo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import check_time_after
@@ -245,9 +245,7 @@ class InvocationCommands(RegistryParts):
                 pin_on_start=pin_on_start,
             )
         check_ingress(latest, target, calling_handler)
-        now = self._clock()
-        if now.__class__ is not datetime or now.tzinfo is not UTC:  # what clocks give, or not
-            now = self._now()
+        now = self._now()
         due = self._due_time(now, delay) if delay else None
         keys = self._keys
         lock: Lock | None = (service, key) if key is not None else None
