@@ -156,9 +156,7 @@ class LifecycleCommands(InvocationCommands):
     def complete(self, invocation_id: str) -> Invocation:
         """A running invocation finishes. An exclusive call frees its key, and the next call
         waiting on that key starts (pinned to the latest revision now)."""
-        invocation = self._invocations.get(invocation_id) if type(invocation_id) is str else None
-        if invocation is None:
-            invocation = self.invocation(invocation_id)  # raises the precise error
+        invocation = self.invocation(invocation_id)
         completed = self._replace(invocation, Action.COMPLETE)
         if invocation.key is not None:
             self._release(invocation)
