@@ -1,0 +1,529 @@
+"""The ASGI applications (Starlette): the admin API, the ingress, and the control API.
+
+* :func:`admin_app`: Restate's admin API over a :class:`ServedRegistry` (the routes are listed
+  in :mod:`restate_versioning.server`), and the control API under ``/restate-versioning/``.
+* :func:`ingress_app`: ``POST /{service}/{handler}`` and ``/{service}/{key}/{handler}``, with
+  ``/send`` and ``?delay=``.
+* :func:`by_port`: one app that hands each request to the app of the port it came in on.
+
+Every answer is read or made under the served registry's lock; a refusal of the model is
+answered as the server answers it (:mod:`restate_versioning.server.problems`) and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from .. import _json
+from .._durations import parse_millis
+from ..commands import (
+    Complete,
+    Fail,
+    Invoke,
+    Kill,
+    Pause,
+    Pin,
+    Register,
+    Remove,
+    Resume,
+    ResumeOn,
+    SetPublic,
+    Suspend,
+)
+from ..errors import VersioningError, quote
+from ..model import InvocationStatus
+from ..serialization import admin_deployment, admin_deployments, admin_service, admin_services
+from ..transport import Discovery
+from .problems import HttpProblem, answer_for
+from .query import QueryEngine
+from .state import ServedRegistry, discovery_transport
+
+__all__ = ["MAX_BODY_BYTES", "VERSION", "admin_app", "by_port", "ingress_app"]
+
+#: What ``GET /version`` answers (a default-configured restate-server 1.7.12: every feature
+#: flag off), with the ingress URL after ``max_admin_api_version``.
+VERSION: Mapping[str, Any] = {
+    "version": "1.7.12",
+    "min_admin_api_version": 2,
+    "max_admin_api_version": 4,
+    "features": dict.fromkeys(
+        (
+            "scoped_promise_table_migration",
+            "invoker_yield",
+            "vqueues",
+            "protocol_v7",
+            "scoped_virtual_objects",
+            "vqueues_migration_skip_completed",
+            "vqueues_async_refill",
+            "preflight_invocation_termination_retention",
+            "vqueue_obsolete_cleanup",
+            "scoped_state_table_migration",
+            "kafka_scope",
+            "unique_random_seeds",
+        ),
+        False,
+    ),
+}
+#: The largest request body read, in bytes.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+def _json_answer(value: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _problem_answer(problem: HttpProblem) -> Response:
+    return _json_answer(problem.body(), problem.status)
+
+
+async def _on_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpProblem)
+    return _problem_answer(exc)
+
+
+async def _on_refusal(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VersioningError)
+    return _problem_answer(answer_for(exc))
+
+
+async def _on_http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return Response(status_code=405, headers=exc.headers)
+    return Response(status_code=exc.status_code)
+
+
+_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    HttpProblem: _on_problem,
+    VersioningError: _on_refusal,
+    HTTPException: _on_http,
+}
+
+
+async def _body(request: Request) -> bytes:
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HttpProblem(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_object(request: Request, *, empty: Any = None) -> dict[str, Any]:
+    raw = await _body(request)
+    if not raw.strip() and empty is not None:
+        return dict(empty)
+    try:
+        value = _json.loads(raw)
+    except _json.JsonError as exc:
+        raise HttpProblem(400, f"Failed to parse the request body as JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise HttpProblem(
+            400, f"Failed to parse the request body: expected an object, got {quote(value)}"
+        )
+    return value
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = body.get(name, default)
+    if value is not default and not isinstance(value, kind):
+        raise HttpProblem(
+            400,
+            f"Failed to parse the request body: {name}: expected {kind.__name__}, "
+            f"got {quote(value)}",
+        )
+    return value
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false")
+    if value not in ("true", "false"):
+        raise HttpProblem(
+            400, f"Failed to deserialize query string: {name}: invalid boolean {quote(value)}"
+        )
+    return value == "true"
+
+
+# --- the admin API ---------------------------------------------------------------------------
+
+
+def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Starlette:
+    """Restate's admin API over ``served``, and the control API (see the package docstring).
+    ``ingress_url`` is what ``GET /version`` says the ingress is."""
+    engine = QueryEngine(served)
+    version = {k: v for k, v in VERSION.items() if k != "features"}
+    if ingress_url is not None:
+        version["ingress_endpoint"] = ingress_url.rstrip("/") + "/"
+    version["features"] = VERSION["features"]
+
+    def read(view: Callable[[Any], Any]) -> Any:
+        with served.lock:
+            return view(served.queries())
+
+    async def health(_: Request) -> Response:
+        return Response(status_code=200)
+
+    async def get_version(_: Request) -> Response:
+        return _json_answer(version)
+
+    def list_deployments(_: Request) -> Response:
+        answer = read(admin_deployments)
+        for deployment in answer["deployments"]:
+            _with_http_version(deployment)
+        return _json_answer(answer)
+
+    def get_deployment(request: Request) -> Response:
+        deployment_id = request.path_params["deployment"]
+        return _json_answer(_with_http_version(read(lambda q: admin_deployment(q, deployment_id))))
+
+    async def register(request: Request) -> Response:
+        body = await _json_object(request)
+        uri = body.get("uri")
+        arn = body.get("arn")
+        if (uri is None) == (arn is None):
+            raise HttpProblem(400, "Failed to parse the request body: expected one of uri or arn")
+        endpoint = _field(body, "uri" if uri is not None else "arn", str, None)
+        force = _field(body, "force", bool, False)
+        breaking = _field(body, "breaking", bool, False)
+        dry_run = _field(body, "dry_run", bool, False)
+        use_http_11 = _field(body, "use_http_11", bool, False)
+        headers = _field(body, "additional_headers", dict, {})
+        registration = await run_in_threadpool(
+            _register, served, endpoint, force, breaking, dry_run, use_http_11, headers
+        )
+        deployment = registration.deployment
+        answer = {
+            "id": deployment.id,
+            "services": [_service_answer(served, deployment, name) for name in deployment.services],
+            "min_protocol_version": deployment.min_protocol_version,
+            "max_protocol_version": deployment.max_protocol_version,
+        }
+        if deployment.sdk_version is not None:
+            answer["sdk_version"] = deployment.sdk_version
+        unchanged = registration.outcome.value == "unchanged"
+        return _json_answer(answer, 200 if unchanged or dry_run else 201)
+
+    def delete_deployment(request: Request) -> Response:
+        deployment_id = request.path_params["deployment"]
+        force = _flag(request, "force")
+        with served.lock:
+            served.queries().deployment(deployment_id)  # unknown: 404 first
+            if not force:
+                raise HttpProblem(
+                    501,
+                    "Only force=true is supported for deleting deployments",
+                )
+            served.execute(Remove(deployment_id, force=True))
+        return Response(status_code=202)
+
+    def list_services(_: Request) -> Response:
+        return _json_answer(read(admin_services))
+
+    def get_service(request: Request) -> Response:
+        name = request.path_params["service"]
+        return _json_answer(read(lambda q: admin_service(q, name)))
+
+    async def patch_service(request: Request) -> Response:
+        name = request.path_params["service"]
+        body = await _json_object(request)
+        public = _field(body, "public", bool, None)
+        with served.lock:
+            if public is not None:
+                served.execute(SetPublic(name, public))
+            return _json_answer(admin_service(served.queries(), name))
+
+    def list_handlers(request: Request) -> Response:
+        name = request.path_params["service"]
+        return _json_answer({"handlers": read(lambda q: admin_service(q, name))["handlers"]})
+
+    def get_handler(request: Request) -> Response:
+        name = request.path_params["service"]
+        handler = request.path_params["handler"]
+        handlers = read(lambda q: admin_service(q, name))["handlers"]
+        for entry in handlers:
+            if entry["name"] == handler:
+                return _json_answer(entry)
+        raise HttpProblem(404, f"Cannot find service handler '{name}/{handler}'", "META0008")
+
+    def invocation_action(request: Request) -> Response:
+        invocation_id = request.path_params["invocation"]
+        action = request.path_params["action"]
+        with served.lock:
+            served.queries().invocation(invocation_id)
+            if action == "kill" or action == "cancel":
+                served.execute(Kill(invocation_id))
+            elif action == "pause":
+                served.execute(Pause(invocation_id))
+            elif action == "resume":
+                target = request.query_params.get("deployment", "keep")
+                where: Any = ResumeOn(target) if target in ("keep", "latest") else target
+                served.execute(Resume(invocation_id, where))
+            else:
+                raise HttpProblem(404, f"no such action {quote(action)}")
+        return Response(status_code=200)
+
+    async def query(request: Request) -> Response:
+        body = await _json_object(request)
+        sql = body.get("query")
+        if not isinstance(sql, str):
+            raise HttpProblem(400, "Failed to parse the request body: missing field `query`")
+        wants_json = "application/json" in request.headers.get("accept", "")
+        return await run_in_threadpool(engine.answer, sql, wants_json)
+
+    api: list[BaseRoute] = [
+        Route("/deployments", list_deployments, methods=["GET"]),
+        Route("/deployments", register, methods=["POST"]),
+        Route("/deployments/{deployment}", get_deployment, methods=["GET"]),
+        Route("/deployments/{deployment}", delete_deployment, methods=["DELETE"]),
+        Route("/services", list_services, methods=["GET"]),
+        Route("/services/{service}", get_service, methods=["GET"]),
+        Route("/services/{service}", patch_service, methods=["PATCH"]),
+        Route("/services/{service}/handlers", list_handlers, methods=["GET"]),
+        Route("/services/{service}/handlers/{handler}", get_handler, methods=["GET"]),
+        Route("/invocations/{invocation}/{action}", invocation_action, methods=["PATCH"]),
+        Route("/query", query, methods=["POST"]),
+    ]
+    # The API answers at its root and under each version it speaks (the CLI asks /v4/...).
+    versions = range(VERSION["min_admin_api_version"], VERSION["max_admin_api_version"] + 1)
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", get_version, methods=["GET"]),
+        *api,
+        *(Mount(f"/v{number}", routes=api) for number in versions),
+        *_control_routes(served),
+    ]
+    return Starlette(routes=routes, exception_handlers=dict(_HANDLERS))
+
+
+#: The HTTP version shown for an HTTP deployment registered without a discovery (a manifest
+#: given to :meth:`Registry.register <restate_versioning.Registry.register>`): the one the
+#: server's discovery speaks unless told ``use_http_11``. The server always shows one, and
+#: the ``restate`` CLI reads no deployment without it.
+DEFAULT_HTTP_VERSION = "HTTP/2.0"
+
+
+def _with_http_version(deployment: dict[str, Any]) -> dict[str, Any]:
+    if "uri" in deployment:
+        deployment.setdefault("http_version", DEFAULT_HTTP_VERSION)
+    return deployment
+
+
+def _register(
+    served: ServedRegistry,
+    endpoint: str,
+    force: bool,
+    breaking: bool,
+    dry_run: bool,
+    use_http_11: bool,
+    headers: Mapping[str, str],
+) -> Any:
+    """``POST /deployments``: discover ``endpoint`` (outside the lock: it may be slow) unless it
+    is registered already and not forced, then register what it serves."""
+    with served.lock:
+        known = served.queries().find_deployment(endpoint)
+    if known is not None and not force:
+        return served.execute(
+            Register(endpoint, known.manifest or {}, breaking=breaking, dry_run=dry_run)
+        )
+    transport = discovery_transport(
+        served.transport, use_http_11=use_http_11, headers=headers, endpoint=endpoint
+    )
+    discovery: Discovery = transport.discover(endpoint)
+    return served.execute(
+        Register(
+            endpoint,
+            discovery.manifest,
+            force=force,
+            breaking=breaking or force,
+            dry_run=dry_run,
+            http_version=discovery.http_version,
+            sdk_version=discovery.sdk_version,
+        )
+    )
+
+
+def _service_answer(served: ServedRegistry, deployment: Any, name: str) -> dict[str, Any]:
+    from ..serialization import _admin_service
+
+    return _admin_service(deployment.services[name], deployment.protocol_mode)
+
+
+# --- the control API -------------------------------------------------------------------------
+
+#: Where the control API lives: a prefix no Restate route and no service can have (a service
+#: name starting with ``restate`` is reserved).
+CONTROL_PREFIX = "/restate-versioning"
+
+
+def _control_routes(served: ServedRegistry) -> list[Route]:
+    """The one part that is not Restate's: moving calls as their handlers would, and the clock.
+
+    ``POST /restate-versioning/invocations/{id}/{action}`` with ``action`` one of
+    ``complete`` (body ``{"output": ...}``, optional: what a waiting caller gets), ``suspend``,
+    ``pin``, ``fail`` (body ``{"code": "...", "message": "..."}``); ``POST
+    /restate-versioning/clock`` with ``{"advance": "10s"}`` or ``{"advance_ms": 10000}``
+    (needs a served :class:`~restate_versioning.clock.ManualClock`), which then starts the
+    delayed calls that fell due. Each answers the invocation (or the time) as JSON."""
+
+    async def move(request: Request) -> Response:
+        invocation_id = request.path_params["invocation"]
+        action = request.path_params["action"]
+        body = await _json_object(request, empty={})
+        with served.lock:
+            if action == "complete":
+                output = body.get("output")
+                invocation = served.execute(Complete(invocation_id))
+                served.outputs[invocation_id] = json.dumps(output).encode()
+            elif action == "suspend":
+                invocation = served.execute(Suspend(invocation_id))
+            elif action == "pin":
+                invocation = served.execute(Pin(invocation_id))
+            elif action == "fail":
+                code = _field(body, "code", str, "RT0007")
+                message = _field(body, "message", str, None)
+                invocation = served.execute(Fail(invocation_id, code=code, message=message))
+            else:
+                raise HttpProblem(404, f"no such control action {quote(action)}")
+        return _json_answer(_invocation_answer(invocation))
+
+    async def clock(request: Request) -> Response:
+        body = await _json_object(request, empty={})
+        with served.lock:
+            if served.clock is None:
+                raise HttpProblem(
+                    409, "the server's clock is not a ManualClock: it cannot be moved"
+                )
+            advance = body.get("advance")
+            if isinstance(advance, str):
+                millis = parse_millis(advance)
+                if millis is None:
+                    raise HttpProblem(400, f"not a duration: {quote(advance)}")
+            else:
+                millis = _field(body, "advance_ms", int, 0)
+            if millis < 0:
+                raise HttpProblem(400, f"the clock only moves forward, not by {millis} ms")
+            now = served.clock.advance(timedelta(milliseconds=millis))
+            served.queries()  # start what fell due
+        return _json_answer({"now": now.isoformat()})
+
+    return [
+        Route(f"{CONTROL_PREFIX}/invocations/{{invocation}}/{{action}}", move, methods=["POST"]),
+        Route(f"{CONTROL_PREFIX}/clock", clock, methods=["POST"]),
+    ]
+
+
+def _invocation_answer(invocation: Any) -> dict[str, Any]:
+    return {
+        "id": invocation.id,
+        "target": f"{invocation.service}/{invocation.handler}",
+        "key": invocation.key,
+        "status": invocation.status.value,
+        "pinned_deployment_id": invocation.pinned_deployment_id,
+    }
+
+
+# --- the ingress -----------------------------------------------------------------------------
+
+
+def ingress_app(served: ServedRegistry) -> Starlette:
+    """The ingress over ``served`` (see the package docstring)."""
+
+    async def call(request: Request) -> Response:
+        parts = request.path_params["path"].split("/")
+        send = False
+        if parts and parts[-1] == "send" and len(parts) in (3, 4):
+            send = True
+            parts = parts[:-1]
+        if len(parts) == 2:
+            service, handler = parts
+            key = None
+        elif len(parts) == 3:
+            service, key, handler = parts
+        else:
+            return Response(status_code=404)
+        delay = _delay(request.query_params.get("delay"))
+        await _body(request)
+        with served.lock:
+            invocation = served.execute(Invoke(service, handler, key=key, delay=delay))
+        if send:
+            status = "Accepted"
+            return _json_answer({"invocationId": invocation.id, "status": status})
+        return await _wait_for_output(served, invocation.id)
+
+    async def health(_: Request) -> Response:
+        return Response(status_code=200)
+
+    routes = [
+        Route("/restate/health", health, methods=["GET"]),
+        Route("/{path:path}", call, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=dict(_HANDLERS))
+
+
+def _delay(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    millis = parse_millis(text)
+    if millis is None:
+        raise HttpProblem(400, f"Cannot parse the delay {quote(text)}")
+    return timedelta(milliseconds=millis) if millis else None
+
+
+async def _wait_for_output(served: ServedRegistry, invocation_id: str) -> Response:
+    """A call waits for its output, as a caller of the ingress does: until the control API
+    completes it (the output it gave), or it is killed."""
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+    stop = served.listen(lambda: loop.call_soon_threadsafe(changed.set))
+    try:
+        while True:
+            with served.lock:
+                invocation = served.queries().invocation(invocation_id)
+                if invocation.status is InvocationStatus.COMPLETED:
+                    output = served.outputs.get(invocation_id)
+                    if output is None:
+                        raise HttpProblem(409, "the invocation was killed", "RT0016")
+                    return Response(output, media_type="application/json")
+            await changed.wait()
+            changed.clear()
+    finally:
+        stop()
+
+
+# --- by port ---------------------------------------------------------------------------------
+
+
+def by_port(apps: Mapping[int, ASGIApp]) -> ASGIApp:
+    """One ASGI app that hands each request to the app of the local port it came in on."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        server = scope.get("server")
+        target = apps.get(server[1]) if server else None
+        if target is None:
+            target = next(iter(apps.values()))
+        await target(scope, receive, send)
+
+    return app

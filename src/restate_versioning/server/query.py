@@ -1,0 +1,110 @@
+"""``POST /query``: SQL over the registry's tables (:mod:`restate_versioning.server.tables`),
+answered by Apache DataFusion, the engine restate-server itself answers with.
+
+Only queries run: DataFusion is told to refuse DDL, DML and statements, so nothing can change a
+table. A table is built for a query when its name appears in the query's text (the rest are
+registered empty-free: not at all), and the tables built are kept until the registry changes.
+``information_schema`` is DataFusion's own, over the same tables, so it lists the columns the
+server lists. The answer is an Arrow IPC stream (``application/vnd.apache.arrow.stream``), or,
+for ``Accept: application/json``, ``{"rows": [...]}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+from datafusion import SessionConfig, SessionContext, SQLOptions
+from starlette.responses import Response
+
+from .problems import HttpProblem
+from .state import ServedRegistry
+from .tables import TABLES, build_table, schema_of
+
+__all__ = ["ARROW_STREAM", "QueryEngine"]
+
+#: The content type of an Arrow IPC stream answer.
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+_NAMES = re.compile(
+    r"\b(" + "|".join(sorted(TABLES, key=len, reverse=True)) + r"|information_schema)\b",
+    re.IGNORECASE,
+)
+_OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+
+
+class QueryEngine:
+    """Answers ``POST /query`` for one served registry."""
+
+    def __init__(self, served: ServedRegistry) -> None:
+        self._served = served
+        self._key: object = None
+        self._tables: dict[str, pa.Table] = {}
+
+    def tables(self, sql: str) -> dict[str, pa.Table]:
+        """The tables ``sql`` names, built from the registry now (all of them when it names
+        ``information_schema``: their columns are listed from their schemas)."""
+        named = {m.lower() for m in _NAMES.findall(sql)}
+        with self._served.lock:
+            registry = self._served.queries()
+            key = self._served.state_key()
+            if key != self._key:
+                self._key, self._tables = key, {}
+            wanted = set(TABLES) & named
+            missing = wanted - set(self._tables)
+            if missing:
+                self._tables.update(build_table(registry, missing))
+            return {name: self._tables[name] for name in wanted}
+
+    def run(self, sql: str) -> pa.Table:
+        """The answer to ``sql``; :class:`HttpProblem` (400) with DataFusion's message if it
+        refuses it."""
+        tables = self.tables(sql)
+        context = SessionContext(SessionConfig().with_information_schema(True))
+        for name in TABLES:
+            table = tables.get(name)
+            if table is None:
+                # named nowhere in the query, or only in information_schema: an empty table
+                # with its columns, so that the schema lists it and it plans
+                table = schema_of(name).empty_table()
+            context.register_record_batches(name, [table.to_batches() or [_empty(table)]])
+        try:
+            return context.sql_with_options(sql, _OPTIONS).to_arrow_table()
+        except Exception as exc:  # DataFusion raises ValueError / Exception subclasses
+            raise HttpProblem(400, str(exc)) from exc
+
+    def answer(self, sql: str, wants_json: bool) -> Response:
+        """The HTTP answer to ``sql``: JSON rows, or an Arrow IPC stream."""
+        table = self.run(sql)
+        if wants_json:
+            rows = [{k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()]
+            return Response(
+                json.dumps({"rows": rows}, separators=(",", ":"), ensure_ascii=False).encode(),
+                media_type="application/json",
+            )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)
+
+
+def _empty(table: pa.Table) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.timedelta):
+        return int(value / dt.timedelta(milliseconds=1))
+    if isinstance(value, bytes):
+        return list(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
