@@ -32,6 +32,7 @@ runs, not by themselves (see ``invocations --help``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -1109,6 +1110,45 @@ def history(ctx: click.Context, as_json: bool) -> None:
         return
     if records:
         _echo(views.render_history(records))
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=9070,
+    show_default=True,
+    help="The admin API's port (0: a free one).",
+)
+@click.option(
+    "--ingress-port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="The ingress's port (0: a free one).",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, admin_port: int, ingress_port: int) -> None:
+    """Serve Restate's admin API and ingress from the store, until interrupted.
+
+    The real ``restate`` CLI and any tool of the admin API work against it
+    (RESTATE_ADMIN_URL); POST /deployments discovers real SDK endpoints. Calls wait for
+    the control API under /restate-versioning/ to move them (see the documentation of
+    restate_versioning.server)."""
+    options = _options(ctx)
+    if options.admin_url is not None:
+        raise click.UsageError("serve serves a store; --admin-url is a cluster already", ctx)
+    from .server import ServedRegistry
+    from .server import serve as run
+
+    def ready(admin_url: str, ingress_url: str) -> None:
+        _echo(f"admin API {admin_url}\ningress {ingress_url}")
+        sys.stdout.flush()
+
+    served = ServedRegistry(_stored(ctx))
+    with contextlib.suppress(KeyboardInterrupt):
+        run(served, host=host, admin_port=admin_port, ingress_port=ingress_port, ready=ready)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from ..commands import (
     Suspend,
 )
 from ..errors import VersioningError, quote
-from ..model import InvocationStatus
+from ..model import InvocationStatus, Outcome
 from ..serialization import admin_deployment, admin_deployments, admin_service, admin_services
 from ..transport import Discovery
 from .problems import HttpProblem, answer_for
@@ -148,8 +148,12 @@ async def _json_object(request: Request, *, empty: Any = None) -> dict[str, Any]
 
 
 def _field(body: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
-    value = body.get(name, default)
-    if value is not default and not isinstance(value, kind):
+    """``body[name]`` if it is a ``kind``; ``default`` if it is missing or ``null``, as the
+    server reads an optional field."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise HttpProblem(
             400,
             f"Failed to parse the request body: {name}: expected {kind.__name__}, "
@@ -223,8 +227,11 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         }
         if deployment.sdk_version is not None:
             answer["sdk_version"] = deployment.sdk_version
-        unchanged = registration.outcome.value == "unchanged"
-        return _json_answer(answer, 200 if unchanged or dry_run else 201)
+        # 201 for a new deployment (a dry run's too), 200 for one registered already
+        created = registration.outcome is Outcome.CREATED
+        response = _json_answer(answer, 201 if created else 200)
+        response.headers["location"] = f"deployments/{deployment.id}"
+        return response
 
     def delete_deployment(request: Request) -> Response:
         deployment_id = request.path_params["deployment"]
@@ -271,10 +278,18 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
     def invocation_action(request: Request) -> Response:
         invocation_id = request.path_params["invocation"]
         action = request.path_params["action"]
+        status = 200
         with served.lock:
             served.queries().invocation(invocation_id)
-            if action == "kill" or action == "cancel":
-                served.execute(Kill(invocation_id))
+            if action in ("kill", "cancel"):
+                # No handler runs here to catch a cancellation: a cancelled call ends as a
+                # killed one does, failed with "[409] cancelled" (the server answers 202: the
+                # handler decides when).
+                ended = served.execute(Kill(invocation_id))
+                if ended.status is InvocationStatus.COMPLETED:
+                    word = "killed" if action == "kill" else "cancelled"
+                    served.failures.setdefault(invocation_id, f"[409] {word}")
+                status = 200 if action == "kill" else 202
             elif action == "pause":
                 served.execute(Pause(invocation_id))
             elif action == "resume":
@@ -283,7 +298,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
                 served.execute(Resume(invocation_id, where))
             else:
                 raise HttpProblem(404, f"no such action {quote(action)}")
-        return Response(status_code=200)
+        return Response(status_code=status)
 
     async def query(request: Request) -> Response:
         body = await _json_object(request)
@@ -505,7 +520,9 @@ async def _wait_for_output(served: ServedRegistry, invocation_id: str) -> Respon
                 if invocation.status is InvocationStatus.COMPLETED:
                     output = served.outputs.get(invocation_id)
                     if output is None:
-                        raise HttpProblem(409, "the invocation was killed", "RT0016")
+                        failure = served.failures.get(invocation_id, "[409] killed")
+                        code, _, message = failure.partition("] ")
+                        raise HttpProblem(int(code.strip("[")), message)
                     return Response(output, media_type="application/json")
             await changed.wait()
             changed.clear()

@@ -57,7 +57,7 @@ class QueryEngine:
             wanted = set(TABLES) & named
             missing = wanted - set(self._tables)
             if missing:
-                self._tables.update(build_table(registry, missing))
+                self._tables.update(build_table(registry, missing, self._served.failures))
             return {name: self._tables[name] for name in wanted}
 
     def run(self, sql: str) -> pa.Table:
@@ -81,7 +81,11 @@ class QueryEngine:
         """The HTTP answer to ``sql``: JSON rows, or an Arrow IPC stream."""
         table = self.run(sql)
         if wants_json:
-            rows = [{k: _json_value(v) for k, v in row.items()} for row in table.to_pylist()]
+            # the server leaves a null out of its row
+            rows = [
+                {k: _json_value(v) for k, v in row.items() if v is not None}
+                for row in table.to_pylist()
+            ]
             return Response(
                 json.dumps({"rows": rows}, separators=(",", ":"), ensure_ascii=False).encode(),
                 media_type="application/json",
@@ -99,8 +103,9 @@ def _empty(table: pa.Table) -> pa.RecordBatch:
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, dt.timedelta):
-        return int(value / dt.timedelta(milliseconds=1))
+    if isinstance(value, dt.timedelta):  # as the server prints one: "PT86400S"
+        seconds = value.total_seconds()
+        return f"PT{int(seconds) if seconds == int(seconds) else seconds}S"
     if isinstance(value, bytes):
         return list(value)
     if isinstance(value, list):

@@ -60,6 +60,9 @@ class ServedRegistry:
         #: The output each completed call returned (``{"output": ...}`` of the control API's
         #: complete), answered to a caller that waits for it at the ingress.
         self.outputs: dict[str, bytes] = {}
+        #: How each call ended that was killed or cancelled through the admin API
+        #: (``completion_failure``: ``"[409] killed"``, ``"[409] cancelled"``).
+        self.failures: dict[str, str] = {}
         self._listeners: list[Callable[[], object]] = []
 
     @property

@@ -4,8 +4,12 @@ column names and types of restate-server 1.7.12 (its ``information_schema.column
 :data:`SCHEMAS` is the one home of the columns: each table's, in the server's order, as
 ``(name, arrow type)``; every column may be null but ``sys_invocation.status``. The model fills
 what it knows; a column it has no value for (journals, traces, retry times, state values) is
-null, and a table it does not model (``sys_journal``, ``sys_promise``, ``state``) is empty
-with its real columns, so that queries naming it still plan as they do on the server.
+null, and a table it does not model (``sys_promise``, ``state``) is empty with its real
+columns, so that queries naming it still plan as they do on the server. ``sys_journal`` holds
+each call's first entry, its input (``Command: Input``), as the server's journal begins; an
+ingress call that is not a workflow run shows an idempotency key, as the server makes one for
+each (:func:`idempotency_key`); an attempt shows its deployment's SDK as
+``last_attempt_server``.
 
 What the model keeps of time is one moment per call, when it was made (``created_at``):
 ``modified_at`` shows it, and so do ``inboxed_at`` (a pending call), ``scheduled_at`` (a
@@ -22,10 +26,10 @@ import pyarrow as pa
 
 from ..endpoints import EndpointKind
 from ..ids import parse_invocation_id
-from ..model import Invocation, InvocationStatus, ServiceType
+from ..model import HandlerType, Invocation, InvocationStatus, ServiceType
 from ..queries import RegistryQueries
 
-__all__ = ["SCHEMAS", "TABLES", "build_table", "schema_of"]
+__all__ = ["SCHEMAS", "TABLES", "build_table", "idempotency_key", "schema_of"]
 
 _S = pa.large_string()
 _TS = pa.timestamp("ms", tz="+00:00")
@@ -268,22 +272,49 @@ _KNOWN = (
     "last_failure_error_code",
     "status",
     "completion_result",
+    "idempotency_key",
+    "last_attempt_server",
 )
 
 
-def _invocation_columns(registry: RegistryQueries) -> dict[str, list[Any]]:
-    """The columns of ``sys_invocation`` the model knows, by name; a row per invocation."""
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def idempotency_key(invocation_id: str) -> str:
+    """The idempotency key shown for a call from the ingress that was sent without one: the
+    server makes a ULID for it (``01M8V8P9D1SRYRPMSV9PCDBGZX``); the model spells the call's
+    uuid as one, so the same call always shows the same key."""
+    number = parse_invocation_id(invocation_id).uuid
+    return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _invocation_columns(
+    registry: RegistryQueries, failures: Mapping[str, str]
+) -> dict[str, list[Any]]:
+    """The columns of ``sys_invocation`` the model knows, by name; a row per invocation.
+    ``failures`` is how the calls killed or cancelled through the API ended."""
     types = _service_types(registry)
-    names = [*_KNOWN, "partition_key"]
+    sdks = {d.id: d.sdk_version for d in registry.deployments()}
+    names = [*_KNOWN, "completion_failure", "partition_key"]
     columns: dict[str, list[Any]] = {name: [] for name in names}
     add = {name: columns[name].append for name in names}
     for invocation in registry.invocations():
-        _invocation_row(invocation, types, add)
+        _invocation_row(invocation, types, sdks, add)
+    if failures:
+        ended = columns["completion_result"]
+        why = columns["completion_failure"]
+        for index, invocation_id in enumerate(columns["id"]):
+            failure = failures.get(invocation_id)
+            if failure is not None and ended[index] is not None:
+                ended[index], why[index] = "failure", failure
     return columns
 
 
 def _invocation_row(
-    invocation: Invocation, types: Mapping[str, str], add: Mapping[str, Callable[[Any], None]]
+    invocation: Invocation,
+    types: Mapping[str, str],
+    sdks: Mapping[str, str | None],
+    add: Mapping[str, Callable[[Any], None]],
 ) -> None:
     status = invocation.status
     key = invocation.key
@@ -301,6 +332,12 @@ def _invocation_row(
     add["target_handler_name"](invocation.handler)
     add["target_service_ty"](types.get(service, "service"))
     caller = invocation.caller
+    workflow_run = invocation.handler_type is HandlerType.WORKFLOW or (
+        key is not None and types.get(service) == "workflow" and invocation.handler == "run"
+    )
+    add["idempotency_key"](
+        idempotency_key(invocation.id) if caller is None and not workflow_run else None
+    )
     if caller is None:
         add["invoked_by"]("ingress")
         add["invoked_by_service_name"](None)
@@ -331,10 +368,12 @@ def _invocation_row(
     add["retry_count"]((1 if failure is not None else 0) if in_flight else None)
     add["last_start_at"](created if in_flight else None)
     add["last_attempt_deployment_id"](pinned if in_flight else None)
+    add["last_attempt_server"](sdks.get(pinned) if in_flight and pinned else None)
     add["last_failure"](failure.message if failure is not None else None)
     add["last_failure_error_code"](failure.code if failure is not None else None)
     add["status"](status.value)
     add["completion_result"]("success" if status is _COMPLETED else None)
+    add["completion_failure"](None)
 
 
 def _arrow(table: str, columns: Mapping[str, list[Any]], rows: int) -> pa.Table:
@@ -345,8 +384,10 @@ def _arrow(table: str, columns: Mapping[str, list[Any]], rows: int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema_of(table))
 
 
-def _sys_invocation(registry: RegistryQueries, names: Iterable[str]) -> dict[str, pa.Table]:
-    columns = _invocation_columns(registry)
+def _sys_invocation(
+    registry: RegistryQueries, names: Iterable[str], failures: Mapping[str, str]
+) -> dict[str, pa.Table]:
+    columns = _invocation_columns(registry, failures)
     rows = len(columns["id"])
     out: dict[str, pa.Table] = {}
     statuses = columns["status"]
@@ -360,6 +401,24 @@ def _sys_invocation(registry: RegistryQueries, names: Iterable[str]) -> dict[str
         state["in_flight"] = [statuses[i] != "ready" for i in keep]
         out["sys_invocation_state"] = _arrow("sys_invocation_state", state, len(keep))
     return out
+
+
+def _sys_journal(registry: RegistryQueries) -> pa.Table:
+    """The first entry of every call's journal, its input: the model keeps no journal."""
+    invocations = list(registry.invocations())
+    rows = len(invocations)
+    columns: dict[str, list[Any]] = {
+        "partition_key": [parse_invocation_id(i.id).partition_key for i in invocations],
+        "id": [i.id for i in invocations],
+        "index": [0] * rows,
+        "entry_type": ["Command: Input"] * rows,
+        "name": [""] * rows,
+        "version": [2] * rows,
+        "entry_json": ['{"Command":{"Input":{"headers":[],"payload":[],"name":""}}}'] * rows,
+        "entry_lite_json": ['{"Command":{"Input":{}}}'] * rows,
+        "appended_at": [i.created_at for i in invocations],
+    }
+    return _arrow("sys_journal", columns, rows)
 
 
 def _sys_deployment(registry: RegistryQueries) -> pa.Table:
@@ -420,14 +479,20 @@ def _keyed(registry: RegistryQueries) -> dict[str, pa.Table]:
     }
 
 
-def build_table(registry: RegistryQueries, names: Iterable[str]) -> dict[str, pa.Table]:
-    """The tables ``names`` (any of :data:`TABLES`; others are left out) of ``registry``."""
+def build_table(
+    registry: RegistryQueries, names: Iterable[str], failures: Mapping[str, str] | None = None
+) -> dict[str, pa.Table]:
+    """The tables ``names`` (any of :data:`TABLES`; others are left out) of ``registry``;
+    ``failures`` says how calls that were killed or cancelled ended (``"[409] killed"``), which
+    the model does not keep."""
     wanted = set(names) & set(SCHEMAS)
     out: dict[str, pa.Table] = {}
     if wanted & {"sys_invocation", "sys_invocation_status", "sys_invocation_state"}:
-        out.update(_sys_invocation(registry, wanted))
+        out.update(_sys_invocation(registry, wanted, failures or {}))
     if "sys_deployment" in wanted:
         out["sys_deployment"] = _sys_deployment(registry)
+    if "sys_journal" in wanted:
+        out["sys_journal"] = _sys_journal(registry)
     if "sys_service" in wanted:
         out["sys_service"] = _sys_service(registry)
     if wanted & {"sys_inbox", "sys_keyed_service_status"}:
