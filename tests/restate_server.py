@@ -195,10 +195,14 @@ class RestateServer:
                 found.add((_ip(address, width), int(port, 16)))
         return found
 
-    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        """Run the ``restate`` CLI against this server (no TTY, so no colours)."""
+    def cli(
+        self, *args: str, timeout: float = 30, admin_url: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``restate`` CLI against this server (no TTY, so no colours), or, with
+        ``admin_url``, against that admin API with this server's CLI settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_") and k != "CI"}
-        env.update({"RESTATE_ADMIN_URL": self.admin_url, "COLUMNS": "250", "NO_COLOR": "1"})
+        env.update({"RESTATE_ADMIN_URL": admin_url or self.admin_url})
+        env.update({"COLUMNS": "250", "NO_COLOR": "1"})
         env["HOME"] = str(self.home)  # the CLI's own config and cache stay in the base dir
         return subprocess.run(
             [str(find_binary("restate")), *args],

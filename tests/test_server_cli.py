@@ -14,9 +14,7 @@ reads are compared again.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +26,7 @@ from restate_versioning.admin import AdminSource
 from restate_versioning.server import AdminServer
 
 from .helpers import own_restate_server, start_sdk_endpoint
-from .restate_server import RestateServer, find_binary
+from .restate_server import RestateServer
 
 pytestmark = pytest.mark.integration  # a real restate-server, SDK endpoints and the CLI
 
@@ -51,20 +49,6 @@ def _masked(text: str) -> str:
     return text
 
 
-def _cli(admin_url: str, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_") and k != "CI"}
-    env.update({"RESTATE_ADMIN_URL": admin_url, "COLUMNS": "250", "NO_COLOR": "1"})
-    done = subprocess.run(
-        [str(find_binary("restate")), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    return done.returncode, _masked(done.stdout + done.stderr)
-
-
 def _diff(real: tuple[int, str], served: tuple[int, str]) -> str:
     lines = difflib.unified_diff(
         real[1].splitlines(), served[1].splitlines(), "real server", "served model", lineterm=""
@@ -79,8 +63,14 @@ class Scene:
         self.ids = ids
 
     def both(self, *args: str) -> tuple[tuple[int, str], tuple[int, str]]:
+        """What the CLI prints against the real server, then against the served model."""
         words = [self.ids.get(a, a) for a in args]
-        return _cli(self.real.admin_url, *words), _cli(self.served.admin_url, *words)
+        answers = (
+            self.real.cli(*words, timeout=60),
+            self.real.cli(*words, timeout=60, admin_url=self.served.admin_url),
+        )
+        real, served = ((done.returncode, _masked(done.stdout + done.stderr)) for done in answers)
+        return real, served
 
 
 def _wait_for(real: RestateServer, sql: str, rows: int, timeout: float = 30) -> None:

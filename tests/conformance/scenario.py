@@ -15,6 +15,12 @@ two after every step:
 * each deployment's status and active invocations as the CLI computes them: from the
   server's data, and every few steps from the real ``restate deployments list --extra``.
 
+A third side is the model served over HTTP (:class:`~restate_versioning.server.AdminServer`):
+after every step its ``GET /services`` and ``GET /deployments`` must show what the real
+server's show, the same :class:`AdminSource` read of it must find the invocations and
+deployment statuses the real server's read finds, and the real CLI must print the same
+``deployments list --extra`` against it.
+
 Each step is a command of the model (:mod:`restate_versioning.commands`) and its call to the
 server: :data:`SERVER_CALLS` is the one table of what each command is on the server.
 Both sides use the same ids: the server acts first, and the model gets the server's
@@ -52,6 +58,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import random
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -87,6 +94,7 @@ from restate_versioning.errors import (
 from restate_versioning.ids import RandomIds
 from restate_versioning.model import Invocation, Outcome
 from restate_versioning.serialization import admin_deployments, admin_services
+from restate_versioning.server import AdminServer
 from restate_versioning.transport import HttpTransport, register_endpoint
 
 from ..restate_server import RestateServer
@@ -675,6 +683,7 @@ class _Run:
         self.resolved: set[str] = set()  # invocations whose awakeable was resolved
         self.sent_by: dict[str, list[str]] = {}  # caller id -> the calls it made, adopted
         self.events: collections.Counter[str] = collections.Counter()
+        self.served: AdminServer | None = None  # the third side: the model, over HTTP
 
     # -- the steps --
 
@@ -1177,8 +1186,40 @@ class _Run:
             _statuses(loaded),
             _statuses(self.model),
         )
+        if self.served is not None:
+            self._compare_served(services, deployments, loaded)
         if self.cli_every and (self.index % self.cli_every == 0):
             self.compare_cli()
+
+    def _compare_served(
+        self, services: list[dict[str, Any]], deployments: list[dict[str, Any]], loaded: Registry
+    ) -> None:
+        """The third side: the model served over HTTP shows what the real server shows."""
+        assert self.served is not None
+        admin = self.served.admin_url
+        self._same(
+            "served: services",
+            {s["name"]: _service_fields(s) for s in services},
+            {
+                s["name"]: _service_fields(s)
+                for s in self.client.get(f"{admin}/services").json()["services"]
+            },
+        )
+        self._same(
+            "served: deployments",
+            {d["id"]: _deployment_fields(d) for d in deployments},
+            {
+                d["id"]: _deployment_fields(d)
+                for d in self.client.get(f"{admin}/deployments").json()["deployments"]
+            },
+        )
+        read = AdminSource(admin, client=self.client, timeout=10).load()
+        self._same(
+            "served: invocations (status, pinned deployment), read as the server's are",
+            {i.id: (i.status.value, i.pinned_deployment_id) for i in loaded.invocations()},
+            {i.id: (i.status.value, i.pinned_deployment_id) for i in read.invocations()},
+        )
+        self._same("served: deployment statuses", _statuses(loaded), _statuses(read))
 
     def compare_cli(self) -> None:
         done = self.server.cli("deployments", "list", "--extra")
@@ -1189,6 +1230,15 @@ class _Run:
             _cli_statuses(done.stdout),
             _statuses(self.model),
         )
+        if self.served is not None:
+            served = self.server.cli(
+                "deployments", "list", "--extra", admin_url=self.served.admin_url
+            )
+            self._same(
+                "served: restate deployments list --extra",
+                (done.returncode, _masked_times(done.stdout)),
+                (served.returncode, _masked_times(served.stdout)),
+            )
         self.cli_checks += 1
 
     def _same(self, what: str, server: Any, model: Any) -> None:
@@ -1198,6 +1248,16 @@ class _Run:
 
 #: How a call behaves once it runs: those that stay in flight until something else happens.
 _LINGERING = frozenset({"slow", "hold"})
+
+
+_TIMES = re.compile(r"\w{3} \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d\d:\d\d")
+
+
+def _masked_times(printed: str) -> tuple[dict[str, tuple[str, int]], list[str]]:
+    """What the CLI printed, its times masked (the model keeps its own clock): each
+    deployment's status and active invocations, and every word printed, sorted, since the
+    server lists a deployment's services in its own order, which changes."""
+    return _cli_statuses(printed), sorted(_TIMES.sub("<time>", printed).split())
 
 
 def _behaviour(handler: str, mode: Mode) -> str:
@@ -1286,6 +1346,7 @@ def run(
         with httpx.Client(timeout=30) as client:
             _wait_for_partitions(server, client)
             state = _Run(server, pool, client, cli_every)
+            served = state.served = AdminServer(state.model).start()
             try:
                 for index, step in enumerate(steps):
                     state.index = index
@@ -1297,6 +1358,8 @@ def run(
             except Disagreement as exc:
                 exc.log = tuple(state.log)
                 raise
+            finally:
+                served.stop()
             return ScenarioResult(
                 len(steps),
                 state.cli_checks,

@@ -43,6 +43,7 @@ from ..commands import (
     Suspend,
 )
 from ..errors import VersioningError, quote
+from ..ids import is_deployment_id
 from ..model import InvocationStatus, Outcome
 from ..serialization import admin_deployment, admin_deployments, admin_service, admin_services
 from ..transport import Discovery
@@ -94,6 +95,8 @@ def _json_answer(value: Any, status: int = 200) -> Response:
 
 
 def _problem_answer(problem: HttpProblem) -> Response:
+    if problem.text:
+        return Response(problem.message, problem.status, media_type="text/plain; charset=utf-8")
     return _json_answer(problem.body(), problem.status)
 
 
@@ -187,6 +190,25 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         with served.lock:
             return view(served.queries())
 
+    def deployment_in(request: Request) -> str:
+        """The deployment id of the path, or the server's 400 for one it cannot read."""
+        deployment_id: str = request.path_params["deployment"]
+        if not is_deployment_id(deployment_id):
+            raise HttpProblem(
+                400,
+                f"Invalid URL: Cannot parse `deployment` with value `{deployment_id}`: bad format",
+                text=True,
+            )
+        return deployment_id
+
+    def service_in(request: Request) -> str:
+        """The service of the path, or the admin API's 404 for one it does not know."""
+        name: str = request.path_params["service"]
+        with served.lock:
+            if name not in {s.name for s in served.queries().services()}:
+                raise HttpProblem(404, f"The requested service '{name}' does not exist")
+        return name
+
     async def health(_: Request) -> Response:
         return Response(status_code=200)
 
@@ -200,7 +222,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return _json_answer(answer)
 
     def get_deployment(request: Request) -> Response:
-        deployment_id = request.path_params["deployment"]
+        deployment_id = deployment_in(request)
         return _json_answer(_with_http_version(read(lambda q: admin_deployment(q, deployment_id))))
 
     async def register(request: Request) -> Response:
@@ -234,7 +256,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return response
 
     def delete_deployment(request: Request) -> Response:
-        deployment_id = request.path_params["deployment"]
+        deployment_id = deployment_in(request)
         force = _flag(request, "force")
         with served.lock:
             served.queries().deployment(deployment_id)  # unknown: 404 first
@@ -250,11 +272,11 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return _json_answer(read(admin_services))
 
     def get_service(request: Request) -> Response:
-        name = request.path_params["service"]
+        name = service_in(request)
         return _json_answer(read(lambda q: admin_service(q, name)))
 
     async def patch_service(request: Request) -> Response:
-        name = request.path_params["service"]
+        name = service_in(request)
         body = await _json_object(request)
         public = _field(body, "public", bool, None)
         with served.lock:
@@ -263,11 +285,11 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
             return _json_answer(admin_service(served.queries(), name))
 
     def list_handlers(request: Request) -> Response:
-        name = request.path_params["service"]
+        name = service_in(request)
         return _json_answer({"handlers": read(lambda q: admin_service(q, name))["handlers"]})
 
     def get_handler(request: Request) -> Response:
-        name = request.path_params["service"]
+        name = service_in(request)
         handler = request.path_params["handler"]
         handlers = read(lambda q: admin_service(q, name))["handlers"]
         for entry in handlers:
@@ -305,7 +327,8 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         sql = body.get("query")
         if not isinstance(sql, str):
             raise HttpProblem(400, "Failed to parse the request body: missing field `query`")
-        wants_json = "application/json" in request.headers.get("accept", "")
+        # JSON only for exactly this Accept, as the server: anything else gets Arrow
+        wants_json = request.headers.get("accept") == "application/json"
         return await run_in_threadpool(engine.answer, sql, wants_json)
 
     api: list[BaseRoute] = [

@@ -1,6 +1,7 @@
 """How each refusal of the model is answered over HTTP: the status code and Restate code the
 real restate-server 1.7.12 gives for the same request, one table (:data:`ANSWERS`) and one
-shape (``{"message": ..., "restate_code": ...}``, the code left out where the server has none).
+shape (``{"message": ..., "restate_code": ...}``, the code ``null`` where the server has none;
+a query's error has no code at all, and a path that cannot be read is answered in plain text).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ ANSWERS: tuple[tuple[type[BaseException], Answer], ...] = (
     (InvalidStateSchema, Answer(400)),
     (InvalidEndpoint, Answer(400)),
     (InvalidId, Answer(400)),
-    (DeploymentNotFound, Answer(404, "META0004")),
-    (ServiceNotFound, Answer(404, "META0007")),
-    (HandlerNotFound, Answer(404, "META0007")),
+    (DeploymentNotFound, Answer(404)),
+    (ServiceNotFound, Answer(404)),
+    (HandlerNotFound, Answer(404)),
     (InvocationNotFound, Answer(404)),
     (ServiceNotPublic, Answer(400)),
     (InvalidTransition, Answer(409)),
@@ -61,19 +62,30 @@ ANSWERS: tuple[tuple[type[BaseException], Answer], ...] = (
 
 
 class HttpProblem(Exception):
-    """An answer other than 2xx, as the server gives it: ``status``, ``message`` and, where
-    the server has one, ``restate_code``."""
+    """An answer other than 2xx, as the server gives it: ``status``, ``message`` and its
+    ``restate_code`` (``None``: ``null``); ``coded=False`` leaves the code out (a query's
+    error), ``text=True`` answers the message as plain text (a path that cannot be read)."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        *,
+        coded: bool = True,
+        text: bool = False,
+    ) -> None:
         self.status = status
         self.message = message
         self.code = code
+        self.coded = coded
+        self.text = text
         super().__init__(message)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the answer."""
         out: dict[str, Any] = {"message": self.message}
-        if self.code is not None:
+        if self.coded:
             out["restate_code"] = self.code
         return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,7 @@ _NAMES = re.compile(
     r"\b(" + "|".join(sorted(TABLES, key=len, reverse=True)) + r"|information_schema)\b",
     re.IGNORECASE,
 )
+_SERVER_ERRORS = re.compile(r"table '[^']*' not found|This feature is not implemented")
 _OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
 
@@ -75,7 +77,10 @@ class QueryEngine:
         try:
             return context.sql_with_options(sql, _OPTIONS).to_arrow_table()
         except Exception as exc:  # DataFusion raises ValueError / Exception subclasses
-            raise HttpProblem(400, str(exc)) from exc
+            message = f"Datafusion error: {exc}"
+            # the server: 500 for a table it does not have or SQL it does not implement
+            status = 500 if _SERVER_ERRORS.search(message) else 400
+            raise HttpProblem(status, message, coded=False) from exc
 
     def answer(self, sql: str, wants_json: bool) -> Response:
         """The HTTP answer to ``sql``: JSON rows, or an Arrow IPC stream."""
@@ -101,13 +106,19 @@ def _empty(table: pa.Table) -> pa.RecordBatch:
 
 
 def _json_value(value: Any) -> Any:
+    """A value as the server's JSON rows show it: times in UTC with ``Z`` and no zero
+    fraction, durations as ``PT86400S``, bytes in lowercase hex, NaN and infinities null."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        utc = value.astimezone(dt.UTC)
+        spec = "milliseconds" if utc.microsecond else "seconds"
+        return utc.isoformat(timespec=spec).replace("+00:00", "Z")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dt.timedelta):  # as the server prints one: "PT86400S"
         seconds = value.total_seconds()
         return f"PT{int(seconds) if seconds == int(seconds) else seconds}S"
     if isinstance(value, bytes):
-        return list(value)
+        return value.hex()
     if isinstance(value, list):
         return [_json_value(v) for v in value]
     if isinstance(value, Mapping):

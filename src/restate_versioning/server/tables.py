@@ -229,6 +229,8 @@ _SERVICE_TYPES = {
     ServiceType.WORKFLOW: "workflow",
 }
 _QUEUED_AT = {InvocationStatus.PENDING: "inboxed_at", InvocationStatus.SCHEDULED: "scheduled_at"}
+#: ``sys_invocation_status`` shows the stored status, ``sys_invocation`` the user's word.
+_RAW_STATUS = {"pending": "inboxed", "running": "invoked", "backing-off": "invoked"}
 _NOT_STARTED = (InvocationStatus.PENDING, InvocationStatus.SCHEDULED, InvocationStatus.READY)
 _COMPLETED = InvocationStatus.COMPLETED
 
@@ -310,6 +312,17 @@ def _invocation_columns(
     return columns
 
 
+def _target_type(invocation: Invocation, latest: str) -> str:
+    """The type of service a call was sent to: keyed or not, as it was sent; the latest
+    revision's type where it agrees (a keyed call to what is a Service now was sent to a
+    Virtual Object, or to a Workflow's run)."""
+    if invocation.key is None:
+        return "service"
+    if invocation.handler_type is HandlerType.WORKFLOW:
+        return "workflow"
+    return latest if latest != "service" else "virtual_object"
+
+
 def _invocation_row(
     invocation: Invocation,
     types: Mapping[str, str],
@@ -330,7 +343,7 @@ def _invocation_row(
     add["target_service_name"](service)
     add["target_service_key"](key)
     add["target_handler_name"](invocation.handler)
-    add["target_service_ty"](types.get(service, "service"))
+    add["target_service_ty"](_target_type(invocation, types.get(service, "service")))
     caller = invocation.caller
     workflow_run = invocation.handler_type is HandlerType.WORKFLOW or (
         key is not None and types.get(service) == "workflow" and invocation.handler == "run"
@@ -394,7 +407,8 @@ def _sys_invocation(
     if "sys_invocation" in names:
         out["sys_invocation"] = _arrow("sys_invocation", columns, rows)
     if "sys_invocation_status" in names:
-        out["sys_invocation_status"] = _arrow("sys_invocation_status", columns, rows)
+        raw = {**columns, "status": [_RAW_STATUS.get(s, s) for s in statuses]}
+        out["sys_invocation_status"] = _arrow("sys_invocation_status", raw, rows)
     if "sys_invocation_state" in names:
         keep = [i for i, s in enumerate(statuses) if s not in ("pending", "scheduled", "completed")]
         state = {name: [values[i] for i in keep] for name, values in columns.items()}
