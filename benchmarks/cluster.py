@@ -33,8 +33,9 @@ def _time(moment: Any) -> str:
     return str(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-def cluster_answers(deployments: int, invocations: int) -> Answers:
-    """What the admin API answers for the cluster, by method and path."""
+def cluster_registry(deployments: int, invocations: int) -> Registry:
+    """The cluster as a registry: ``deployments`` of three services each, ``invocations``
+    running calls spread over the services."""
     registry = Registry(ids=SequentialIds())
     for n in range(deployments):
         names = (SERVICE_NAMES[(n * 3 + j) % 1000] for j in range(3))
@@ -48,10 +49,17 @@ def cluster_answers(deployments: int, invocations: int) -> Answers:
             "services": services,
         }
         registry.register(f"http://127.0.0.1:9000/{n}", manifest)
-    rows = []
     served = min(len(SERVICE_NAMES), 3 * deployments)  # the services some deployment serves
     for n in range(invocations):
-        call = registry.invoke(SERVICE_NAMES[n % served], "run")
+        registry.invoke(SERVICE_NAMES[n % served], "run")
+    return registry
+
+
+def cluster_answers(deployments: int, invocations: int) -> Answers:
+    """What the admin API answers for the cluster, by method and path."""
+    registry = cluster_registry(deployments, invocations)
+    rows = []
+    for call in registry.invocations():
         rows.append(
             {
                 "id": call.id,

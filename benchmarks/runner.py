@@ -23,6 +23,7 @@ from .measure import (
     measure_state_checks,
     measure_status,
 )
+from .served import measure_served
 from .storage import BATCH, run_storage
 from .targets import OURS, TARGETS, Target
 from .workload import (
@@ -270,6 +271,27 @@ def run(sizes: Sizes, log: Callable[[str], None]) -> tuple[list[Figure], list[st
         "process (the answers restate-server 1.7.12 gives, made by the admin views: every "
         "deployment holding older revisions asked for one by one); best of 3 loads; the peak "
         "is what tracemalloc counts allocated at once during a load."
+    )
+
+    log(f"the served model on {deployments:,} deployments and {invocations:,} invocations...")
+    served = measure_served(deployments, invocations, repeats=5)
+    figures.append(
+        Figure("server start", "AdminServer(...) to its first answer, s", served["start"])
+    )
+    for key, name in (
+        ("services cold", "GET /services after a change"),
+        ("services warm", "GET /services, nothing changed"),
+        ("status cold", "the services status query after a change"),
+        ("status warm", "the services status query, nothing changed"),
+    ):
+        figures.append(
+            Figure(f"server {key}", f"{name}, ms @{cluster}", served[key] * 1e3, None, ".1f")
+        )
+    notes.append(
+        "The served model (restate_versioning.server.AdminServer, uvicorn in a thread) asked "
+        "over loopback by httpx in the same process, best of 5; 'after a change' answers are "
+        "made again (a registry change invalidates what was built), the services status query "
+        "is the restate CLI's own, answered by DataFusion over tables built for its columns."
     )
 
     log(f"memory of {count(sizes.in_flight)} in-flight invocations (tracemalloc)...")

@@ -67,4 +67,10 @@ TARGETS: tuple[Target, ...] = (
            OURS, "<=", 1.0, "us"),
     Target("AdminClient.load() of 1,000 deployments and 100,000 invocations under 3 s",
            "admin load", OURS, "<", 3.0, "s"),
+    Target("AdminServer answers its first request in under 0.2 s", "server start",
+           OURS, "<", 0.2, "s"),
+    Target("the served GET /services in under 50 ms @1k deployments", "server services cold",
+           OURS, "<", 50, "ms"),
+    Target("the served services status query in under 500 ms @100k invocations",
+           "server status cold", OURS, "<", 500, "ms"),
 )  # fmt: skip

@@ -5,6 +5,7 @@ space (``"1d 1h 1m 1s 4ms"``, ``"365d 6h"``, ``"10m"``); no unit above days; zer
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["format_millis", "parse_millis"]
@@ -13,6 +14,7 @@ _UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms"
 _PART = re.compile(r"(\d{1,20})(d|h|m|s|ms)")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few durations (the defaults) come back often
 def format_millis(millis: int) -> str:
     """``millis`` milliseconds as the server prints them."""
     if millis == 0:

@@ -86,12 +86,12 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 # --- answers ---------------------------------------------------------------------------------
 
 
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _json_answer(value: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(_json_bytes(value), status_code=status, media_type="application/json")
 
 
 def _problem_answer(problem: HttpProblem) -> Response:
@@ -190,6 +190,23 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         with served.lock:
             return view(served.queries())
 
+    listings: dict[str, bytes] = {}
+    listed_at: list[object] = [None]
+
+    def listing(name: str, view: Callable[[Any], Any]) -> Response:
+        """``GET /services`` or ``GET /deployments``: made once per state of the registry
+        (tools poll them), made again after any change."""
+        with served.lock:
+            queries = served.queries()
+            key = served.state_key()
+            if key != listed_at[0]:
+                listings.clear()
+                listed_at[0] = key
+            body = listings.get(name)
+            if body is None:
+                body = listings[name] = _json_bytes(view(queries))
+        return Response(body, media_type="application/json")
+
     def deployment_in(request: Request) -> str:
         """The deployment id of the path, or the server's 400 for one it cannot read."""
         deployment_id: str = request.path_params["deployment"]
@@ -216,10 +233,13 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return _json_answer(version)
 
     def list_deployments(_: Request) -> Response:
-        answer = read(admin_deployments)
-        for deployment in answer["deployments"]:
-            _with_http_version(deployment)
-        return _json_answer(answer)
+        def view(queries: Any) -> Any:
+            answer = admin_deployments(queries)
+            for deployment in answer["deployments"]:
+                _with_http_version(deployment)
+            return answer
+
+        return listing("deployments", view)
 
     def get_deployment(request: Request) -> Response:
         deployment_id = deployment_in(request)
@@ -269,7 +289,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return Response(status_code=202)
 
     def list_services(_: Request) -> Response:
-        return _json_answer(read(admin_services))
+        return listing("services", admin_services)
 
     def get_service(request: Request) -> Response:
         name = service_in(request)

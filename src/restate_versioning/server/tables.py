@@ -19,9 +19,11 @@ delayed one, with ``scheduled_start_at`` its due time), ``running_at`` and ``las
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+import attrs
 import pyarrow as pa
 
 from ..endpoints import EndpointKind
@@ -212,6 +214,11 @@ SCHEMAS: Mapping[str, tuple[tuple[str, pa.DataType], ...]] = {
 
 #: The tables, by name.
 TABLES = tuple(SCHEMAS)
+#: The columns of each table, by name.
+SCHEMA_NAMES: Mapping[str, frozenset[str]] = {
+    table: frozenset(name for name, _ in columns) for table, columns in SCHEMAS.items()
+}
+_INVOCATION_TABLES = frozenset({"sys_invocation", "sys_invocation_status", "sys_invocation_state"})
 
 _NOT_NULL = {("sys_invocation", "status")}
 
@@ -232,6 +239,7 @@ _QUEUED_AT = {InvocationStatus.PENDING: "inboxed_at", InvocationStatus.SCHEDULED
 #: ``sys_invocation_status`` shows the stored status, ``sys_invocation`` the user's word.
 _RAW_STATUS = {"pending": "inboxed", "running": "invoked", "backing-off": "invoked"}
 _NOT_STARTED = (InvocationStatus.PENDING, InvocationStatus.SCHEDULED, InvocationStatus.READY)
+_NO_STATE = (InvocationStatus.PENDING, InvocationStatus.SCHEDULED, InvocationStatus.COMPLETED)
 _COMPLETED = InvocationStatus.COMPLETED
 
 
@@ -245,40 +253,6 @@ def _service_types(registry: RegistryQueries) -> dict[str, str]:
     return types
 
 
-#: The columns of ``sys_invocation`` the model has values for.
-_KNOWN = (
-    "id",
-    "target",
-    "target_service_name",
-    "target_service_key",
-    "target_handler_name",
-    "target_service_ty",
-    "invoked_by",
-    "invoked_by_service_name",
-    "invoked_by_id",
-    "invoked_by_target",
-    "pinned_deployment_id",
-    "pinned_service_protocol_version",
-    "created_at",
-    "created_using_restate_version",
-    "modified_at",
-    "inboxed_at",
-    "scheduled_at",
-    "scheduled_start_at",
-    "running_at",
-    "completed_at",
-    "retry_count",
-    "last_start_at",
-    "last_attempt_deployment_id",
-    "last_failure",
-    "last_failure_error_code",
-    "status",
-    "completion_result",
-    "idempotency_key",
-    "last_attempt_server",
-)
-
-
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -290,29 +264,17 @@ def idempotency_key(invocation_id: str) -> str:
     return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def _invocation_columns(
-    registry: RegistryQueries, failures: Mapping[str, str]
-) -> dict[str, list[Any]]:
-    """The columns of ``sys_invocation`` the model knows, by name; a row per invocation.
-    ``failures`` is how the calls killed or cancelled through the API ended."""
-    types = _service_types(registry)
-    sdks = {d.id: d.sdk_version for d in registry.deployments()}
-    names = [*_KNOWN, "completion_failure", "partition_key"]
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    add = {name: columns[name].append for name in names}
-    for invocation in registry.invocations():
-        _invocation_row(invocation, types, sdks, add)
-    if failures:
-        ended = columns["completion_result"]
-        why = columns["completion_failure"]
-        for index, invocation_id in enumerate(columns["id"]):
-            failure = failures.get(invocation_id)
-            if failure is not None and ended[index] is not None:
-                ended[index], why[index] = "failure", failure
-    return columns
+@attrs.frozen
+class _Known:
+    """What the rows of the invocation tables are made from, beside each invocation."""
+
+    types: Mapping[str, str]  # each service's type, as sys_invocation spells it
+    sdks: Mapping[str, str | None]  # each deployment's SDK
+    runs: Mapping[str, str]  # each workflow's run handler, in its latest revision
+    failures: Mapping[str, str]  # how calls killed or cancelled through the API ended
 
 
-def _target_type(invocation: Invocation, latest: str) -> str:
+def _target_type(invocation: Invocation, known: _Known) -> str:
     """The type of service a call was sent to: keyed or not, as it was sent; the latest
     revision's type where it agrees (a keyed call to what is a Service now was sent to a
     Virtual Object, or to a Workflow's run)."""
@@ -320,73 +282,88 @@ def _target_type(invocation: Invocation, latest: str) -> str:
         return "service"
     if invocation.handler_type is HandlerType.WORKFLOW:
         return "workflow"
+    latest = known.types.get(invocation.service, "service")
     return latest if latest != "service" else "virtual_object"
 
 
-def _invocation_row(
-    invocation: Invocation,
-    types: Mapping[str, str],
-    sdks: Mapping[str, str | None],
-    add: Mapping[str, Callable[[Any], None]],
-) -> None:
-    status = invocation.status
-    key = invocation.key
-    service = invocation.service
-    created = invocation.created_at
-    add["id"](invocation.id)
-    add["partition_key"](parse_invocation_id(invocation.id).partition_key)
-    add["target"](
-        f"{service}/{invocation.handler}"
-        if key is None
-        else f"{service}/{key}/{invocation.handler}"
-    )
-    add["target_service_name"](service)
-    add["target_service_key"](key)
-    add["target_handler_name"](invocation.handler)
-    add["target_service_ty"](_target_type(invocation, types.get(service, "service")))
-    caller = invocation.caller
-    workflow_run = invocation.handler_type is HandlerType.WORKFLOW or (
-        key is not None and types.get(service) == "workflow" and invocation.handler == "run"
-    )
-    add["idempotency_key"](
-        idempotency_key(invocation.id) if caller is None and not workflow_run else None
-    )
-    if caller is None:
-        add["invoked_by"]("ingress")
-        add["invoked_by_service_name"](None)
-        add["invoked_by_target"](None)
-    else:
-        caller_service, _, caller_handler = caller.partition("/")
-        add["invoked_by"]("service")
-        add["invoked_by_service_name"](caller_service)
-        caller_key = invocation.caller_key
-        add["invoked_by_target"](
-            caller if caller_key is None else f"{caller_service}/{caller_key}/{caller_handler}"
-        )
-    add["invoked_by_id"](invocation.caller_id)
-    pinned = invocation.pinned_deployment_id
-    add["pinned_deployment_id"](pinned)
-    add["pinned_service_protocol_version"](invocation.pinned_protocol_version)
-    add["created_at"](created)
-    add["created_using_restate_version"]("1.7.12")
-    add["modified_at"](created)
-    add["inboxed_at"](created if status is InvocationStatus.PENDING else None)
-    add["scheduled_at"](created if status is InvocationStatus.SCHEDULED else None)
-    add["scheduled_start_at"](invocation.execute_at)
-    started = status not in _NOT_STARTED
-    add["running_at"](created if started else None)
-    add["completed_at"](created if status is _COMPLETED else None)
-    failure = invocation.last_failure
-    in_flight = started and status is not _COMPLETED
-    add["retry_count"]((1 if failure is not None else 0) if in_flight else None)
-    add["last_start_at"](created if in_flight else None)
-    add["last_attempt_deployment_id"](pinned if in_flight else None)
-    add["last_attempt_server"](sdks.get(pinned) if in_flight and pinned else None)
-    add["last_failure"](failure.message if failure is not None else None)
-    add["last_failure_error_code"](failure.code if failure is not None else None)
-    add["status"](status.value)
-    add["completion_result"]("success" if status is _COMPLETED else None)
-    add["completion_failure"](None)
+def _target(i: Invocation, _: _Known) -> str:
+    return f"{i.service}/{i.handler}" if i.key is None else f"{i.service}/{i.key}/{i.handler}"
+
+
+def _idempotency_key(i: Invocation, known: _Known) -> str | None:
+    run = i.handler_type is HandlerType.WORKFLOW or known.runs.get(i.service) == i.handler
+    if i.caller is not None or (run and i.key is not None):
+        return None  # a call from a handler, or a workflow's run (its key is its identity)
+    return idempotency_key(i.id)
+
+
+def _invoked_by_target(i: Invocation, _known: _Known) -> str | None:
+    if i.caller is None or i.caller_key is None:
+        return i.caller
+    service, _, handler = i.caller.partition("/")
+    return f"{service}/{i.caller_key}/{handler}"
+
+
+def _started(i: Invocation) -> bool:
+    return i.status not in _NOT_STARTED
+
+
+def _in_flight(i: Invocation) -> bool:
+    return i.status not in _NOT_STARTED and i.status is not _COMPLETED
+
+
+def _when(i: Invocation, status: InvocationStatus) -> datetime | None:
+    return i.created_at if i.status is status else None
+
+
+def _completion(i: Invocation, known: _Known) -> str | None:
+    if i.status is not _COMPLETED:
+        return None
+    return "failure" if i.id in known.failures else "success"
+
+
+_Column = Callable[[Invocation, _Known], Any]
+
+#: How each column of the invocation tables that the model has a value for is made from a
+#: call; the others are null.
+INVOCATION_COLUMNS: Mapping[str, _Column] = {
+    "partition_key": lambda i, _: parse_invocation_id(i.id).partition_key,
+    "id": lambda i, _: i.id,
+    "target": _target,
+    "target_service_name": lambda i, _: i.service,
+    "target_service_key": lambda i, _: i.key,
+    "target_handler_name": lambda i, _: i.handler,
+    "target_service_ty": _target_type,
+    "idempotency_key": _idempotency_key,
+    "invoked_by": lambda i, _: "ingress" if i.caller is None else "service",
+    "invoked_by_service_name": lambda i, _: None if i.caller is None else i.caller.split("/")[0],
+    "invoked_by_id": lambda i, _: i.caller_id,
+    "invoked_by_target": _invoked_by_target,
+    "pinned_deployment_id": lambda i, _: i.pinned_deployment_id,
+    "pinned_service_protocol_version": lambda i, _: i.pinned_protocol_version,
+    "created_at": lambda i, _: i.created_at,
+    "created_using_restate_version": lambda i, _: "1.7.12",
+    "modified_at": lambda i, _: i.created_at,
+    "inboxed_at": lambda i, _: _when(i, InvocationStatus.PENDING),
+    "scheduled_at": lambda i, _: _when(i, InvocationStatus.SCHEDULED),
+    "scheduled_start_at": lambda i, _: i.execute_at,
+    "running_at": lambda i, _: i.created_at if _started(i) else None,
+    "completed_at": lambda i, _: _when(i, _COMPLETED),
+    "retry_count": lambda i, _: int(i.last_failure is not None) if _in_flight(i) else None,
+    "last_start_at": lambda i, _: i.created_at if _in_flight(i) else None,
+    "last_attempt_deployment_id": lambda i, _: i.pinned_deployment_id if _in_flight(i) else None,
+    "last_attempt_server": lambda i, known: (
+        known.sdks.get(i.pinned_deployment_id) if _in_flight(i) and i.pinned_deployment_id else None
+    ),
+    "last_failure": lambda i, _: i.last_failure.message if i.last_failure else None,
+    "last_failure_error_code": lambda i, _: i.last_failure.code if i.last_failure else None,
+    "status": lambda i, _: i.status.value,
+    "completion_result": _completion,
+    "completion_failure": lambda i, known: (
+        known.failures.get(i.id) if i.status is _COMPLETED else None
+    ),
+    "in_flight": lambda i, _: i.status is not InvocationStatus.READY,
+}
 
 
 def _arrow(table: str, columns: Mapping[str, list[Any]], rows: int) -> pa.Table:
@@ -398,22 +375,40 @@ def _arrow(table: str, columns: Mapping[str, list[Any]], rows: int) -> pa.Table:
 
 
 def _sys_invocation(
-    registry: RegistryQueries, names: Iterable[str], failures: Mapping[str, str]
+    registry: RegistryQueries,
+    names: Iterable[str],
+    failures: Mapping[str, str],
+    columns: Mapping[str, Collection[str] | None],
 ) -> dict[str, pa.Table]:
-    columns = _invocation_columns(registry, failures)
-    rows = len(columns["id"])
+    known = _Known(
+        _service_types(registry),
+        {d.id: d.sdk_version for d in registry.deployments()},
+        {
+            s.name: h.name
+            for s in registry.services()
+            for h in s.handlers.values()
+            if h.type is HandlerType.WORKFLOW
+        },
+        failures,
+    )
+    calls = list(registry.invocations())
     out: dict[str, pa.Table] = {}
-    statuses = columns["status"]
-    if "sys_invocation" in names:
-        out["sys_invocation"] = _arrow("sys_invocation", columns, rows)
-    if "sys_invocation_status" in names:
-        raw = {**columns, "status": [_RAW_STATUS.get(s, s) for s in statuses]}
-        out["sys_invocation_status"] = _arrow("sys_invocation_status", raw, rows)
-    if "sys_invocation_state" in names:
-        keep = [i for i, s in enumerate(statuses) if s not in ("pending", "scheduled", "completed")]
-        state = {name: [values[i] for i in keep] for name, values in columns.items()}
-        state["in_flight"] = [statuses[i] != "ready" for i in keep]
-        out["sys_invocation_state"] = _arrow("sys_invocation_state", state, len(keep))
+    for table in names:
+        if table not in _INVOCATION_TABLES:
+            continue
+        rows = calls
+        if table == "sys_invocation_state":  # an attempt's state: calls started, not ended
+            rows = [i for i in calls if i.status not in _NO_STATE]
+        wanted = columns.get(table)
+        values = {
+            name: [make(i, known) for i in rows]
+            for name, make in INVOCATION_COLUMNS.items()
+            if name in SCHEMA_NAMES[table]
+            and (wanted is None or name in wanted or (table, name) in _NOT_NULL)
+        }
+        if table == "sys_invocation_status" and "status" in values:
+            values["status"] = [_RAW_STATUS.get(s, s) for s in values["status"]]
+        out[table] = _arrow(table, values, len(rows))
     return out
 
 
@@ -494,15 +489,20 @@ def _keyed(registry: RegistryQueries) -> dict[str, pa.Table]:
 
 
 def build_table(
-    registry: RegistryQueries, names: Iterable[str], failures: Mapping[str, str] | None = None
+    registry: RegistryQueries,
+    names: Iterable[str],
+    failures: Mapping[str, str] | None = None,
+    columns: Mapping[str, Collection[str] | None] | None = None,
 ) -> dict[str, pa.Table]:
     """The tables ``names`` (any of :data:`TABLES`; others are left out) of ``registry``;
     ``failures`` says how calls that were killed or cancelled ended (``"[409] killed"``), which
-    the model does not keep."""
+    the model does not keep. ``columns`` may say which columns of an invocation table a query
+    reads (``None``: all): the others are left null, since making a column of a hundred
+    thousand calls is what a query costs."""
     wanted = set(names) & set(SCHEMAS)
     out: dict[str, pa.Table] = {}
-    if wanted & {"sys_invocation", "sys_invocation_status", "sys_invocation_state"}:
-        out.update(_sys_invocation(registry, wanted, failures or {}))
+    if wanted & _INVOCATION_TABLES:
+        out.update(_sys_invocation(registry, wanted, failures or {}, columns or {}))
     if "sys_deployment" in wanted:
         out["sys_deployment"] = _sys_deployment(registry)
     if "sys_journal" in wanted:
