@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,34 @@ def test_the_example_runs(path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+@pytest.mark.integration  # the restate CLI against a served model, from a shell script
+def test_the_shell_example_drives_the_served_model_with_the_real_restate_cli(
+    tmp_path: Path,
+) -> None:
+    from .helpers import needed
+    from .restate_server import RestateUnavailable, find_binary
+
+    try:
+        cli = find_binary("restate")
+    except RestateUnavailable as exc:
+        needed("the restate CLI (scripts/ensure-restate installs it)", exc)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_") and k != "CI"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(cli.parent), env["PATH"]])
+    env["HOME"] = str(tmp_path)  # the CLI's own config stays out of the user's
+    done = subprocess.run(
+        ["bash", str(EXAMPLES_DIR / "serve_to_the_restate_cli.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[public]  Greeter  1" in done.stdout
+    assert "Active  1" in done.stdout  # the call sent through the ingress, counted
+    assert "completed with success" in done.stdout  # after the control API completed it
 
 
 def test_the_walkthrough_tells_the_versioning_story() -> None:
