@@ -10,8 +10,9 @@
   most 127 levels deep), timestamps must have a UTC equivalent, and a loaded registry passes
   the same consistency checks as :meth:`Registry.verify`.
 * :func:`admin_services` / :func:`admin_service` / :func:`admin_deployments` /
-  :func:`admin_deployment`: what ``GET /services``, ``GET /services/{name}``,
-  ``GET /deployments`` and ``GET /deployments/{id}`` of a restate-server 1.7.12 answer for the
+  :func:`admin_deployment` / :func:`admin_registration`: what ``GET /services``,
+  ``GET /services/{name}``, ``GET /deployments``, ``GET /deployments/{id}`` and
+  ``POST /deployments`` of a restate-server 1.7.12 answer for the
   same state, field for field, with the server's names and spellings: documentation,
   metadata, payload descriptions and JSON Schemas, options (durations as the server prints
   them, ``"1d 1h 1m 1s 4ms"``), and the server's defaults (the ``DEFAULT_*`` constants, those
@@ -59,7 +60,7 @@ from .queries import RegistryQueries
 from .registry import Clock, Registry
 from .rules.invocations import is_public
 from .rules.manifest import effective_services
-from .rules.registration import new_service_revision
+from .rules.registration import Registration, new_service_revision
 from .snapshot import RegistrySnapshot
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "JOURNAL_FORMAT",
     "admin_deployment",
     "admin_deployments",
+    "admin_registration",
     "admin_service",
     "admin_services",
     "command_arguments",
@@ -706,6 +708,25 @@ def _admin_deployment(deployment: Deployment, *, detailed: bool = False) -> dict
 def admin_deployments(registry: RegistryQueries) -> dict[str, Any]:
     """``GET /deployments``: every deployment with the revisions it holds."""
     return {"deployments": [_admin_deployment(d) for d in registry.deployments()]}
+
+
+def admin_registration(registration: Registration) -> dict[str, Any]:
+    """What ``POST /deployments`` answers for ``registration``: the deployment's id, each
+    service revision it holds shown in full (as ``GET /services/{name}`` shows a latest one),
+    its protocol versions and its SDK."""
+    deployment = registration.deployment
+    out: dict[str, Any] = {
+        "id": deployment.id,
+        "services": [
+            _admin_service(revision, deployment.protocol_mode)
+            for revision in deployment.services.values()
+        ],
+        "min_protocol_version": deployment.min_protocol_version,
+        "max_protocol_version": deployment.max_protocol_version,
+    }
+    if deployment.sdk_version is not None:
+        out["sdk_version"] = deployment.sdk_version
+    return out
 
 
 def admin_deployment(registry: RegistryQueries, deployment_id: str) -> dict[str, Any]:

@@ -45,7 +45,13 @@ from ..commands import (
 from ..errors import VersioningError, quote
 from ..ids import is_deployment_id
 from ..model import InvocationStatus, Outcome
-from ..serialization import admin_deployment, admin_deployments, admin_service, admin_services
+from ..serialization import (
+    admin_deployment,
+    admin_deployments,
+    admin_registration,
+    admin_service,
+    admin_services,
+)
 from ..transport import Discovery
 from .problems import HttpProblem, answer_for
 from .query import QueryEngine
@@ -261,17 +267,9 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
             _register, served, endpoint, force, breaking, dry_run, use_http_11, headers
         )
         deployment = registration.deployment
-        answer = {
-            "id": deployment.id,
-            "services": [_service_answer(served, deployment, name) for name in deployment.services],
-            "min_protocol_version": deployment.min_protocol_version,
-            "max_protocol_version": deployment.max_protocol_version,
-        }
-        if deployment.sdk_version is not None:
-            answer["sdk_version"] = deployment.sdk_version
         # 201 for a new deployment (a dry run's too), 200 for one registered already
         created = registration.outcome is Outcome.CREATED
-        response = _json_answer(answer, 201 if created else 200)
+        response = _json_answer(admin_registration(registration), 201 if created else 200)
         response.headers["location"] = f"deployments/{deployment.id}"
         return response
 
@@ -421,12 +419,6 @@ def _register(
             sdk_version=discovery.sdk_version,
         )
     )
-
-
-def _service_answer(served: ServedRegistry, deployment: Any, name: str) -> dict[str, Any]:
-    from ..serialization import _admin_service
-
-    return _admin_service(deployment.services[name], deployment.protocol_mode)
 
 
 # --- the control API -------------------------------------------------------------------------
