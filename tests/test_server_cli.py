@@ -57,10 +57,13 @@ def _diff(real: tuple[int, str], served: tuple[int, str]) -> str:
 
 
 class Scene:
-    def __init__(self, real: RestateServer, served: AdminServer, ids: dict[str, str]) -> None:
+    def __init__(
+        self, real: RestateServer, served: AdminServer, ids: dict[str, str], v3: str
+    ) -> None:
         self.real = real
         self.served = served
         self.ids = ids
+        self.v3 = v3  # an endpoint neither side has registered yet
 
     def both(self, *args: str) -> tuple[tuple[int, str], tuple[int, str]]:
         """What the CLI prints against the real server, then against the served model."""
@@ -92,6 +95,7 @@ def scene() -> Iterator[Scene]:
     real = next(real_servers)
     v1 = start_sdk_endpoint("app_lifecycle")
     v2 = start_sdk_endpoint("app_lifecycle")
+    v3 = start_sdk_endpoint("app_lifecycle")
     shop = start_sdk_endpoint("app")
     try:
         ids: dict[str, str] = {}
@@ -122,9 +126,9 @@ def scene() -> Iterator[Scene]:
         _wait_for(real, "SELECT id FROM sys_invocation WHERE status != 'completed'", 5)
         registry = AdminSource(real.admin_url).load()
         with AdminServer(registry) as served:
-            yield Scene(real, served, ids)
+            yield Scene(real, served, ids, v3.url)
     finally:
-        for endpoint in (v1, v2, shop):
+        for endpoint in (v1, v2, v3, shop):
             endpoint.stop()
         next(real_servers, None)
 
@@ -190,3 +194,15 @@ def test_the_same_writes_leave_the_cli_reading_the_same_on_both(scene: Scene) ->
     assert real_remove[0] == 0
     real_list, served_list = scene.both("deployments", "list")
     assert served_list == real_list, _diff(real_list, served_list)
+
+
+def test_the_cli_registers_a_real_endpoint_on_both_alike(scene: Scene) -> None:
+    # the served model discovers the endpoint itself (HTTP, h2c); each side makes its own id
+    ids = re.compile(r"dp_[0-9a-zA-Z]{23}")
+    real, served = scene.both("deployments", "register", scene.v3, "--yes")
+    real, served = ((code, ids.sub("<id>", text)) for code, text in (real, served))
+    assert served == real, _diff(real, served)
+    assert real[0] == 0
+    listed = scene.both("services", "list")
+    real_rows, served_rows = (sorted(ids.sub("<id>", text).splitlines()) for _, text in listed)
+    assert served_rows == real_rows
