@@ -79,6 +79,7 @@ __all__ = [
     "admin_registration",
     "admin_service",
     "admin_services",
+    "admin_time",
     "command_arguments",
     "command_from_arguments",
     "configure_commands",
@@ -545,7 +546,7 @@ def _problem(message: str) -> Problem:
 # --- the admin API's views -----------------------------------------------------------------
 
 
-def _admin_time(value: datetime) -> str:
+def admin_time(value: datetime) -> str:
     """As the server prints a time: UTC, nanoseconds, ``Z``. Raises :class:`InvalidTime` for a
     time with no UTC equivalent (which no registry holds: every time is checked where it
     enters)."""
@@ -687,7 +688,7 @@ def _admin_deployment(deployment: Deployment, *, detailed: bool = False) -> dict
         out["protocol_type"] = deployment.protocol_mode.title
         if deployment.transport is not None:  # the server always knows it; here, if discovered
             out["http_version"] = deployment.transport
-    out["created_at"] = _admin_time(deployment.created_at)
+    out["created_at"] = admin_time(deployment.created_at)
     out["min_protocol_version"] = deployment.min_protocol_version
     out["max_protocol_version"] = deployment.max_protocol_version
     if deployment.sdk_version is not None:

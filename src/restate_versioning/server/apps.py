@@ -51,6 +51,7 @@ from ..serialization import (
     admin_registration,
     admin_service,
     admin_services,
+    admin_time,
 )
 from ..transport import Discovery
 from .problems import HttpProblem, answer_for
@@ -83,8 +84,8 @@ VERSION: Mapping[str, Any] = {
         False,
     ),
 }
-#: The largest request body read, in bytes.
-MAX_BODY_BYTES = 10 * 1024 * 1024
+#: The largest request body read, in bytes (the server refuses a 2 MB one: 413).
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -136,37 +137,58 @@ async def _body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise HttpProblem(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+            raise HttpProblem(
+                413, "Failed to buffer the request body: length limit exceeded", text=True
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _json_object(request: Request, *, empty: Any = None) -> dict[str, Any]:
+_UNREADABLE = "Failed to deserialize the JSON body into the target type"
+
+
+async def _json_object(
+    request: Request, *, empty: Any = None, kind: str | None = None, strict: bool = True
+) -> dict[str, Any]:
+    """The request's JSON object, refused as the server refuses it (in plain text): 415
+    without ``Content-Type: application/json`` (``strict``), 400 for what is not JSON, 422 for
+    JSON that is not an object (``kind`` names what the server expected, an untagged enum)."""
+    if strict and not request.headers.get("content-type", "").startswith("application/json"):
+        raise HttpProblem(415, "Expected request with `Content-Type: application/json`", text=True)
     raw = await _body(request)
     if not raw.strip() and empty is not None:
         return dict(empty)
     try:
         value = _json.loads(raw)
     except _json.JsonError as exc:
-        raise HttpProblem(400, f"Failed to parse the request body as JSON: {exc}") from exc
-    if not isinstance(value, dict):
         raise HttpProblem(
-            400, f"Failed to parse the request body: expected an object, got {quote(value)}"
-        )
+            400, f"Failed to parse the request body as JSON: {exc}", text=True
+        ) from exc
+    if not isinstance(value, dict):
+        raise _not_the_kind(kind, f"invalid type: {quote(value)}, expected an object")
     return value
 
 
-def _field(body: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+def _not_the_kind(kind: str | None, why: str) -> HttpProblem:
+    if kind is not None:
+        why = f"data did not match any variant of untagged enum {kind}"
+    return HttpProblem(422, f"{_UNREADABLE}: {why}", text=True)
+
+
+_JSON_TYPES = {bool: "a boolean", str: "a string", dict: "a map", int: "an integer"}
+
+
+def _field(
+    body: Mapping[str, Any], name: str, kind: type, default: Any, *, of: str | None = None
+) -> Any:
     """``body[name]`` if it is a ``kind``; ``default`` if it is missing or ``null``, as the
-    server reads an optional field."""
+    server reads an optional field; 422 otherwise (``of``: the untagged enum it is part of)."""
     value = body.get(name)
     if value is None:
         return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise HttpProblem(
-            400,
-            f"Failed to parse the request body: {name}: expected {kind.__name__}, "
-            f"got {quote(value)}",
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _not_the_kind(
+            of, f"{name}: invalid type: {quote(value)}, expected {_JSON_TYPES[kind]}"
         )
     return value
 
@@ -252,17 +274,18 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         return _json_answer(_with_http_version(read(lambda q: admin_deployment(q, deployment_id))))
 
     async def register(request: Request) -> Response:
-        body = await _json_object(request)
+        kind = "RegisterDeploymentRequest"
+        body = await _json_object(request, kind=kind)
         uri = body.get("uri")
         arn = body.get("arn")
         if (uri is None) == (arn is None):
-            raise HttpProblem(400, "Failed to parse the request body: expected one of uri or arn")
-        endpoint = _field(body, "uri" if uri is not None else "arn", str, None)
-        force = _field(body, "force", bool, False)
-        breaking = _field(body, "breaking", bool, False)
-        dry_run = _field(body, "dry_run", bool, False)
-        use_http_11 = _field(body, "use_http_11", bool, False)
-        headers = _field(body, "additional_headers", dict, {})
+            raise _not_the_kind(kind, "")
+        endpoint = _field(body, "uri" if uri is not None else "arn", str, None, of=kind)
+        force = _field(body, "force", bool, False, of=kind)
+        breaking = _field(body, "breaking", bool, False, of=kind)
+        dry_run = _field(body, "dry_run", bool, False, of=kind)
+        use_http_11 = _field(body, "use_http_11", bool, False, of=kind)
+        headers = _field(body, "additional_headers", dict, {}, of=kind)
         registration = await run_in_threadpool(
             _register, served, endpoint, force, breaking, dry_run, use_http_11, headers
         )
@@ -276,12 +299,15 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
     def delete_deployment(request: Request) -> Response:
         deployment_id = deployment_in(request)
         force = _flag(request, "force")
+        if not force:  # the server answers 501, with no body, before it looks
+            return Response(status_code=501)
         with served.lock:
-            served.queries().deployment(deployment_id)  # unknown: 404 first
-            if not force:
+            if not served.queries().was_removed(deployment_id) and deployment_id not in {
+                d.id for d in served.queries().deployments()
+            }:
                 raise HttpProblem(
-                    501,
-                    "Only force=true is supported for deleting deployments",
+                    404,
+                    f"not found in the schema registry: deployment with id '{deployment_id}'",
                 )
             served.execute(Remove(deployment_id, force=True))
         return Response(status_code=202)
@@ -313,7 +339,9 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         for entry in handlers:
             if entry["name"] == handler:
                 return _json_answer(entry)
-        raise HttpProblem(404, f"Cannot find service handler '{name}/{handler}'", "META0008")
+        raise HttpProblem(
+            404, f"The requested handler '{handler}' on service '{name}' does not exist"
+        )
 
     def invocation_action(request: Request) -> Response:
         invocation_id = request.path_params["invocation"]
@@ -441,7 +469,7 @@ def _control_routes(served: ServedRegistry) -> list[Route]:
     async def move(request: Request) -> Response:
         invocation_id = request.path_params["invocation"]
         action = request.path_params["action"]
-        body = await _json_object(request, empty={})
+        body = await _json_object(request, empty={}, strict=False)
         with served.lock:
             if action == "complete":
                 output = body.get("output")
@@ -460,7 +488,7 @@ def _control_routes(served: ServedRegistry) -> list[Route]:
         return _json_answer(_invocation_answer(invocation))
 
     async def clock(request: Request) -> Response:
-        body = await _json_object(request, empty={})
+        body = await _json_object(request, empty={}, strict=False)
         with served.lock:
             if served.clock is None:
                 raise HttpProblem(
@@ -519,8 +547,11 @@ def ingress_app(served: ServedRegistry) -> Starlette:
         with served.lock:
             invocation = served.execute(Invoke(service, handler, key=key, delay=delay))
         if send:
-            status = "Accepted"
-            return _json_answer({"invocationId": invocation.id, "status": status})
+            answer: dict[str, Any] = {"invocationId": invocation.id}
+            if invocation.execute_at is not None and delay is not None:
+                answer["executionTime"] = admin_time(invocation.execute_at)
+            answer["status"] = "Accepted"
+            return _json_answer(answer, 202)
         return await _wait_for_output(served, invocation.id)
 
     async def health(_: Request) -> Response:
