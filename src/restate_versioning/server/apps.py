@@ -346,21 +346,30 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
     def invocation_action(request: Request) -> Response:
         invocation_id = request.path_params["invocation"]
         action = request.path_params["action"]
-        status = 200
         with served.lock:
-            served.queries().invocation(invocation_id)
+            before = served.queries().invocation(invocation_id).status
+            status = 200
             if action in ("kill", "cancel"):
                 # No handler runs here to catch a cancellation: a cancelled call ends as a
-                # killed one does, failed with "[409] cancelled" (the server answers 202: the
-                # handler decides when).
+                # killed one does, failed with "[409] cancelled"; the server answers 202 for
+                # a started call (its handler decides when), 200 for a queued one (it vanishes)
                 ended = served.execute(Kill(invocation_id))
                 if ended.status is InvocationStatus.COMPLETED:
                     word = "killed" if action == "kill" else "cancelled"
                     served.failures.setdefault(invocation_id, f"[409] {word}")
-                status = 200 if action == "kill" else 202
+                if action == "cancel" and not before.is_queued:
+                    status = 202
             elif action == "pause":
                 served.execute(Pause(invocation_id))
+                if before in (InvocationStatus.RUNNING, InvocationStatus.BACKING_OFF):
+                    status = 202  # paused at its next step; 200 when it was paused already
             elif action == "resume":
+                if before.is_queued:
+                    raise HttpProblem(
+                        425,
+                        f"The invocation '{invocation_id}' is either inboxed or scheduled, "
+                        "cannot be resumed.",
+                    )
                 target = request.query_params.get("deployment", "keep")
                 where: Any = ResumeOn(target) if target in ("keep", "latest") else target
                 served.execute(Resume(invocation_id, where))
@@ -372,7 +381,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         body = await _json_object(request)
         sql = body.get("query")
         if not isinstance(sql, str):
-            raise HttpProblem(400, "Failed to parse the request body: missing field `query`")
+            raise _not_the_kind(None, f"query: expected a string, got {quote(sql)}")
         # JSON only for exactly this Accept, as the server: anything else gets Arrow
         wants_json = request.headers.get("accept") == "application/json"
         return await run_in_threadpool(engine.answer, sql, wants_json)
