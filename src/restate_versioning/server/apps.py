@@ -302,9 +302,9 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         if not force:  # the server answers 501, with no body, before it looks
             return Response(status_code=501)
         with served.lock:
-            if not served.queries().was_removed(deployment_id) and deployment_id not in {
-                d.id for d in served.queries().deployments()
-            }:
+            queries = served.queries()
+            known = {d.id for d in queries.deployments()}
+            if deployment_id not in known and not queries.was_removed(deployment_id):
                 raise HttpProblem(
                     404,
                     f"not found in the schema registry: deployment with id '{deployment_id}'",
