@@ -303,8 +303,8 @@ def test_the_transition_table_allows_exactly_its_entries(status: S, action: Acti
         assert caught.value.allowed == tuple(a.value for a in allowed)
 
 
-def test_a_completed_invocation_allows_nothing() -> None:
-    assert TRANSITIONS[S.COMPLETED] == {}
+def test_a_completed_invocation_allows_only_a_purge() -> None:
+    assert TRANSITIONS[S.COMPLETED] == {Action.PURGE: S.COMPLETED}
 
 
 def test_only_started_invocations_are_pinned_in_the_table() -> None:

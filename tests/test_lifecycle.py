@@ -14,6 +14,7 @@ from restate_versioning import (
     Failure,
     InvalidInvocation,
     InvalidTransition,
+    InvocationNotFound,
     InvocationStatus,
     ManualClock,
     Registry,
@@ -28,7 +29,7 @@ from restate_versioning.rules.invocations import (
 from restate_versioning.serialization import dumps, loads
 from restate_versioning.storage import SQLiteStorage, StoredRegistry
 
-from .helpers import handler, manifest, service
+from .helpers import SDK_MANIFEST, handler, manifest, service
 
 S = InvocationStatus
 V1, V2 = "http://127.0.0.1:9181", "http://127.0.0.1:9182"
@@ -476,3 +477,47 @@ def test_a_call_refused_for_its_delay_records_no_caller(registry: Registry) -> N
     with pytest.raises(InvalidInvocation, match="beyond any date"):
         registry.invoke("B", "h1", key="k", caller="Svc/go", delay=timedelta(days=999_999_999))
     assert registry.snapshot() == before
+
+
+def test_a_purged_call_is_forgotten_and_its_workflow_key_can_run_again(
+    registry: Registry,
+) -> None:
+    """Seen on the server: purging a completed workflow run answers 200, then the invocation
+    does not exist (404), and the key runs again ("Accepted")."""
+    registry.register(V1, SDK_MANIFEST)
+    run = registry.invoke("Signup", "run", key="u1")
+    registry.complete(run.id)
+    assert registry.invoke("Signup", "run", key="u1").id == run.id  # still its run
+    purged = registry.purge(run.id)
+    assert purged.status is S.COMPLETED
+    with pytest.raises(InvocationNotFound):
+        registry.invocation(run.id)
+    again = registry.invoke("Signup", "run", key="u1")
+    assert again.id != run.id
+    assert again.status is S.RUNNING
+    assert registry.verify() == ()
+
+
+@pytest.mark.parametrize("status", ["running", "pending", "scheduled"])
+def test_only_a_completed_call_can_be_purged(registry: Registry, status: str) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    holder = registry.invoke("TicketObject", "reserve", key="k")
+    calls = {
+        "running": holder,
+        "pending": registry.invoke("TicketObject", "reserve", key="k"),
+        "scheduled": registry.invoke("Greeter", "greet", delay=timedelta(hours=1)),
+    }
+    before = registry.snapshot()
+    with pytest.raises(InvalidTransition, match="cannot purge"):
+        registry.purge(calls[status].id)
+    assert registry.snapshot() == before
+
+
+def test_a_store_replays_a_purge(tmp_path: Path) -> None:
+    stored = StoredRegistry(SQLiteStorage(tmp_path / "r.db"))
+    stored.register(V1, SDK_MANIFEST)
+    call = stored.invoke("Greeter", "greet")
+    stored.complete(call.id)
+    stored.purge(call.id)
+    reopened = StoredRegistry(SQLiteStorage(tmp_path / "r.db"))
+    assert [i.id for i in reopened.registry.invocations()] == []

@@ -15,10 +15,12 @@ import pytest
 
 from restate_versioning import (
     DeploymentStatus,
+    DeploymentUpdateRefused,
     EndpointManifest,
     InvalidEndpoint,
     InvalidInvocation,
     InvalidManifest,
+    InvalidServiceOptions,
     ManualClock,
     Outcome,
     Registry,
@@ -303,6 +305,98 @@ def test_set_public_of_an_unknown_service_raises_and_changes_nothing(registry: R
     with pytest.raises(ServiceNotFound, match="'Nope'"):
         registry.set_public("Nope", False)
     assert registry.snapshot() == before
+
+
+def test_set_options_changes_the_latest_revision_only_and_a_new_revision_resets_them(
+    registry: Registry,
+) -> None:
+    """Seen on the server: PATCH /services/Greeter with retentions and timeouts changes what
+    GET shows; the next registration shows the manifest's (the defaults) again."""
+    old = registry.register(V1, SDK_MANIFEST).deployment
+    updated = registry.set_options(
+        "Greeter", idempotency_retention_ms=3_600_000, abort_timeout_ms=240_000
+    )
+    assert (updated.idempotency_retention_ms, updated.abort_timeout_ms) == (3_600_000, 240_000)
+    assert updated.journal_retention_ms is None  # left as it was
+    assert registry.service("Greeter") == updated
+    assert registry.deployment(old.id).services["Greeter"] == updated
+    again = registry.register(V2, SDK_MANIFEST).deployment.services["Greeter"]
+    assert (again.idempotency_retention_ms, again.abort_timeout_ms) == (None, None)
+
+
+def test_a_workflow_completion_retention_is_refused_for_a_service_that_is_not_a_workflow(
+    registry: Registry,
+) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    before = registry.snapshot()
+    with pytest.raises(
+        InvalidServiceOptions,
+        match="modifying retention time for service type Service is unsupported",
+    ):
+        registry.set_options("Greeter", workflow_completion_retention_ms=1000)
+    with pytest.raises(InvalidServiceOptions, match="-5"):
+        registry.set_options("Greeter", journal_retention_ms=-5)
+    assert registry.snapshot() == before
+    signup = registry.set_options("Signup", workflow_completion_retention_ms=1000)
+    assert signup.workflow_completion_retention_ms == 1000
+
+
+def test_a_deployment_moved_to_another_address_keeps_its_id_revisions_and_pins(
+    registry: Registry,
+) -> None:
+    """Seen on the server: PATCH /deployments/{id} with the uri of an endpoint serving the
+    same code answers 200; the id, created_at and revisions stay, the uri changes, and a
+    call pinned to it stays pinned."""
+    old = registry.register(V1, SDK_MANIFEST).deployment
+    call = registry.invoke("Greeter", "greet")
+    dry = registry.update_deployment(old.id, V3, SDK_MANIFEST, dry_run=True)
+    assert dry.endpoint == V3
+    assert registry.deployment(old.id) == old
+    moved = registry.update_deployment(old.id, V3, SDK_MANIFEST, sdk_version="sdk/2")
+    assert (moved.id, moved.created_at, moved.services) == (old.id, old.created_at, old.services)
+    assert (moved.endpoint, moved.sdk_version) == (V3, "sdk/2")
+    assert registry.find_deployment(V3) == moved
+    assert registry.find_deployment(V1) is None
+    assert registry.invocation(call.id).pinned_deployment_id == old.id
+    assert registry.verify() == ()
+
+
+def test_a_move_to_an_endpoint_of_other_protocol_versions_is_refused_as_the_server_refuses(
+    registry: Registry,
+) -> None:
+    """Seen on the server: 400 META0016 "... from 5..=6 to 5..=7"."""
+    old = registry.register(V1, SDK_MANIFEST).deployment
+    before = registry.snapshot()
+    other = {**SDK_MANIFEST, "maxProtocolVersion": SDK_MANIFEST["maxProtocolVersion"] + 1}
+    with pytest.raises(DeploymentUpdateRefused, match=r"\[META0016\].*protocol versions from"):
+        registry.update_deployment(old.id, V3, other)
+    assert registry.snapshot() == before
+
+
+def test_a_move_to_an_endpoint_serving_other_code_is_refused_where_the_server_takes_it(
+    registry: Registry,
+) -> None:
+    """The server takes it (200) and keeps showing the services the deployment had, so what
+    it shows is no longer what runs; the model refuses, as it does a move onto another
+    deployment's address (the server keeps two deployments at one)."""
+    old = registry.register(V1, SDK_MANIFEST).deployment
+    registry.register(V2, manifest(service("Other")))
+    before = registry.snapshot()
+    with pytest.raises(DeploymentUpdateRefused, match="The endpoint serves Other"):
+        registry.update_deployment(old.id, V3, manifest(service("Other")))
+    with pytest.raises(DeploymentUpdateRefused, match="is the address of deployment"):
+        registry.update_deployment(old.id, V2, SDK_MANIFEST)
+    assert registry.snapshot() == before
+
+
+def test_a_store_replays_a_move(tmp_path: Any) -> None:
+    from restate_versioning.storage import SQLiteStorage
+
+    stored = StoredRegistry(SQLiteStorage(tmp_path / "r.db"))
+    old = stored.register(V1, SDK_MANIFEST).deployment
+    stored.update_deployment(old.id, V3, SDK_MANIFEST)
+    reopened = StoredRegistry(SQLiteStorage(tmp_path / "r.db"))
+    assert reopened.registry.deployment(old.id).endpoint == V3
 
 
 def test_removing_the_latest_falls_back_and_revision_numbers_are_reused(

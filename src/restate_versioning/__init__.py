@@ -17,6 +17,7 @@ from .endpoints import parse_endpoint as parse_endpoint
 from .errors import ConcurrentModification as ConcurrentModification
 from .errors import DeploymentNotFound as DeploymentNotFound
 from .errors import DeploymentRemoved as DeploymentRemoved
+from .errors import DeploymentUpdateRefused as DeploymentUpdateRefused
 from .errors import HandlerNotFound as HandlerNotFound
 from .errors import InvalidCaller as InvalidCaller
 from .errors import InvalidCommand as InvalidCommand
@@ -24,6 +25,7 @@ from .errors import InvalidEndpoint as InvalidEndpoint
 from .errors import InvalidId as InvalidId
 from .errors import InvalidInvocation as InvalidInvocation
 from .errors import InvalidManifest as InvalidManifest
+from .errors import InvalidServiceOptions as InvalidServiceOptions
 from .errors import InvalidSnapshot as InvalidSnapshot
 from .errors import InvalidStateSchema as InvalidStateSchema
 from .errors import InvalidTime as InvalidTime
@@ -90,6 +92,7 @@ __all__ = [
     "DeploymentNotFound",
     "DeploymentRemoved",
     "DeploymentStatus",
+    "DeploymentUpdateRefused",
     "Effect",
     "EffectKind",
     "Endpoint",
@@ -108,6 +111,7 @@ __all__ = [
     "InvalidId",
     "InvalidInvocation",
     "InvalidManifest",
+    "InvalidServiceOptions",
     "InvalidSnapshot",
     "InvalidStateSchema",
     "InvalidTime",

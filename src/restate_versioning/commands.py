@@ -28,7 +28,7 @@ from .endpoints import Endpoint
 from .enums import ResumeOn
 from .errors import InvalidInvocation, quote
 from .manifest import Discovery, EndpointManifest
-from .model import Invocation, ServiceRevision
+from .model import Deployment, Invocation, ServiceRevision
 from .rules.manifest import SERVICE_NAME
 from .rules.registration import Registration
 from .rules.removal import Removal
@@ -47,14 +47,17 @@ __all__ = [
     "Pause",
     "Pin",
     "Promote",
+    "Purge",
     "Register",
     "Remove",
     "Resume",
     "ResumeOn",
     "ResumeTarget",
+    "SetOptions",
     "SetPublic",
     "StartDue",
     "Suspend",
+    "UpdateDeployment",
 ]
 
 #: Where :class:`Resume` runs a call: where it is pinned or on the latest revision
@@ -126,6 +129,20 @@ class Register(Command[Registration]):
 
 
 @attrs.frozen
+class UpdateDeployment(Command[Deployment]):
+    """:meth:`Registry.update_deployment <restate_versioning.Registry.update_deployment>`."""
+
+    method: ClassVar[str] = "update_deployment"
+
+    deployment_id: str
+    endpoint: str | Endpoint
+    manifest: ManifestInput
+    dry_run: bool = False
+    http_version: str | None = None
+    sdk_version: str | None = None
+
+
+@attrs.frozen
 class Promote(Command[Registration]):
     """:meth:`Registry.promote <restate_versioning.Registry.promote>`."""
 
@@ -145,6 +162,20 @@ class SetPublic(Command[ServiceRevision]):
 
     name: str
     public: bool
+
+
+@attrs.frozen
+class SetOptions(Command[ServiceRevision]):
+    """:meth:`Registry.set_options <restate_versioning.Registry.set_options>`."""
+
+    method: ClassVar[str] = "set_options"
+
+    name: str
+    idempotency_retention_ms: int | None = None
+    journal_retention_ms: int | None = None
+    workflow_completion_retention_ms: int | None = None
+    inactivity_timeout_ms: int | None = None
+    abort_timeout_ms: int | None = None
 
 
 @attrs.frozen
@@ -264,13 +295,24 @@ class Kill(Command[Invocation]):
     invocation_id: str
 
 
+@attrs.frozen
+class Purge(Command[Invocation]):
+    """:meth:`Registry.purge <restate_versioning.Registry.purge>`."""
+
+    method: ClassVar[str] = "purge"
+
+    invocation_id: str
+
+
 #: Every command, by the name of the method it runs (and its name in a journal).
 COMMANDS: Mapping[str, type[Command[Any]]] = {
     command.method: command
     for command in (
         Register,
+        UpdateDeployment,
         Promote,
         SetPublic,
+        SetOptions,
         Remove,
         DeclareCaller,
         ForgetCaller,
@@ -283,5 +325,6 @@ COMMANDS: Mapping[str, type[Command[Any]]] = {
         Resume,
         Complete,
         Kill,
+        Purge,
     )
 }

@@ -26,6 +26,7 @@ __all__ = [
     "ConcurrentModification",
     "DeploymentNotFound",
     "DeploymentRemoved",
+    "DeploymentUpdateRefused",
     "HandlerNotFound",
     "InvalidCaller",
     "InvalidCommand",
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidId",
     "InvalidInvocation",
     "InvalidManifest",
+    "InvalidServiceOptions",
     "InvalidSnapshot",
     "InvalidStateSchema",
     "InvalidTime",
@@ -269,6 +271,33 @@ class InvocationNotFound(VersioningError, LookupError):
 class InvalidInvocation(VersioningError, ValueError):
     """The arguments of a call do not fit its target (a key where none belongs, a negative
     delay, a caller that is no handler...)."""
+
+    def __init__(self, reason: str, **data: object) -> None:
+        self.reason = reason
+        self.data = data
+        super().__init__(reason)
+
+
+class DeploymentUpdateRefused(VersioningError):
+    """A deployment cannot be moved to an endpoint: the endpoint speaks other protocol
+    versions (the server's META0016), serves other services or handlers, or is another
+    deployment's address (where the model goes further than the server). ``code`` is
+    ``META0016``; ``reason`` says what differs."""
+
+    code = "META0016"
+
+    def __init__(self, deployment_id: str, reason: str) -> None:
+        self.deployment_id = deployment_id
+        self.reason = reason
+        super().__init__(
+            "[META0016] an update deployment operation must provide an endpoint with the same "
+            f"services and handlers. {reason}"
+        )
+
+
+class InvalidServiceOptions(VersioningError, ValueError):
+    """Options of a service that cannot be set (a negative duration, a workflow completion
+    retention on a service that is not a Workflow); ``data`` has the options given."""
 
     def __init__(self, reason: str, **data: object) -> None:
         self.reason = reason

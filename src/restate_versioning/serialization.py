@@ -75,6 +75,7 @@ __all__ = [
     "FORMAT_VERSION",
     "JOURNAL_FORMAT",
     "admin_deployment",
+    "admin_deployment_of",
     "admin_deployments",
     "admin_registration",
     "admin_service",
@@ -351,6 +352,7 @@ _JOURNAL_TYPES: Mapping[Any, tuple[Any, Any]] = {
     str: (None, _strict(str)),
     bool: (None, _strict(bool)),
     str | None: (None, _strict(str, optional=True)),
+    int | None: (None, _strict(int, optional=True)),
     str | Endpoint: (str, _strict(str)),
     str | Caller: (str, _strict(str)),
     ResumeTarget: (str, _strict(str)),
@@ -734,4 +736,10 @@ def admin_deployment(registry: RegistryQueries, deployment_id: str) -> dict[str,
     """``GET /deployments/{id}``: the deployment with each service revision it holds shown in
     full, as ``GET /services/{name}`` shows a latest one; raises what
     :meth:`Registry.deployment` raises for an id it does not hold."""
-    return _admin_deployment(registry.deployment(deployment_id), detailed=True)
+    return admin_deployment_of(registry.deployment(deployment_id))
+
+
+def admin_deployment_of(deployment: Deployment) -> dict[str, Any]:
+    """A deployment as ``GET /deployments/{id}`` shows it (one that is not kept too: what a dry
+    run of ``PATCH /deployments/{id}`` answers)."""
+    return _admin_deployment(deployment, detailed=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -142,6 +143,13 @@ class Catalogue:
         self._index(deployment)
         self._by_endpoint[endpoint_key] = deployment.id
 
+    def move(self, old: Deployment, moved: Deployment, endpoint_key: str) -> None:
+        """A deployment moved to another address, with the same revisions."""
+        old_key = parse_endpoint(old.endpoint).key
+        if self._by_endpoint.get(old_key) == old.id:
+            del self._by_endpoint[old_key]
+        self.put(moved, endpoint_key, old)
+
     def drop(self, deployment: Deployment) -> None:
         """Remove a deployment: each service it held the latest revision of falls back to
         the highest revision left elsewhere, or has none; its id stays taken."""
@@ -153,8 +161,12 @@ class Catalogue:
 
     def set_public(self, name: str, public: bool) -> ServiceRevision:
         """The latest revision of ``name`` (which has one), made public or private."""
+        return self.modify(name, public=public)
+
+    def modify(self, name: str, **changes: Any) -> ServiceRevision:
+        """The latest revision of ``name`` (which has one), with ``changes`` (its fields)."""
         current = self._latest[name]
-        updated = attrs.evolve(current, public=public)
+        updated = attrs.evolve(current, **changes)
         deployment = self._deployments[current.deployment_id]
         self._deployments[deployment.id] = attrs.evolve(
             deployment, services=deployment.services.replace(name, updated)

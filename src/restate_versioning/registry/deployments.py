@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from ..commands import Caller, ManifestInput
 from ..endpoints import Endpoint, parse_endpoint
 from ..errors import (
     InvalidInvocation,
     InvalidManifest,
+    InvalidServiceOptions,
     Problem,
     ServiceNotFound,
     VersioningError,
@@ -26,12 +27,14 @@ from ..errors import (
 )
 from ..ids import parse_deployment_id
 from ..manifest import Discovery, EndpointManifest
-from ..model import Deployment, DeploymentStatus, Outcome, ServiceRevision
+from ..model import Deployment, DeploymentStatus, Outcome, ServiceRevision, ServiceType
 from ..rules.deployment_status import deployment_status
 from ..rules.manifest import SERVICE_NAME
-from ..rules.registration import Registration, RegistrationPlan, plan_registration
+from ..rules.registration import Registration, RegistrationPlan, plan_registration, plan_update
 from ..rules.removal import LISTED_INVOCATIONS, Removal, RemovalBlocked, RemovalPlan, plan_removal
 from .base import RegistryParts
+
+_WORKFLOW = ServiceType.WORKFLOW
 
 __all__ = ["DeploymentCommands", "check_caller", "check_name"]
 
@@ -152,41 +155,14 @@ class DeploymentCommands(RegistryParts):
         when it was made, as replaying a store does; declarations are still read and checked.
         """
         parsed = parse_endpoint(endpoint)
-        if not isinstance(manifest, _MANIFEST_INPUTS):
-            raise InvalidManifest(
-                [
-                    Problem(
-                        "$",
-                        "register takes what discovery answered: a Discovery (what a transport "
-                        "discovers), an EndpointManifest, its JSON as text or UTF-8 bytes, or a "
-                        f"Mapping of JSON values; got {quote(manifest)}",
-                    )
-                ]
-            )
-        if isinstance(manifest, Discovery):  # what a transport discovered: take all of it
-            http_version = manifest.http_version if http_version is None else http_version
-            sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
-            manifest = manifest.manifest
-        for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInvocation(
-                    f"{name} must be a str, got {quote(value)}", **{name: value}
-                )
+        answer, http_version, sdk_version = _discovered(
+            "register", manifest, http_version, sdk_version
+        )
         existing = self._catalogue.at(parsed.key)
         now = self._now()
-
-        def resolve() -> EndpointManifest:
-            # A value built by hand is read again from its JSON, so that it is checked as the
-            # server would check the discovery answer it stands for; one read is taken as it is.
-            if isinstance(manifest, EndpointManifest):
-                if manifest.was_read:
-                    return manifest
-                return EndpointManifest.from_json(manifest.to_json())
-            return EndpointManifest.from_json(manifest)
-
         plan = plan_registration(
             endpoint=parsed,
-            manifest=resolve,
+            manifest=lambda: _read(answer),
             existing=existing,
             catalogue=self._catalogue,
             new_id=lambda: (self._next_deployment_id if dry_run else self._new_deployment_id)(now),
@@ -202,6 +178,44 @@ class DeploymentCommands(RegistryParts):
         if not dry_run:
             self._apply(plan, parsed, existing)
         return Registration(plan.outcome, plan.deployment, plan.changes, dry_run, plan.state_checks)
+
+    def update_deployment(
+        self,
+        deployment_id: str,
+        endpoint: str | Endpoint,
+        manifest: ManifestInput,
+        *,
+        dry_run: bool = False,
+        http_version: str | None = None,
+        sdk_version: str | None = None,
+    ) -> Deployment:
+        """Move a deployment to another address, as ``PATCH /deployments/{id}`` with a new
+        ``uri`` does: the same code, served elsewhere. ``manifest`` is what discovery answered
+        there (as :meth:`register` takes it). The deployment keeps its id, creation time,
+        revisions, visibility and the calls pinned to it, and takes the new address, protocol
+        mode, HTTP and SDK versions; with ``dry_run`` the moved deployment is returned and
+        nothing is kept. Raises :class:`DeploymentNotFound`, :class:`InvalidEndpoint`,
+        :class:`InvalidManifest`, or :class:`DeploymentUpdateRefused` for an endpoint that
+        speaks other protocol versions (the server's META0016) or, going further than the
+        server, serves other services or handlers, or is another deployment's address (see
+        :mod:`restate_versioning.rules.registration`)."""
+        deployment = self.deployment(deployment_id)
+        parsed = parse_endpoint(endpoint)
+        answer, http_version, sdk_version = _discovered(
+            "update_deployment", manifest, http_version, sdk_version
+        )
+        moved = plan_update(
+            deployment,
+            parsed,
+            _read(answer),
+            other=self._catalogue.at(parsed.key),
+            http_version=http_version,
+            sdk_version=sdk_version,
+        )
+        if not dry_run:
+            self._catalogue.move(deployment, moved, parsed.key)
+            self._changes += 1
+        return moved
 
     def promote(
         self, deployment_id: str, *, breaking: bool = False, check_state: bool = True
@@ -277,6 +291,46 @@ class DeploymentCommands(RegistryParts):
                 f"public must be True or False, got {quote(public)}", public=public
             )
         updated = self._catalogue.set_public(name, public)
+        self._changes += 1
+        return updated
+
+    def set_options(
+        self,
+        name: str,
+        *,
+        idempotency_retention_ms: int | None = None,
+        journal_retention_ms: int | None = None,
+        workflow_completion_retention_ms: int | None = None,
+        inactivity_timeout_ms: int | None = None,
+        abort_timeout_ms: int | None = None,
+    ) -> ServiceRevision:
+        """Change a service's retentions and timeouts, in milliseconds (``PATCH
+        /services/{name}``); ``None`` leaves one as it is. As with visibility, it applies to
+        the latest revision only: the next revision takes its options from its manifest
+        again (seen on restate-server 1.7.12). A workflow completion retention is refused
+        for a service that is not a Workflow, in the server's words; a negative or
+        non-integer duration with :class:`InvalidServiceOptions`."""
+        current = self.service(name)
+        given = {
+            "idempotency_retention_ms": idempotency_retention_ms,
+            "journal_retention_ms": journal_retention_ms,
+            "workflow_completion_retention_ms": workflow_completion_retention_ms,
+            "inactivity_timeout_ms": inactivity_timeout_ms,
+            "abort_timeout_ms": abort_timeout_ms,
+        }
+        changes = {field: value for field, value in given.items() if value is not None}
+        for field, value in changes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidServiceOptions(
+                    f"{field} is a number of milliseconds, at least 0, got {quote(value)}",
+                    **changes,
+                )
+        if workflow_completion_retention_ms is not None and current.type is not _WORKFLOW:
+            raise InvalidServiceOptions(
+                f"modifying retention time for service type {current.type.title} is unsupported",
+                **changes,
+            )
+        updated = self._catalogue.modify(name, **changes)
         self._changes += 1
         return updated
 
@@ -382,3 +436,48 @@ class DeploymentCommands(RegistryParts):
         known = self._calls.callers_of(service)
         declared = self._catalogue.declared_callers(service)
         return tuple(sorted({*known, *declared})) if declared else known
+
+
+#: A discovery answer, taken from a :class:`Discovery`.
+_Answer = EndpointManifest | str | bytes | bytearray | Mapping[str, Any]
+
+
+def _discovered(
+    verb: str, manifest: object, http_version: object, sdk_version: object
+) -> tuple[_Answer, str | None, str | None]:
+    """What discovery answered, taken apart: the manifest, and the HTTP and SDK versions (a
+    :class:`Discovery`'s, unless given); :class:`InvalidManifest` or
+    :class:`InvalidInvocation` for what is none of these."""
+    if not isinstance(manifest, _MANIFEST_INPUTS):
+        raise InvalidManifest(
+            [
+                Problem(
+                    "$",
+                    f"{verb} takes what discovery answered: a Discovery (what a transport "
+                    "discovers), an EndpointManifest, its JSON as text or UTF-8 bytes, or a "
+                    f"Mapping of JSON values; got {quote(manifest)}",
+                )
+            ]
+        )
+    if isinstance(manifest, Discovery):  # what a transport discovered: take all of it
+        http_version = manifest.http_version if http_version is None else http_version
+        sdk_version = manifest.sdk_version if sdk_version is None else sdk_version
+        manifest = manifest.manifest
+    for name, value in (("http_version", http_version), ("sdk_version", sdk_version)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInvocation(f"{name} must be a str, got {quote(value)}", **{name: value})
+    # checked above: a discovery answer, and the versions None or text
+    return cast(_Answer, manifest), cast(str | None, http_version), cast(str | None, sdk_version)
+
+
+def _read(
+    manifest: EndpointManifest | str | bytes | bytearray | Mapping[str, Any],
+) -> EndpointManifest:
+    """The manifest, read as the server reads a discovery answer: a value built by hand is read
+    again from its JSON, so that it is checked as the server would check the answer it stands
+    for; one read is taken as it is."""
+    if isinstance(manifest, EndpointManifest):
+        if manifest.was_read:
+            return manifest
+        return EndpointManifest.from_json(manifest.to_json())
+    return EndpointManifest.from_json(manifest)

@@ -1,6 +1,6 @@
 """The lifecycle side of the :class:`~restate_versioning.Registry` facade: what happens to a
 call once it started (pin, fail, suspend, pause, resume, complete) and how calls end (kill,
-with the calls they sent).
+with the calls they sent; a completed call is purged).
 
 What each status allows is the rules' (:data:`~restate_versioning.rules.invocations.TRANSITIONS`,
 docs/rules.md, "Routing and pinning"), as is what the server accepts and leaves as it is, the
@@ -189,6 +189,19 @@ class LifecycleCommands(InvocationCommands):
             if current is not None and current.status is not _COMPLETED:
                 self._kill_one(current, kept=current.id in kept)
         return self._kill_one(self._invocations[invocation.id], kept=False)
+
+    def purge(self, invocation_id: str) -> Invocation:
+        """Forget a completed invocation, as the admin API's purge does: afterwards the
+        registry does not know it (:class:`InvocationNotFound`), and a Workflow key whose run
+        it was can run again. Only a completed invocation can be purged (the server: "is not
+        yet completed."). Returns the invocation as it was."""
+        invocation = self.invocation(invocation_id)
+        next_status(invocation.id, invocation.status, Action.PURGE)
+        self._invocations.forget(invocation.id)
+        if invocation.key is not None:
+            self._keys.end_run((invocation.service, invocation.key), invocation.id)
+        self._changes += 1
+        return invocation
 
     def _next_in_line(
         self, root: Invocation, tree: list[tuple[Invocation, Invocation]]

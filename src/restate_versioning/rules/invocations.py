@@ -75,6 +75,7 @@ class Action(Enumeration):
     FAIL = "fail"  # an attempt failed: backing-off until retried
     COMPLETE = "complete"
     KILL = "kill"
+    PURGE = "purge"  # a completed call is forgotten
 
 
 _S = InvocationStatus
@@ -111,7 +112,7 @@ TRANSITIONS: Mapping[InvocationStatus, Mapping[Action, InvocationStatus]] = {
         _A.FAIL: _S.BACKING_OFF,
         _A.KILL: _S.COMPLETED,
     },
-    _S.COMPLETED: {},
+    _S.COMPLETED: {_A.PURGE: _S.COMPLETED},  # then forgotten
 }
 
 

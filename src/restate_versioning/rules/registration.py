@@ -17,6 +17,14 @@
 
 :func:`plan_registration` computes what a registration does without changing anything; the
 registry applies the plan (or, for ``dry_run``, only returns it).
+
+Updating a deployment (``PATCH /deployments/{id}``, :func:`plan_update`) moves it to another
+address: the same id, creation time, revisions, visibility and pins, with the new address's
+protocol mode, HTTP and SDK versions. The endpoint must speak the same protocol versions (the
+server's META0016). Going further than the server, which takes any endpoint and keeps showing
+the services it had (or, with ``overwrite``, replaces them without a new revision), the model
+takes only an endpoint that serves the same services, of the same types, with the same
+handlers, at an address no other deployment has.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import attrs
 
 from ..endpoints import Endpoint
 from ..errors import (
+    DeploymentUpdateRefused,
     InvalidManifest,
     InvalidStateSchema,
     Problem,
@@ -68,6 +77,7 @@ __all__ = [
     "new_service_revision",
     "payload_view",
     "plan_registration",
+    "plan_update",
 ]
 
 #: The deployment id a refused registration's state checks name: none was drawn for it.
@@ -388,3 +398,81 @@ def _declared_state(
     if problems:
         raise InvalidStateSchema(problems)
     return declared
+
+
+def _served(services: Iterable[tuple[str, str, Iterable[str]]]) -> dict[str, tuple[str, list[str]]]:
+    return {name: (kind, sorted(handlers)) for name, kind, handlers in services}
+
+
+def plan_update(
+    deployment: Deployment,
+    endpoint: Endpoint,
+    manifest: EndpointManifest,
+    *,
+    other: Deployment | None,
+    http_version: str | None,
+    sdk_version: str | None,
+) -> Deployment:
+    """``deployment`` moved to ``endpoint``, which serves ``manifest`` (see the module
+    docstring); ``other`` is the deployment already at that address, if any. Raises
+    :class:`DeploymentUpdateRefused`."""
+    old = (deployment.min_protocol_version, deployment.max_protocol_version)
+    new = (manifest.min_protocol_version, manifest.max_protocol_version)
+    if old != new:
+        raise DeploymentUpdateRefused(
+            deployment.id,
+            "The update tried to change the supported protocol versions from "
+            f"{old[0]}..={old[1]} to {new[0]}..={new[1]}",
+        )
+    kept = _served(
+        (
+            name,
+            revision.type.value,
+            (f"{h.name} ({h.type.value})" for h in revision.handlers.values()),
+        )
+        for name, revision in deployment.services.items()
+    )
+    offered = _served(
+        (service.name, service.type.value, _handlers_of(service))
+        for _, service in effective_services(manifest).values()
+    )
+    if offered != kept:
+        raise DeploymentUpdateRefused(
+            deployment.id,
+            f"The endpoint serves {_describe_services(offered)}, the deployment "
+            f"{_describe_services(kept)} (the server would take it, and keep showing the "
+            "services it had; the model takes the same code at another address only)",
+        )
+    if other is not None and other.id != deployment.id:
+        raise DeploymentUpdateRefused(
+            deployment.id,
+            f"{endpoint.text!r} is the address of deployment {other.id!r} (the server would "
+            "keep two deployments at one address)",
+        )
+    return attrs.evolve(
+        deployment,
+        endpoint=endpoint.text,
+        protocol_mode=manifest.protocol_mode or ProtocolMode.REQUEST_RESPONSE,
+        http_version=http_version,
+        sdk_version=sdk_version,
+        manifest=manifest,
+    )
+
+
+def _handlers_of(service: ServiceManifest) -> Iterable[str]:
+    for handler in service.handlers:
+        try:
+            kind = effective_handler_type(service.type, handler.type).value
+        except KeyError:  # a pair the server refuses: it differs from any registered one
+            kind = f"{handler.type} on a {service.type.value}"
+        yield f"{handler.name} ({kind})"
+
+
+def _describe_services(services: Mapping[str, tuple[str, list[str]]]) -> str:
+    return (
+        "; ".join(
+            f"{name} ({kind}: {', '.join(handlers) or 'no handlers'})"
+            for name, (kind, handlers) in sorted(services.items())
+        )
+        or "no services"
+    )

@@ -50,16 +50,20 @@ from ..commands import (
     Pause,
     Pin,
     Promote,
+    Purge,
     R,
     Register,
     Remove,
     Resume,
     ResumeOn,
     ResumeTarget,
+    SetOptions,
     SetPublic,
     StartDue,
     Suspend,
+    UpdateDeployment,
 )
+from ..endpoints import Endpoint
 from ..errors import (
     ConcurrentModification,
     InvalidStateSchema,
@@ -69,7 +73,7 @@ from ..errors import (
 )
 from ..ids import IdGenerator, RandomIds
 from ..manifest import Discovery
-from ..model import Invocation, ServiceRevision
+from ..model import Deployment, Invocation, ServiceRevision
 from ..queries import RegistryQueries, read_only
 from ..registry import Clock, Registry
 from ..rules.registration import Registration
@@ -143,10 +147,10 @@ def _prepared(command: Command[Any]) -> Command[Any]:
     """A command as it is run and journaled: a registration's state as plain JSON values
     (:class:`InvalidStateSchema` otherwise), and what a transport discovered taken whole (the
     manifest, and the HTTP and SDK versions unless given)."""
-    if not isinstance(command, Register):
+    if not isinstance(command, Register | UpdateDeployment):
         return command
     changes: dict[str, Any] = {}
-    if command.state is not None:
+    if isinstance(command, Register) and command.state is not None:
         changes["state"] = _json_copy(command.state)
     discovered = command.manifest
     if isinstance(discovered, Discovery):
@@ -159,11 +163,12 @@ def _prepared(command: Command[Any]) -> Command[Any]:
 
 
 def _as_committed(command: Command[Any], result: Any) -> Command[Any]:
-    """The command as a journal keeps it: a registration with the endpoint as it is kept
+    """The command as a journal keeps it: a registration (or a deployment's update) with the
+    endpoint as it is kept
     (without credentials: ``endpoints.redact``) and the manifest as JSON; a call with its
     calling invocation as that invocation's id."""
-    if isinstance(command, Register):
-        deployment = result.deployment
+    if isinstance(command, Register | UpdateDeployment):
+        deployment = result.deployment if isinstance(command, Register) else result
         return attrs.evolve(
             command,
             endpoint=deployment.endpoint,
@@ -565,9 +570,53 @@ class StoredRegistry:
         """:meth:`Registry.promote`, journaled."""
         return self.execute(Promote(deployment_id, breaking=breaking))
 
+    def update_deployment(
+        self,
+        deployment_id: str,
+        endpoint: str | Endpoint,
+        manifest: ManifestInput,
+        *,
+        dry_run: bool = False,
+        http_version: str | None = None,
+        sdk_version: str | None = None,
+    ) -> Deployment:
+        """:meth:`Registry.update_deployment`, journaled."""
+        return self.execute(
+            UpdateDeployment(
+                deployment_id,
+                endpoint,
+                manifest,
+                dry_run=dry_run,
+                http_version=http_version,
+                sdk_version=sdk_version,
+            )
+        )
+
     def set_public(self, service: str, public: bool) -> ServiceRevision:
         """:meth:`Registry.set_public`, journaled."""
         return self.execute(SetPublic(service, public))
+
+    def set_options(
+        self,
+        name: str,
+        *,
+        idempotency_retention_ms: int | None = None,
+        journal_retention_ms: int | None = None,
+        workflow_completion_retention_ms: int | None = None,
+        inactivity_timeout_ms: int | None = None,
+        abort_timeout_ms: int | None = None,
+    ) -> ServiceRevision:
+        """:meth:`Registry.set_options`, journaled."""
+        return self.execute(
+            SetOptions(
+                name,
+                idempotency_retention_ms=idempotency_retention_ms,
+                journal_retention_ms=journal_retention_ms,
+                workflow_completion_retention_ms=workflow_completion_retention_ms,
+                inactivity_timeout_ms=inactivity_timeout_ms,
+                abort_timeout_ms=abort_timeout_ms,
+            )
+        )
 
     def remove(self, deployment_id: str, *, force: bool = False) -> Removal:
         """:meth:`Registry.remove`, journaled."""
@@ -619,6 +668,10 @@ class StoredRegistry:
     def kill(self, invocation_id: str) -> Invocation:
         """:meth:`Registry.kill`, journaled."""
         return self.execute(Kill(invocation_id))
+
+    def purge(self, invocation_id: str) -> Invocation:
+        """:meth:`Registry.purge`, journaled."""
+        return self.execute(Purge(invocation_id))
 
     def resume(self, invocation_id: str, deployment: ResumeTarget = ResumeOn.KEEP) -> Invocation:
         """:meth:`Registry.resume`, journaled."""
