@@ -408,3 +408,175 @@ def test_serve_answers_on_the_ports_it_prints_until_interrupted(tmp_path: Path) 
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_an_idempotency_key_makes_the_same_send_the_same_invocation(
+    server: AdminServer, registry: Registry
+) -> None:
+    """Seen on the server: the same key answers the same id, "PreviouslyAccepted" (even with
+    another body), with ``x-restate-id``; sys_invocation shows the key."""
+    registry.register(V1, SHOP)
+    headers = {"idempotency-key": "order-1"}
+    first = httpx.post(f"{server.ingress_url}/Greeter/greet/send", json="a", headers=headers)
+    again = httpx.post(f"{server.ingress_url}/Greeter/greet/send", json="b", headers=headers)
+    invocation_id = first.json()["invocationId"]
+    assert (first.status_code, first.json()["status"]) == (202, "Accepted")
+    assert again.json() == {"invocationId": invocation_id, "status": "PreviouslyAccepted"}
+    assert again.headers["x-restate-id"] == invocation_id
+    assert len(list(registry.invocations())) == 1
+    rows = _query(server, "SELECT idempotency_key FROM sys_invocation")
+    assert rows == [{"idempotency_key": "order-1"}]
+    other = httpx.post(f"{server.ingress_url}/Greeter/greet/send", json="a")
+    assert other.json()["invocationId"] != invocation_id
+
+
+def test_an_idempotency_key_on_a_workflow_run_is_refused(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(V1, SHOP)
+    answer = httpx.post(
+        f"{server.ingress_url}/Signup/u1/run/send", json="x", headers={"idempotency-key": "k"}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("cannot use the idempotency key with workflow")
+    assert answer.headers["x-restate-error-source"] == "ingress"
+    assert list(registry.invocations()) == []
+
+
+def test_the_output_of_a_call_is_470_until_it_completes(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(V1, SHOP)
+    call = _send(server, "Greeter/greet/send")
+    output = f"{server.ingress_url}/restate/invocation/{call}/output"
+    waiting = httpx.get(output)
+    assert waiting.status_code == 470
+    assert waiting.json() == {
+        "code": 470,
+        "message": "the invocation exists but has not completed yet",
+        "source": "ingress",
+    }
+    httpx.post(
+        f"{server.admin_url}/restate-versioning/invocations/{call}/complete",
+        json={"output": "Hello x!"},
+    )
+    done = httpx.get(output)
+    assert (done.status_code, done.json()) == (200, "Hello x!")
+    assert done.headers["x-restate-id"] == call
+    attached = httpx.get(f"{server.ingress_url}/restate/invocation/{call}/attach")
+    assert attached.json() == "Hello x!"
+
+
+def test_a_workflow_runs_output_is_read_by_its_key(server: AdminServer, registry: Registry) -> None:
+    registry.register(V1, SHOP)
+    run = _send(server, "Signup/u1/run/send")
+    again = httpx.post(f"{server.ingress_url}/Signup/u1/run/send", json="x")
+    assert again.json() == {"invocationId": run, "status": "PreviouslyAccepted"}
+    assert httpx.get(f"{server.ingress_url}/restate/workflow/Signup/u1/output").status_code == 470
+    httpx.post(f"{server.admin_url}/restate-versioning/invocations/{run}/complete", json={})
+    done = httpx.get(f"{server.ingress_url}/restate/workflow/Signup/u1/output")
+    assert (done.status_code, done.json()) == (200, None)
+    unknown = httpx.get(f"{server.ingress_url}/restate/workflow/Signup/u2/output")
+    assert (unknown.status_code, unknown.json()["message"]) == (404, "invocation not found")
+
+
+def test_purge_forgets_a_completed_call_and_refuses_one_that_runs(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(V1, SHOP)
+    call = _send(server, "Greeter/greet/send")
+    running = httpx.patch(f"{server.admin_url}/invocations/{call}/purge")
+    assert running.status_code == 409
+    assert running.json()["message"] == f"The invocation '{call}' is not yet completed."
+    registry.complete(call)
+    assert httpx.patch(f"{server.admin_url}/invocations/{call}/purge").status_code == 200
+    gone = httpx.patch(f"{server.admin_url}/invocations/{call}/purge")
+    assert gone.json()["message"] == f"The requested invocation '{call}' does not exist"
+    assert list(registry.invocations()) == []
+
+
+def test_restart_as_new_starts_the_target_of_a_completed_call_again(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(V1, SHOP)
+    call = _send(server, "Tickets/t1/reserve/send")
+    assert httpx.patch(f"{server.admin_url}/invocations/{call}/restart-as-new").status_code == 409
+    registry.complete(call)
+    answer = httpx.patch(f"{server.admin_url}/invocations/{call}/restart-as-new")
+    new = registry.invocation(answer.json()["new_invocation_id"])
+    assert (new.service, new.handler, new.key, new.status.value) == (
+        "Tickets",
+        "reserve",
+        "t1",
+        "running",
+    )
+
+
+def test_patch_services_sets_retentions_and_timeouts_as_the_server_reads_durations(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(V1, SHOP)
+    body = {"idempotency_retention": "PT1H30M", "journal_retention": "90 minutes"}
+    answer = httpx.patch(f"{server.admin_url}/services/Greeter", json=body)
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert (shown["idempotency_retention"], shown["journal_retention"]) == ("1h 30m", "1h 30m")
+    assert registry.service("Greeter").idempotency_retention_ms == 5_400_000
+    before = registry.snapshot()
+    negative = httpx.patch(f"{server.admin_url}/services/Greeter", json={"abort_timeout": "-1h"})
+    assert negative.status_code == 422
+    assert "negative signed durations" in negative.text
+    retention = {"workflow_completion_retention": "1h"}
+    refused = httpx.patch(f"{server.admin_url}/services/Greeter", json=retention)
+    assert refused.json()["message"] == (
+        "modifying retention time for service type Service is unsupported"
+    )
+    assert registry.snapshot() == before
+
+
+def test_the_ingress_checks_the_body_against_the_handlers_input_rules(
+    server: AdminServer, registry: Registry
+) -> None:
+    registry.register(
+        V1,
+        manifest(
+            service(
+                "Greeter",
+                handlers=[
+                    {
+                        "name": "greet",
+                        "input": {"contentType": "application/json", "jsonSchema": {}},
+                    }
+                ],
+            )
+        ),
+    )
+    url = f"{server.ingress_url}/Greeter/greet/send"
+    text = httpx.post(url, content=b"x", headers={"content-type": "text/plain"})
+    assert text.json()["message"] == (
+        "input validation error: Content-type 'text/plain' does not match 'application/json'"
+    )
+    empty = httpx.post(url, content=b"", headers={"content-type": "application/json"})
+    assert empty.json()["message"] == "input validation error: Empty body not allowed"
+    assert httpx.post(url, content=b"").status_code == 202  # no body, no type: not required
+    assert httpx.put(url, json="x").status_code == 405
+
+
+def test_patch_deployments_moves_the_same_code_and_refuses_other_code(
+    registry: Registry, clock: ManualClock
+) -> None:
+    """The server answers 200 for either (tests/test_server_bad_input.py pins the move of the
+    same code against it); the model refuses an endpoint serving other services, 400
+    META0016, and changes nothing."""
+    deployment_id = registry.register(V1, SHOP).deployment.id
+    transport = StaticTransport({V2: SHOP, "http://127.0.0.1:9083/": RETYPED})
+    with AdminServer(registry, transport=transport, clock=clock) as server:
+        url = f"{server.admin_url}/deployments/{deployment_id}"
+        before = registry.snapshot()
+        refused = httpx.patch(url, json={"uri": "http://127.0.0.1:9083/"})
+        assert refused.status_code == 400
+        assert refused.json()["restate_code"] == "META0016"
+        assert registry.snapshot() == before
+        moved = httpx.patch(url, json={"uri": V2})
+        assert (moved.status_code, moved.json()["uri"]) == (200, V2)
+        assert registry.find_deployment(V2) == registry.deployment(deployment_id)

@@ -6,6 +6,8 @@
   check, public reset (docs/rules.md, "Registering").
 * :mod:`.invocations` — the invocation status transition table, queueing per key, workflow runs,
   pinning and the ingress check (docs/rules.md, "Routing and pinning").
+* :mod:`.ingress` — what the ingress checks of a request before a call exists: the path's
+  shape, the input rules of a handler (docs/rules.md, "What the ingress refuses").
 * :mod:`.deployment_status` — Active / Draining / Drained (docs/rules.md, "Deployment status").
 * :mod:`.removal` — when removing a deployment is safe, and what it does (docs/rules.md,
   "Removing").
@@ -16,12 +18,22 @@
 The :class:`~restate_versioning.Registry` holds the state and applies these rules.
 """
 
-from . import callers, catalogue, deployment_status, invocations, manifest, registration, removal
+from . import (
+    callers,
+    catalogue,
+    deployment_status,
+    ingress,
+    invocations,
+    manifest,
+    registration,
+    removal,
+)
 
 __all__ = [
     "callers",
     "catalogue",
     "deployment_status",
+    "ingress",
     "invocations",
     "manifest",
     "registration",

@@ -1,33 +1,28 @@
-"""The ASGI applications (Starlette): the admin API, the ingress, and the control API.
+"""The admin API and the control API (Starlette).
 
 * :func:`admin_app`: Restate's admin API over a :class:`ServedRegistry` (the routes are listed
   in :mod:`restate_versioning.server`), and the control API under ``/restate-versioning/``.
-* :func:`ingress_app`: ``POST /{service}/{handler}`` and ``/{service}/{key}/{handler}``, with
-  ``/send`` and ``?delay=``.
-* :func:`by_port`: one app that hands each request to the app of the port it came in on.
 
-Every answer is read or made under the served registry's lock; a refusal of the model is
-answered as the server answers it (:mod:`restate_versioning.server.problems`) and changes
-nothing.
+Every answer is read or made under the served registry's lock; a request is read as the server
+reads it (:mod:`~restate_versioning.server.bodies`), and a refusal of the model is answered as
+the server answers it (:mod:`~restate_versioning.server.problems`) and changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from .. import _json
-from .._durations import parse_millis
+from .._durations import DurationError, parse_duration
 from ..commands import (
     Complete,
     Fail,
@@ -35,30 +30,41 @@ from ..commands import (
     Kill,
     Pause,
     Pin,
+    Purge,
     Register,
     Remove,
     Resume,
     ResumeOn,
+    SetOptions,
     SetPublic,
     Suspend,
+    UpdateDeployment,
 )
-from ..errors import VersioningError, quote
-from ..ids import is_deployment_id
-from ..model import InvocationStatus, Outcome
+from ..enums import EndpointKind
+from ..errors import DeploymentNotFound, InvocationNotFound, VersioningError, quote
+from ..model import Invocation, InvocationStatus, Outcome
 from ..serialization import (
     admin_deployment,
+    admin_deployment_of,
     admin_deployments,
     admin_registration,
     admin_service,
     admin_services,
-    admin_time,
 )
 from ..transport import Discovery
-from .problems import HttpProblem, answer_for
+from .bodies import Struct, flag, json_body
+from .problems import (
+    EXCEPTION_HANDLERS,
+    HttpProblem,
+    id_reason,
+    invocation_refusal,
+    json_bytes,
+    json_response,
+)
 from .query import QueryEngine
 from .state import ServedRegistry, discovery_transport
 
-__all__ = ["MAX_BODY_BYTES", "VERSION", "admin_app", "by_port", "ingress_app"]
+__all__ = ["CONTROL_PREFIX", "DEFAULT_HTTP_VERSION", "VERSION", "admin_app"]
 
 #: What ``GET /version`` answers (a default-configured restate-server 1.7.12: every feature
 #: flag off), with the ingress URL after ``max_admin_api_version``.
@@ -84,125 +90,73 @@ VERSION: Mapping[str, Any] = {
         False,
     ),
 }
-#: The largest request body read, in bytes (the server refuses a 2 MB one: 413).
-MAX_BODY_BYTES = 2 * 1024 * 1024
-
-ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-
-# --- answers ---------------------------------------------------------------------------------
-
-
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _json_answer(value: Any, status: int = 200) -> Response:
-    return Response(_json_bytes(value), status_code=status, media_type="application/json")
-
-
-def _problem_answer(problem: HttpProblem) -> Response:
-    if problem.text:
-        return Response(problem.message, problem.status, media_type="text/plain; charset=utf-8")
-    return _json_answer(problem.body(), problem.status)
-
-
-async def _on_problem(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HttpProblem)
-    return _problem_answer(exc)
-
-
-async def _on_refusal(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, VersioningError)
-    return _problem_answer(answer_for(exc))
-
-
-async def _on_http(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        return Response(status_code=405, headers=exc.headers)
-    return Response(status_code=exc.status_code)
-
-
-_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-    HttpProblem: _on_problem,
-    VersioningError: _on_refusal,
-    HTTPException: _on_http,
-}
-
-
-async def _body(request: Request) -> bytes:
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HttpProblem(
-                413, "Failed to buffer the request body: length limit exceeded", text=True
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-_UNREADABLE = "Failed to deserialize the JSON body into the target type"
-
-
-async def _json_object(
-    request: Request, *, empty: Any = None, kind: str | None = None, strict: bool = True
-) -> dict[str, Any]:
-    """The request's JSON object, refused as the server refuses it (in plain text): 415
-    without ``Content-Type: application/json`` (``strict``), 400 for what is not JSON, 422 for
-    JSON that is not an object (``kind`` names what the server expected, an untagged enum)."""
-    if strict and not request.headers.get("content-type", "").startswith("application/json"):
-        raise HttpProblem(415, "Expected request with `Content-Type: application/json`", text=True)
-    raw = await _body(request)
-    if not raw.strip() and empty is not None:
-        return dict(empty)
-    try:
-        value = _json.loads(raw)
-    except _json.JsonError as exc:
-        raise HttpProblem(
-            400, f"Failed to parse the request body as JSON: {exc}", text=True
-        ) from exc
-    if not isinstance(value, dict):
-        raise _not_the_kind(kind, f"invalid type: {quote(value)}, expected an object")
-    return value
-
-
-def _not_the_kind(kind: str | None, why: str) -> HttpProblem:
-    if kind is not None:
-        why = f"data did not match any variant of untagged enum {kind}"
-    return HttpProblem(422, f"{_UNREADABLE}: {why}", text=True)
-
-
-_JSON_TYPES = {bool: "a boolean", str: "a string", dict: "a map", int: "an integer"}
-
-
-def _field(
-    body: Mapping[str, Any], name: str, kind: type, default: Any, *, of: str | None = None
-) -> Any:
-    """``body[name]`` if it is a ``kind``; ``default`` if it is missing or ``null``, as the
-    server reads an optional field; 422 otherwise (``of``: the untagged enum it is part of)."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise _not_the_kind(
-            of, f"{name}: invalid type: {quote(value)}, expected {_JSON_TYPES[kind]}"
-        )
-    return value
-
-
-def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false")
-    if value not in ("true", "false"):
-        raise HttpProblem(
-            400, f"Failed to deserialize query string: {name}: invalid boolean {quote(value)}"
-        )
-    return value == "true"
 
 
 # --- the admin API ---------------------------------------------------------------------------
+
+
+#: The request types the admin API reads, as the server declares them (bodies.Struct).
+REGISTER_BY_URI = Struct(
+    "RegisterDeploymentRequest",
+    {
+        "uri": "string",
+        "additional_headers": "map",
+        "use_http_11": "boolean",
+        "force": "boolean",
+        "breaking": "boolean",
+        "dry_run": "boolean",
+    },
+    frozenset({"uri"}),
+)
+REGISTER_BY_ARN = Struct(
+    "RegisterDeploymentRequest",
+    {
+        "arn": "string",
+        "assume_role_arn": "string",
+        "additional_headers": "map",
+        "force": "boolean",
+        "breaking": "boolean",
+        "dry_run": "boolean",
+    },
+    frozenset({"arn"}),
+)
+UPDATE_BY_URI = Struct(
+    "UpdateDeploymentRequest",
+    {
+        "uri": "string",
+        "additional_headers": "map",
+        "use_http_11": "boolean",
+        "overwrite": "boolean",
+        "dry_run": "boolean",
+    },
+    present=frozenset({"uri"}),
+    sequence_defaults=False,
+)
+UPDATE_BY_ARN = Struct(
+    "UpdateDeploymentRequest",
+    {
+        "arn": "string",
+        "assume_role_arn": "string",
+        "additional_headers": "map",
+        "overwrite": "boolean",
+        "dry_run": "boolean",
+    },
+    sequence_defaults=False,
+)
+MODIFY_SERVICE = Struct(
+    "ModifyServiceRequest",
+    {
+        "public": "boolean",
+        "idempotency_retention": "duration",
+        "workflow_completion_retention": "duration",
+        "journal_retention": "duration",
+        "inactivity_timeout": "duration",
+        "abort_timeout": "duration",
+    },
+)
+QUERY = Struct("QueryRequest", {"query": "string"}, frozenset({"query"}))
+#: The modes of the deprecated ``DELETE /invocations/{id}?mode=``, as the server spells them.
+_DELETE_MODE_NAMES = ("Cancel", "cancel", "Kill", "kill", "Purge", "purge")
 
 
 def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Starlette:
@@ -232,33 +186,55 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
                 listed_at[0] = key
             body = listings.get(name)
             if body is None:
-                body = listings[name] = _json_bytes(view(queries))
+                body = listings[name] = json_bytes(view(queries))
         return Response(body, media_type="application/json")
 
     def deployment_in(request: Request) -> str:
         """The deployment id of the path, or the server's 400 for one it cannot read."""
         deployment_id: str = request.path_params["deployment"]
-        if not is_deployment_id(deployment_id):
+        reason = id_reason(deployment_id, "dp")
+        if reason is not None:
             raise HttpProblem(
                 400,
-                f"Invalid URL: Cannot parse `deployment` with value `{deployment_id}`: bad format",
+                f"Invalid URL: Cannot parse `deployment` with value `{deployment_id}`: {reason}",
                 text=True,
             )
         return deployment_id
 
-    def service_in(request: Request) -> str:
-        """The service of the path, or the admin API's 404 for one it does not know."""
+    def service_in(request: Request, *, modify: bool = False) -> str:
+        """The service of the path, or the admin API's 404 for one it does not know (in the
+        words of a read, or of a change)."""
         name: str = request.path_params["service"]
         with served.lock:
             if name not in {s.name for s in served.queries().services()}:
+                if modify:
+                    raise HttpProblem(
+                        404, f"not found in the schema registry: service with name '{name}'"
+                    )
                 raise HttpProblem(404, f"The requested service '{name}' does not exist")
         return name
+
+    def invocation_in(request: Request) -> Any:
+        """The invocation of the path, or the admin API's 400 or 404."""
+        invocation_id: str = request.path_params["invocation"]
+        reason = id_reason(invocation_id, "inv")
+        if reason is not None:
+            raise HttpProblem(
+                400, f"The request field 'invocation_id' is invalid. Reason: {reason}"
+            )
+        with served.lock:
+            try:
+                return served.queries().invocation(invocation_id)
+            except InvocationNotFound:
+                raise HttpProblem(
+                    404, f"The requested invocation '{invocation_id}' does not exist"
+                ) from None
 
     async def health(_: Request) -> Response:
         return Response(status_code=200)
 
     async def get_version(_: Request) -> Response:
-        return _json_answer(version)
+        return json_response(version)
 
     def list_deployments(_: Request) -> Response:
         def view(queries: Any) -> Any:
@@ -271,34 +247,31 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
 
     def get_deployment(request: Request) -> Response:
         deployment_id = deployment_in(request)
-        return _json_answer(_with_http_version(read(lambda q: admin_deployment(q, deployment_id))))
+        return json_response(_with_http_version(read(lambda q: admin_deployment(q, deployment_id))))
 
     async def register(request: Request) -> Response:
-        kind = "RegisterDeploymentRequest"
-        body = await _json_object(request, kind=kind)
-        uri = body.get("uri")
-        arn = body.get("arn")
-        if (uri is None) == (arn is None):
-            raise _not_the_kind(kind, "")
-        endpoint = _field(body, "uri" if uri is not None else "arn", str, None, of=kind)
-        force = _field(body, "force", bool, False, of=kind)
-        breaking = _field(body, "breaking", bool, False, of=kind)
-        dry_run = _field(body, "dry_run", bool, False, of=kind)
-        use_http_11 = _field(body, "use_http_11", bool, False, of=kind)
-        headers = _field(body, "additional_headers", dict, {}, of=kind)
+        body = await json_body(request, (REGISTER_BY_URI, REGISTER_BY_ARN))
+        endpoint = body["uri"] if "uri" in body else body["arn"]
         registration = await run_in_threadpool(
-            _register, served, endpoint, force, breaking, dry_run, use_http_11, headers
+            _register,
+            served,
+            endpoint,
+            body.get("force", False),
+            body.get("breaking", False),
+            body.get("dry_run", False),
+            body.get("use_http_11", False),
+            body.get("additional_headers", {}),
         )
         deployment = registration.deployment
         # 201 for a new deployment (a dry run's too), 200 for one registered already
         created = registration.outcome is Outcome.CREATED
-        response = _json_answer(admin_registration(registration), 201 if created else 200)
+        response = json_response(admin_registration(registration), 201 if created else 200)
         response.headers["location"] = f"deployments/{deployment.id}"
         return response
 
     def delete_deployment(request: Request) -> Response:
         deployment_id = deployment_in(request)
-        force = _flag(request, "force")
+        force = flag(request, "force")
         if not force:  # the server answers 501, with no body, before it looks
             return Response(status_code=501)
         with served.lock:
@@ -312,25 +285,75 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
             served.execute(Remove(deployment_id, force=True))
         return Response(status_code=202)
 
+    async def update_deployment(request: Request) -> Response:
+        """``PATCH /deployments/{id}``: move a deployment to another address (the model takes
+        the same code served there only; see ``Registry.update_deployment``)."""
+        deployment_id = deployment_in(request)
+        body = await json_body(request, (UPDATE_BY_URI, UPDATE_BY_ARN))
+        with served.lock:
+            try:
+                deployment = served.queries().deployment(deployment_id)
+            except DeploymentNotFound:
+                raise HttpProblem(
+                    404, f"The requested deployment '{deployment_id}' does not exist"
+                ) from None
+        fields = ("uri", "arn", "additional_headers", "use_http_11")
+        changes = {k: body[k] for k in fields if k in body}
+        if "assume_role_arn" in body and "arn" not in body:
+            changes["assume_role_arn"] = body["assume_role_arn"]
+        if not changes:  # nothing to change: the deployment as it is, no discovery
+            return json_response(_with_http_version(admin_deployment_of(deployment)))
+        if "assume_role_arn" in changes and deployment.kind is EndpointKind.HTTP:
+            raise HttpProblem(
+                400,
+                "cannot update the deployment, as the deployment type is http while the "
+                "update options are for type lambda",
+            )
+        endpoint = body.get("uri", body.get("arn", deployment.endpoint))
+        if "uri" in body and not urlsplit(endpoint).scheme:
+            raise HttpProblem(
+                400,
+                f"The request field 'uri' is invalid. Reason: The provided uri {endpoint} is "
+                "not absolute, only absolute URIs can be used.",
+            )
+        moved = await run_in_threadpool(
+            _update,
+            served,
+            deployment_id,
+            endpoint,
+            body.get("use_http_11", False),
+            body.get("additional_headers", {}),
+            body.get("dry_run", False),
+        )
+        return json_response(_with_http_version(admin_deployment_of(moved)))
+
+    def put_deployment(_: Request) -> Response:
+        raise HttpProblem(405, "PUT deployment is deprecated, use PATCH instead")
+
     def list_services(_: Request) -> Response:
         return listing("services", admin_services)
 
     def get_service(request: Request) -> Response:
         name = service_in(request)
-        return _json_answer(read(lambda q: admin_service(q, name)))
+        return json_response(read(lambda q: admin_service(q, name)))
 
     async def patch_service(request: Request) -> Response:
-        name = service_in(request)
-        body = await _json_object(request)
-        public = _field(body, "public", bool, None)
+        body = await json_body(request, MODIFY_SERVICE)  # read before the service is looked up
+        name = service_in(request, modify=True)
         with served.lock:
-            if public is not None:
-                served.execute(SetPublic(name, public))
-            return _json_answer(admin_service(served.queries(), name))
+            # a workflow completion retention on what is not a Workflow: refused by the model
+            options = {k: v for k, v in body.items() if k != "public"}
+            if options:
+                served.execute(
+                    SetOptions(name, **{f"{k}_ms": parse_duration(v) for k, v in options.items()})
+                )
+            if "public" in body:
+                served.execute(SetPublic(name, body["public"]))
+            return json_response(admin_service(served.queries(), name))
 
     def list_handlers(request: Request) -> Response:
         name = service_in(request)
-        return _json_answer({"handlers": read(lambda q: admin_service(q, name))["handlers"]})
+        return json_response({"handlers": read(lambda q: admin_service(q, name))["handlers"]})
 
     def get_handler(request: Request) -> Response:
         name = service_in(request)
@@ -338,77 +361,160 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
         handlers = read(lambda q: admin_service(q, name))["handlers"]
         for entry in handlers:
             if entry["name"] == handler:
-                return _json_answer(entry)
+                return json_response(entry)
         raise HttpProblem(
             404, f"The requested handler '{handler}' on service '{name}' does not exist"
         )
 
     def invocation_action(request: Request) -> Response:
-        invocation_id = request.path_params["invocation"]
         action = request.path_params["action"]
+        if action not in _INVOCATION_ACTIONS:
+            raise HttpProblem(404, body=False)
         with served.lock:
-            before = served.queries().invocation(invocation_id).status
-            status = 200
-            if action in ("kill", "cancel"):
-                # No handler runs here to catch a cancellation: a cancelled call ends as a
-                # killed one does, failed with "[409] cancelled"; the server answers 202 for
-                # a started call (its handler decides when), 200 for a queued one (it vanishes)
-                ended = served.execute(Kill(invocation_id))
-                if ended.status is InvocationStatus.COMPLETED:
-                    word = "killed" if action == "kill" else "cancelled"
-                    served.failures.setdefault(invocation_id, f"[409] {word}")
-                if action == "cancel" and not before.is_queued:
-                    status = 202
-            elif action == "pause":
-                served.execute(Pause(invocation_id))
-                if before in (InvocationStatus.RUNNING, InvocationStatus.BACKING_OFF):
-                    status = 202  # paused at its next step; 200 when it was paused already
-            elif action == "resume":
-                if before.is_queued:
-                    raise HttpProblem(
-                        425,
-                        f"The invocation '{invocation_id}' is either inboxed or scheduled, "
-                        "cannot be resumed.",
-                    )
-                target = request.query_params.get("deployment", "keep")
-                where: Any = ResumeOn(target) if target in ("keep", "latest") else target
-                served.execute(Resume(invocation_id, where))
-            else:
-                raise HttpProblem(404, f"no such action {quote(action)}")
-        return Response(status_code=status)
+            invocation = invocation_in(request)
+            return _act_on(served, invocation, action, request.query_params.get("deployment"))
+
+    def delete_invocation(request: Request) -> Response:
+        """The deprecated ``DELETE /invocations/{id}?mode=``: 202 whatever it finds."""
+        mode = request.query_params.get("mode", "cancel")
+        if mode not in _DELETE_MODE_NAMES:
+            names = ", ".join(f"`{name}`" for name in _DELETE_MODE_NAMES)
+            raise HttpProblem(
+                400,
+                f"Failed to deserialize query string: mode: unknown variant `{mode}`, "
+                f"expected one of {names}",
+                text=True,
+            )
+        with served.lock:
+            try:
+                invocation = invocation_in(request)
+            except HttpProblem as problem:
+                if problem.status != 404:
+                    raise
+                return Response(status_code=202)
+            with contextlib.suppress(HttpProblem, VersioningError):
+                _act_on(served, invocation, mode.lower(), None)  # 202, whatever it does
+        return Response(status_code=202)
 
     async def query(request: Request) -> Response:
-        body = await _json_object(request)
-        sql = body.get("query")
-        if not isinstance(sql, str):
-            raise _not_the_kind(None, f"query: expected a string, got {quote(sql)}")
+        sql = (await json_body(request, QUERY))["query"]
         # JSON only for exactly this Accept, as the server: anything else gets Arrow
         wants_json = request.headers.get("accept") == "application/json"
         return await run_in_threadpool(engine.answer, sql, wants_json)
 
     api: list[BaseRoute] = [
-        Route("/deployments", list_deployments, methods=["GET"]),
-        Route("/deployments", register, methods=["POST"]),
-        Route("/deployments/{deployment}", get_deployment, methods=["GET"]),
-        Route("/deployments/{deployment}", delete_deployment, methods=["DELETE"]),
-        Route("/services", list_services, methods=["GET"]),
-        Route("/services/{service}", get_service, methods=["GET"]),
-        Route("/services/{service}", patch_service, methods=["PATCH"]),
-        Route("/services/{service}/handlers", list_handlers, methods=["GET"]),
-        Route("/services/{service}/handlers/{handler}", get_handler, methods=["GET"]),
-        Route("/invocations/{invocation}/{action}", invocation_action, methods=["PATCH"]),
-        Route("/query", query, methods=["POST"]),
+        _route("/deployments", GET=list_deployments, POST=register),
+        _route(
+            "/deployments/{deployment}",
+            GET=get_deployment,
+            PATCH=update_deployment,
+            PUT=put_deployment,
+            DELETE=delete_deployment,
+        ),
+        _route("/services", GET=list_services),
+        _route("/services/{service}", GET=get_service, PATCH=patch_service),
+        _route("/services/{service}/handlers", GET=list_handlers),
+        _route("/services/{service}/handlers/{handler}", GET=get_handler),
+        _route("/invocations/{invocation}", DELETE=delete_invocation),
+        _route("/invocations/{invocation}/{action}", PATCH=invocation_action),
+        _route("/query", POST=query),
     ]
     # The API answers at its root and under each version it speaks (the CLI asks /v4/...).
     versions = range(VERSION["min_admin_api_version"], VERSION["max_admin_api_version"] + 1)
     routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/version", get_version, methods=["GET"]),
+        _route("/health", GET=health),
+        _route("/version", GET=get_version),
         *api,
         *(Mount(f"/v{number}", routes=api) for number in versions),
         *_control_routes(served),
     ]
-    return Starlette(routes=routes, exception_handlers=dict(_HANDLERS))
+    return Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))
+
+
+Endpoint = Callable[[Request], Awaitable[Response] | Response]
+
+
+def _route(path: str, **by_method: Endpoint) -> Route:
+    """One route for every method a path takes, so that a method it does not take is
+    answered 405 with all of them in ``allow`` (``HEAD`` with ``GET``), as the server."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        answer = by_method[method](request)
+        if isinstance(answer, Response):
+            return answer
+        return await answer
+
+    return Route(path, endpoint, methods=list(by_method))
+
+
+#: The actions of ``PATCH /invocations/{id}/{action}``.
+_INVOCATION_ACTIONS = ("kill", "cancel", "pause", "resume", "purge", "restart-as-new")
+
+
+def _state_of(invocation: Invocation) -> str:
+    """What an invocation is, as the admin API's refusals tell them apart."""
+    if invocation.status is InvocationStatus.COMPLETED:
+        return "completed"
+    return "queued" if invocation.status.is_queued else "running"
+
+
+def _act_on(
+    served: ServedRegistry, invocation: Invocation, action: str, deployment: str | None
+) -> Response:
+    """``PATCH /invocations/{id}/{action}`` on a known invocation, under the lock: the answer
+    the server gives, or its refusal (:data:`~.problems.INVOCATION_REFUSALS`)."""
+    invocation_id = invocation.id
+    state = _state_of(invocation)
+    refusal = invocation_refusal(action, state, invocation_id)
+    if refusal is not None:
+        raise refusal
+    status = 200
+    if action in ("kill", "cancel"):
+        # No handler runs here to catch a cancellation: a cancelled call ends as a killed one
+        # does, failed with "[409] cancelled"; the server answers 202 for a started call (its
+        # handler decides when), 200 for a queued one (it vanishes)
+        ended = served.execute(Kill(invocation_id))
+        if ended.status is InvocationStatus.COMPLETED:
+            word = "killed" if action == "kill" else "cancelled"
+            served.failures.setdefault(invocation_id, f"[409] {word}")
+        if action == "cancel" and state == "running":
+            status = 202
+    elif action == "pause":
+        served.execute(Pause(invocation_id))
+        if invocation.status in (InvocationStatus.RUNNING, InvocationStatus.BACKING_OFF):
+            status = 202  # paused at its next step; 200 when it was paused already
+    elif action == "resume":
+        where: Any = ResumeOn.KEEP
+        if deployment is not None and deployment not in ("keep", "latest"):
+            reason = id_reason(deployment, "dp")
+            if reason is not None:
+                raise HttpProblem(
+                    400, f"The query parameter 'deployment' is invalid. Reason: {reason}"
+                )
+            where = deployment
+        elif deployment == "latest":
+            where = ResumeOn.LATEST
+        if where is not ResumeOn.KEEP:
+            move = invocation_refusal("move", state, invocation_id)
+            if move is not None and invocation.status is InvocationStatus.RUNNING:
+                raise move
+        try:
+            served.execute(Resume(invocation_id, where))
+        except DeploymentNotFound:
+            raise HttpProblem(
+                400,
+                "The given deployment was not found when trying to resume the invocation "
+                f"'{invocation_id}'.",
+            ) from None
+    elif action == "purge":
+        served.execute(Purge(invocation_id))
+        served.outputs.pop(invocation_id, None)
+        served.failures.pop(invocation_id, None)
+    else:  # restart-as-new: the same target again (the model keeps no input)
+        again = served.execute(Invoke(invocation.service, invocation.handler, key=invocation.key))
+        return json_response({"new_invocation_id": again.id})
+    return Response(status_code=status)
 
 
 #: The HTTP version shown for an HTTP deployment registered without a discovery (a manifest
@@ -458,11 +564,38 @@ def _register(
     )
 
 
+def _update(
+    served: ServedRegistry,
+    deployment_id: str,
+    endpoint: str,
+    use_http_11: bool,
+    headers: Mapping[str, str],
+    dry_run: bool,
+) -> Any:
+    """``PATCH /deployments/{id}``: discover ``endpoint`` (outside the lock), then move the
+    deployment there."""
+    transport = discovery_transport(
+        served.transport, use_http_11=use_http_11, headers=headers, endpoint=endpoint
+    )
+    discovery: Discovery = transport.discover(endpoint)
+    return served.execute(UpdateDeployment(deployment_id, endpoint, discovery, dry_run=dry_run))
+
+
 # --- the control API -------------------------------------------------------------------------
 
 #: Where the control API lives: a prefix no Restate route and no service can have (a service
 #: name starting with ``restate`` is reserved).
 CONTROL_PREFIX = "/restate-versioning"
+
+
+#: What each control action reads from its body.
+_CONTROL_BODIES: Mapping[str, Struct] = {
+    "complete": Struct("Complete", {"output": "any"}),
+    "suspend": Struct("Suspend", {}),
+    "pin": Struct("Pin", {}),
+    "fail": Struct("Fail", {"code": "string", "message": "string"}),
+}
+_CLOCK = Struct("Clock", {"advance": "string", "advance_ms": "integer"})
 
 
 def _control_routes(served: ServedRegistry) -> list[Route]:
@@ -478,43 +611,44 @@ def _control_routes(served: ServedRegistry) -> list[Route]:
     async def move(request: Request) -> Response:
         invocation_id = request.path_params["invocation"]
         action = request.path_params["action"]
-        body = await _json_object(request, empty={}, strict=False)
+        shape = _CONTROL_BODIES.get(action)
+        if shape is None:
+            raise HttpProblem(404, f"no such control action {quote(action)}")
+        body = await json_body(request, shape, strict=False)
         with served.lock:
             if action == "complete":
-                output = body.get("output")
                 invocation = served.execute(Complete(invocation_id))
-                served.outputs[invocation_id] = json.dumps(output).encode()
+                served.outputs[invocation_id] = json_bytes(body.get("output"))
             elif action == "suspend":
                 invocation = served.execute(Suspend(invocation_id))
             elif action == "pin":
                 invocation = served.execute(Pin(invocation_id))
-            elif action == "fail":
-                code = _field(body, "code", str, "RT0007")
-                message = _field(body, "message", str, None)
-                invocation = served.execute(Fail(invocation_id, code=code, message=message))
             else:
-                raise HttpProblem(404, f"no such control action {quote(action)}")
-        return _json_answer(_invocation_answer(invocation))
+                code = body.get("code", "RT0007")
+                message = body.get("message")
+                invocation = served.execute(Fail(invocation_id, code=code, message=message))
+        return json_response(_invocation_answer(invocation))
 
     async def clock(request: Request) -> Response:
-        body = await _json_object(request, empty={}, strict=False)
+        body = await json_body(request, _CLOCK, strict=False)
         with served.lock:
             if served.clock is None:
                 raise HttpProblem(
                     409, "the server's clock is not a ManualClock: it cannot be moved"
                 )
             advance = body.get("advance")
-            if isinstance(advance, str):
-                millis = parse_millis(advance)
-                if millis is None:
-                    raise HttpProblem(400, f"not a duration: {quote(advance)}")
+            if advance is not None:
+                try:
+                    millis = parse_duration(advance)
+                except DurationError as exc:
+                    raise HttpProblem(400, f"not a duration: {quote(advance)}: {exc}") from None
             else:
-                millis = _field(body, "advance_ms", int, 0)
+                millis = body.get("advance_ms", 0)
             if millis < 0:
                 raise HttpProblem(400, f"the clock only moves forward, not by {millis} ms")
             now = served.clock.advance(timedelta(milliseconds=millis))
             served.queries()  # start what fell due
-        return _json_answer({"now": now.isoformat()})
+        return json_response({"now": now.isoformat()})
 
     return [
         Route(f"{CONTROL_PREFIX}/invocations/{{invocation}}/{{action}}", move, methods=["POST"]),
@@ -530,92 +664,3 @@ def _invocation_answer(invocation: Any) -> dict[str, Any]:
         "status": invocation.status.value,
         "pinned_deployment_id": invocation.pinned_deployment_id,
     }
-
-
-# --- the ingress -----------------------------------------------------------------------------
-
-
-def ingress_app(served: ServedRegistry) -> Starlette:
-    """The ingress over ``served`` (see the package docstring)."""
-
-    async def call(request: Request) -> Response:
-        parts = request.path_params["path"].split("/")
-        send = False
-        if parts and parts[-1] == "send" and len(parts) in (3, 4):
-            send = True
-            parts = parts[:-1]
-        if len(parts) == 2:
-            service, handler = parts
-            key = None
-        elif len(parts) == 3:
-            service, key, handler = parts
-        else:
-            return Response(status_code=404)
-        delay = _delay(request.query_params.get("delay"))
-        await _body(request)
-        with served.lock:
-            invocation = served.execute(Invoke(service, handler, key=key, delay=delay))
-        if send:
-            answer: dict[str, Any] = {"invocationId": invocation.id}
-            if invocation.execute_at is not None and delay is not None:
-                answer["executionTime"] = admin_time(invocation.execute_at)
-            answer["status"] = "Accepted"
-            return _json_answer(answer, 202)
-        return await _wait_for_output(served, invocation.id)
-
-    async def health(_: Request) -> Response:
-        return Response(status_code=200)
-
-    routes = [
-        Route("/restate/health", health, methods=["GET"]),
-        Route("/{path:path}", call, methods=["POST"]),
-    ]
-    return Starlette(routes=routes, exception_handlers=dict(_HANDLERS))
-
-
-def _delay(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    millis = parse_millis(text)
-    if millis is None:
-        raise HttpProblem(400, f"Cannot parse the delay {quote(text)}")
-    return timedelta(milliseconds=millis) if millis else None
-
-
-async def _wait_for_output(served: ServedRegistry, invocation_id: str) -> Response:
-    """A call waits for its output, as a caller of the ingress does: until the control API
-    completes it (the output it gave), or it is killed."""
-    loop = asyncio.get_running_loop()
-    changed = asyncio.Event()
-    stop = served.listen(lambda: loop.call_soon_threadsafe(changed.set))
-    try:
-        while True:
-            with served.lock:
-                invocation = served.queries().invocation(invocation_id)
-                if invocation.status is InvocationStatus.COMPLETED:
-                    output = served.outputs.get(invocation_id)
-                    if output is None:
-                        failure = served.failures.get(invocation_id, "[409] killed")
-                        code, _, message = failure.partition("] ")
-                        raise HttpProblem(int(code.strip("[")), message)
-                    return Response(output, media_type="application/json")
-            await changed.wait()
-            changed.clear()
-    finally:
-        stop()
-
-
-# --- by port ---------------------------------------------------------------------------------
-
-
-def by_port(apps: Mapping[int, ASGIApp]) -> ASGIApp:
-    """One ASGI app that hands each request to the app of the local port it came in on."""
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        server = scope.get("server")
-        target = apps.get(server[1]) if server else None
-        if target is None:
-            target = next(iter(apps.values()))
-        await target(scope, receive, send)
-
-    return app

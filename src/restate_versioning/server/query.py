@@ -36,7 +36,11 @@ _NAMES = re.compile(
     r"\b(" + "|".join(sorted(TABLES, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
 )
-_SERVER_ERRORS = re.compile(r"table '[^']*' not found|This feature is not implemented")
+_SERVER_ERRORS = re.compile(
+    r"table '[^']*' not found|This feature is not implemented|^Datafusion error: Schema error"
+)
+#: What a newer DataFusion adds to a message that the server's does not say.
+_SUGGESTION = re.compile(r" Did you mean '[^']*'\?\n")
 _OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
 
@@ -50,7 +54,9 @@ class QueryEngine:
         self._tables: dict[str, tuple[pa.Table, frozenset[str] | None]] = {}
 
     def _context(self, tables: Mapping[str, pa.Table]) -> SessionContext:
-        context = SessionContext(SessionConfig().with_information_schema(True))
+        config = SessionConfig().with_information_schema(True)
+        # the server's catalog: "table 'restate.public.nope' not found"
+        context = SessionContext(config.with_default_catalog_and_schema("restate", "public"))
         for name in TABLES:
             table = tables.get(name)
             if table is None:
@@ -106,7 +112,11 @@ class QueryEngine:
                 if kept is not None and kept[1] is None:
                     columns = None
                 (table,) = build_table(
-                    registry, [name], self._served.failures, {name: columns}
+                    registry,
+                    [name],
+                    self._served.failures,
+                    {name: columns},
+                    self._served.idempotency_keys,
                 ).values()
                 self._tables[name] = (table, columns)
                 out[name] = table
@@ -117,7 +127,7 @@ class QueryEngine:
         try:
             return context.sql_with_options(sql, _OPTIONS)
         except Exception as exc:  # DataFusion raises ValueError / Exception subclasses
-            message = f"Datafusion error: {exc}"
+            message = _SUGGESTION.sub(" ", f"Datafusion error: {exc}")
             # the server: 500 for a table it does not have or SQL it does not implement
             status = 500 if _SERVER_ERRORS.search(message) else 400
             raise HttpProblem(status, message, coded=False) from exc

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable
-from typing import Self
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Self
 
 import uvicorn
 
@@ -21,10 +21,27 @@ from ..clock import ManualClock
 from ..registry import Registry
 from ..storage import StoredRegistry
 from ..transport import Transport
-from .apps import admin_app, by_port, ingress_app
+from .apps import admin_app
+from .ingress import ingress_app
 from .state import ServedRegistry
 
-__all__ = ["AdminServer", "serve"]
+__all__ = ["AdminServer", "by_port", "serve"]
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def by_port(apps: Mapping[int, ASGIApp]) -> ASGIApp:
+    """One ASGI app that hands each request to the app of the local port it came in on."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        server = scope.get("server")
+        target = apps.get(server[1]) if server else None
+        if target is None:
+            target = next(iter(apps.values()))
+        await target(scope, receive, send)
+
+    return app
+
 
 #: How long :meth:`AdminServer.stop` lets open requests finish, in seconds.
 _GRACE = 2.0

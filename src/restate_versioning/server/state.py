@@ -63,6 +63,11 @@ class ServedRegistry:
         #: How each call ended that was killed or cancelled through the admin API
         #: (``completion_failure``: ``"[409] killed"``, ``"[409] cancelled"``).
         self.failures: dict[str, str] = {}
+        #: The invocation each ``idempotency-key`` made, by target and key:
+        #: ``(service, object key, handler, idempotency key)``.
+        self.idempotency: dict[tuple[str, str | None, str, str], str] = {}
+        #: The ``idempotency-key`` each invocation was made with (``sys_invocation`` shows it).
+        self.idempotency_keys: dict[str, str] = {}
         self._listeners: list[Callable[[], object]] = []
 
     @property

@@ -272,6 +272,7 @@ class _Known:
     sdks: Mapping[str, str | None]  # each deployment's SDK
     runs: Mapping[str, str]  # each workflow's run handler, in its latest revision
     failures: Mapping[str, str]  # how calls killed or cancelled through the API ended
+    keys: Mapping[str, str]  # the idempotency key each call was sent with, if one was
 
 
 def _target_type(invocation: Invocation, known: _Known) -> str:
@@ -294,7 +295,7 @@ def _idempotency_key(i: Invocation, known: _Known) -> str | None:
     run = i.handler_type is HandlerType.WORKFLOW or known.runs.get(i.service) == i.handler
     if i.caller is not None or (run and i.key is not None):
         return None  # a call from a handler, or a workflow's run (its key is its identity)
-    return idempotency_key(i.id)
+    return known.keys.get(i.id) or idempotency_key(i.id)
 
 
 def _invoked_by_target(i: Invocation, _known: _Known) -> str | None:
@@ -379,6 +380,7 @@ def _sys_invocation(
     names: Iterable[str],
     failures: Mapping[str, str],
     columns: Mapping[str, Collection[str] | None],
+    keys: Mapping[str, str],
 ) -> dict[str, pa.Table]:
     known = _Known(
         _service_types(registry),
@@ -390,6 +392,7 @@ def _sys_invocation(
             if h.type is HandlerType.WORKFLOW
         },
         failures,
+        keys,
     )
     calls = list(registry.invocations())
     out: dict[str, pa.Table] = {}
@@ -493,16 +496,20 @@ def build_table(
     names: Iterable[str],
     failures: Mapping[str, str] | None = None,
     columns: Mapping[str, Collection[str] | None] | None = None,
+    idempotency_keys: Mapping[str, str] | None = None,
 ) -> dict[str, pa.Table]:
     """The tables ``names`` (any of :data:`TABLES`; others are left out) of ``registry``;
     ``failures`` says how calls that were killed or cancelled ended (``"[409] killed"``), which
     the model does not keep. ``columns`` may say which columns of an invocation table a query
     reads (``None``: all): the others are left null, since making a column of a hundred
-    thousand calls is what a query costs."""
+    thousand calls is what a query costs. ``idempotency_keys`` are the keys calls were sent
+    with (the others show one the server would have made)."""
     wanted = set(names) & set(SCHEMAS)
     out: dict[str, pa.Table] = {}
     if wanted & _INVOCATION_TABLES:
-        out.update(_sys_invocation(registry, wanted, failures or {}, columns or {}))
+        out.update(
+            _sys_invocation(registry, wanted, failures or {}, columns or {}, idempotency_keys or {})
+        )
     if "sys_deployment" in wanted:
         out["sys_deployment"] = _sys_deployment(registry)
     if "sys_journal" in wanted:
