@@ -37,6 +37,7 @@ S = ServiceType
         (["Cart", "k", "send"], S.VIRTUAL_OBJECT, Target("Cart", "send", "k", False)),
         (["Cart", "k", "send", "send"], S.VIRTUAL_OBJECT, Target("Cart", "send", "k", True)),
         (["Signup", "u1", "run", "send"], S.WORKFLOW, Target("Signup", "run", "u1", True)),
+        (["Cart", "a%20b%2Fc", "add"], S.VIRTUAL_OBJECT, Target("Cart", "add", "a b/c", False)),
         (["Greeter", "k", "greet"], S.SERVICE, None),
         (["Greeter", "greet", "extra", "send"], S.SERVICE, None),
         (["Greeter", "greet", ""], S.SERVICE, None),
@@ -280,6 +281,10 @@ def test_an_untagged_enum_takes_its_first_variant_that_fits_and_is_refused_witho
         ("inv_1eBc3PADuk8N6dWZSHpSeIm6aA0U0AIdsa", "inv", None),
         ("dp_16XvZ9nfEUjp0K6EUCyfAv7", "dp", None),
         ("x", "dp", "bad format"),
+        ("", "dp", "bad length"),
+        ("dp_", "dp", "bad length"),
+        ("xyz_1abc", "dp", "unrecognized resource type: xyz"),
+        ("inv_1eBc3PADuk8N6dWZSHpSeIm6aA0U0AIdsaa", "inv", "bad length"),
     ],
 )
 def test_an_id_that_cannot_be_read_is_refused_with_the_servers_reason(

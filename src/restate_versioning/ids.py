@@ -29,7 +29,10 @@ import attrs
 from .errors import InvalidId
 
 __all__ = [
+    "ALPHABET",
+    "CODEC_VERSION",
     "DEPLOYMENT_ID_PREFIX",
+    "ID_WIDTHS",
     "INVOCATION_ID_PREFIX",
     "IdGenerator",
     "ParsedDeploymentId",
@@ -54,6 +57,9 @@ DEPLOYMENT_ID_PREFIX = "dp_" + CODEC_VERSION
 INVOCATION_ID_PREFIX = "inv_" + CODEC_VERSION
 _U64_WIDTH = 11  # ceil(64 / 6)
 _U128_WIDTH = 22  # ceil(128 / 6)
+#: The base62 numbers after the codec version of each kind of id, by its prefix: their widths
+#: (an invocation's partition key and uuid, a deployment's ULID).
+ID_WIDTHS = {"inv": (_U64_WIDTH, _U128_WIDTH), "dp": (_U128_WIDTH,)}
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
 _U48_MASK = (1 << 48) - 1

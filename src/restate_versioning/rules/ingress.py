@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import attrs
 
@@ -52,8 +53,9 @@ class Target:
 
 
 def parse_path(parts: Sequence[str], service_type: ServiceType) -> Target | None:
-    """The target of the path's ``parts`` (after the service name's), for a service of
-    ``service_type``; ``None`` if the path does not fit it (:data:`BAD_PATH`)."""
+    """The target of the path's ``parts`` (the service name first, each as it is in the
+    path), for a service of ``service_type``; ``None`` if the path does not fit it
+    (:data:`BAD_PATH`). The key is percent-decoded, the other parts are taken as they are."""
     service, rest = parts[0], list(parts[1:])
     keyed = KEYED[service_type]
     size = 2 if keyed else 1
@@ -62,7 +64,7 @@ def parse_path(parts: Sequence[str], service_type: ServiceType) -> Target | None
         rest = rest[:-1]
     if len(rest) != size:
         return None
-    key = rest[0] if keyed else None
+    key = unquote(rest[0]) if keyed else None
     return Target(service, rest[-1], key, send)
 
 

@@ -495,10 +495,11 @@ def _act_on(
             where = deployment
         elif deployment == "latest":
             where = ResumeOn.LATEST
-        if where is not ResumeOn.KEEP:
-            move = invocation_refusal("move", state, invocation_id)
-            if move is not None and invocation.status is InvocationStatus.RUNNING:
-                raise move
+        stopped = (InvocationStatus.PAUSED, InvocationStatus.SUSPENDED)
+        if where is not ResumeOn.KEEP and invocation.status not in stopped:
+            move = invocation_refusal("move", "running", invocation_id)  # it runs, or backs off
+            assert move is not None
+            raise move
         try:
             served.execute(Resume(invocation_id, where))
         except DeploymentNotFound:

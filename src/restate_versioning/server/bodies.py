@@ -136,7 +136,7 @@ class _Refused(Exception):
     """JSON of the wrong shape, in serde's words (with its place)."""
 
 
-def unexpected(value: Any) -> str:
+def _unexpected(value: Any) -> str:
     """How serde names a value it did not expect."""
     if value is None:
         return "null"
@@ -249,7 +249,7 @@ class _Reader:
         if not isinstance(value, dict):  # a scalar: reported once it is read
             end = self._decoder.raw_decode(self.text, self._skip(0))[1]
             raise _Refused(
-                f"invalid type: {unexpected(value)}, expected struct {struct.name} "
+                f"invalid type: {_unexpected(value)}, expected struct {struct.name} "
                 f"{self.place(end)}"
             )
         out: dict[str, Any] = {}
@@ -306,7 +306,7 @@ class _Reader:
         # serde reports a map or a sequence where it starts, anything else once it is read
         place = self.place(start if isinstance(item, dict | list) else end)
         raise _Refused(
-            f"{label}: invalid type: {unexpected(item)}, expected {EXPECTED[kind]} {place}"
+            f"{label}: invalid type: {_unexpected(item)}, expected {EXPECTED[kind]} {place}"
         )
 
     def _read_sequence(self, items: Sequence[Any], struct: Struct) -> dict[str, Any]:

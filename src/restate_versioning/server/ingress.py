@@ -112,12 +112,6 @@ def ingress_app(served: ServedRegistry) -> Starlette:
             target = parse_path(segments, revision.type)
             if target is None:
                 raise _refused(400, BAD_PATH)
-            target = Target(
-                target.service,
-                target.handler,
-                None if target.key is None else unquote(target.key),
-                target.send,
-            )
             handler = revision.handlers.get(target.handler)
             if handler is None:
                 raise ingress_answer_for(

@@ -38,7 +38,7 @@ from ..errors import (
     ServiceTypeChanged,
     VersioningError,
 )
-from ..ids import CODEC_VERSION, is_deployment_id, is_invocation_id
+from ..ids import ALPHABET, CODEC_VERSION, ID_WIDTHS, is_deployment_id, is_invocation_id
 from ..transport import DiscoveryError
 
 __all__ = [
@@ -188,8 +188,9 @@ def answer_for(exc: VersioningError) -> HttpProblem:
 
 
 #: The admin API's words for an action on an invocation that its state does not allow, by
-#: action and by what the invocation is ("completed", "queued" or "running"); an action or a
-#: state not listed takes the model's own words (``None``: the model's).
+#: action and by what the invocation is ("completed", "queued" or "running"; "move" is a
+#: resume to another deployment). What is not listed is allowed, or refused by the model in
+#: its own words.
 INVOCATION_REFUSALS: Mapping[tuple[str, str], str] = {
     ("kill", "completed"): "The invocation '{id}' was already completed.",
     ("cancel", "completed"): "The invocation '{id}' was already completed.",
@@ -205,10 +206,6 @@ INVOCATION_REFUSALS: Mapping[tuple[str, str], str] = {
     ("restart-as-new", "running"): "The invocation '{id}' is still running.",
     ("restart-as-new", "queued"): "The invocation '{id}' is still running.",
     ("move", "running"): (
-        "The invocation '{id}' is still running or the deployment id is not pinned yet, "
-        "deployment id cannot be changed."
-    ),
-    ("move", "queued"): (
         "The invocation '{id}' is still running or the deployment id is not pinned yet, "
         "deployment id cannot be changed."
     ),
@@ -244,26 +241,35 @@ def ingress_answer_for(exc: VersioningError) -> HttpProblem:
     return HttpProblem(answer.status, answer.message, source="ingress")
 
 
-#: The kinds of id the server knows by their prefix (an id of one given for another is "of
-#: the wrong type").
-_RESOURCES = ("inv", "dp", "sub", "prom", "sign", "awk", "snap", "lg", "ns")
+#: The kinds of id the server knows, by their prefix (its ``IdResourceType``).
+_RESOURCES = frozenset(("inv", "dp", "sub", "prom", "sign", "snap", "mut", "vq"))
+_BASE62 = frozenset(ALPHABET)
 
 
 def id_reason(value: str, resource: str) -> str | None:
     """Why the server cannot read ``value`` as an id of ``resource`` (``"inv"``, ``"dp"``),
-    in its words; ``None`` if it can."""
+    in its words and in the order it checks (its ``IdDecoder``); ``None`` if it can."""
+    if not value:
+        return "bad length"
     prefix, separator, body = value.partition("_")
-    if not separator or prefix not in _RESOURCES:
+    if not separator:
         return "bad format"
+    if prefix not in _RESOURCES:
+        return f"unrecognized resource type: {prefix}"
+    if not body:
+        return "bad length"
+    if body[0] != CODEC_VERSION:
+        return "unrecognized codec version"
     if prefix != resource:
         return "id doesn't match the expected type"
-    if not body.startswith(CODEC_VERSION):
-        return "unrecognized codec version"
-    width = {"inv": 34, "dp": 23}[resource]
-    if len(body) != width:
+    rest = body[1:]
+    for width in ID_WIDTHS[resource]:
+        number, rest = rest[:width], rest[width:]
+        if len(number) < width:
+            return "bad length"
+        if not set(number) <= _BASE62:
+            return "base62 decode error"
+    if rest:
         return "bad length"
-    if not body.isascii() or not body.isalnum():
-        return "base62 decode error"
-    if not (is_invocation_id(value) if resource == "inv" else is_deployment_id(value)):
-        return "base62 decode error"
-    return None
+    readable = is_invocation_id(value) if resource == "inv" else is_deployment_id(value)
+    return None if readable else "base62 decode error"  # a number too large for its width
