@@ -324,6 +324,13 @@ def test_set_options_changes_the_latest_revision_only_and_a_new_revision_resets_
     assert (again.idempotency_retention_ms, again.abort_timeout_ms) == (None, None)
 
 
+def test_set_options_with_no_option_changes_nothing(registry: Registry) -> None:
+    registry.register(V1, SDK_MANIFEST)
+    changes = registry.changes
+    assert registry.set_options("Greeter") == registry.service("Greeter")
+    assert registry.changes == changes
+
+
 def test_a_workflow_completion_retention_is_refused_for_a_service_that_is_not_a_workflow(
     registry: Registry,
 ) -> None:

@@ -178,7 +178,8 @@ class InvocationIndex:
                 _add(self._waiting, new.service, invocation_id)
 
     def forget(self, invocation_id: str) -> None:
-        """A completed invocation is forgotten (a killed call that never started)."""
+        """A completed invocation is forgotten (a killed call that never started, or a
+        purged one)."""
         del self._records[invocation_id]
 
     # --- self-check -------------------------------------------------------------------------

@@ -305,11 +305,12 @@ class DeploymentCommands(RegistryParts):
         abort_timeout_ms: int | None = None,
     ) -> ServiceRevision:
         """Change a service's retentions and timeouts, in milliseconds (``PATCH
-        /services/{name}``); ``None`` leaves one as it is. As with visibility, it applies to
-        the latest revision only: the next revision takes its options from its manifest
-        again (seen on restate-server 1.7.12). A workflow completion retention is refused
-        for a service that is not a Workflow, in the server's words; a negative or
-        non-integer duration with :class:`InvalidServiceOptions`."""
+        /services/{name}``); ``None`` leaves one as it is (all ``None``: nothing changes).
+        As with visibility, it applies to the latest revision only: the next revision takes
+        its options from its manifest again (seen on restate-server 1.7.12). A workflow
+        completion retention is refused for a service that is not a Workflow, in the
+        server's words; a negative or non-integer duration with
+        :class:`InvalidServiceOptions`."""
         current = self.service(name)
         given = {
             "idempotency_retention_ms": idempotency_retention_ms,
@@ -330,6 +331,8 @@ class DeploymentCommands(RegistryParts):
                 f"modifying retention time for service type {current.type.title} is unsupported",
                 **changes,
             )
+        if not changes:
+            return current
         updated = self._catalogue.modify(name, **changes)
         self._changes += 1
         return updated
@@ -470,9 +473,7 @@ def _discovered(
     return cast(_Answer, manifest), cast(str | None, http_version), cast(str | None, sdk_version)
 
 
-def _read(
-    manifest: EndpointManifest | str | bytes | bytearray | Mapping[str, Any],
-) -> EndpointManifest:
+def _read(manifest: _Answer) -> EndpointManifest:
     """The manifest, read as the server reads a discovery answer: a value built by hand is read
     again from its JSON, so that it is checked as the server would check the answer it stands
     for; one read is taken as it is."""
