@@ -54,9 +54,12 @@ conformance: $(STAMP) restate
 		$(BIN)/python -m pytest -m conformance tests/conformance
 
 # The API reference, from the docstrings of every public module, into build/docs.
-DOC_MODULES = $(BIN)/python -c "import pkgutil, restate_versioning as r; \
-	print(' '.join(['restate_versioning'] + [m.name for m in pkgutil.walk_packages(r.__path__, \
-	'restate_versioning.') if not any(p.startswith('_') for p in m.name.split('.'))]))"
+# Every public module, but those its package documents already (named in the package's __all__).
+DOC_MODULES = $(BIN)/python -c "import importlib, pkgutil, restate_versioning as r; \
+	names = [m.name for m in pkgutil.walk_packages(r.__path__, 'restate_versioning.') \
+	if not any(p.startswith('_') for p in m.name.split('.'))]; \
+	listed = lambda n: n.rpartition('.')[2] in getattr(importlib.import_module(n.rpartition('.')[0]), '__all__', ()); \
+	print(' '.join(['restate_versioning'] + [n for n in names if not listed(n)]))"
 docs: $(STAMP)
 	rm -rf build/docs
 	$(BIN)/python -m pdoc -o build/docs $$($(DOC_MODULES))

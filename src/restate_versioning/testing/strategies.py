@@ -13,7 +13,8 @@
   :func:`schema_pairs` — both at once.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the API reference reads the signatures of the
+# strategies through Hypothesis's wrappers, where annotations kept as text cannot be resolved.
 
 import string
 from collections.abc import Mapping, Sequence
