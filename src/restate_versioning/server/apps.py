@@ -51,7 +51,6 @@ from ..serialization import (
     admin_service,
     admin_services,
 )
-from ..transport import Discovery
 from .bodies import Struct, flag, json_body
 from .problems import (
     EXCEPTION_HANDLERS,
@@ -62,7 +61,7 @@ from .problems import (
     json_response,
 )
 from .query import QueryEngine
-from .state import ServedRegistry, discovery_transport
+from .state import ServedRegistry
 
 __all__ = ["CONTROL_PREFIX", "DEFAULT_HTTP_VERSION", "VERSION", "admin_app"]
 
@@ -344,9 +343,7 @@ def admin_app(served: ServedRegistry, *, ingress_url: str | None = None) -> Star
             # a workflow completion retention on what is not a Workflow: refused by the model
             options = {k: v for k, v in body.items() if k != "public"}
             if options:
-                served.execute(
-                    SetOptions(name, **{f"{k}_ms": parse_duration(v) for k, v in options.items()})
-                )
+                served.execute(SetOptions(name, **{f"{k}_ms": v for k, v in options.items()}))
             if "public" in body:
                 served.execute(SetPublic(name, body["public"]))
             return json_response(admin_service(served.queries(), name))
@@ -548,10 +545,7 @@ def _register(
         return served.execute(
             Register(endpoint, known.manifest or {}, breaking=breaking, dry_run=dry_run)
         )
-    transport = discovery_transport(
-        served.transport, use_http_11=use_http_11, headers=headers, endpoint=endpoint
-    )
-    discovery: Discovery = transport.discover(endpoint)
+    discovery = served.discover(endpoint, use_http_11=use_http_11, headers=headers)
     return served.execute(
         Register(
             endpoint,
@@ -575,10 +569,7 @@ def _update(
 ) -> Any:
     """``PATCH /deployments/{id}``: discover ``endpoint`` (outside the lock), then move the
     deployment there."""
-    transport = discovery_transport(
-        served.transport, use_http_11=use_http_11, headers=headers, endpoint=endpoint
-    )
-    discovery: Discovery = transport.discover(endpoint)
+    discovery = served.discover(endpoint, use_http_11=use_http_11, headers=headers)
     return served.execute(UpdateDeployment(deployment_id, endpoint, discovery, dry_run=dry_run))
 
 

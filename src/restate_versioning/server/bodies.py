@@ -83,8 +83,9 @@ async def json_body(
     request: Request, shape: Struct | Sequence[Struct], *, strict: bool = True
 ) -> dict[str, Any]:
     """The request's JSON body read as ``shape`` (see the module docstring): the fields it
-    has, by name (``null`` and missing ones left out). ``strict=False`` (the control API, not
-    the server's) needs no content type, and reads an empty body as ``{}``."""
+    has, by name (``null`` and missing ones left out; a duration as its milliseconds).
+    ``strict=False`` (the control API, not the server's) needs no content type, and reads an
+    empty body as ``{}``."""
     if strict and not request.headers.get("content-type", "").startswith("application/json"):
         raise HttpProblem(415, "Expected request with `Content-Type: application/json`", text=True)
     raw = await body_bytes(request)
@@ -100,14 +101,14 @@ def read_struct(raw: bytes, shape: Struct | Sequence[Struct]) -> dict[str, Any]:
     untagged = not isinstance(shape, Struct)
     reader = _Reader.of(raw)
     try:
-        jiter.from_json(raw, allow_inf_nan=False)
+        value = jiter.from_json(raw, allow_inf_nan=False)
     except ValueError as exc:
         where = None if untagged else reader.field_at(str(exc))
         message = _in(where, reader.parse_error(str(exc)))
         raise HttpProblem(400, f"{_UNPARSED}: {message}", text=True) from None
     for variant in variants:
         try:
-            return reader.read(variant)
+            return reader.read(variant, value)
         except _Refused as refused:
             if not untagged:
                 raise HttpProblem(422, f"{_UNREADABLE}: {refused}", text=True) from None
@@ -168,8 +169,9 @@ class _Reader:
     def __init__(self, text: str) -> None:
         self.text = text
         self._decoder = json.JSONDecoder()
-        #: where each top-level value starts and ends, by key, in document order
-        self.spans: list[tuple[str, int, int, int]] = []  # key, key end, value start, end
+        #: each top-level key, in document order: where it ends, where its value starts and
+        #: ends, and the value (``None`` for one that does not parse)
+        self.spans: list[tuple[str, int, int, int, Any]] = []
 
     @classmethod
     def of(cls, raw: bytes) -> _Reader:
@@ -205,11 +207,11 @@ class _Reader:
                 return
             start = self._skip(start + 1)
             try:
-                _, end = self._decoder.raw_decode(text, start)
+                value, end = self._decoder.raw_decode(text, start)
             except ValueError:  # the value does not parse: the error is in this field
-                self.spans.append((key, key_end, start, len(text) + 1))
+                self.spans.append((key, key_end, start, len(text) + 1, None))
                 return
-            self.spans.append((key, key_end, start, end))
+            self.spans.append((key, key_end, start, end, value))
             index = self._skip(end)
             if not text.startswith(",", index):
                 return
@@ -218,7 +220,7 @@ class _Reader:
     def field_at(self, error: str) -> str | None:
         """The top-level key whose value a parse error (``... at line L column C``) is in."""
         index = self._index_of(error)
-        for key, _, start, end in self.spans:
+        for key, _, start, end, _ in self.spans:
             if start <= index < end:
                 return key
         return None
@@ -241,9 +243,9 @@ class _Reader:
         closing = self.text.find('"', index)
         return f"invalid unicode code point {self.place(closing + 1 if closing >= 0 else index)}"
 
-    def read(self, struct: Struct) -> dict[str, Any]:
-        """The document as ``struct``; :class:`_Refused` in serde's words otherwise."""
-        value = json.loads(self.text)
+    def read(self, struct: Struct, value: Any) -> dict[str, Any]:
+        """The document, whose JSON value is ``value``, as ``struct``; :class:`_Refused` in
+        serde's words otherwise."""
         if isinstance(value, list):
             return self._read_sequence(value, struct)
         if not isinstance(value, dict):  # a scalar: reported once it is read
@@ -254,16 +256,15 @@ class _Reader:
             )
         out: dict[str, Any] = {}
         seen: set[str] = set()
-        for key, key_end, start, end in self.spans:
+        for key, key_end, start, end, item in self.spans:
             if key not in struct.fields:
                 continue
             if key in seen:
                 raise _Refused(f"duplicate field `{key}` {self.place(key_end)}")
             seen.add(key)
-            item = self._decoder.raw_decode(self.text, start)[0]
-            self._check(struct, key, item, start, end)
-            if item is not None:
-                out[key] = item
+            read = self._field(struct, key, item, start, end)
+            if read is not None:
+                out[key] = read
         for name in struct.fields:
             if (name in struct.required and name not in out) or (
                 name in struct.present and name not in seen
@@ -284,25 +285,26 @@ class _Reader:
                 index = self._skip(index + 1)
         return spans
 
-    def _check(
+    def _field(
         self, struct: Struct, key: str, item: Any, start: int, end: int, *, label: str = ""
-    ) -> None:
-        """Refuse ``item`` where ``struct`` has field ``key`` of another kind, as serde words
-        it: with the place it was read at, after ``label`` (the field, by default ``key``)."""
+    ) -> Any:
+        """``item`` read as ``struct``'s field ``key`` (a duration as its milliseconds), or
+        refused as serde words it: with the place it was read at, after ``label`` (the field,
+        by default ``key``)."""
         label = label or key
         kind = struct.fields[key]
         if item is None and key not in struct.required:
-            return
+            return None
         wanted = _KINDS[kind]
         if kind == "any" or (
             isinstance(item, wanted) and not (kind != "boolean" and isinstance(item, bool))
         ):
             if kind == "duration":
                 try:
-                    parse_duration(item)
+                    return parse_duration(item)
                 except DurationError as exc:
                     raise _Refused(f"{label}: {exc} {self.place(end)}") from None
-            return
+            return item
         # serde reports a map or a sequence where it starts, anything else once it is read
         place = self.place(start if isinstance(item, dict | list) else end)
         raise _Refused(
@@ -324,7 +326,7 @@ class _Reader:
         spans = self._element_spans()
         for index, (name, item) in enumerate(zip(names, items, strict=False)):
             start, end = spans[index]
-            self._check(struct, name, item, start, end, label=f"[{index}]")
-            if item is not None:
-                out[name] = item
+            read = self._field(struct, name, item, start, end, label=f"[{index}]")
+            if read is not None:
+                out[name] = read
         return out

@@ -22,9 +22,9 @@ from ..commands import Command, StartDue
 from ..queries import RegistryQueries
 from ..registry import Registry
 from ..storage import StoredRegistry
-from ..transport import Transport
+from ..transport import Discovery, Transport
 
-__all__ = ["ServedRegistry", "discovery_transport"]
+__all__ = ["ServedRegistry"]
 
 R = TypeVar("R")
 
@@ -119,21 +119,22 @@ class ServedRegistry:
 
         return stop
 
+    def discover(
+        self, endpoint: str, *, use_http_11: bool, headers: Mapping[str, str]
+    ) -> Discovery:
+        """What ``endpoint`` serves, asked outside the lock (it may be slow): through the
+        server's ``transport`` if it was given one, else an
+        :class:`~restate_versioning.transport.HttpTransport` speaking HTTP/1.1 or h2c and
+        sending ``headers``, as the request asks."""
+        transport = self.transport
+        if transport is None:
+            from ..transport import HttpTransport
+
+            transport = HttpTransport(
+                http_version="1.1" if use_http_11 else "2",
+                headers={endpoint: headers} if headers else None,
+            )
+        return transport.discover(endpoint)
+
     def __repr__(self) -> str:
         return f"ServedRegistry({self._target!r})"
-
-
-def discovery_transport(
-    transport: Transport | None, *, use_http_11: bool, headers: Mapping[str, str], endpoint: str
-) -> Transport:
-    """The transport a registration discovers ``endpoint`` with: ``transport`` if the server
-    was given one, else an :class:`~restate_versioning.transport.HttpTransport` speaking
-    HTTP/1.1 or h2c and sending ``headers``, as the request asks."""
-    if transport is not None:
-        return transport
-    from ..transport import HttpTransport
-
-    return HttpTransport(
-        http_version="1.1" if use_http_11 else "2",
-        headers={endpoint: headers} if headers else None,
-    )
